@@ -1,0 +1,49 @@
+import effectPlugin from "@effect/eslint-plugin"
+import js from "@eslint/js"
+import tseslint from "typescript-eslint"
+
+export default tseslint.config(
+  { ignores: ["**/build/**", "**/node_modules/**", "**/*.d.ts", "**/scratch/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    plugins: { "@effect": effectPlugin },
+    rules: {
+      "@effect/dprint": ["error", {
+        config: {
+          indentWidth: 2,
+          lineWidth: 120,
+          semiColons: "asi",
+          quoteStyle: "alwaysDouble",
+          trailingCommas: "never",
+          operatorPosition: "maintain",
+          "arrowFunction.useParentheses": "force"
+        }
+      }],
+      "@effect/no-import-from-barrel-package": ["error", { packageNames: ["effect", "@effect/platform"] }],
+      "no-restricted-syntax": ["error", {
+        selector: "CallExpression[callee.property.name='push'] > SpreadElement.arguments",
+        message: "Do not use spread arguments in Array.push"
+      }],
+      "@typescript-eslint/no-explicit-any": "off",
+      "@typescript-eslint/no-namespace": "off",
+      "@typescript-eslint/no-empty-object-type": "off",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "warn",
+      "no-constant-condition": "off",
+      // TypeScript checks names; this rule does not know the runtimes' globals
+      "no-undef": "off"
+    }
+  },
+  {
+    files: ["**/*.js", "**/*.mjs"],
+    rules: { "no-undef": "off" }
+  },
+  {
+    files: ["packages/*/test/**/*.ts", "examples/**/*.ts", "bench/**/*.ts", "*.ts"],
+    rules: {
+      "@effect/no-import-from-barrel-package": "off"
+    }
+  }
+)

@@ -1,0 +1,123 @@
+/**
+ * `TlsBackend`, Gio's `GTlsBackend`: the engine that runs the TLS protocol over a
+ * `Transport`. Core defines the interface; `@effect-tls/node` provides one built on
+ * node:tls (OpenSSL). An engine only speaks TLS: certificate verification policy, the
+ * handshake's memoisation and timeouts live in core (`TlsClient`, `TlsServer`), so
+ * every engine fails closed the same way.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { Certificate } from "./Certificate.js"
+import type { CertificateFlags } from "./CertificateFlags.js"
+import type { CertifiedKey } from "./CertifiedKey.js"
+import type { ProtocolVersion } from "./ProtocolVersion.js"
+import type { TlsDatabaseShape } from "./TlsDatabase.js"
+import type { TlsError } from "./TlsError.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * What the engine reports once the TLS handshake itself is done (before verification policy).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EngineHandshake {
+  readonly protocolVersion: ProtocolVersion
+  readonly ciphersuiteName: string
+  readonly negotiatedProtocol: Option.Option<string>
+  /** The peer's certificates as received, leaf first, DER. */
+  readonly peerCertificates: ReadonlyArray<Uint8Array>
+  /** The engine's own verdict on the peer chain (OpenSSL's), identity included. */
+  readonly engineFlags: CertificateFlags
+  readonly resumed: boolean
+  /** Client: the CA names (DER) of the server's CertificateRequest, none when not asked. */
+  readonly acceptedCas: Option.Option<ReadonlyArray<Uint8Array>>
+  /** Server: the SNI host name the client sent. */
+  readonly serverName: Option.Option<string>
+}
+
+/**
+ * One TLS connection inside an engine. Closing the scope it was made in ends it: with
+ * close_notify after a successful handshake, by tearing it down otherwise.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EngineConnection {
+  readonly handshake: Effect.Effect<EngineHandshake, TlsError>
+  /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
+  /** Sends close_notify and half-closes the transport; reading goes on. */
+  readonly closeWrite: Effect.Effect<void, TlsError>
+  /** RFC 5705 / RFC 8446 exporter. */
+  readonly exportKeyingMaterial: (
+    length: number,
+    label: string,
+    context?: Uint8Array | undefined
+  ) => Effect.Effect<Uint8Array, TlsError>
+  /** Tears the connection down at once (no close_notify): used when a peer is rejected. */
+  readonly abort: Effect.Effect<void>
+}
+
+/**
+ * Settings common to both sides, resolved by core before they reach the engine.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EngineConfig {
+  readonly transport: Transport
+  readonly certificate: Option.Option<CertifiedKey>
+  readonly alpn: ReadonlyArray<string>
+  readonly minVersion: ProtocolVersion
+  readonly maxVersion: Option.Option<ProtocolVersion>
+  /** OpenSSL cipher string (TLS 1.3 suites included, e.g. `TLS_AES_128_GCM_SHA256`). */
+  readonly ciphers: Option.Option<string>
+  /** The database whose anchors the engine's own verifier trusts. */
+  readonly database: TlsDatabaseShape
+  readonly requireCloseNotify: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientConfig extends EngineConfig {
+  /** Host name or IP the server must match. */
+  readonly serverIdentity: Option.Option<string>
+  /** The SNI to send (never an IP address). */
+  readonly serverName: Option.Option<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerConfig extends EngineConfig {
+  readonly clientAuth: "none" | "requested" | "required"
+  /** The CAs whose subjects are sent to clients as acceptable (the CertificateRequest's CA names). */
+  readonly clientCas: ReadonlyArray<Certificate>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsBackendShape {
+  readonly name: string
+  /** The database used when neither the connection options nor the context name one. */
+  readonly defaultDatabase: Effect.Effect<TlsDatabaseShape>
+  readonly client: (config: ClientConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
+  readonly server: (config: ServerConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class TlsBackend extends Context.Tag("@effect-tls/core/TlsBackend")<TlsBackend, TlsBackendShape>() {}

@@ -1,0 +1,205 @@
+/**
+ * The client side of a TLS connection, Gio's `GTlsClientConnection`.
+ *
+ * `serverIdentity` (a host name or an IP address) drives both SNI (host names only) and
+ * the identity check of the server's certificate. Verification is on by default and fails
+ * closed: a chain passes only when the `TlsDatabase` verifier and the engine's own verifier
+ * both accept it, or the `AcceptCertificate` policy says otherwise.
+ *
+ * @example
+ * ```ts
+ * import { TlsClient, HandshakeInfo } from "@effect-tls/core"
+ * import { NodeTlsBackend, NodeTransport } from "@effect-tls/node"
+ * import { Console, Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const transport = yield* NodeTransport.connect({ host: "127.0.0.1", port: 8443 })
+ *   const tls = yield* TlsClient.connect(transport, { serverIdentity: "localhost", alpn: ["h2", "http/1.1"] })
+ *   yield* Console.log(HandshakeInfo.format(yield* tls.handshake))
+ * }).pipe(Effect.scoped, Effect.provide(NodeTlsBackend.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import type { CertifiedKey } from "./CertifiedKey.js"
+import type { HandshakeInfo } from "./HandshakeInfo.js"
+import * as connection from "./internal/connection.js"
+import * as ProtocolVersion from "./ProtocolVersion.js"
+import { TlsBackend } from "./TlsBackend.js"
+import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
+import { TlsDatabase } from "./TlsDatabase.js"
+import { isTlsError, type TlsCertificateRequiredError, type TlsError } from "./TlsError.js"
+import { TlsInteraction } from "./TlsInteraction.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsClientConnection extends TlsConnection {
+  readonly side: "client"
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions extends CommonOptions {
+  /**
+   * The server's expected identity: a DNS host name or an IP address. It is sent as SNI
+   * (host names only) and the server's certificate must match it. Without it no identity
+   * check is made and the `BadIdentity` flag is never set: give it whenever you know it.
+   */
+  readonly serverIdentity?: string | undefined
+  /** Overrides the SNI sent (`false`: send none). Defaults to `serverIdentity` when it is a host name. */
+  readonly serverName?: string | false | undefined
+}
+
+const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
+
+/**
+ * Makes a client connection over `transport`; the handshake runs on the first use (or
+ * `conn.handshake`). Closing the scope sends close_notify.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  transport: Transport,
+  options: ClientOptions = {}
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
+  Effect.gen(function*() {
+    const backend = yield* TlsBackend
+    const database = yield* connection.resolveDatabase(
+      options,
+      Effect.flatMap(
+        Effect.serviceOption(TlsDatabase),
+        Option.match({ onNone: () => backend.defaultDatabase, onSome: Effect.succeed })
+      )
+    )
+    const policy = yield* connection.policyFor(options)
+    const serverIdentity = Option.fromNullable(options.serverIdentity)
+    const serverName = options.serverName === false
+      ? Option.none()
+      : options.serverName !== undefined
+      ? Option.some(options.serverName)
+      : Option.filter(serverIdentity, (host) => !isIpAddress(host))
+    const engine = yield* backend.client({
+      transport,
+      certificate: Option.fromNullable(options.certificate),
+      alpn: options.alpn ?? [],
+      minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
+      maxVersion: Option.fromNullable(options.maxVersion),
+      ciphers: Option.fromNullable(options.ciphers),
+      database,
+      requireCloseNotify: options.requireCloseNotify ?? true,
+      serverIdentity,
+      serverName
+    })
+    return connection.make({
+      side: "client",
+      engine,
+      transport,
+      database,
+      policy,
+      identity: serverIdentity,
+      clientAuth: "none",
+      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
+      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
+    }) as TlsClientConnection
+  })
+
+/**
+ * `make` followed by the handshake: the connection is returned verified and ready.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect = (
+  transport: Transport,
+  options: ClientOptions = {}
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
+  Effect.tap(make(transport, options), (conn): Effect.Effect<HandshakeInfo, TlsError> => conn.handshake)
+
+const isCertificateRequired = (u: unknown): u is TlsCertificateRequiredError =>
+  isTlsError(u) && u._tag === "TlsCertificateRequiredError"
+
+/**
+ * `connect`, answering a server's request for a client certificate through the
+ * `TlsInteraction` service (Gio's `request_certificate`).
+ *
+ * node:tls cannot take a certificate in the middle of a handshake, so this is done by
+ * reconnecting: when the server asks for a certificate (its CA names are in
+ * `HandshakeInfo.acceptedCas`) and none was given, `requestCertificate` is asked with those
+ * names; if it supplies one, the first connection is closed and a new transport from
+ * `openTransport` carries a new handshake with it. If it supplies none, the first connection
+ * is kept (a server that only *requested* a certificate goes on without one). A TLS 1.2 server
+ * that *requires* one fails the handshake with `TlsCertificateRequiredError`, which is answered
+ * the same way.
+ *
+ * @example
+ * ```ts
+ * import { TlsClient, TlsInteraction } from "@effect-tls/core"
+ * import { NodeTransport } from "@effect-tls/node"
+ * import { Effect, Option } from "effect"
+ *
+ * const interaction = TlsInteraction.make({
+ *   requestCertificate: ({ acceptedCas }) => Effect.succeed(Option.some(myCertifiedKey))
+ * })
+ * const conn = TlsClient.connectWithInteraction(
+ *   NodeTransport.connect({ host: "127.0.0.1", port: 8443 }),
+ *   { serverIdentity: "localhost" }
+ * ).pipe(Effect.provide(TlsInteraction.layer(interaction)))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connectWithInteraction = <E, R>(
+  openTransport: Effect.Effect<Transport, E, R | Scope.Scope>,
+  options: ClientOptions = {}
+): Effect.Effect<TlsClientConnection, TlsError | E, Exclude<R, Scope.Scope> | Scope.Scope | TlsBackend> =>
+  Effect.gen(function*() {
+    const outer = yield* Effect.scope
+    const attempt = (certificate: CertifiedKey | undefined) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.fork(outer, ExecutionStrategy.sequential)
+        const exit = yield* Effect.exit(Scope.extend(
+          Effect.flatMap(openTransport, (transport) =>
+            connect(transport, certificate === undefined ? options : { ...options, certificate })),
+          scope
+        ))
+        if (Exit.isFailure(exit)) {
+          yield* Scope.close(scope, exit)
+        }
+        return { exit, scope }
+      })
+    const ask = (acceptedCas: TlsCertificateRequiredError["acceptedCas"]) =>
+      Effect.flatMap(
+        TlsInteraction,
+        (interaction) =>
+          interaction.requestCertificate({ acceptedCas, serverIdentity: Option.fromNullable(options.serverIdentity) })
+      )
+
+    const first = yield* attempt(options.certificate)
+    if (options.certificate !== undefined) return yield* first.exit
+    if (Exit.isFailure(first.exit)) {
+      const failure: unknown = first.exit.cause._tag === "Fail" ? first.exit.cause.error : undefined
+      if (!isCertificateRequired(failure)) return yield* first.exit
+      const supplied = yield* ask(failure.acceptedCas)
+      if (Option.isNone(supplied)) return yield* first.exit
+      return yield* Effect.flatten(Effect.map(attempt(supplied.value), ({ exit }) => exit))
+    }
+    const info = yield* first.exit.value.handshake
+    if (Option.isNone(info.acceptedCas)) return first.exit.value
+    const supplied = yield* ask(info.acceptedCas.value)
+    if (Option.isNone(supplied)) return first.exit.value
+    yield* Scope.close(first.scope, Exit.void)
+    return yield* Effect.flatten(Effect.map(attempt(supplied.value), ({ exit }) => exit))
+  })

@@ -1,0 +1,217 @@
+/**
+ * A `Transport` is the pluggable byte pipe a TLS connection runs over: a TCP
+ * socket, an in-memory pair, a WebSocket, anything that moves bytes both ways.
+ *
+ * It is deliberately small and pull-based:
+ *
+ * - `read` pulls the next chunk, `Option.none()` meaning the peer's end of input;
+ * - `write` resolves when the bytes were accepted (that is the backpressure);
+ * - `shutdownWrite` half-closes (TCP FIN) while reading goes on;
+ * - `unread` pushes over-read bytes back so that the next `read` returns them first
+ *   (STARTTLS: plaintext read past the upgrade point is handed to the TLS engine).
+ *
+ * A transport is built as a scoped resource: closing its `Scope` closes it.
+ *
+ * @example
+ * ```ts
+ * import { Transport } from "@effect-tls/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * // echo everything back until the peer's end of input
+ * const echo = (transport: Transport.Transport) =>
+ *   Transport.stream(transport).pipe(
+ *     Stream.run(Transport.sink(transport)),
+ *     Effect.zipRight(transport.shutdownWrite)
+ *   )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-tls/core/Transport")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * What a transport says about itself, for logs, errors and `HandshakeInfo`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Description {
+  /** e.g. `"tcp"`, `"memory"` */
+  readonly kind: string
+  readonly local?: string | undefined
+  readonly remote?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transport {
+  readonly [TypeId]: TypeId
+  /** Pull the next chunk of bytes; `Option.none()` is the peer's end of input. */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TransportError>
+  /** Write bytes; resolves once the transport accepted them (backpressure). */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  /** Half-close: signal end of output to the peer (TCP FIN); reading goes on. */
+  readonly shutdownWrite: Effect.Effect<void, TransportError>
+  /** Push bytes back: the next `read` returns them before anything else. */
+  readonly unread: (bytes: Uint8Array) => Effect.Effect<void>
+  readonly description: Description
+}
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TransportErrorTypeId: unique symbol = Symbol.for("@effect-tls/core/Transport/TransportError")
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class TransportError extends Data.TaggedError("TransportError")<{
+  readonly reason: "Open" | "OpenTimeout" | "Read" | "Write" | "Shutdown" | "Closed"
+  readonly description?: Description | undefined
+  readonly cause?: unknown
+}> {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TransportErrorTypeId]: typeof TransportErrorTypeId = TransportErrorTypeId
+
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const where = this.description ? ` (${describe(this.description)})` : ""
+    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `transport ${this.reason} failed${where}${cause}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTransportError = (u: unknown): u is TransportError => Predicate.hasProperty(u, TransportErrorTypeId)
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTransport = (u: unknown): u is Transport => Predicate.hasProperty(u, TypeId)
+
+/**
+ * Renders a description as `kind local -> remote`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const describe = (description: Description): string => {
+  const ends = description.local || description.remote
+    ? ` ${description.local ?? "?"} -> ${description.remote ?? "?"}`
+    : ""
+  return `${description.kind}${ends}`
+}
+
+/**
+ * Where a transport made by `make` reports whether pushed-back bytes wait to be read.
+ *
+ * @since 0.1.0
+ * @category symbols
+ * @internal
+ */
+export const PendingInputSymbol: unique symbol = Symbol.for("@effect-tls/core/Transport/PendingInput")
+
+/**
+ * Whether bytes pushed back with `unread` wait to be read (`true` when it cannot tell).
+ * An engine that hands the raw socket to a native TLS implementation must not do so then.
+ *
+ * @since 0.1.0
+ * @category utils
+ * @internal
+ */
+export const hasPendingInput = (transport: Transport): boolean =>
+  Predicate.hasProperty(transport, PendingInputSymbol)
+    ? (transport[PendingInputSymbol] as () => boolean)()
+    : true
+
+/**
+ * The parts a transport implementation supplies; `make` adds push-back (`unread`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Implementation {
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TransportError>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportError>
+  readonly shutdownWrite: Effect.Effect<void, TransportError>
+  readonly description: Description
+}
+
+/**
+ * Builds a `Transport` from its parts, adding the push-back buffer behind `unread`.
+ * The resource behind the implementation is owned by the caller's scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (implementation: Implementation): Transport => {
+  const pushedBack: Array<Uint8Array> = []
+  const transport: Transport & { readonly [PendingInputSymbol]: () => boolean } = {
+    [TypeId]: TypeId,
+    [PendingInputSymbol]: () => pushedBack.length > 0,
+    read: Effect.suspend(() => {
+      const head = pushedBack.shift()
+      return head !== undefined ? Effect.succeed(Option.some(head)) : implementation.read
+    }),
+    write: implementation.write,
+    shutdownWrite: implementation.shutdownWrite,
+    unread: (bytes) =>
+      Effect.sync(() => {
+        if (bytes.length > 0) pushedBack.unshift(bytes)
+      }),
+    description: implementation.description
+  }
+  return transport
+}
+
+/**
+ * The transport's input as a stream; it ends at the peer's end of input.
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const stream = (transport: Transport): Stream.Stream<Uint8Array, TransportError> =>
+  Stream.repeatEffectOption(
+    Effect.flatMap(
+      Effect.mapError(transport.read, Option.some),
+      Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+    )
+  )
+
+/**
+ * A sink that writes every chunk to the transport (it does not half-close).
+ *
+ * @since 0.1.0
+ * @category adapters
+ */
+export const sink = (transport: Transport): Sink.Sink<void, Uint8Array, never, TransportError> =>
+  Sink.forEach(transport.write)

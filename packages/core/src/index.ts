@@ -1,0 +1,135 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * `AcceptCertificate`, Gio's `accept-certificate` signal as a policy service: an Effect
+ * that decides whether the peer's certificate is accepted, given the chain, the
+ * **complete** verification flags, the expected identity and the side.
+ *
+ * @since 0.1.0
+ */
+export * as AcceptCertificate from "./AcceptCertificate.js"
+
+/**
+ * X.509 certificates, Gio's `GTlsCertificate` (the certificate half; the key half is
+ * `PrivateKey` and the pair is `CertifiedKey`).
+ *
+ * @since 0.1.0
+ */
+export * as Certificate from "./Certificate.js"
+
+/**
+ * The problems found with a certificate chain, Gio's `GTlsCertificateFlags`.
+ *
+ * @since 0.1.0
+ */
+export * as CertificateFlags from "./CertificateFlags.js"
+
+/**
+ * A certificate chain together with the private key of its leaf: what a server
+ * presents, or a client presents when asked (Gio's `GTlsCertificate` with a key).
+ *
+ * @since 0.1.0
+ */
+export * as CertifiedKey from "./CertifiedKey.js"
+
+/**
+ * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
+ * revoked certificates (`CertificateFlags` `Revoked`).
+ *
+ * @since 0.1.0
+ */
+export * as Crl from "./Crl.js"
+
+/**
+ * What a completed handshake negotiated: Gio's `get_protocol_version`,
+ * `get_ciphersuite_name`, `get_negotiated_protocol`, `get_peer_certificate`,
+ * `get_peer_certificate_errors`, and the client's `get_accepted_cas`, in one value.
+ *
+ * @since 0.1.0
+ */
+export * as HandshakeInfo from "./HandshakeInfo.js"
+
+/**
+ * Private keys. CONTRACT (written before the implementation): exported names and shapes
+ * are used by the engine; the implementation fills them in.
+ *
+ * @since 0.1.0
+ */
+export * as PrivateKey from "./PrivateKey.js"
+
+/**
+ * TLS protocol versions. effect-tls never goes below TLS 1.2 unless `minVersion`
+ * says so explicitly.
+ *
+ * @since 0.1.0
+ */
+export * as ProtocolVersion from "./ProtocolVersion.js"
+
+/**
+ * `TlsBackend`, Gio's `GTlsBackend`: the engine that runs the TLS protocol over a
+ * `Transport`. Core defines the interface; `@effect-tls/node` provides one built on
+ * node:tls (OpenSSL). An engine only speaks TLS: certificate verification policy, the
+ * handshake's memoisation and timeouts live in core (`TlsClient`, `TlsServer`), so
+ * every engine fails closed the same way.
+ *
+ * @since 0.1.0
+ */
+export * as TlsBackend from "./TlsBackend.js"
+
+/**
+ * The client side of a TLS connection, Gio's `GTlsClientConnection`.
+ *
+ * @since 0.1.0
+ */
+export * as TlsClient from "./TlsClient.js"
+
+/**
+ * `TlsConnection`, Gio's `GTlsConnection`: a TLS connection over a `Transport`, made by
+ * `TlsClient.make` or `TlsServer.make` as a scoped resource.
+ *
+ * @since 0.1.0
+ */
+export * as TlsConnection from "./TlsConnection.js"
+
+/**
+ * `TlsDatabase`, Gio's `GTlsDatabase`: the trust anchors (and known intermediates and
+ * CRLs) against which peer chains are verified, and the verifier itself.
+ *
+ * @since 0.1.0
+ */
+export * as TlsDatabase from "./TlsDatabase.js"
+
+/**
+ * The typed failures of TLS connections: one for each of Gio's `GTlsError` codes, plus
+ * transport failures and timeouts. Every error has a `reason` (the Gio code), a readable
+ * `message` and, where there is one, a `cause`.
+ *
+ * @since 0.1.0
+ */
+export * as TlsError from "./TlsError.js"
+
+/**
+ * `TlsInteraction`, Gio's `GTlsInteraction`: how the library asks the user (or the
+ * program) for what it cannot know: the password of an encrypted private key, and a
+ * client certificate when a server asks for one.
+ *
+ * @since 0.1.0
+ */
+export * as TlsInteraction from "./TlsInteraction.js"
+
+/**
+ * The server side of a TLS connection, Gio's `GTlsServerConnection`.
+ *
+ * @since 0.1.0
+ */
+export * as TlsServer from "./TlsServer.js"
+
+/**
+ * A `Transport` is the pluggable byte pipe a TLS connection runs over: a TCP
+ * socket, an in-memory pair, a WebSocket, anything that moves bytes both ways.
+ *
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.js"

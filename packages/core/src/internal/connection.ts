@@ -1,0 +1,191 @@
+/** @internal */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import * as AcceptCertificate from "../AcceptCertificate.js"
+import * as Certificate from "../Certificate.js"
+import * as CertificateFlags from "../CertificateFlags.js"
+import type { HandshakeInfo } from "../HandshakeInfo.js"
+import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
+import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
+import { TypeId } from "../TlsConnection.js"
+import type { TlsDatabaseShape } from "../TlsDatabase.js"
+import * as TlsError from "../TlsError.js"
+import type { Transport } from "../Transport.js"
+
+/** @internal */
+export const defaultTimeout = Duration.seconds(30)
+
+/** @internal */
+export interface ConnectionParams {
+  readonly side: "client" | "server"
+  readonly engine: EngineConnection
+  readonly transport: Transport
+  readonly database: TlsDatabaseShape
+  readonly policy: AcceptCertificate.Policy
+  readonly identity: Option.Option<string>
+  readonly clientAuth: "none" | "requested" | "required"
+  readonly handshakeTimeout: Duration.Duration
+  readonly policyTimeout: Duration.Duration
+}
+
+type HandshakeState =
+  | { readonly _tag: "Idle" }
+  | { readonly _tag: "Running"; readonly deferred: Deferred.Deferred<HandshakeInfo, TlsError.TlsError> }
+  | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
+
+/** @internal */
+export const resolveDatabase = (
+  options: CommonOptions,
+  fallback: Effect.Effect<TlsDatabaseShape>
+): Effect.Effect<TlsDatabaseShape> => options.database !== undefined ? Effect.succeed(options.database) : fallback
+
+const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
+  Effect.reduce(
+    ders,
+    { chain: [] as Array<Certificate.Certificate>, malformed: false },
+    (acc, der) =>
+      Effect.match(Certificate.fromDer(der), {
+        onFailure: () => ({ chain: acc.chain, malformed: true }),
+        onSuccess: (certificate) => ({ chain: [...acc.chain, certificate], malformed: acc.malformed })
+      })
+  )
+
+/** @internal */
+export const make = (params: ConnectionParams): TlsConnection => {
+  const { engine, side } = params
+  let state: HandshakeState = { _tag: "Idle" }
+
+  const verify = (raw: EngineHandshake) =>
+    Effect.gen(function*() {
+      const { chain, malformed } = yield* parseChain(raw.peerCertificates)
+      const base: Omit<HandshakeInfo, "peerCertificate" | "peerCertificateErrors"> = {
+        side,
+        protocolVersion: raw.protocolVersion,
+        ciphersuiteName: raw.ciphersuiteName,
+        negotiatedProtocol: raw.negotiatedProtocol,
+        serverIdentity: side === "client" ? params.identity : raw.serverName,
+        resumed: raw.resumed,
+        acceptedCas: Option.none()
+      }
+      if (raw.peerCertificates.length === 0) {
+        if (side === "server" && params.clientAuth !== "required") {
+          return { ...base, peerCertificate: Option.none(), peerCertificateErrors: CertificateFlags.empty }
+        }
+        if (side === "server") {
+          return yield* new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side })
+        }
+        return yield* new TlsError.TlsBadCertificateError({
+          flags: CertificateFlags.make("GenericError"),
+          peerCertificate: [],
+          identity: Option.getOrUndefined(params.identity),
+          side
+        })
+      }
+      const verified = chain.length > 0
+        ? yield* params.database.verifyChain(chain, {
+          purpose: side === "client" ? "server" : "client",
+          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+        })
+        : CertificateFlags.empty
+      const flags = CertificateFlags.union(
+        CertificateFlags.union(verified, raw.engineFlags),
+        malformed || chain.length === 0 ? ["GenericError"] : []
+      )
+      const accepted = yield* params.policy({ chain, flags, identity: params.identity, side }).pipe(
+        Effect.timeoutFail({
+          duration: params.policyTimeout,
+          onTimeout: () =>
+            new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: params.policyTimeout, side })
+        })
+      )
+      if (!accepted) {
+        return yield* new TlsError.TlsBadCertificateError({
+          flags,
+          peerCertificate: chain,
+          identity: Option.getOrUndefined(params.identity),
+          side
+        })
+      }
+      return { ...base, peerCertificate: Option.some(chain), peerCertificateErrors: flags }
+    })
+
+  const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
+    Option.match(raw.acceptedCas, {
+      onNone: () => Effect.succeed(info),
+      onSome: (ders) =>
+        Effect.map(
+          Effect.forEach(ders, (der) => Effect.option(Certificate.nameFromDer(der))),
+          (names): HandshakeInfo => ({ ...info, acceptedCas: Option.some(names.flatMap(Option.toArray)) })
+        )
+    })
+
+  const run = engine.handshake.pipe(
+    Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
+    Effect.timeoutFail({
+      duration: params.handshakeTimeout,
+      onTimeout: () => new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
+    })
+  )
+
+  const closedByInterrupt = Exit.fail(
+    new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side })
+  )
+
+  const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
+    switch (state._tag) {
+      case "Done":
+        return state.exit
+      case "Running":
+        return Deferred.await(state.deferred)
+      case "Idle": {
+        const deferred = Deferred.unsafeMake<HandshakeInfo, TlsError.TlsError>(FiberId.none)
+        state = { _tag: "Running", deferred }
+        return Effect.onExit(run, (exit) => {
+          const final = Exit.isInterrupted(exit) ? closedByInterrupt : exit
+          state = { _tag: "Done", exit: final }
+          return Effect.zipRight(
+            Exit.isSuccess(final) ? Effect.void : engine.abort,
+            Deferred.done(deferred, final)
+          )
+        })
+      }
+    }
+  })
+
+  const read = Effect.zipRight(handshake, engine.read)
+  const write = (bytes: Uint8Array) => Effect.zipRight(handshake, engine.write(bytes))
+
+  return {
+    [TypeId]: TypeId,
+    side,
+    handshake,
+    read,
+    stream: Stream.repeatEffectOption(
+      Effect.flatMap(
+        Effect.mapError(read, Option.some),
+        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+      )
+    ),
+    write,
+    sink: Sink.forEach(write),
+    closeWrite: Effect.zipRight(handshake, engine.closeWrite),
+    info: Effect.sync(() =>
+      state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
+    ),
+    exportKeyingMaterial: (length, label, context) =>
+      Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
+    transport: params.transport
+  }
+}
+
+/** @internal */
+export const policyFor = (options: CommonOptions): Effect.Effect<AcceptCertificate.Policy> =>
+  options.acceptCertificate !== undefined
+    ? Effect.succeed(options.acceptCertificate)
+    : AcceptCertificate.AcceptCertificate

@@ -1,0 +1,53 @@
+/**
+ * The Node engine: node:tls (OpenSSL) running over **any** `Transport` through one fast
+ * Duplex bridge. Provide `NodeTlsBackend.layer` and use `TlsClient` / `TlsServer` from core.
+ *
+ * The default `TlsDatabase` is the system store (`NodeTlsDatabase.system`: Node's bundled
+ * roots, `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE`). Verification is fail-closed: OpenSSL's
+ * verdict and the complete verifier of core must both accept a chain (or the
+ * `AcceptCertificate` policy decide otherwise).
+ *
+ * @example
+ * ```ts
+ * import { TlsClient } from "@effect-tls/core"
+ * import { NodeTlsBackend, NodeTransport } from "@effect-tls/node"
+ * import { Effect } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const transport = yield* NodeTransport.connect({ host: "example.com", port: 443 })
+ *   const tls = yield* TlsClient.connect(transport, { serverIdentity: "example.com" })
+ *   return yield* tls.handshake
+ * }).pipe(Effect.scoped, Effect.provide(NodeTlsBackend.layer))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { TlsBackend } from "@effect-tls/core/TlsBackend"
+import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as engine from "./internal/engine.js"
+import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
+
+/**
+ * A Node backend. Each backend keeps its own cache of OpenSSL contexts.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
+  const cache = new engine.SecureContextCache()
+  const defaultDatabase = yield* Effect.cached(NodeTlsDatabase.system)
+  return {
+    name: "node",
+    defaultDatabase,
+    client: (config) => engine.makeClient(cache, config),
+    server: (config) => engine.makeServer(cache, config)
+  }
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<TlsBackend> = Layer.effect(TlsBackend, make)

@@ -1,0 +1,165 @@
+/**
+ * TCP transports over `node:net`: `connect`, `listen` (a scoped server running
+ * a handler per accepted connection) and `fromSocket` to adapt an existing
+ * `net.Socket` or any `Duplex`.
+ *
+ * Reads are pull-based: the socket stays paused and `socket.read()` is called
+ * on demand, so when the consumer stops reading Node's buffer stops at its
+ * high-water mark and TCP backpressure reaches the peer. A `write` resolves on
+ * Node's write callback (and waits for 'drain' when `write()` reported a full
+ * buffer). `shutdownWrite` is `socket.end()` with `allowHalfOpen`, so reading
+ * goes on. Closing the scope destroys the socket; pending operations then fail
+ * with reason "Closed".
+ *
+ * @example
+ * ```ts
+ * import { NodeTransport } from "@effect-tls/node"
+ * import { Transport } from "@effect-tls/core"
+ * import { Effect, Stream } from "effect"
+ *
+ * const echoServer = Effect.gen(function*() {
+ *   const server = yield* NodeTransport.listen({ port: 0 })
+ *   yield* Effect.forkScoped(server.run((t) =>
+ *     Transport.stream(t).pipe(Stream.run(Transport.sink(t)), Effect.zipRight(t.shutdownWrite))
+ *   ))
+ *   const client = yield* NodeTransport.connect({ host: "127.0.0.1", port: server.address.port })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import type * as Transport from "@effect-tls/core/Transport"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
+import type * as Scope from "effect/Scope"
+import type * as Net from "node:net"
+import type { Duplex } from "node:stream"
+import * as internal from "./internal/tcp.js"
+
+/**
+ * The property under which a transport made here holds its `net.Socket` (or
+ * `Duplex`), so that the TLS engine can take the native fast path.
+ *
+ * @since 0.1.0
+ * @category symbols
+ * @internal
+ */
+export const SocketSymbol: typeof internal.SocketSymbol = internal.SocketSymbol
+
+/**
+ * The property under which a transport made here holds a function that removes
+ * the transport's own listeners from the socket (call it before handing the
+ * socket to another owner, e.g. node:tls). The scope still destroys the socket.
+ *
+ * @since 0.1.0
+ * @category symbols
+ * @internal
+ */
+export const DetachSymbol: typeof internal.DetachSymbol = internal.DetachSymbol
+
+/**
+ * The raw socket behind a transport made by this module, if any.
+ *
+ * @since 0.1.0
+ * @category accessors
+ * @internal
+ */
+export const getSocket = (transport: Transport.Transport): Option.Option<Duplex> =>
+  Predicate.hasProperty(transport, SocketSymbol)
+    ? Option.some((transport as internal.NodeTransport)[SocketSymbol])
+    : Option.none()
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions {
+  readonly host: string
+  readonly port: number
+  /** Fail with reason "OpenTimeout" when the connection is not established in time (default: no limit). */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Opens a TCP connection (half-open allowed). Failures to connect have reason
+ * "Open", a timeout "OpenTimeout". Closing the scope destroys the socket.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect: (
+  options: ConnectOptions
+) => Effect.Effect<Transport.Transport, Transport.TransportError, Scope.Scope> = internal.connect
+
+/**
+ * Adapts an existing `net.Socket` or any `Duplex` (create sockets with
+ * `allowHalfOpen: true` if `shutdownWrite` must keep reading). Closing the
+ * scope destroys it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromSocket: (socket: Net.Socket | Duplex) => Effect.Effect<Transport.Transport, never, Scope.Scope> =
+  internal.fromSocket
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenOptions {
+  /** default "127.0.0.1" */
+  readonly host?: string | undefined
+  /** default 0 (any free port) */
+  readonly port?: number | undefined
+  readonly backlog?: number | undefined
+}
+
+/**
+ * A listening TCP server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Server {
+  /** The bound address (the actual port when listening on port 0). */
+  readonly address: { readonly host: string; readonly port: number }
+  /**
+   * Serves every accepted connection (including those accepted before `run`
+   * started) with `handler`, each in its own fiber and its own scope, closed
+   * (socket destroyed) when the handler ends. A failing or dying handler is
+   * logged at debug level and affects nothing else. Runs until interrupted;
+   * interrupting it interrupts the handlers.
+   */
+  readonly run: <E, R>(
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<never, never, R>
+  /** Number of accepted connections that are still open. */
+  readonly connections: Effect.Effect<number>
+}
+
+/**
+ * Listens on `host` (default 127.0.0.1) and `port` (default 0: any free port).
+ * Closing the scope closes the listener and destroys every connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listen: (
+  options?: ListenOptions | undefined
+) => Effect.Effect<Server, Transport.TransportError, Scope.Scope> = internal.listen
+
+/**
+ * Two transports connected over loopback TCP (127.0.0.1, a fresh listener on
+ * a free port): `[client, server]`. Closing the scope closes both and the
+ * listener. For tests.
+ *
+ * @since 0.1.0
+ * @category testing
+ */
+export const pairForTest: Effect.Effect<
+  readonly [Transport.Transport, Transport.Transport],
+  Transport.TransportError,
+  Scope.Scope
+> = internal.pairForTest

@@ -1,0 +1,27 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The Node engine: node:tls (OpenSSL) running over **any** `Transport` through one fast
+ * Duplex bridge. Provide `NodeTlsBackend.layer` and use `TlsClient` / `TlsServer` from core.
+ *
+ * @since 0.1.0
+ */
+export * as NodeTlsBackend from "./NodeTlsBackend.js"
+
+/**
+ * The system trust store for Node, and PEM files as databases.
+ *
+ * @since 0.1.0
+ */
+export * as NodeTlsDatabase from "./NodeTlsDatabase.js"
+
+/**
+ * TCP transports over `node:net`: `connect`, `listen` (a scoped server running
+ * a handler per accepted connection) and `fromSocket` to adapt an existing
+ * `net.Socket` or any `Duplex`.
+ *
+ * @since 0.1.0
+ */
+export * as NodeTransport from "./NodeTransport.js"

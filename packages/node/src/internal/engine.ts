@@ -1,0 +1,559 @@
+/**
+ * The node:tls engine: one TLS connection over any `Transport`, through `TransportDuplex`.
+ *
+ * node:tls runs with `rejectUnauthorized: false` (except a server with `clientAuth:
+ * "required"`, where OpenSSL must refuse a missing certificate in the handshake), so the
+ * engine only reports OpenSSL's verdict; core verifies the chain itself and runs the policy.
+ *
+ * Every node event is recorded in the connection's state by listeners that live as long as
+ * the connection; Effects that wait register a waiter and re-check the state on every event.
+ * No node event can therefore be missed or crash the process for want of a listener.
+ *
+ * @internal
+ */
+import * as Certificate from "@effect-tls/core/Certificate"
+import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
+import * as PrivateKey from "@effect-tls/core/PrivateKey"
+import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
+import type {
+  ClientConfig,
+  EngineConfig,
+  EngineConnection,
+  EngineHandshake,
+  ServerConfig
+} from "@effect-tls/core/TlsBackend"
+import type { TlsDatabaseShape } from "@effect-tls/core/TlsDatabase"
+import * as TlsError from "@effect-tls/core/TlsError"
+import * as Transport from "@effect-tls/core/Transport"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
+import * as net from "node:net"
+import type { Duplex } from "node:stream"
+import * as tls from "node:tls"
+import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
+import { TransportDuplex } from "./bridge.js"
+import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as tcp from "./tcp.js"
+
+const toPem = (der: Uint8Array, label: string): string => {
+  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")
+  const lines = base64.match(/.{1,64}/g) ?? []
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`
+}
+
+const certificatesPem = (certificates: ReadonlyArray<Certificate.Certificate>): Array<string> =>
+  certificates.map((certificate) => toPem(certificate.der, "CERTIFICATE"))
+
+/**
+ * SecureContexts are costly (about 18 % of the handshake rate): one per distinct
+ * (certificate, trust source, settings), kept while those objects live.
+ *
+ * @internal
+ */
+export class SecureContextCache {
+  private readonly noCertificate = {}
+  private readonly cache = new WeakMap<object, WeakMap<object, Map<string, tls.SecureContext>>>()
+
+  get(
+    certificate: object | undefined,
+    trust: object,
+    settings: string,
+    create: () => tls.SecureContext
+  ): tls.SecureContext {
+    const key = certificate ?? this.noCertificate
+    let byTrust = this.cache.get(key)
+    if (byTrust === undefined) {
+      byTrust = new WeakMap()
+      this.cache.set(key, byTrust)
+    }
+    let bySettings = byTrust.get(trust)
+    if (bySettings === undefined) {
+      bySettings = new Map()
+      byTrust.set(trust, bySettings)
+    }
+    let context = bySettings.get(settings)
+    if (context === undefined) {
+      context = create()
+      bySettings.set(settings, context)
+    }
+    return context
+  }
+}
+
+const secureContextFor = (
+  cache: SecureContextCache,
+  config: EngineConfig,
+  trusted: {
+    readonly source: object
+    readonly system: boolean
+    readonly certificates: ReadonlyArray<Certificate.Certificate>
+  }
+): tls.SecureContext => {
+  const settings = JSON.stringify([
+    config.minVersion,
+    Option.getOrNull(config.maxVersion),
+    Option.getOrNull(config.ciphers)
+  ])
+  const certificate = Option.getOrUndefined(config.certificate)
+  return cache.get(certificate, trusted.source, settings, () =>
+    tls.createSecureContext({
+      minVersion: config.minVersion as tls.SecureVersion,
+      ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
+      ...(Option.isSome(config.ciphers) ? { ciphers: config.ciphers.value } : {}),
+      ...(certificate !== undefined
+        ? {
+          cert: certificatesPem(certificate.chain).join(""),
+          key: Redacted.value(PrivateKey.toPem(certificate.key))
+        }
+        : {}),
+      ...(trusted.system ? {} : { ca: certificatesPem(trusted.certificates) })
+    }))
+}
+
+const databaseTrust = (database: TlsDatabaseShape) => ({
+  source: database,
+  system: database.isSystem,
+  certificates: database.anchors
+})
+
+const peerChain = (socket: tls.TLSSocket): Array<Uint8Array> => {
+  const out: Array<Uint8Array> = []
+  const seen = new Set<string>()
+  let certificate: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
+  while (certificate !== undefined && certificate.raw !== undefined && !seen.has(certificate.fingerprint256)) {
+    seen.add(certificate.fingerprint256)
+    out.push(new Uint8Array(certificate.raw))
+    certificate = certificate.issuerCertificate
+  }
+  return out
+}
+
+type Waiter = () => void
+
+/** @internal */
+export class NodeTlsConnection implements EngineConnection {
+  private socket: tls.TLSSocket | undefined = undefined
+  private readonly bridge: TransportDuplex
+  private readonly waiters = new Set<Waiter>()
+  private failure: TlsError.TlsError | undefined = undefined
+  private secure = false
+  private ended = false
+  private truncated = false
+  private closed = false
+
+  constructor(
+    private readonly side: "client" | "server",
+    private readonly config: ClientConfig | ServerConfig,
+    private readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
+    runtime: Runtime.Runtime<never>,
+    /** The transport's own socket, handed to node:tls directly (the native path), or none: the bridge. */
+    private readonly native: Duplex | undefined
+  ) {
+    this.bridge = new TransportDuplex(config.transport, runtime)
+    this.bridge.on("error", () => this.wake())
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter()
+  }
+
+  /** Waits until `check` returns a result, re-checking on every socket event. */
+  private await<A>(check: () => Effect.Effect<A, TlsError.TlsError> | undefined): Effect.Effect<A, TlsError.TlsError> {
+    return Effect.async<A, TlsError.TlsError>((resume) => {
+      const first = check()
+      if (first !== undefined) return resume(first)
+      const waiter = () => {
+        const result = check()
+        if (result !== undefined) {
+          this.waiters.delete(waiter)
+          resume(result)
+        }
+      }
+      this.waiters.add(waiter)
+      return Effect.sync(() => this.waiters.delete(waiter))
+    })
+  }
+
+  private recordError(error: unknown): void {
+    if (this.failure === undefined) {
+      const failure = fromNodeError(error, {
+        side: this.side,
+        handshakeDone: this.secure,
+        transportError: this.bridge.transportError
+      })
+      // TLS 1.2 servers refuse a missing client certificate with a bare handshake_failure alert
+      const refusedForCertificate = failure._tag === "TlsGenericError" && failure.alert === "handshake_failure" &&
+        Option.isSome(this.acceptedCas()) && Option.isNone(this.config.certificate)
+      this.failure = refusedForCertificate
+        ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: error })
+        : failure
+    }
+    this.stopSniffingListener?.()
+    this.wake()
+  }
+
+  private start(): tls.TLSSocket {
+    if (this.socket !== undefined) return this.socket
+    const socket = this.createSocket(this.native ?? this.bridge)
+    this.socket = socket
+    if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
+    this.bridge.consumerEnded = () => (socket as any)._readableState?.ended === true
+    socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
+      this.secure = true
+      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+      this.described = this.describe(socket)
+      this.stopSniffingListener?.()
+      this.wake()
+    })
+    socket.on("error", (error) => this.recordError(error))
+    socket.on("readable", () => this.wake())
+    socket.on("drain", () => this.wake())
+    socket.on("finish", () => this.wake())
+    socket.on("end", () => {
+      this.ended = true
+      // on the native path node:tls cannot tell; it is only taken when close_notify is not required
+      this.truncated = this.native === undefined && this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+      this.wake()
+    })
+    socket.on("close", () => {
+      this.closed = true
+      this.wake()
+    })
+    return socket
+  }
+
+  /**
+   * Client: follows the server's flight to recover its CertificateRequest's CA names (no
+   * node:tls API gives them). The keylog listener must be attached right after `tls.connect`.
+   */
+  private sniffAcceptedCas(socket: tls.TLSSocket): void {
+    const sniffer = makeAcceptedCasSniffer()
+    this.sniffer = sniffer
+    const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
+    socket.on("keylog", onKeylog)
+    this.bridge.onInbound = (chunk) => {
+      sniffer.onServerBytes(chunk)
+      if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
+    }
+    this.stopSniffingListener = () => this.stopSniffing(socket, onKeylog)
+  }
+
+  private sniffer: AcceptedCasSniffer | undefined = undefined
+  private described: EngineHandshake | undefined = undefined
+  private stopSniffingListener: (() => void) | undefined = undefined
+
+  private stopSniffing(socket: tls.TLSSocket, onKeylog: (line: Buffer) => void): void {
+    socket.off("keylog", onKeylog)
+    this.bridge.onInbound = undefined
+    if (this.sniffer !== undefined) {
+      this.snifferResult = this.sniffer.result()
+      this.sniffer.dispose()
+      this.sniffer = undefined
+    }
+  }
+
+  private snifferResult: AcceptedCasResult | undefined = undefined
+
+  private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
+    const result = this.sniffer?.result() ?? this.snifferResult
+    return result !== undefined && result.certificateRequested ? Option.some(result.acceptedCas) : Option.none()
+  }
+
+  /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
+  private failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
+    const failure = this.failure!
+    const acceptedCas = this.acceptedCas()
+    if (failure._tag === "TlsCertificateRequiredError" && Option.isSome(acceptedCas)) {
+      return Effect.flatMap(
+        Effect.forEach(acceptedCas.value, (der) => Effect.option(Certificate.nameFromDer(der))),
+        (names) =>
+          Effect.fail(
+            new TlsError.TlsCertificateRequiredError({
+              acceptedCas: names.flatMap(Option.toArray),
+              side: failure.side,
+              cause: failure.cause
+            })
+          )
+      )
+    }
+    return Effect.fail(failure)
+  }
+
+  /**
+   * The peer hung up without an alert we could read. When the server had asked for a client
+   * certificate and we sent none, that is its refusal: servers over node:tls close before their
+   * alert leaves, so the client would otherwise see a bare end of input.
+   */
+  private endedAbruptly<A>(otherwise: TlsError.TlsError): Effect.Effect<A, TlsError.TlsError> {
+    if (
+      this.side === "client" && this.failure === undefined && !this.receivedData && Option.isSome(this.acceptedCas())
+    ) {
+      this.failure = Option.isNone(this.config.certificate)
+        ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: otherwise })
+        // we sent a certificate, and the server hung up before any data: it refused it
+        : new TlsError.TlsBadCertificateError({
+          flags: CertificateFlags.empty,
+          peerCertificate: [],
+          side: this.side,
+          alert: "none: connection closed",
+          cause: otherwise
+        })
+      return this.failWith()
+    }
+    return Effect.fail(otherwise)
+  }
+
+  private receivedData = false
+
+  private get closedError(): TlsError.TlsError {
+    return new TlsError.TlsGenericError({
+      reason: this.secure ? "Eof" : "Handshake",
+      detail: this.secure ? "the connection is closed" : "the connection closed during the handshake",
+      side: this.side
+    })
+  }
+
+  readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
+    this.start()
+    return this.await(() => {
+      if (this.failure !== undefined) return this.failWith()
+      if (this.described !== undefined) return Effect.succeed(this.described)
+      if (this.closed || this.ended) return this.endedAbruptly(this.closedError)
+      return undefined
+    })
+  })
+
+  private describe(socket: tls.TLSSocket): EngineHandshake {
+    const chain = peerChain(socket)
+    let engineFlags = CertificateFlags.empty
+    if (chain.length > 0) {
+      // OpenSSL's verdict, as tls.Server and tls.connect read it (a bare server TLSSocket sets no `authorized`)
+      const verifyError: { code?: string; message?: string } | null | undefined = (socket as any)._handle
+        ?.verifyError?.()
+      engineFlags = flagsFromVerifyError(
+        verifyError === null || verifyError === undefined
+          ? undefined
+          : String(verifyError.code ?? verifyError.message ?? "UNKNOWN")
+      )
+      if (this.side === "client") {
+        const identity = (this.config as ClientConfig).serverIdentity
+        if (Option.isSome(identity)) {
+          const error = tls.checkServerIdentity(identity.value, socket.getPeerCertificate())
+          if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
+        }
+      }
+    }
+    const cipher = socket.getCipher()
+    const alpn = socket.alpnProtocol
+    const servername = (socket as any).servername
+    return {
+      protocolVersion: (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion,
+      ciphersuiteName: cipher.standardName ?? cipher.name,
+      negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
+      peerCertificates: chain,
+      engineFlags,
+      resumed: socket.isSessionReused(),
+      acceptedCas: this.acceptedCas(),
+      serverName: this.side === "server" && typeof servername === "string" ? Option.some(servername) : Option.none()
+    }
+  }
+
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
+    const socket = this.start()
+    return this.await(() => {
+      const chunk: Buffer | null = socket.read()
+      if (chunk !== null) {
+        this.receivedData = true
+        return Effect.succeed(Option.some(chunk))
+      }
+      if (this.failure !== undefined) return this.failWith()
+      if (this.ended) {
+        if (this.truncated && this.config.requireCloseNotify) {
+          return this.endedAbruptly(
+            new TlsError.TlsGenericError({
+              reason: "Eof",
+              detail: "the transport ended without the peer's close_notify (truncation)",
+              side: this.side
+            })
+          )
+        }
+        return Effect.succeed(Option.none())
+      }
+      if (this.closed) return this.endedAbruptly(this.closedError)
+      return undefined
+    })
+  })
+
+  readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> =>
+    Effect.suspend(() => {
+      const socket = this.start()
+      if (this.failure !== undefined) return this.failWith()
+      if (socket.writableEnded || this.closed) {
+        return Effect.fail(
+          new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
+        )
+      }
+      if (bytes.length === 0 || socket.write(bytes)) return Effect.void
+      return this.await(() => {
+        if (this.failure !== undefined) return this.failWith()
+        if (!socket.writableNeedDrain) return Effect.void
+        if (this.closed) return Effect.fail(this.closedError)
+        return undefined
+      })
+    })
+
+  readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
+    const socket = this.start()
+    if (!socket.writableEnded) socket.end()
+    return this.await(() => {
+      if (socket.writableFinished) return Effect.void
+      if (this.failure !== undefined) return this.failWith()
+      if (this.closed) return Effect.fail(this.closedError)
+      return undefined
+    })
+  })
+
+  readonly exportKeyingMaterial = (
+    length: number,
+    label: string,
+    context?: Uint8Array | undefined
+  ): Effect.Effect<Uint8Array, TlsError.TlsError> =>
+    Effect.try({
+      try: () => {
+        // never ask a closed TLSSocket (node 20 may crash)
+        if (this.closed || this.socket === undefined || !this.secure) throw new Error("no established connection")
+        const socket = this.socket
+        const material = context === undefined
+          ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
+          : socket.exportKeyingMaterial(length, label, Buffer.from(context))
+        return new Uint8Array(material)
+      },
+      catch: (cause) =>
+        new TlsError.TlsGenericError({
+          reason: "Misc",
+          detail: "keying material export failed",
+          side: this.side,
+          cause
+        })
+    })
+
+  /** Tears down node:tls and half-closes the transport so that the peer is not left waiting. */
+  readonly abort: Effect.Effect<void> = Effect.suspend(() => {
+    this.socket?.destroy()
+    this.bridge.destroy()
+    return Effect.ignore(this.config.transport.shutdownWrite)
+  })
+
+  /** The scope's finalizer: close_notify after a good handshake (bounded), then tear down. */
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    const socket = this.socket
+    if (socket === undefined || !this.secure || this.failure !== undefined || this.closed) return this.abort
+    if (!socket.writableEnded) socket.end()
+    return Effect.async<void>((resume) => {
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      const waiter = () => {
+        if (socket.writableFinished || this.failure !== undefined || this.closed) done()
+      }
+      const done = () => {
+        this.waiters.delete(waiter)
+        if (timer !== undefined) clearTimeout(timer)
+        resume(Effect.void)
+      }
+      timer = setTimeout(done, 5_000)
+      this.waiters.add(waiter)
+      waiter()
+      return Effect.sync(done)
+    }).pipe(Effect.zipRight(this.abort))
+  })
+}
+
+/**
+ * The native path: a TCP transport's own socket goes straight to node:tls (faster: no JS
+ * bridge), but then node:tls hides whether close_notify preceded the FIN and the engine sees
+ * no handshake bytes. So it is taken only when close_notify is not required, no pushed-back
+ * bytes wait (STARTTLS), and (client side) at the cost of `acceptedCas`.
+ */
+const nativeSocket = (config: EngineConfig): Duplex | undefined => {
+  if (config.requireCloseNotify || Transport.hasPendingInput(config.transport)) return undefined
+  const transport = config.transport as Partial<tcp.NodeTransport>
+  const socket = transport[tcp.SocketSymbol]
+  const detach = transport[tcp.DetachSymbol]
+  if (!(socket instanceof net.Socket) || detach === undefined || socket.destroyed || socket.readableEnded) {
+    return undefined
+  }
+  detach()
+  return socket
+}
+
+/** @internal */
+export const makeClient = (
+  cache: SecureContextCache,
+  config: ClientConfig
+): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const secureContext = yield* Effect.try({
+      try: () => secureContextFor(cache, config, databaseTrust(config.database)),
+      catch: (cause) =>
+        new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "client", cause })
+    })
+    const connection = new NodeTlsConnection(
+      "client",
+      config,
+      (underlying) =>
+        tls.connect({
+          socket: underlying,
+          secureContext,
+          rejectUnauthorized: false,
+          checkServerIdentity: () => undefined,
+          allowHalfOpen: true,
+          ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
+          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
+        } as tls.ConnectionOptions),
+      runtime,
+      nativeSocket(config)
+    )
+    yield* Effect.addFinalizer(() => connection.close)
+    return connection
+  })
+
+/** @internal */
+export const makeServer = (
+  cache: SecureContextCache,
+  config: ServerConfig
+): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const runtime = yield* Effect.runtime<never>()
+    const secureContext = yield* Effect.try({
+      try: () =>
+        secureContextFor(cache, config, {
+          source: config.clientCas,
+          system: false,
+          certificates: config.clientCas
+        }),
+      catch: (cause) =>
+        new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "server", cause })
+    })
+    const connection = new NodeTlsConnection(
+      "server",
+      config,
+      (underlying) => {
+        const socket = new tls.TLSSocket(underlying, {
+          isServer: true,
+          secureContext,
+          requestCert: config.clientAuth !== "none",
+          rejectUnauthorized: config.clientAuth === "required",
+          allowHalfOpen: true,
+          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
+        } as tls.TLSSocketOptions)
+        return socket
+      },
+      runtime,
+      nativeSocket(config)
+    )
+    yield* Effect.addFinalizer(() => connection.close)
+    return connection
+  })

@@ -1,0 +1,143 @@
+/**
+ * Maps node:tls / OpenSSL errors to effect-tls's typed failures.
+ *
+ * @internal
+ */
+import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
+import * as TlsError from "@effect-tls/core/TlsError"
+import type { TransportError } from "@effect-tls/core/Transport"
+
+const notTls = new Set([
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "ERR_SSL_PACKET_LENGTH_TOO_LONG",
+  "ERR_SSL_HTTP_REQUEST",
+  "ERR_SSL_HTTPS_PROXY_REQUEST",
+  "ERR_SSL_UNKNOWN_PROTOCOL",
+  "ERR_SSL_RECORD_LENGTH_MISMATCH",
+  "ERR_SSL_UNEXPECTED_RECORD",
+  "ERR_SSL_RECORD_LAYER_FAILURE"
+])
+
+const inappropriateFallback = new Set([
+  "ERR_SSL_TLSV1_ALERT_INAPPROPRIATE_FALLBACK",
+  "ERR_SSL_INAPPROPRIATE_FALLBACK"
+])
+
+const certificateRequired = new Set([
+  "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
+])
+
+/** Alerts by which a peer says it did not accept our certificate. */
+const peerRejectedOurCertificate = new Set([
+  "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED",
+  "ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN",
+  "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA",
+  "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED"
+])
+
+const alertOf = (code: string): string | undefined => {
+  const match = /ALERT_(.+)$/.exec(code)
+  return match ? match[1]!.toLowerCase() : undefined
+}
+
+/** @internal */
+export interface ErrorContext {
+  readonly side: TlsError.Side
+  readonly handshakeDone: boolean
+  readonly transportError: TransportError | undefined
+}
+
+/** @internal */
+export const fromNodeError = (error: unknown, context: ErrorContext): TlsError.TlsError => {
+  const { side } = context
+  if (context.transportError !== undefined) {
+    return new TlsError.TlsTransportError({ cause: context.transportError, side })
+  }
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : ""
+  if (notTls.has(code)) {
+    return new TlsError.TlsGenericError({ reason: "NotTls", detail: "the peer does not speak TLS", side, cause: error })
+  }
+  if (inappropriateFallback.has(code)) {
+    return new TlsError.TlsGenericError({
+      reason: "InappropriateFallback",
+      detail: "the server refused a protocol version fallback",
+      side,
+      alert: alertOf(code),
+      cause: error
+    })
+  }
+  if (certificateRequired.has(code)) {
+    return new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side, cause: error })
+  }
+  if (peerRejectedOurCertificate.has(code)) {
+    return new TlsError.TlsBadCertificateError({
+      flags: CertificateFlags.empty,
+      peerCertificate: [],
+      side,
+      alert: alertOf(code),
+      cause: error
+    })
+  }
+  if (code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE") {
+    return new TlsError.TlsGenericError({
+      reason: context.handshakeDone ? "Eof" : "Handshake",
+      detail: "the connection was closed by the peer",
+      side,
+      cause: error
+    })
+  }
+  if (code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_") || code === "ERR_OSSL_EVP_BAD_DECRYPT") {
+    return new TlsError.TlsGenericError({
+      reason: context.handshakeDone ? "Misc" : "Handshake",
+      detail: context.handshakeDone ? "TLS protocol error" : "the handshake failed",
+      side,
+      alert: alertOf(code),
+      cause: error
+    })
+  }
+  return new TlsError.TlsGenericError({ reason: "Misc", detail: "TLS failure", side, cause: error })
+}
+
+const unknownCa = new Set([
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_UNTRUSTED"
+])
+
+/**
+ * OpenSSL's verdict (node's `authorizationError`) as flags. OpenSSL stops at its first
+ * error, so this is a lower bound; core unions it with the complete verifier's flags.
+ *
+ * @internal
+ */
+export const flagsFromVerifyError = (code: string | undefined): CertificateFlags.CertificateFlags => {
+  if (code === undefined) return CertificateFlags.empty
+  if (unknownCa.has(code)) return CertificateFlags.make("UnknownCa")
+  switch (code) {
+    case "CERT_HAS_EXPIRED":
+    case "CRL_HAS_EXPIRED":
+      return CertificateFlags.make("Expired")
+    case "CERT_NOT_YET_VALID":
+    case "CRL_NOT_YET_VALID":
+      return CertificateFlags.make("NotActivated")
+    case "CERT_REVOKED":
+      return CertificateFlags.make("Revoked")
+    case "ERR_TLS_CERT_ALTNAME_INVALID":
+    case "HOSTNAME_MISMATCH":
+    case "IP_ADDRESS_MISMATCH":
+      return CertificateFlags.make("BadIdentity")
+    case "CA_KEY_TOO_SMALL":
+    case "EE_KEY_TOO_SMALL":
+    case "CA_MD_TOO_WEAK":
+      return CertificateFlags.make("Insecure")
+    default:
+      return CertificateFlags.make("GenericError")
+  }
+}

@@ -1,0 +1,415 @@
+/**
+ * Adapting Node duplexes (net.Socket) to pull-based Transports, and TCP
+ * connect / listen.
+ *
+ * @internal
+ */
+import * as Transport from "@effect-tls/core/Transport"
+import { TransportError } from "@effect-tls/core/Transport"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import type { Duplex } from "node:stream"
+
+/** @internal */
+export const SocketSymbol: unique symbol = Symbol.for("@effect-tls/node/NodeTransport/Socket")
+
+/** @internal */
+export const DetachSymbol: unique symbol = Symbol.for("@effect-tls/node/NodeTransport/Detach")
+
+/** @internal */
+export interface NodeTransport extends Transport.Transport {
+  readonly [SocketSymbol]: Duplex
+  readonly [DetachSymbol]: () => void
+}
+
+const formatAddress = (address: string | undefined, port: number | undefined): string | undefined =>
+  address === undefined ? undefined : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
+
+/** @internal */
+export const describeSocket = (socket: Duplex): Transport.Description => {
+  if (socket instanceof Net.Socket) {
+    return {
+      kind: "tcp",
+      local: formatAddress(socket.localAddress, socket.localPort),
+      remote: formatAddress(socket.remoteAddress, socket.remotePort)
+    }
+  }
+  return { kind: "duplex" }
+}
+
+type Waker = () => void
+
+/**
+ * Wraps a duplex. Reading is pull-based: the duplex stays paused (a
+ * 'readable' listener, never 'data'), `read()` is called on demand, so Node's
+ * buffer stays at its high-water mark and TCP backpressure reaches the peer
+ * when the consumer stops reading.
+ *
+ * The returned finalizer destroys the duplex.
+ *
+ * @internal
+ */
+export const adapt = (socket: Duplex, description: Transport.Description): {
+  readonly transport: NodeTransport
+  readonly close: Effect.Effect<void>
+} => {
+  let closed = false // closed by us (scope)
+  let error: unknown = undefined
+  let ended = false
+  let detached = false
+  const readers = new Set<Waker>()
+  const writers = new Set<Waker>()
+  const wakeAll = (set: Set<Waker>) => {
+    if (set.size === 0) return
+    const wakers = Array.from(set)
+    set.clear()
+    for (const wake of wakers) wake()
+  }
+  const wakeReaders = () => wakeAll(readers)
+  const onEnd = () => {
+    ended = true
+    wakeReaders()
+  }
+  const onError = (cause: unknown) => {
+    if (error === undefined) error = cause
+    wakeReaders()
+    wakeAll(writers)
+  }
+  const onClose = () => {
+    wakeReaders()
+    wakeAll(writers)
+  }
+  socket.on("readable", wakeReaders)
+  socket.on("end", onEnd)
+  socket.on("error", onError)
+  socket.on("close", onClose)
+  const detach = () => {
+    if (detached) return
+    detached = true
+    socket.off("readable", wakeReaders)
+    socket.off("end", onEnd)
+    socket.off("close", onClose)
+    // keep an error listener so that a late error never crashes the process
+  }
+
+  const closedError = () => new TransportError({ reason: "Closed", description })
+
+  const waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const waker = () => resume(Effect.void)
+    readers.add(waker)
+    return Effect.sync(() => {
+      readers.delete(waker)
+    })
+  })
+
+  const read: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
+    if (closed) return Effect.fail(closedError())
+    if (error !== undefined) return Effect.fail(new TransportError({ reason: "Read", description, cause: error }))
+    const chunk: Uint8Array | null = socket.read()
+    if (chunk !== null) return Effect.succeed(Option.some(chunk))
+    if (ended || socket.readableEnded) return Effect.succeed(Option.none())
+    if (socket.destroyed) {
+      return Effect.fail(
+        new TransportError({ reason: "Read", description, cause: new Error("socket closed before end of input") })
+      )
+    }
+    return Effect.zipRight(waitReadable, read)
+  })
+
+  const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
+    Effect.async<void, TransportError>((resume) => {
+      if (closed) return resume(Effect.fail(closedError()))
+      if (error !== undefined) {
+        return resume(Effect.fail(new TransportError({ reason: "Write", description, cause: error })))
+      }
+      if (socket.writableEnded) {
+        return resume(
+          Effect.fail(
+            new TransportError({ reason: "Write", description, cause: new Error("write after shutdownWrite") })
+          )
+        )
+      }
+      if (socket.destroyed) {
+        return resume(
+          Effect.fail(new TransportError({ reason: "Write", description, cause: new Error("socket closed") }))
+        )
+      }
+      let done = false
+      const finish = (result: Effect.Effect<void, TransportError>) => {
+        if (done) return
+        done = true
+        writers.delete(onState)
+        socket.off("drain", onDrain)
+        resume(result)
+      }
+      const failed = (cause: unknown) =>
+        finish(Effect.fail(closed ? closedError() : new TransportError({ reason: "Write", description, cause })))
+      // wakes on 'error' / 'close' while the write is pending
+      const onState = () => {
+        if (closed || error !== undefined || socket.destroyed) {
+          failed(error ?? new Error("socket closed"))
+        } else if (!done) {
+          writers.add(onState)
+        }
+      }
+      const onDrain = () => finish(Effect.void)
+      writers.add(onState)
+      socket.write(bytes, (err) => {
+        if (err) return failed(err)
+        if (closed) return finish(Effect.fail(closedError()))
+        // 'drain' is emitted before the callback runs: if the buffer is still
+        // over its high-water mark, wait for the next one
+        if (socket.writableNeedDrain) socket.once("drain", onDrain)
+        else finish(Effect.void)
+      })
+      return Effect.sync(() => {
+        done = true
+        writers.delete(onState)
+        socket.off("drain", onDrain)
+      })
+    })
+
+  const shutdownWrite: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
+    if (closed) return resume(Effect.fail(closedError()))
+    if (socket.writableFinished) return resume(Effect.void)
+    if (error !== undefined || socket.destroyed) {
+      return resume(
+        Effect.fail(new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") }))
+      )
+    }
+    let done = false
+    const finish = (result: Effect.Effect<void, TransportError>) => {
+      if (done) return
+      done = true
+      writers.delete(onState)
+      socket.off("finish", onFinish)
+      resume(result)
+    }
+    const onFinish = () => finish(Effect.void)
+    const onState = () => {
+      if (closed) finish(Effect.fail(closedError()))
+      else if (error !== undefined || socket.destroyed) {
+        finish(
+          Effect.fail(
+            new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") })
+          )
+        )
+      } else if (!done) writers.add(onState)
+    }
+    writers.add(onState)
+    socket.once("finish", onFinish)
+    socket.end()
+    return Effect.sync(() => {
+      done = true
+      writers.delete(onState)
+      socket.off("finish", onFinish)
+    })
+  })
+
+  const transport = Transport.make({ read, write, shutdownWrite, description }) as NodeTransport
+  Object.defineProperty(transport, SocketSymbol, { value: socket, enumerable: false })
+  Object.defineProperty(transport, DetachSymbol, { value: detach, enumerable: false })
+
+  const close = Effect.sync(() => {
+    if (closed) return
+    closed = true
+    wakeReaders()
+    wakeAll(writers)
+    if (!socket.destroyed) socket.destroy()
+  })
+  return { transport, close }
+}
+
+/** @internal */
+export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(Effect.sync(() => adapt(socket, describeSocket(socket))), (adapted) => adapted.close),
+    (adapted) => adapted.transport
+  )
+
+/** @internal */
+export interface ConnectOptions {
+  readonly host: string
+  readonly port: number
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/** @internal */
+export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
+  const target: Transport.Description = { kind: "tcp", remote: formatAddress(options.host, options.port) }
+  return Effect.gen(function*() {
+    // the socket is owned by the scope from the start: interruption or timeout destroys it
+    const socket = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = new Net.Socket({ allowHalfOpen: true })
+        // a pending error before the transport attaches its own listener must not crash
+        socket.on("error", () => {})
+        return socket
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    let connecting: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
+      const onConnect = () => {
+        cleanup()
+        resume(Effect.void)
+      }
+      const onError = (cause: Error) => {
+        cleanup()
+        resume(Effect.fail(new TransportError({ reason: "Open", description: target, cause })))
+      }
+      const cleanup = () => {
+        socket.off("connect", onConnect)
+        socket.off("error", onError)
+      }
+      socket.once("connect", onConnect)
+      socket.once("error", onError)
+      socket.connect({ host: options.host, port: options.port })
+      return Effect.sync(cleanup)
+    })
+    if (options.timeout !== undefined) {
+      const timeout = Duration.decode(options.timeout)
+      connecting = Effect.timeoutFail(connecting, {
+        duration: timeout,
+        onTimeout: () =>
+          new TransportError({
+            reason: "OpenTimeout",
+            description: target,
+            cause: new Error(`connect timed out after ${Duration.format(timeout)}`)
+          })
+      })
+    }
+    yield* Effect.onError(connecting, () => Effect.sync(() => socket.destroy()))
+    const adapted = adapt(socket, describeSocket(socket))
+    yield* Effect.addFinalizer(() => adapted.close)
+    return adapted.transport
+  })
+}
+
+/** @internal */
+export interface ListenOptions {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly backlog?: number | undefined
+}
+
+/** @internal */
+export interface Server {
+  readonly address: { readonly host: string; readonly port: number }
+  readonly run: <E, R>(
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<never, never, R>
+  readonly connections: Effect.Effect<number>
+}
+
+/** @internal */
+export const listen = (options?: ListenOptions | undefined): Effect.Effect<Server, TransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const host = options?.host ?? "127.0.0.1"
+    const port = options?.port ?? 0
+    const description: Transport.Description = { kind: "tcp", local: formatAddress(host, port) }
+    // every accepted socket until it closes, so that closing the listener closes them all
+    const sockets = new Set<Net.Socket>()
+    // accepted while no `run` is active
+    const pending: Array<Net.Socket> = []
+    const handlers = new Set<(socket: Net.Socket) => void>()
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const server = Net.createServer({ allowHalfOpen: true })
+        server.on("error", () => {})
+        server.on("connection", (socket) => {
+          sockets.add(socket)
+          socket.on("error", () => {})
+          socket.once("close", () => sockets.delete(socket))
+          const handler = handlers.values().next()
+          if (handler.done) pending.push(socket)
+          else handler.value(socket)
+        })
+        return server
+      }),
+      (server) =>
+        Effect.async<void>((resume) => {
+          for (const socket of sockets) socket.destroy()
+          sockets.clear()
+          pending.length = 0
+          if (!server.listening) return resume(Effect.void)
+          server.close(() => resume(Effect.void))
+        })
+    )
+
+    yield* Effect.async<void, TransportError>((resume) => {
+      const onListening = () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      }
+      const onError = (cause: Error) => {
+        server.off("listening", onListening)
+        resume(Effect.fail(new TransportError({ reason: "Open", description, cause })))
+      }
+      server.once("listening", onListening)
+      server.once("error", onError)
+      server.listen({ host, port, backlog: options?.backlog })
+      return Effect.sync(() => {
+        server.off("listening", onListening)
+        server.off("error", onError)
+      })
+    })
+
+    const bound = server.address() as Net.AddressInfo
+    const address = { host: bound.address, port: bound.port }
+
+    const run = <E, R>(handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>) =>
+      Effect.gen(function*() {
+        const fiberSet = yield* FiberSet.make<void, never>()
+        const runFork = yield* FiberSet.runtime(fiberSet)<R>()
+        const serve = (socket: Net.Socket) => {
+          runFork(
+            fromSocket(socket).pipe(
+              Effect.flatMap(handler),
+              Effect.scoped,
+              Effect.catchAllCause((cause) =>
+                Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logDebug("connection handler failed", cause)
+              ),
+              Effect.annotateLogs({ module: "NodeTransport", remote: describeSocket(socket).remote })
+            )
+          )
+        }
+        return yield* Effect.async<never>(() => {
+          handlers.add(serve)
+          for (const socket of pending.splice(0)) {
+            if (!socket.destroyed) serve(socket)
+          }
+          return Effect.sync(() => {
+            handlers.delete(serve)
+          })
+        })
+      }).pipe(Effect.scoped)
+
+    return {
+      address,
+      run,
+      connections: Effect.sync(() => sockets.size)
+    } satisfies Server
+  })
+
+/** @internal */
+export const pairForTest: Effect.Effect<
+  readonly [Transport.Transport, Transport.Transport],
+  TransportError,
+  Scope.Scope
+> = Effect.gen(function*() {
+  const server = yield* listen({ host: "127.0.0.1", port: 0 })
+  const accepted = yield* Deferred.make<Transport.Transport>()
+  yield* Effect.forkScoped(
+    server.run((transport) => Effect.zipRight(Deferred.succeed(accepted, transport), Effect.never))
+  )
+  const client = yield* connect({ host: server.address.host, port: server.address.port, timeout: "5 seconds" })
+  const serverSide = yield* Deferred.await(accepted)
+  return [client, serverSide] as const
+})
