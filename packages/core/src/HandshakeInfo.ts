@@ -57,7 +57,11 @@ export const format = (info: HandshakeInfo): string => {
         `peer SHA-256:    ${certificate.fingerprintSha256}`
       ]
     }),
-    `verification:    ${CertificateFlags.format(info.peerCertificateErrors)}`
+    `verification:    ${
+      CertificateFlags.isEmpty(info.peerCertificateErrors)
+        ? "passed (no flags)"
+        : `flags ${CertificateFlags.format(info.peerCertificateErrors)}`
+    }`
   ]
   if (Option.isSome(info.acceptedCas)) {
     lines.push(`accepted CAs:    ${info.acceptedCas.value.map((name) => name.text).join("; ") || "(any)"}`)
