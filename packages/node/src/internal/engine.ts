@@ -88,7 +88,6 @@ const secureContextFor = (
   config: EngineConfig,
   trusted: {
     readonly source: object
-    readonly system: boolean
     readonly certificates: ReadonlyArray<Certificate.Certificate>
   }
 ): tls.SecureContext => {
@@ -109,13 +108,16 @@ const secureContextFor = (
           key: Redacted.value(PrivateKey.toPem(certificate.key))
         }
         : {}),
-      ...(trusted.system ? {} : { ca: certificatesPem(trusted.certificates) })
+      ca: certificatesPem(trusted.certificates)
     }))
 }
 
+/**
+ * OpenSSL is always given the database's anchors, the system store's included: node's own
+ * roots would miss what `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS` add, and both verdicts must agree.
+ */
 const databaseTrust = (database: TlsDatabaseShape) => ({
   source: database,
-  system: database.isSystem,
   certificates: database.anchors
 })
 
@@ -531,7 +533,6 @@ export const makeServer = (
       try: () =>
         secureContextFor(cache, config, {
           source: config.clientCas,
-          system: false,
           certificates: config.clientCas
         }),
       catch: (cause) =>

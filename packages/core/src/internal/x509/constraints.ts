@@ -129,9 +129,6 @@ export const subtreeProblem = (subtree: Subtree): string | undefined => {
   }
 }
 
-/** A name as constrained: the SAN entries plus the subject. @internal */
-export type ConstrainedName = Name.GeneralName
-
 const kindOf = (name: Name.GeneralName): string => name.kind === "other" ? `other:${name.tag}` : name.kind
 
 const within = (name: Name.GeneralName, base: Name.GeneralName, excluded: boolean): boolean => {

@@ -156,10 +156,12 @@ const certificateProblems = (p: Parsed, position: "leaf" | "issuer", isAnchor: b
   if (position === "issuer") {
     if (x.basicConstraints === undefined) out.push("issuer without basicConstraints")
     else if (!x.basicConstraints.ca) out.push("issuer is not a CA")
-    else if (!ext(OID.basicConstraints)!.critical) out.push("non-critical basicConstraints in a CA")
+    // (trust anchors are exempt from these two formatting rules: Node's bundled Mozilla
+    // store has a root with a non-critical basicConstraints and one without SKI)
+    else if (!isAnchor && !ext(OID.basicConstraints)!.critical) out.push("non-critical basicConstraints in a CA")
     if (!hasKeyUsage(x, KeyUsageBit.keyCertSign)) out.push("issuer keyUsage without keyCertSign")
     if (x.subject.rdns.length === 0) out.push("CA with an empty subject")
-    if (x.subjectKeyId === undefined) out.push("CA without subjectKeyIdentifier")
+    if (!isAnchor && x.subjectKeyId === undefined) out.push("CA without subjectKeyIdentifier")
   } else {
     if (x.nameConstraints !== undefined || ext(OID.nameConstraints) !== undefined) {
       out.push("nameConstraints in an end-entity certificate")
