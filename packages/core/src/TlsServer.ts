@@ -36,6 +36,7 @@ import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
+import * as TlsDatabaseModule from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
 import type { Transport } from "./Transport.js"
 
@@ -73,13 +74,16 @@ export const make = (
   Effect.gen(function*() {
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
-    const database = yield* connection.resolveDatabase(
-      options,
-      Effect.flatMap(
-        Effect.serviceOption(TlsDatabase),
-        Option.match({ onNone: () => backend.defaultDatabase, onSome: Effect.succeed })
+    // a server that asks for no certificate verifies nothing: no need to load a store
+    const database = clientAuth === "none"
+      ? TlsDatabaseModule.empty
+      : yield* connection.resolveDatabase(
+        options,
+        Effect.flatMap(
+          Effect.serviceOption(TlsDatabase),
+          Option.match({ onNone: () => backend.defaultDatabase, onSome: Effect.succeed })
+        )
       )
-    )
     const policy = yield* connection.policyFor(options)
     const engine = yield* backend.server({
       transport,
@@ -91,7 +95,7 @@ export const make = (
       database,
       requireCloseNotify: options.requireCloseNotify ?? true,
       clientAuth,
-      clientCas: options.clientCas ?? (clientAuth === "none" ? [] : database.anchors)
+      clientCas: options.clientCas ?? database.anchors
     })
     return connection.make({
       side: "server",

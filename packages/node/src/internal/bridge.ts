@@ -27,6 +27,8 @@ export class TransportDuplex extends Duplex {
   consumerEndedBeforeEof = false
   /** The transport failure that broke this duplex, if any. */
   transportError: TransportError | undefined = undefined
+  /** How many chunks came from the transport so far. */
+  inboundChunks = 0
   /** Called with every chunk read from the transport, before node:tls sees it. */
   onInbound: ((chunk: Uint8Array) => void) | undefined = undefined
   /** Reports whether the consumer (node:tls) has ended its own readable side. */
@@ -78,6 +80,7 @@ export class TransportDuplex extends Duplex {
         this.push(null)
         return
       }
+      this.inboundChunks++
       this.onInbound?.(chunk.value)
       this.push(chunk.value)
     })

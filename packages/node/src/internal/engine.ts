@@ -22,7 +22,6 @@ import type {
   EngineHandshake,
   ServerConfig
 } from "@effect-tls/core/TlsBackend"
-import type { TlsDatabaseShape } from "@effect-tls/core/TlsDatabase"
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
@@ -49,35 +48,44 @@ const certificatesPem = (certificates: ReadonlyArray<Certificate.Certificate>): 
 
 /**
  * SecureContexts are costly (about 18 % of the handshake rate): one per distinct
- * (certificate, trust source, settings), kept while those objects live.
+ * (certificate, trusted anchors, settings), kept while the certificate lives. OpenSSL is always
+ * given the database's anchors, the system store's included: node's own roots would miss what
+ * `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS` add, and both verdicts must agree.
  *
  * @internal
  */
 export class SecureContextCache {
   private readonly noCertificate = {}
-  private readonly cache = new WeakMap<object, WeakMap<object, Map<string, tls.SecureContext>>>()
+  private readonly cache = new WeakMap<object, Map<string, tls.SecureContext>>()
+  private readonly trustKeys = new WeakMap<ReadonlyArray<Certificate.Certificate>, string>()
+
+  /** The trust list's identity by content, so equal lists made per connection share a context. */
+  private trustKey(anchors: ReadonlyArray<Certificate.Certificate>): string {
+    let key = this.trustKeys.get(anchors)
+    if (key === undefined) {
+      key = anchors.map((anchor) => anchor.fingerprintSha256).join(",")
+      this.trustKeys.set(anchors, key)
+    }
+    return key
+  }
 
   get(
     certificate: object | undefined,
-    trust: object,
+    anchors: ReadonlyArray<Certificate.Certificate>,
     settings: string,
     create: () => tls.SecureContext
   ): tls.SecureContext {
-    const key = certificate ?? this.noCertificate
-    let byTrust = this.cache.get(key)
-    if (byTrust === undefined) {
-      byTrust = new WeakMap()
-      this.cache.set(key, byTrust)
+    const owner = certificate ?? this.noCertificate
+    let contexts = this.cache.get(owner)
+    if (contexts === undefined) {
+      contexts = new Map()
+      this.cache.set(owner, contexts)
     }
-    let bySettings = byTrust.get(trust)
-    if (bySettings === undefined) {
-      bySettings = new Map()
-      byTrust.set(trust, bySettings)
-    }
-    let context = bySettings.get(settings)
+    const key = `${settings}|${this.trustKey(anchors)}`
+    let context = contexts.get(key)
     if (context === undefined) {
       context = create()
-      bySettings.set(settings, context)
+      contexts.set(key, context)
     }
     return context
   }
@@ -86,10 +94,8 @@ export class SecureContextCache {
 const secureContextFor = (
   cache: SecureContextCache,
   config: EngineConfig,
-  trusted: {
-    readonly source: object
-    readonly certificates: ReadonlyArray<Certificate.Certificate>
-  }
+  /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
+  anchors: ReadonlyArray<Certificate.Certificate>
 ): tls.SecureContext => {
   const settings = JSON.stringify([
     config.minVersion,
@@ -97,7 +103,7 @@ const secureContextFor = (
     Option.getOrNull(config.ciphers)
   ])
   const certificate = Option.getOrUndefined(config.certificate)
-  return cache.get(certificate, trusted.source, settings, () =>
+  return cache.get(certificate, anchors, settings, () =>
     tls.createSecureContext({
       minVersion: config.minVersion as tls.SecureVersion,
       ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
@@ -108,23 +114,14 @@ const secureContextFor = (
           key: Redacted.value(PrivateKey.toPem(certificate.key))
         }
         : {}),
-      ca: certificatesPem(trusted.certificates)
+      ca: certificatesPem(anchors)
     }))
 }
 
-/**
- * OpenSSL is always given the database's anchors, the system store's included: node's own
- * roots would miss what `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS` add, and both verdicts must agree.
- */
-const databaseTrust = (database: TlsDatabaseShape) => ({
-  source: database,
-  certificates: database.anchors
-})
-
-const peerChain = (socket: tls.TLSSocket): Array<Uint8Array> => {
+const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
   const seen = new Set<string>()
-  let certificate: tls.DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
+  let certificate: tls.DetailedPeerCertificate | undefined = leaf
   while (certificate !== undefined && certificate.raw !== undefined && !seen.has(certificate.fingerprint256)) {
     seen.add(certificate.fingerprint256)
     out.push(new Uint8Array(certificate.raw))
@@ -205,6 +202,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.bridge.consumerEnded = () => (socket as any)._readableState?.ended === true
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.secure = true
+      this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
       this.described = this.describe(socket)
       this.stopSniffingListener?.()
@@ -290,8 +288,19 @@ export class NodeTlsConnection implements EngineConnection {
    * alert leaves, so the client would otherwise see a bare end of input.
    */
   private endedAbruptly<A>(otherwise: TlsError.TlsError): Effect.Effect<A, TlsError.TlsError> {
+    // A guess, made only where a refusal is the likely reading of a bare end of input:
+    // TLS 1.2: a completed handshake means the server took what we sent (or did not need one).
+    // TLS 1.3: the server judges our certificate after our Finished. Without one, a server that
+    // did not insist says something after the handshake (session tickets, data); one that insists
+    // hangs up in silence. With one, node:tls servers send tickets before refusing it, so any
+    // hang-up before data counts.
+    const sentCertificate = Option.isSome(this.config.certificate)
+    const refusedByServer = !this.secure ||
+      (this.described?.protocolVersion === "TLSv1.3" &&
+        (sentCertificate || this.bridge.inboundChunks === this.inboundAtSecure))
     if (
-      this.side === "client" && this.failure === undefined && !this.receivedData && Option.isSome(this.acceptedCas())
+      this.side === "client" && this.failure === undefined && refusedByServer && !this.receivedData &&
+      Option.isSome(this.acceptedCas())
     ) {
       this.failure = Option.isNone(this.config.certificate)
         ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: otherwise })
@@ -309,6 +318,7 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   private receivedData = false
+  private inboundAtSecure = 0
 
   private get closedError(): TlsError.TlsError {
     return new TlsError.TlsGenericError({
@@ -329,7 +339,8 @@ export class NodeTlsConnection implements EngineConnection {
   })
 
   private describe(socket: tls.TLSSocket): EngineHandshake {
-    const chain = peerChain(socket)
+    const leaf = socket.getPeerCertificate(true)
+    const chain = peerChain(leaf)
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
       // OpenSSL's verdict, as tls.Server and tls.connect read it (a bare server TLSSocket sets no `authorized`)
@@ -343,7 +354,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (this.side === "client") {
         const identity = (this.config as ClientConfig).serverIdentity
         if (Option.isSome(identity)) {
-          const error = tls.checkServerIdentity(identity.value, socket.getPeerCertificate())
+          const error = tls.checkServerIdentity(identity.value, leaf)
           if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
         }
       }
@@ -444,10 +455,14 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Tears down node:tls and half-closes the transport so that the peer is not left waiting. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => {
+    const shutDown = this.bridge.writableFinished || this.aborted
+    this.aborted = true
     this.socket?.destroy()
     this.bridge.destroy()
-    return Effect.ignore(this.config.transport.shutdownWrite)
+    return shutDown ? Effect.void : Effect.ignore(this.config.transport.shutdownWrite)
   })
+
+  private aborted = false
 
   /** The scope's finalizer: close_notify after a good handshake (bounded), then tear down. */
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
@@ -498,7 +513,7 @@ export const makeClient = (
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, databaseTrust(config.database)),
+      try: () => secureContextFor(cache, config, config.database.anchors),
       catch: (cause) =>
         new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "client", cause })
     })
@@ -530,11 +545,7 @@ export const makeServer = (
   Effect.gen(function*() {
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
-      try: () =>
-        secureContextFor(cache, config, {
-          source: config.clientCas,
-          certificates: config.clientCas
-        }),
+      try: () => secureContextFor(cache, config, config.clientCas),
       catch: (cause) =>
         new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "server", cause })
     })

@@ -159,15 +159,11 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         }
       }
       const onDrain = () => finish(Effect.void)
+      // accepted below the high-water mark: done now (no turn of the event loop per write);
+      // a later failure surfaces through 'error' on the next operation
+      if (socket.write(bytes)) return resume(Effect.void)
       writers.add(onState)
-      socket.write(bytes, (err) => {
-        if (err) return failed(err)
-        if (closed) return finish(Effect.fail(closedError()))
-        // 'drain' is emitted before the callback runs: if the buffer is still
-        // over its high-water mark, wait for the next one
-        if (socket.writableNeedDrain) socket.once("drain", onDrain)
-        else finish(Effect.void)
-      })
+      socket.once("drain", onDrain)
       return Effect.sync(() => {
         done = true
         writers.delete(onState)
