@@ -4,10 +4,12 @@
  *
  * Variants: raw node:tls on both ends (the baseline); raw node:tls over a plain JS Duplex
  * wrapping the TCP socket (what any bridge costs before Effect is involved); effect-tls on
- * both ends; and each effect-tls side against a raw node:tls peer, to isolate each side.
+ * both ends (defaults: the bridge, close_notify required); effect-tls with
+ * `requireCloseNotify: false` (the engine's native path: node:tls on NodeTransport's own
+ * socket); and each effect-tls side against a raw node:tls peer, to isolate each side.
  */
 import type { Context, Group, Variant } from "./common.js"
-import { KiB, MiB, payload } from "./common.js"
+import { KiB, MiB, payload, withNativePath } from "./common.js"
 import type { Mode, StartedServer } from "./peers.js"
 import { effectClient, rawClient, startEffectServer, startRawDuplexServer, startRawServer } from "./peers.js"
 
@@ -40,8 +42,9 @@ export const groups = (context: Context): Array<Group> =>
     const size = `${chunkSize / KiB} KiB writes`
     const raw = (mode: Mode, overDuplex = false) => (server: StartedServer, chunk: Uint8Array, total: number) =>
       rawClient(context, server, mode, chunk, total, overDuplex)
-    const effect = (mode: Mode) => (server: StartedServer, chunk: Uint8Array, total: number) =>
-      effectClient(context, server, mode, chunk, total)
+    const effect = (mode: Mode, on = context) => (server: StartedServer, chunk: Uint8Array, total: number) =>
+      effectClient(on, server, mode, chunk, total)
+    const native = withNativePath(context)
     return [
       {
         name: `tcp sink, ${size}`,
@@ -57,6 +60,14 @@ export const groups = (context: Context): Array<Group> =>
             raw("sink", true)
           ),
           variant(context, "effect-tls ↔ effect-tls", "sink", chunkSize, startEffectServer, effect("sink")),
+          variant(
+            native,
+            "effect-tls ↔ effect-tls, native path",
+            "sink",
+            chunkSize,
+            startEffectServer,
+            effect("sink", native)
+          ),
           variant(context, "effect-tls client → raw server", "sink", chunkSize, startRawServer, effect("sink")),
           variant(context, "raw client → effect-tls server", "sink", chunkSize, startEffectServer, raw("sink"))
         ]
@@ -66,7 +77,15 @@ export const groups = (context: Context): Array<Group> =>
         unit: "MiB/s",
         variants: [
           variant(context, "raw node:tls ↔ raw", "echo", chunkSize, startRawServer, raw("echo")),
-          variant(context, "effect-tls ↔ effect-tls", "echo", chunkSize, startEffectServer, effect("echo"))
+          variant(context, "effect-tls ↔ effect-tls", "echo", chunkSize, startEffectServer, effect("echo")),
+          variant(
+            native,
+            "effect-tls ↔ effect-tls, native path",
+            "echo",
+            chunkSize,
+            startEffectServer,
+            effect("echo", native)
+          )
         ]
       }
     ]

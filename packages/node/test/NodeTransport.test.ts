@@ -67,9 +67,8 @@ describe("NodeTransport", () => {
       assert.strictEqual(error.reason, "Open")
     }))
 
-  const python = ChildProcess.spawnSync("python3", ["-c", "print(1)"]).status === 0
-
-  it.scopedLive.skipIf(!python)(
+  // python3 (on every machine here, and installed by .ci/run if missing) gives a listener that never accepts
+  it.scopedLive(
     "connect timeout fails with reason OpenTimeout and leaves no socket",
     () =>
       Effect.gen(function*() {
