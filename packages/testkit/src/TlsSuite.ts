@@ -41,6 +41,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { concat } from "./internal/bytes.js"
 import * as TestPki from "./TestPki.js"
 import * as TestTls from "./TestTls.js"
 
@@ -62,18 +63,6 @@ const decoder = new TextDecoder()
 
 const collectText = (conn: TlsConnection) =>
   Effect.map(Stream.runCollect(conn.stream), (chunks) => decoder.decode(concat(Chunk.toArray(chunks))))
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let total = 0
-  for (const chunk of chunks) total += chunk.length
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 
 const connectPair = <E>(
   makePair: Effect.Effect<readonly [Transport, Transport], E, Scope.Scope>,

@@ -28,6 +28,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
+import { concat } from "./internal/bytes.js"
 
 /**
  * @since 0.1.0
@@ -77,15 +78,13 @@ export const randomBytes = (length: number, seed = 0x9e3779b9): Uint8Array => {
 export const readAll = (transport: Transport.Transport): Effect.Effect<Uint8Array, Transport.TransportError> =>
   Effect.gen(function*() {
     const chunks: Array<Uint8Array> = []
-    let total = 0
     while (true) {
       const chunk = yield* transport.read
       if (Option.isNone(chunk)) break
       if (chunk.value.length === 0) assert.fail("read returned an empty chunk")
       chunks.push(chunk.value)
-      total += chunk.value.length
     }
-    return concat(chunks, total)
+    return concat(chunks)
   })
 
 /**
@@ -142,16 +141,6 @@ export const writeInPieces = (
       offset = end
     }
   })
-
-const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
