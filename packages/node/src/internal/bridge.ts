@@ -37,7 +37,9 @@ export class TransportDuplex extends Duplex {
   private readonly run: <A>(
     effect: Effect.Effect<A, TransportError>,
     onExit: (exit: Exit.Exit<A, TransportError>) => void
-  ) => void
+  ) => () => void
+  /** Interrupts the transport read in flight, if any (a destroyed duplex must not keep reading). */
+  private cancelRead: (() => void) | undefined = undefined
 
   constructor(
     readonly transport: Transport,
@@ -51,7 +53,8 @@ export class TransportDuplex extends Duplex {
     })
     const runCallback = Runtime.runCallback(runtime)
     this.run = (effect, onExit) => {
-      runCallback(effect, { onExit })
+      const cancel = runCallback(effect, { onExit })
+      return () => cancel()
     }
     // registered first, so it runs before node:tls hears of our end of input
     this.once("end", () => {
@@ -71,8 +74,10 @@ export class TransportDuplex extends Duplex {
   override _read(): void {
     if (this.reading) return
     this.reading = true
-    this.run(this.transport.read, (exit) => {
+    this.cancelRead = this.run(this.transport.read, (exit) => {
       this.reading = false
+      this.cancelRead = undefined
+      if (Exit.isInterrupted(exit)) return
       if (Exit.isFailure(exit)) return this.fail(exit)
       if (this.destroyed) return
       const chunk = exit.value
@@ -119,6 +124,7 @@ export class TransportDuplex extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.cancelRead?.()
     callback(error)
   }
 }
