@@ -116,6 +116,10 @@ export interface CommonOptions {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** Bounds the accept-certificate policy; default 30 seconds. */
   readonly policyTimeout?: Duration.DurationInput | undefined
-  /** Fail reads with `Eof` when the transport ends without close_notify; default `true`. */
+  /**
+   * Fail reads with `Eof` when the transport ends without close_notify; default `true`.
+   * With `false` (what HTTPS clients commonly do, since HTTP frames its own messages) a bare end
+   * of input ends the stream cleanly, and a record cut in the middle is dropped silently.
+   */
   readonly requireCloseNotify?: boolean | undefined
 }

@@ -29,6 +29,8 @@ export class TransportDuplex extends Duplex {
   transportError: TransportError | undefined = undefined
   /** How many chunks came from the transport so far. */
   inboundChunks = 0
+  /** The first byte the peer sent (a TLS peer starts with a handshake or alert record). */
+  firstInboundByte: number | undefined = undefined
   /** Called with every chunk read from the transport, before node:tls sees it. */
   onInbound: ((chunk: Uint8Array) => void) | undefined = undefined
   /** Reports whether the consumer (node:tls) has ended its own readable side. */
@@ -85,7 +87,7 @@ export class TransportDuplex extends Duplex {
         this.push(null)
         return
       }
-      this.inboundChunks++
+      if (this.inboundChunks++ === 0) this.firstInboundByte = chunk.value[0]
       this.onInbound?.(chunk.value)
       this.push(chunk.value)
     })

@@ -183,11 +183,22 @@ export class NodeTlsConnection implements EngineConnection {
         handshakeDone: this.secure,
         transportError: this.bridge.transportError
       })
+      // OpenSSL says "wrong version number" for any bad record; a peer that began with a TLS
+      // record (handshake 22, alert 21) does speak TLS: that is a handshake failure
+      const first = this.bridge.firstInboundByte
+      const spokeTls = first === 22 || first === 21
       // TLS 1.2 servers refuse a missing client certificate with a bare handshake_failure alert
       const refusedForCertificate = failure._tag === "TlsGenericError" && failure.alert === "handshake_failure" &&
         Option.isSome(this.acceptedCas()) && Option.isNone(this.config.certificate)
       this.failure = refusedForCertificate
         ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: error })
+        : failure._tag === "TlsGenericError" && failure.reason === "NotTls" && spokeTls
+        ? new TlsError.TlsGenericError({
+          reason: this.secure ? "Misc" : "Handshake",
+          detail: "the peer sent a malformed TLS record",
+          side: this.side,
+          cause: error
+        })
         : failure
     }
     this.stopSniffingListener?.()
