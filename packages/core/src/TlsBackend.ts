@@ -38,6 +38,26 @@ export interface EngineHandshake {
   readonly acceptedCas: Option.Option<ReadonlyArray<Uint8Array>>
   /** Server: the SNI host name the client sent. */
   readonly serverName: Option.Option<string>
+  /** What channel binding needs from the handshake; an engine that leaves it out offers only tls-exporter on TLS 1.3. */
+  readonly channelBinding?: EngineChannelBinding | undefined
+}
+
+/**
+ * The handshake's channel-binding inputs (`ChannelBinding`), read by the engine when its
+ * handshake completes. Core picks and hashes; the engine only reports.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface EngineChannelBinding {
+  /** TLS ≤ 1.2: the verify_data of the Finished message we sent (none on TLS 1.3). */
+  readonly ownFinished: Option.Option<Uint8Array>
+  /** TLS ≤ 1.2: the verify_data of the Finished message the peer sent (none on TLS 1.3). */
+  readonly peerFinished: Option.Option<Uint8Array>
+  /** TLS ≤ 1.2: whether the extended master secret (RFC 7627) was negotiated; none when unknown. */
+  readonly extendedMasterSecret: Option.Option<boolean>
+  /** Server: the leaf certificate (DER) we presented. */
+  readonly ownCertificate: Option.Option<Uint8Array>
 }
 
 /**

@@ -38,6 +38,7 @@ import type * as Sink from "effect/Sink"
 import type * as Stream from "effect/Stream"
 import type { Policy } from "./AcceptCertificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
+import type { ChannelBindingError, ChannelBindingType } from "./ChannelBinding.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
@@ -82,6 +83,12 @@ export interface TlsConnection {
     label: string,
     context?: Uint8Array | undefined
   ) => Effect.Effect<Uint8Array, TlsError>
+  /**
+   * Channel binding data (Gio's `get_channel_binding_data`): tls-unique (TLS ≤ 1.2),
+   * tls-server-end-point (RFC 5929) or tls-exporter (RFC 9266); see `ChannelBinding`. Runs the
+   * handshake first; its failure is an `InvalidState` error with the `TlsError` as `cause`.
+   */
+  readonly channelBinding: (type: ChannelBindingType) => Effect.Effect<Uint8Array, ChannelBindingError>
   /** The transport the connection runs over (Gio's `base-io-stream`). */
   readonly transport: Transport
 }

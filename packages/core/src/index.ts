@@ -35,6 +35,17 @@ export * as CertificateFlags from "./CertificateFlags.js"
 export * as CertifiedKey from "./CertifiedKey.js"
 
 /**
+ * Channel binding, Gio's `g_tls_connection_get_channel_binding_data`: bytes that name one TLS
+ * connection, so that an authentication run inside it (SCRAM-PLUS, GSS-API, HTTP token
+ * binding, ...) can prove it happened over this very connection and not through a
+ * man-in-the-middle. `conn.channelBinding(type)` runs the handshake first (like `read`), and
+ * both ends of a connection compute the same bytes.
+ *
+ * @since 0.1.0
+ */
+export * as ChannelBinding from "./ChannelBinding.js"
+
+/**
  * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
  * revoked certificates (`CertificateFlags` `Revoked`).
  *

@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
+import * as ChannelBinding from "../ChannelBinding.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
@@ -60,6 +61,8 @@ const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
 export const make = (params: ConnectionParams): TlsConnection => {
   const { engine, side } = params
   let state: HandshakeState = { _tag: "Idle" }
+  /** The engine's report of the handshake, kept for channel binding. */
+  let engineHandshake: EngineHandshake | undefined = undefined
 
   const verify = (raw: EngineHandshake) =>
     Effect.gen(function*() {
@@ -126,6 +129,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     })
 
   const run = engine.handshake.pipe(
+    Effect.tap((raw) => {
+      engineHandshake = raw
+    }),
     Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
     Effect.timeoutFail({
       duration: params.handshakeTimeout,
@@ -161,6 +167,60 @@ export const make = (params: ConnectionParams): TlsConnection => {
   const read = Effect.zipRight(handshake, engine.read)
   const write = (bytes: Uint8Array) => Effect.zipRight(handshake, engine.write(bytes))
 
+  const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
+    Effect.gen(function*() {
+      const fail = (reason: ChannelBinding.Reason, detail: string, cause?: unknown) =>
+        Effect.fail(new ChannelBinding.ChannelBindingError({ reason, type, side, detail, cause }))
+      const info = yield* Effect.catchAll(
+        handshake,
+        (cause) => fail("InvalidState", "the handshake did not succeed", cause)
+      )
+      const raw = engineHandshake!
+      const data = raw.channelBinding
+      const tls13 = info.protocolVersion === "TLSv1.3"
+      switch (type) {
+        case "tls-unique": {
+          if (tls13) return yield* fail("NotSupported", "TLS 1.3 has no tls-unique (RFC 8446 C.5); use tls-exporter")
+          if (data === undefined) return yield* fail("NotImplemented", "the engine does not report Finished messages")
+          // RFC 5929 §3.1: the first Finished of the handshake, the client's unless it was resumed
+          const finished = (side === "client") !== info.resumed ? data.ownFinished : data.peerFinished
+          if (Option.isNone(finished)) return yield* fail("NotAvailable", "the engine gave no Finished message")
+          return finished.value.slice()
+        }
+        case "tls-server-end-point": {
+          if (side === "client") {
+            const leaf = Option.flatMap(info.peerCertificate, (chain) => Option.fromNullable(chain[0]))
+            if (Option.isNone(leaf)) return yield* fail("NotSupported", "the server sent no certificate")
+            return yield* ChannelBinding.serverEndPoint(leaf.value)
+          }
+          if (data === undefined) return yield* fail("NotImplemented", "the engine does not report our certificate")
+          if (Option.isNone(data.ownCertificate)) return yield* fail("NotSupported", "we sent no certificate")
+          const own = yield* Effect.catchAll(
+            Certificate.fromDer(data.ownCertificate.value),
+            (cause) => fail("GeneralError", "our certificate cannot be read", cause)
+          )
+          return yield* ChannelBinding.serverEndPoint(own)
+        }
+        case "tls-exporter": {
+          // RFC 9266 §4.2: below TLS 1.3 only with the extended master secret (GnuTLS refuses too)
+          if (!tls13) {
+            const ems = data === undefined ? Option.none() : data.extendedMasterSecret
+            if (Option.isNone(ems)) {
+              return yield* fail("NotImplemented", "the engine does not tell whether extended master secret was used")
+            }
+            if (!ems.value) {
+              return yield* fail("NotSupported", `${info.protocolVersion} without extended master secret (RFC 9266)`)
+            }
+          }
+          // a zero-length context (not none: they differ on TLS 1.2), as GnuTLS
+          return yield* Effect.catchAll(
+            engine.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", new Uint8Array(0)),
+            (cause) => fail("NotAvailable", "keying material export failed", cause)
+          )
+        }
+      }
+    })
+
   return {
     [TypeId]: TypeId,
     side,
@@ -180,6 +240,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
     ),
     exportKeyingMaterial: (length, label, context) =>
       Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
+    channelBinding,
     transport: params.transport
   }
 }

@@ -130,6 +130,39 @@ const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
   return out
 }
 
+/**
+ * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
+ * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
+ * flag is set). The DER holds the master key too: it is read here, never kept, and wiped.
+ */
+const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Option.Option<boolean> => {
+  if (session === undefined) return Option.none()
+  try {
+    const length = (at: number): readonly [length: number, start: number] => {
+      const first = session[at]!
+      if (first < 0x80) return [first, at + 1]
+      let value = 0
+      for (let i = 1; i <= (first & 0x7f); i++) value = value * 256 + session[at + i]!
+      return [value, at + 1 + (first & 0x7f)]
+    }
+    if (session[0] !== 0x30) return Option.none()
+    const [total, start] = length(1)
+    const end = Math.min(start + total, session.length)
+    for (let at = start; at < end;) {
+      const tag = session[at]!
+      const [size, contents] = length(at + 1)
+      // [13] EXPLICIT INTEGER: 0xad, then 02 len value
+      if (tag === 0xad) {
+        return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
+      }
+      at = contents + size
+    }
+    return Option.some(false)
+  } finally {
+    session.fill(0)
+  }
+}
+
 type Waiter = () => void
 
 /** @internal */
@@ -373,15 +406,27 @@ export class NodeTlsConnection implements EngineConnection {
     const cipher = socket.getCipher()
     const alpn = socket.alpnProtocol
     const servername = (socket as any).servername
+    const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
+    const upToTls12 = protocolVersion !== "TLSv1.3"
+    const bytes = (buffer: Buffer | undefined) =>
+      upToTls12 && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
     return {
-      protocolVersion: (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion,
+      protocolVersion,
       ciphersuiteName: cipher.standardName ?? cipher.name,
       negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
       peerCertificates: chain,
       engineFlags,
       resumed: socket.isSessionReused(),
       acceptedCas: this.acceptedCas(),
-      serverName: this.side === "server" && typeof servername === "string" ? Option.some(servername) : Option.none()
+      serverName: this.side === "server" && typeof servername === "string" ? Option.some(servername) : Option.none(),
+      channelBinding: {
+        ownFinished: bytes(socket.getFinished()),
+        peerFinished: bytes(socket.getPeerFinished()),
+        extendedMasterSecret: upToTls12 ? sessionHasExtendedMasterSecret(socket.getSession()) : Option.none(),
+        ownCertificate: this.side === "server"
+          ? Option.flatMap(this.config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
+          : Option.none()
+      }
     }
   }
 

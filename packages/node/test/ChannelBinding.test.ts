@@ -1,0 +1,359 @@
+/**
+ * Channel binding (`conn.channelBinding`): real handshakes over the memory pair (both ends
+ * agree, values differ per connection, the RFC 5929 hash choice, typed errors), and interop
+ * with `gnutls-cli -V`, which prints GnuTLS's own tls-unique, tls-server-end-point and
+ * tls-exporter for the connection it made to our server.
+ */
+import type * as Certificate from "@effect-tls/core/Certificate"
+import * as ChannelBinding from "@effect-tls/core/ChannelBinding"
+import type { HandshakeInfo } from "@effect-tls/core/HandshakeInfo"
+import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as TlsError from "@effect-tls/core/TlsError"
+import * as TlsServer from "@effect-tls/core/TlsServer"
+import * as TestPki from "@effect-tls/testkit/TestPki"
+import * as TestTls from "@effect-tls/testkit/TestTls"
+import { assert, describe, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import * as NodeCrypto from "node:crypto"
+import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as Peers from "./interop/peers.js"
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
+const digest = (algorithm: string, certificate: Certificate.Certificate) =>
+  NodeCrypto.createHash(algorithm).update(certificate.der).digest("hex")
+
+const versions = ["TLSv1.3", "TLSv1.2"] as const satisfies ReadonlyArray<ProtocolVersion>
+
+/** Every type's value as hex, or the error's reason. */
+const allBindings = (conn: TlsConnection) =>
+  Effect.all(
+    Object.fromEntries(
+      ChannelBinding.types.map((type) => [
+        type,
+        Effect.either(Effect.map(conn.channelBinding(type), hex)).pipe(
+          Effect.map(Either.mapLeft((error) => error.reason))
+        )
+      ])
+    ) as Record<ChannelBinding.ChannelBindingType, Effect.Effect<Either.Either<string, ChannelBinding.Reason>>>
+  )
+
+/** A handshaken pair over the memory transport, both sides limited to `version`. */
+const pair = (version: ProtocolVersion, options: TestTls.PairOptions = {}) =>
+  TestTls.makePair({
+    ...options,
+    client: { minVersion: version, maxVersion: version, ...options.client },
+    server: { minVersion: version, maxVersion: version, ...options.server }
+  })
+
+const env = Layer.merge(TestPki.layer(), NodeTlsBackend.layer)
+
+layer(env, { excludeTestServices: true, timeout: 30_000 })("channel binding over the memory pair", (it) => {
+  for (const version of versions) {
+    it.scoped(`${version}: client and server compute the same value for every type`, () =>
+      Effect.gen(function*() {
+        const { client, fixture, server } = yield* pair(version)
+        const ours = yield* allBindings(client)
+        const theirs = yield* allBindings(server)
+        assert.deepStrictEqual(ours, theirs)
+
+        if (version === "TLSv1.2") {
+          // the client's Finished verify_data: 12 bytes
+          assert.strictEqual(Either.getOrThrow(ours["tls-unique"]).length, 24)
+        } else {
+          assert.deepStrictEqual(ours["tls-unique"], Either.left("NotSupported"))
+        }
+        // the fixture's leaf is signed with ECDSA-SHA256
+        assert.strictEqual(fixture.server.certificate.signatureAlgorithm, "ecdsa-with-SHA256")
+        assert.deepStrictEqual(ours["tls-server-end-point"], Either.right(digest("sha256", fixture.server.certificate)))
+        // RFC 9266: the exporter with a zero-length context, 32 bytes
+        const exporter = Either.getOrThrow(ours["tls-exporter"])
+        assert.strictEqual(exporter.length, 64)
+        assert.strictEqual(
+          exporter,
+          hex(yield* client.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", new Uint8Array(0)))
+        )
+      }))
+
+    it.scoped(`${version}: another connection, other tls-unique and tls-exporter, same tls-server-end-point`, () =>
+      Effect.gen(function*() {
+        const first = yield* allBindings((yield* pair(version)).client)
+        const second = yield* allBindings((yield* pair(version)).server)
+        assert.deepStrictEqual(second["tls-server-end-point"], first["tls-server-end-point"])
+        assert.notDeepEqual(second["tls-exporter"], first["tls-exporter"])
+        assert.isTrue(Either.isRight(first["tls-exporter"]))
+        if (version === "TLSv1.2") {
+          assert.isTrue(Either.isRight(first["tls-unique"]))
+          assert.notDeepEqual(second["tls-unique"], first["tls-unique"])
+        }
+      }))
+  }
+
+  it.scoped("TLSv1.3: tls-unique is a NotSupported ChannelBindingError on both sides", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair("TLSv1.3")
+      for (const conn of [client, server]) {
+        const error = yield* Effect.flip(conn.channelBinding("tls-unique"))
+        assert.isTrue(ChannelBinding.isChannelBindingError(error))
+        assert.strictEqual(error._tag, "ChannelBindingError")
+        assert.strictEqual(error.reason, "NotSupported")
+        assert.strictEqual(error.type, "tls-unique")
+        assert.strictEqual(error.side, conn.side)
+        assert.include(error.message, "tls-unique channel binding NotSupported")
+      }
+    }))
+
+  it.scoped("channelBinding runs the handshake itself, as read does", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair("TLSv1.2", { handshake: false })
+      const [ours, theirs] = yield* Effect.all(
+        [client.channelBinding("tls-unique"), server.channelBinding("tls-unique")],
+        { concurrency: 2 }
+      )
+      assert.strictEqual(hex(ours), hex(theirs))
+      assert.isTrue((yield* client.info)._tag === "Some")
+    }))
+
+  it.scoped("a failed handshake (client): InvalidState, with the handshake's TlsError as cause, for every type", () =>
+    Effect.gen(function*() {
+      // the client expects another host name: it refuses the server's certificate
+      const { client, server } = yield* pair("TLSv1.3", { client: { serverIdentity: "example.com" }, handshake: false })
+      yield* Effect.fork(server.handshake)
+      for (const type of ChannelBinding.types) {
+        const error = yield* Effect.flip(client.channelBinding(type))
+        assert.strictEqual(error.reason, "InvalidState")
+        assert.strictEqual(error.type, type)
+        assert.isTrue(TlsError.isTlsError(error.cause))
+        assert.strictEqual((error.cause as TlsError.TlsError)._tag, "TlsBadCertificateError")
+        assert.include(error.message, "BadCertificate")
+      }
+      assert.isTrue(Exit.isFailure(yield* Effect.exit(client.handshake)))
+    }))
+
+  it.scoped("a failed handshake (server, client certificate required but none sent): InvalidState", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* pair("TLSv1.2", { server: { clientAuth: "required" }, handshake: false })
+      yield* Effect.fork(Effect.exit(client.handshake))
+      for (const type of ChannelBinding.types) {
+        const error = yield* Effect.flip(server.channelBinding(type))
+        assert.strictEqual(error.reason, "InvalidState")
+        assert.strictEqual(error.side, "server")
+        assert.strictEqual((error.cause as TlsError.TlsError)._tag, "TlsCertificateRequiredError")
+      }
+    }))
+
+  describe("tls-server-end-point: the hash follows the certificate's signature algorithm (RFC 5929 §4.1)", () => {
+    const cases: ReadonlyArray<{
+      readonly name: string
+      readonly authority: TestPki.MakeOptions
+      readonly issue: TestPki.IssueOptions
+      readonly signatureAlgorithm: string
+      readonly hash: string
+    }> = [
+      {
+        name: "ECDSA-SHA1: SHA-256",
+        authority: {},
+        issue: { signatureHash: "sha1" },
+        signatureAlgorithm: "ecdsa-with-SHA1",
+        hash: "sha256"
+      },
+      {
+        name: "RSA-SHA1: SHA-256",
+        authority: { keyType: "rsa-2048" },
+        issue: { signatureHash: "sha1" },
+        signatureAlgorithm: "sha1WithRSAEncryption",
+        hash: "sha256"
+      },
+      {
+        name: "ECDSA-SHA384: SHA-384",
+        authority: {},
+        issue: { signatureHash: "sha384" },
+        signatureAlgorithm: "ecdsa-with-SHA384",
+        hash: "sha384"
+      },
+      {
+        name: "RSA-SHA512: SHA-512",
+        authority: { keyType: "rsa-2048" },
+        issue: { signatureHash: "sha512" },
+        signatureAlgorithm: "sha512WithRSAEncryption",
+        hash: "sha512"
+      },
+      {
+        name: "RSA-PSS with SHA-384: the PSS hash, SHA-384",
+        authority: { keyType: "rsa-2048" },
+        issue: { signatureHash: "sha384", rsaPss: true },
+        signatureAlgorithm: "rsassaPss",
+        hash: "sha384"
+      },
+      {
+        name: "Ed25519: SHA-512, as GnuTLS and OpenSSL",
+        authority: { keyType: "ed25519" },
+        issue: {},
+        signatureAlgorithm: "Ed25519",
+        hash: "sha512"
+      }
+    ]
+    for (const testCase of cases) {
+      it.scoped(testCase.name, () =>
+        Effect.gen(function*() {
+          const pki = yield* TestPki.make(testCase.authority)
+          const issued = yield* pki.issueServer(testCase.issue)
+          assert.strictEqual(issued.certificate.signatureAlgorithm, testCase.signatureAlgorithm)
+          const expected = digest(testCase.hash, issued.certificate)
+          assert.strictEqual(hex(yield* ChannelBinding.serverEndPoint(issued.certificate)), expected)
+        }))
+    }
+
+    it.scoped("through a handshake: both sides hash the server's leaf (Ed25519-signed: SHA-512)", () =>
+      Effect.gen(function*() {
+        const pki = yield* TestPki.make({ keyType: "ed25519" })
+        const issued = yield* pki.issueServer()
+        const { client, server } = yield* pair("TLSv1.3", {
+          client: { database: pki.database },
+          server: { certificate: issued.certifiedKey }
+        })
+        const expected = digest("sha512", issued.certificate)
+        assert.strictEqual(hex(yield* client.channelBinding("tls-server-end-point")), expected)
+        assert.strictEqual(hex(yield* server.channelBinding("tls-server-end-point")), expected)
+      }))
+  })
+})
+
+interface Served {
+  readonly info: Exit.Exit<HandshakeInfo, TlsError.TlsError>
+  readonly bindings: Record<ChannelBinding.ChannelBindingType, Either.Either<string, ChannelBinding.Reason>>
+}
+
+/**
+ * Our server behind `NodeTransport.listen` on 127.0.0.1: after the handshake it computes every
+ * binding, then reads until the peer's close_notify and answers with its own.
+ */
+const ourServer = Effect.gen(function*() {
+  const fixture = yield* TestPki.TestPki
+  const listener = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0 })
+  const served = yield* Queue.unbounded<Served>()
+  yield* Effect.forkScoped(listener.run((transport) =>
+    Effect.gen(function*() {
+      const conn = yield* TlsServer.make(transport, {
+        certificate: fixture.server.certifiedKey,
+        handshakeTimeout: "10 seconds"
+      })
+      const info = yield* Effect.exit(conn.handshake)
+      yield* Queue.offer(served, { info, bindings: yield* allBindings(conn) })
+      yield* Effect.ignore(Stream.runDrain(conn.stream))
+      yield* Effect.ignore(conn.closeWrite)
+    })
+  ))
+  return { port: listener.address.port, served: Queue.take(served).pipe(Effect.timeout("10 seconds")) }
+})
+
+/** gnutls-cli's `- 'type': value` lines, in order, `undefined` for "not available". */
+const gnutlsBindings = (output: string) =>
+  Array.from(
+    output.matchAll(/^ - '(tls-unique|tls-server-end-point|tls-exporter)': (\S.*)$/gm),
+    ([, type, value]) => ({
+      type: type as ChannelBinding.ChannelBindingType,
+      value: /^[0-9a-f]+$/.test(value!) ? value : undefined
+    })
+  )
+
+/** gnutls's lines for one connection, by type. */
+const byType = (lines: ReadonlyArray<{ type: ChannelBinding.ChannelBindingType; value: string | undefined }>) =>
+  Object.fromEntries(lines.map(({ type, value }) => [type, value]))
+
+const ourValues = (served: Served) =>
+  Object.fromEntries(
+    ChannelBinding.types.map((type) => [type, Either.getOrUndefined(served.bindings[type])])
+  )
+
+layer(env, { excludeTestServices: true, timeout: 30_000 })(
+  "channel binding interop: gnutls-cli to our server",
+  (it) => {
+    for (const version of versions) {
+      it.scoped(`${version}: gnutls-cli's channel bindings equal ours`, () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+          const ours = yield* ourServer
+          const cli = yield* Peers.gnutlsCli(ours.port, [
+            "-V",
+            "--x509cafile",
+            files.caFile,
+            "--priority",
+            Peers.gnutlsPriority[version]
+          ])
+          yield* cli.waitFor(/- Handshake was completed/)
+          yield* cli.endInput
+          assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
+
+          const served = yield* ours.served
+          assert.strictEqual((yield* served.info).protocolVersion, version)
+          const printed = gnutlsBindings(yield* cli.output)
+          assert.strictEqual(printed.length, 3, yield* cli.output)
+          assert.deepStrictEqual(byType(printed), ourValues(served))
+          // every type GnuTLS offers on this version, we offer too, and the other way round
+          assert.strictEqual(printed.filter((line) => line.value !== undefined).length, version === "TLSv1.3" ? 2 : 3)
+          if (version === "TLSv1.3") assert.deepStrictEqual(served.bindings["tls-unique"], Either.left("NotSupported"))
+        }))
+    }
+
+    it.scoped("TLSv1.2 resumed (-r): tls-unique is the server's Finished, as GnuTLS computes it", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+        const ours = yield* ourServer
+        const cli = yield* Peers.gnutlsCli(ours.port, [
+          "-V",
+          "-r",
+          "--x509cafile",
+          files.caFile,
+          "--priority",
+          Peers.gnutlsPriority["TLSv1.2"]
+        ])
+        yield* cli.waitFor(/- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/)
+        yield* cli.endInput
+        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
+        const output = yield* cli.output
+        const first = yield* ours.served
+        const second = yield* ours.served
+        const printed = gnutlsBindings(output)
+        assert.strictEqual(printed.length, 6, output)
+        assert.deepStrictEqual(byType(printed.slice(0, 3)), ourValues(first))
+        assert.deepStrictEqual(byType(printed.slice(3)), ourValues(second))
+        assert.isFalse((yield* first.info).resumed)
+        // the second connection must really have been resumed for this test to mean anything
+        assert.isTrue((yield* second.info).resumed, output)
+        assert.include(output, "*** This is a resumed session")
+      }))
+
+    it.scoped("TLSv1.2 without extended master secret (%NO_SESSION_HASH): no tls-exporter on either side", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+        const ours = yield* ourServer
+        const cli = yield* Peers.gnutlsCli(ours.port, [
+          "-V",
+          "--x509cafile",
+          files.caFile,
+          "--priority",
+          `${Peers.gnutlsPriority["TLSv1.2"]}:%NO_SESSION_HASH`
+        ])
+        yield* cli.waitFor(/- Handshake was completed/)
+        yield* cli.endInput
+        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
+        const output = yield* cli.output
+        assert.notInclude(output, "extended master secret")
+        const served = yield* ours.served
+        assert.deepStrictEqual(served.bindings["tls-exporter"], Either.left("NotSupported"))
+        const printed = gnutlsBindings(output)
+        assert.deepStrictEqual(byType(printed), ourValues(served))
+        assert.isDefined(byType(printed)["tls-unique"])
+      }))
+  }
+)
