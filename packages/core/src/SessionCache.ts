@@ -11,8 +11,8 @@
  * Resumption never skips verification: the peer's certificate of the original session is
  * verified again and the `AcceptCertificate` policy runs again.
  *
- * The default cache lives in memory, bounded (256 sessions, oldest dropped first), one per
- * program; `SessionCache.disabled` turns resumption off; `layerMemory` gives a fresh one.
+ * The default cache lives in memory, bounded (256 servers, 4 sessions each, oldest dropped
+ * first), one per program; `SessionCache.disabled` turns resumption off; `layerMemory` gives a fresh one.
  *
  * @example
  * ```ts
@@ -49,25 +49,35 @@ export interface SessionCacheShape {
 }
 
 /**
- * A bounded in-memory cache: the oldest session goes when `capacity` is reached.
+ * A bounded in-memory cache: at most `perKey` sessions (default 4) for each of at most `capacity`
+ * keys (default 256); the newest session is taken first, the oldest dropped first.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (options: { readonly capacity?: number | undefined } = {}): SessionCacheShape => {
+export const makeMemory = (options: {
+  readonly capacity?: number | undefined
+  readonly perKey?: number | undefined
+} = {}): SessionCacheShape => {
   const capacity = Math.max(1, options.capacity ?? 256)
-  const sessions = new Map<string, Session>()
+  const perKey = Math.max(1, options.perKey ?? 4)
+  // insertion order = age: the least recently stored key goes first
+  const sessions = new Map<string, Array<Session>>()
   return {
     take: (key) =>
       Effect.sync(() => {
-        const session = sessions.get(key)
-        sessions.delete(key)
+        const list = sessions.get(key)
+        const session = list?.pop()
+        if (list !== undefined && list.length === 0) sessions.delete(key)
         return Option.fromNullable(session)
       }),
     put: (key, session) =>
       Effect.sync(() => {
+        const list = sessions.get(key) ?? []
         sessions.delete(key)
-        sessions.set(key, session)
+        list.push(session)
+        if (list.length > perKey) list.shift()
+        sessions.set(key, list)
         if (sessions.size > capacity) sessions.delete(sessions.keys().next().value!)
       })
   }

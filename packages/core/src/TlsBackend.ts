@@ -82,6 +82,11 @@ export interface EngineConnection {
   ) => Effect.Effect<Uint8Array, TlsError>
   /** Tears the connection down at once (no close_notify): used when a peer is rejected. */
   readonly abort: Effect.Effect<void>
+  /**
+   * Client: the sessions the server gave for resumption and not used yet, serialized by the
+   * engine (TLS 1.3 tickets arrive after the handshake, often two, each good for one resumption).
+   */
+  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>>
 }
 
 /**
@@ -112,6 +117,8 @@ export interface ClientConfig extends EngineConfig {
   readonly serverIdentity: Option.Option<string>
   /** The SNI to send (never an IP address). */
   readonly serverName: Option.Option<string>
+  /** A session (from this engine's `session`) to offer for resumption. */
+  readonly session: Option.Option<Uint8Array>
 }
 
 /**

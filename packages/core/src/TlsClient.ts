@@ -31,6 +31,7 @@ import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
+import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
@@ -59,6 +60,12 @@ export interface ClientOptions extends CommonOptions {
   readonly serverIdentity?: string | undefined
   /** Overrides the SNI sent (`false`: send none). Defaults to `serverIdentity` when it is a host name. */
   readonly serverName?: string | false | undefined
+  /**
+   * Resume the session of another client connection to the same server (Gio's
+   * `copy_session_state`) instead of looking one up in the `SessionCache`.
+   * `HandshakeInfo.resumed` tells whether the server agreed.
+   */
+  readonly resumeFrom?: TlsConnection | undefined
 }
 
 const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
@@ -90,6 +97,21 @@ export const make = (
       : options.serverName !== undefined
       ? Option.some(options.serverName)
       : Option.filter(serverIdentity, (host) => !isIpAddress(host))
+    // resumption: the given connection's session, or one from the cache (taken: TLS 1.3 tickets are single-use)
+    const cache = yield* SessionCache.SessionCache
+    const sessionKey = SessionCache.key({
+      serverIdentity,
+      serverName,
+      remote: transport.description.remote,
+      alpn: options.alpn ?? [],
+      clientCertificate: Option.map(
+        Option.fromNullable(options.certificate?.chain[0]),
+        (leaf) => leaf.fingerprintSha256
+      )
+    })
+    const session = options.resumeFrom !== undefined
+      ? yield* connection.sessionOf(options.resumeFrom)
+      : yield* cache.take(sessionKey)
     const engine = yield* backend.client({
       transport,
       certificate: Option.fromNullable(options.certificate),
@@ -100,9 +122,10 @@ export const make = (
       database,
       requireCloseNotify: options.requireCloseNotify ?? true,
       serverIdentity,
-      serverName
+      serverName,
+      session
     })
-    return connection.make({
+    const conn = connection.make({
       side: "client",
       engine,
       transport,
@@ -113,6 +136,15 @@ export const make = (
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
       policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
     }) as TlsClientConnection
+    // keep the newest session of a connection that verified, for the next one to the same
+    // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (Option.isNone(yield* conn.info)) return
+        for (const session of yield* engine.sessions) yield* cache.put(sessionKey, session)
+      })
+    )
+    return conn
   })
 
 /**

@@ -63,6 +63,14 @@ export * as Crl from "./Crl.js"
 export * as HandshakeInfo from "./HandshakeInfo.js"
 
 /**
+ * Interop with `@effect/platform`'s `Socket`: a TLS connection as a `Socket`, any `Socket` as
+ * a `Transport`, so the rest of the Effect ecosystem runs over TLS unchanged.
+ *
+ * @since 0.1.0
+ */
+export * as PlatformSocket from "./PlatformSocket.js"
+
+/**
  * Private keys. CONTRACT (written before the implementation): exported names and shapes
  * are used by the engine; the implementation fills them in.
  *
@@ -77,6 +85,14 @@ export * as PrivateKey from "./PrivateKey.js"
  * @since 0.1.0
  */
 export * as ProtocolVersion from "./ProtocolVersion.js"
+
+/**
+ * `SessionCache`: where clients keep TLS sessions for resumption (Gio's backend session
+ * cache and `copy_session_state`).
+ *
+ * @since 0.1.0
+ */
+export * as SessionCache from "./SessionCache.js"
 
 /**
  * `TlsBackend`, Gio's `GTlsBackend`: the engine that runs the TLS protocol over a

@@ -286,13 +286,14 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(error._tag, "TlsGenericError")
         }))
 
-      it.scoped("the policy runs on resumed sessions too", () =>
+      it.scoped("the policy runs on resumed sessions too (the default SessionCache resumes)", () =>
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki
           const calls = yield* Ref.make(0)
           const policy: AcceptCertificate.Policy = (context) =>
             Effect.as(Ref.update(calls, (n) => n + 1), CertificateFlags.isEmpty(context.flags))
           const { connect } = yield* echoServer()
+          const resumed: Array<boolean> = []
           for (let i = 0; i < 2; i++) {
             yield* Effect.scoped(Effect.gen(function*() {
               const client = yield* TlsClient.connect(yield* connect, {
@@ -300,10 +301,12 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
                 database: fixture.pki.database,
                 acceptCertificate: policy
               })
+              resumed.push((yield* client.handshake).resumed)
               yield* client.closeWrite
               yield* Stream.runDrain(client.stream)
             }))
           }
+          assert.deepStrictEqual(resumed, [false, true])
           assert.strictEqual(yield* Ref.get(calls), 2)
         }))
     })

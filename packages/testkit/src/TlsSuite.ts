@@ -23,6 +23,7 @@
 import * as AcceptCertificate from "@effect-tls/core/AcceptCertificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import type { TlsBackend } from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
@@ -88,7 +89,8 @@ const handshakeBoth = (client: TlsConnection, server: TlsConnection) =>
 export const run = <E>(name: string, options: Options<E>): void => {
   const { makePair } = options
   const timeout = options.timeout ?? 30_000
-  const env = Layer.merge(TestPki.layer(), options.backend)
+  // every test starts with full handshakes: resumption has tests of its own
+  const env = Layer.mergeAll(TestPki.layer(), options.backend, SessionCache.layerDisabled)
 
   layer(env, { timeout: 60_000, excludeTestServices: true })(`TLS contract: ${name}`, (it) => {
     for (const version of ["TLSv1.3", "TLSv1.2"] satisfies ReadonlyArray<ProtocolVersion>) {

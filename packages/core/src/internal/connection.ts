@@ -241,9 +241,24 @@ export const make = (params: ConnectionParams): TlsConnection => {
     exportKeyingMaterial: (length, label, context) =>
       Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
     channelBinding,
-    transport: params.transport
-  }
+    transport: params.transport,
+    [SessionSymbol]: Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
+  } as TlsConnection
 }
+
+/**
+ * Where a connection keeps its engine's resumable session: not public, since a session holds
+ * the resumption secret; `TlsClient`'s `resumeFrom` reads it.
+ *
+ * @internal
+ */
+export const SessionSymbol: unique symbol = Symbol.for("@effect-tls/core/TlsConnection/Session")
+
+/** @internal */
+export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint8Array>> =>
+  SessionSymbol in conn
+    ? (conn as unknown as { readonly [SessionSymbol]: Effect.Effect<Option.Option<Uint8Array>> })[SessionSymbol]
+    : Effect.succeed(Option.none())
 
 /** @internal */
 export const policyFor = (options: CommonOptions): Effect.Effect<AcceptCertificate.Policy> =>

@@ -118,6 +118,44 @@ const secureContextFor = (
     }))
 }
 
+/** A session for the cache: `u32 count, (u32 length, DER)*` of the peer chain, then node's session. */
+const wrapSession = (chain: ReadonlyArray<Uint8Array>, session: Buffer): Uint8Array => {
+  const size = 4 + chain.reduce((n, der) => n + 4 + der.length, 0) + session.length
+  const out = Buffer.allocUnsafe(size)
+  let at = out.writeUInt32BE(chain.length, 0)
+  for (const der of chain) {
+    at = out.writeUInt32BE(der.length, at)
+    out.set(der, at)
+    at += der.length
+  }
+  out.set(session, at)
+  return out
+}
+
+const unwrapSession = (
+  bytes: Uint8Array
+): Option.Option<{ readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer }> => {
+  try {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const count = buffer.readUInt32BE(0)
+    if (count > 16) return Option.none()
+    let at = 4
+    const peerCertificates: Array<Uint8Array> = []
+    for (let i = 0; i < count; i++) {
+      const length = buffer.readUInt32BE(at)
+      at += 4
+      if (at + length > buffer.length) return Option.none()
+      peerCertificates.push(new Uint8Array(buffer.subarray(at, at + length)))
+      at += length
+    }
+    return at < buffer.length
+      ? Option.some({ peerCertificates, session: Buffer.from(buffer.subarray(at)) })
+      : Option.none()
+  } catch {
+    return Option.none()
+  }
+}
+
 const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
   const seen = new Set<string>()
@@ -243,6 +281,12 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
+    if (this.side === "client") {
+      socket.on("session", (session: Buffer) => {
+        // a few tickets are plenty; a server sending more gets no more memory
+        if (this.receivedSessions.length < 4) this.receivedSessions.push(session)
+      })
+    }
     this.bridge.consumerEnded = () => (socket as any)._readableState?.ended === true
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.secure = true
@@ -384,7 +428,11 @@ export class NodeTlsConnection implements EngineConnection {
 
   private describe(socket: tls.TLSSocket): EngineHandshake {
     const leaf = socket.getPeerCertificate(true)
-    const chain = peerChain(leaf)
+    const resumed = socket.isSessionReused()
+    const received = peerChain(leaf)
+    const chain = received.length === 0 && resumed && this.resumedChain !== undefined
+      ? [...this.resumedChain]
+      : received
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
       // OpenSSL's verdict, as tls.Server and tls.connect read it (a bare server TLSSocket sets no `authorized`)
@@ -395,7 +443,8 @@ export class NodeTlsConnection implements EngineConnection {
           ? undefined
           : String(verifyError.code ?? verifyError.message ?? "UNKNOWN")
       )
-      if (this.side === "client") {
+      // (a resumed session has no certificate object for node's check; core checks the identity)
+      if (this.side === "client" && received.length > 0) {
         const identity = (this.config as ClientConfig).serverIdentity
         if (Option.isSome(identity)) {
           const error = tls.checkServerIdentity(identity.value, leaf)
@@ -416,7 +465,7 @@ export class NodeTlsConnection implements EngineConnection {
       negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
       peerCertificates: chain,
       engineFlags,
-      resumed: socket.isSessionReused(),
+      resumed,
       acceptedCas: this.acceptedCas(),
       serverName: this.side === "server" && typeof servername === "string" ? Option.some(servername) : Option.none(),
       channelBinding: {
@@ -520,6 +569,30 @@ export class NodeTlsConnection implements EngineConnection {
 
   private aborted = false
 
+  private readonly receivedSessions: Array<Buffer> = []
+
+  /** Client: the peer's chain recorded with the session offered for resumption. */
+  resumedChain: ReadonlyArray<Uint8Array> | undefined = undefined
+
+  /**
+   * The newest session, wrapped with the peer's chain: node:tls forgets the chain of a resumed
+   * session (OpenSSL keeps no peer chain in a client session), and core verifies it again.
+   */
+  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.sync(() => {
+    const described = this.described
+    if (described === undefined) return []
+    // a TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use
+    const sessions = this.receivedSessions.length > 0
+      ? this.receivedSessions
+      : described.resumed && described.protocolVersion !== "TLSv1.3" && this.offeredSession !== undefined
+      ? [this.offeredSession]
+      : []
+    return sessions.map((session) => wrapSession(described.peerCertificates, session))
+  })
+
+  /** Client: node's session offered for resumption. */
+  offeredSession: Buffer | undefined = undefined
+
   /** The scope's finalizer: close_notify after a good handshake (bounded), then tear down. */
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
     const socket = this.socket
@@ -573,6 +646,7 @@ export const makeClient = (
       catch: (cause) =>
         new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "client", cause })
     })
+    const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
     const connection = new NodeTlsConnection(
       "client",
       config,
@@ -584,11 +658,14 @@ export const makeClient = (
           checkServerIdentity: () => undefined,
           allowHalfOpen: true,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
+          ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
         } as tls.ConnectionOptions),
       runtime,
       nativeSocket(config)
     )
+    connection.resumedChain = offered?.peerCertificates
+    connection.offeredSession = offered?.session
     yield* Effect.addFinalizer(() => connection.close)
     return connection
   })
