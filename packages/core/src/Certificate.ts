@@ -2,8 +2,20 @@
  * X.509 certificates, Gio's `GTlsCertificate` (the certificate half; the key half is
  * `PrivateKey` and the pair is `CertifiedKey`).
  *
- * CONTRACT (written before the implementation): the exported names and shapes below are
- * used by the TLS engine and the connection model; the implementation fills them in.
+ * Parsing is strict DER (a malformed certificate is a typed `CertificateError`, never a
+ * throw); fingerprints and the SPKI hash are computed with WebCrypto.
+ *
+ * @example
+ * ```ts
+ * import { Certificate } from "@effect-tls/core"
+ * import { Console, Effect } from "effect"
+ *
+ * const show = (pem: string) =>
+ *   Effect.gen(function*() {
+ *     const [leaf] = yield* Certificate.fromPem(pem)
+ *     yield* Console.log(leaf.subject.text, leaf.dnsNames, leaf.notAfter, leaf.spkiSha256)
+ *   })
+ * ```
  *
  * @since 0.1.0
  */

@@ -1,6 +1,20 @@
 /**
- * Private keys. CONTRACT (written before the implementation): exported names and shapes
- * are used by the engine; the implementation fills them in.
+ * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
+ * `EC PRIVATE KEY` forms. The key material is `Redacted`. The password of an encrypted key
+ * comes from the caller or the `TlsInteraction` service; a wrong one is a typed
+ * `TlsBadCertificatePasswordError`.
+ *
+ * @example
+ * ```ts
+ * import { PrivateKey, TlsInteraction } from "@effect-tls/core"
+ * import { Effect, Option, Redacted } from "effect"
+ *
+ * const key = PrivateKey.fromPem(encryptedPem).pipe(
+ *   Effect.provide(TlsInteraction.layer(TlsInteraction.make({
+ *     askPassword: () => Effect.succeed(Option.some(Redacted.make(process.env.KEY_PASSWORD ?? "")))
+ *   })))
+ * )
+ * ```
  *
  * @since 0.1.0
  */

@@ -10,9 +10,6 @@
  * is stricter, and RFC 6125 for host names (left-most-label wildcards, IP SANs, no
  * common-name fallback). See the package README for the limbo conformance score.
  *
- * CONTRACT (written before the implementation): exported names and shapes are used by the
- * connection model and the engine; the implementation fills them in.
- *
  * @example
  * ```ts
  * import { Certificate, CertificateFlags, TlsDatabase } from "@effect-tls/core"

@@ -71,8 +71,10 @@ export * as HandshakeInfo from "./HandshakeInfo.js"
 export * as PlatformSocket from "./PlatformSocket.js"
 
 /**
- * Private keys. CONTRACT (written before the implementation): exported names and shapes
- * are used by the engine; the implementation fills them in.
+ * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
+ * `EC PRIVATE KEY` forms. The key material is `Redacted`. The password of an encrypted key
+ * comes from the caller or the `TlsInteraction` service; a wrong one is a typed
+ * `TlsBadCertificatePasswordError`.
  *
  * @since 0.1.0
  */
