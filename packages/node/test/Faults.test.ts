@@ -20,6 +20,7 @@ import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
+import { concat } from "@effect-tls/testkit/TransportSuite"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -51,18 +52,6 @@ const within = <A, E, R>(millis: number, label: string, self: Effect.Effect<A, E
     Effect.disconnect,
     Effect.timeoutFail({ duration: Duration.millis(millis), onTimeout: () => new Hang({ label, millis }) })
   )
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let total = 0
-  for (const chunk of chunks) total += chunk.length
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   if (a.length !== b.length) return false

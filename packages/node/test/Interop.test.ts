@@ -86,6 +86,18 @@ const readAll = (conn: TlsConnection) =>
     return { text, exit }
   }).pipe(Effect.timeout("10 seconds"))
 
+/** Kills the peer mid-stream: our stream must fail with Eof (truncation), having read nothing more. */
+const killAndExpectEof = (peer: Peer.Peer, conn: TlsConnection) =>
+  Effect.gen(function*() {
+    yield* peer.kill("SIGKILL")
+    yield* peer.exited()
+    const { exit, text } = yield* readAll(conn)
+    assert.strictEqual(text, "")
+    const error = yield* Effect.flip(exit)
+    if (error._tag !== "TlsGenericError") return assert.fail(`expected TlsGenericError, got ${error.message}`)
+    assert.strictEqual(error.reason, "Eof")
+  })
+
 const upper = (bytes: Uint8Array) => encoder.encode(decoder.decode(bytes).toUpperCase())
 
 interface Served {
@@ -266,13 +278,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       yield* conn.handshake
       yield* peer.write("first half\n")
       assert.strictEqual(yield* readUntil(conn, /\n/), "first half\n")
-      yield* peer.kill("SIGKILL")
-      yield* peer.exited()
-      const { exit, text } = yield* readAll(conn)
-      assert.strictEqual(text, "")
-      const error = yield* Effect.flip(exit)
-      if (error._tag !== "TlsGenericError") return assert.fail(`expected TlsGenericError, got ${error.message}`)
-      assert.strictEqual(error.reason, "Eof")
+      yield* killAndExpectEof(peer, conn)
     }))
 
   it.scoped("clean close: s_server -rev answers CLOSE with close_notify, our stream ends without error", () =>
@@ -545,13 +551,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: gnutls", (i
       const conn = yield* connectTo(port)
       yield* conn.write(encoder.encode("before the kill\n"))
       assert.strictEqual(yield* readUntil(conn, /\n/), "before the kill\n")
-      yield* peer.kill("SIGKILL")
-      yield* peer.exited()
-      const { exit, text } = yield* readAll(conn)
-      assert.strictEqual(text, "")
-      const error = yield* Effect.flip(exit)
-      if (error._tag !== "TlsGenericError") return assert.fail(`expected TlsGenericError, got ${error.message}`)
-      assert.strictEqual(error.reason, "Eof")
+      yield* killAndExpectEof(peer, conn)
     }))
   it.scoped("TLSv1.2: gnutls-serv (optional client certificate) killed right after the handshake: Eof", () =>
     Effect.gen(function*() {

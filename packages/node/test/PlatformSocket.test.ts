@@ -17,6 +17,7 @@ import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as TestTls from "@effect-tls/testkit/TestTls"
 import * as TlsSuite from "@effect-tls/testkit/TlsSuite"
+import { concat } from "@effect-tls/testkit/TransportSuite"
 import * as TransportSuite from "@effect-tls/testkit/TransportSuite"
 import * as Socket from "@effect/platform/Socket"
 import { assert, describe, layer } from "@effect/vitest"
@@ -34,18 +35,6 @@ import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 const text = (s: string) => encoder.encode(s)
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let total = 0
-  for (const chunk of chunks) total += chunk.length
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.length
-  }
-  return out
-}
 
 const collectText = (conn: TlsConnection) =>
   Effect.map(Stream.runCollect(conn.stream), (chunks) => decoder.decode(concat(Chunk.toArray(chunks))))

@@ -28,7 +28,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
-import { concat } from "./internal/bytes.js"
+import * as bytes from "./internal/bytes.js"
 
 /**
  * @since 0.1.0
@@ -50,6 +50,14 @@ export interface Options {
   /** Per-test timeout in milliseconds (default 20 000). */
   readonly timeout?: number | undefined
 }
+
+/**
+ * Joins chunks into one array.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const concat: (chunks: ReadonlyArray<Uint8Array>) => Uint8Array = bytes.concat
 
 /**
  * Deterministic pseudo-random bytes (xorshift32).
@@ -84,7 +92,7 @@ export const readAll = (transport: Transport.Transport): Effect.Effect<Uint8Arra
       if (chunk.value.length === 0) assert.fail("read returned an empty chunk")
       chunks.push(chunk.value)
     }
-    return concat(chunks)
+    return bytes.concat(chunks)
   })
 
 /**
