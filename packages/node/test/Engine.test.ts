@@ -4,6 +4,7 @@ import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import type { CertifiedKey } from "@effect-tls/core/CertifiedKey"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
 import * as TlsClient from "@effect-tls/core/TlsClient"
+import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as Transport from "@effect-tls/core/Transport"
@@ -126,6 +127,31 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           }
           assert.deepStrictEqual(echoed, ["message 1", "message 2", "message 3"])
           yield* eventually(listener.connections, (n) => n === 0)
+        }))
+    })
+
+    describe("trust", () => {
+      it.scoped("without a database the client trusts the system store, which does not know the test CA", () =>
+        Effect.gen(function*() {
+          const { connect } = yield* echoServer()
+          const error = yield* Effect.flip(
+            Effect.flatMap(connect, (transport) => TlsClient.connect(transport, { serverIdentity: "localhost" }))
+          )
+          assert.strictEqual(error._tag, "TlsBadCertificateError")
+          if (error._tag === "TlsBadCertificateError") {
+            assert.deepStrictEqual(CertificateFlags.toArray(error.flags), ["UnknownCa"])
+          }
+        }))
+
+      it.scoped("a TlsDatabase service in the context replaces the system store", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const { connect } = yield* echoServer()
+          const client = yield* Effect.flatMap(connect, (transport) =>
+            TlsClient.connect(transport, { serverIdentity: "localhost" })).pipe(
+              Effect.provideService(TlsDatabase.TlsDatabase, fixture.pki.database)
+            )
+          assert.isTrue(CertificateFlags.isEmpty((yield* client.handshake).peerCertificateErrors))
         }))
     })
 
