@@ -8,19 +8,25 @@
  * - it records when the transport's end of input was handed to node:tls, which is how the
  *   engine tells a peer's close_notify (node:tls ends before that) from a bare FIN.
  *
+ * Each direction is served by one long-lived fiber (a pump) rather than a fiber per call:
+ * the reader reads from the transport while node:tls wants data (a `push` that returns true)
+ * and parks when it does not, until the next `_read`; the writer takes what `_write` /
+ * `_writev` hand it and parks between writes. Both end when the duplex is destroyed.
+ *
  * @internal
  */
 import type { Transport, TransportError } from "@effect-tls/core/Transport"
 import * as Cause from "effect/Cause"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import { Duplex } from "node:stream"
 
+type Callback = (error?: Error | null) => void
+
 /** @internal */
 export class TransportDuplex extends Duplex {
-  private reading = false
   /** The transport's end of input has been delivered to the consumer (node:tls). */
   eofDelivered = false
   /** Whether the consumer had already ended its own input when our end of input reached it. */
@@ -40,8 +46,32 @@ export class TransportDuplex extends Duplex {
     effect: Effect.Effect<A, TransportError>,
     onExit: (exit: Exit.Exit<A, TransportError>) => void
   ) => () => void
-  /** Interrupts the transport read in flight, if any (a destroyed duplex must not keep reading). */
+  /** Interrupts the reader (and the transport read in flight): a destroyed duplex must not keep reading. */
   private cancelRead: (() => void) | undefined = undefined
+
+  // ---- reader pump
+  private readerStarted = false
+  /** node:tls wants more ciphertext: `_read` was called, or the last `push` stayed below the mark. */
+  private demand = false
+  /** Resumes the reader parked for want of demand. */
+  private readerWaker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+
+  // ---- writer pump
+  private writerStarted = false
+  private outbox: Uint8Array | undefined = undefined
+  private outCallback: Callback | undefined = undefined
+  /** Resumes the writer parked for want of bytes. */
+  private writerWaker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Called when the writer takes bytes node handed over (their transport write has begun). */
+  onWriteTaken: (() => void) | undefined = undefined
+
+  /**
+   * Whether bytes node handed over wait for the writer (at most one turn of the scheduler). A
+   * caller that must not overtake them with its own transport operation waits until false.
+   */
+  get writePending(): boolean {
+    return this.outbox !== undefined
+  }
 
   constructor(
     readonly transport: Transport,
@@ -73,39 +103,120 @@ export class TransportDuplex extends Duplex {
     }
   }
 
+  // ---- reading
+
+  private readonly stopWaitingForDemand: Effect.Effect<void> = Effect.sync(() => {
+    this.readerWaker = undefined
+  })
+
+  private readonly waitDemand: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.demand || this.destroyed) return resume(Effect.void)
+    this.readerWaker = resume
+    return this.stopWaitingForDemand
+  })
+
+  private readonly onChunk = (chunk: Option.Option<Uint8Array>): Effect.Effect<void, TransportError> => {
+    if (this.destroyed) return Effect.void
+    if (Option.isNone(chunk)) {
+      this.push(null)
+      return Effect.void
+    }
+    if (this.inboundChunks++ === 0) this.firstInboundByte = chunk.value[0]
+    this.onInbound?.(chunk.value)
+    // a `_read` made while pushing (node wants more) sets it again
+    this.demand = false
+    if (this.push(chunk.value)) this.demand = true
+    return this.readLoop
+  }
+
+  private readonly readLoop: Effect.Effect<void, TransportError> = Effect.suspend(() => {
+    if (this.destroyed) return Effect.void
+    if (!this.demand) return Effect.zipRight(this.waitDemand, this.readLoop)
+    return Effect.flatMap(this.transport.read, this.onChunk)
+  })
+
   override _read(): void {
-    if (this.reading) return
-    this.reading = true
-    this.cancelRead = this.run(this.transport.read, (exit) => {
-      this.reading = false
+    this.demand = true
+    const waker = this.readerWaker
+    if (waker !== undefined) {
+      this.readerWaker = undefined
+      return waker(Effect.void)
+    }
+    if (this.readerStarted) return
+    this.readerStarted = true
+    this.cancelRead = this.run(this.readLoop, (exit) => {
       this.cancelRead = undefined
       if (Exit.isInterrupted(exit)) return
-      if (Exit.isFailure(exit)) return this.fail(exit)
-      if (this.destroyed) return
-      const chunk = exit.value
-      if (Option.isNone(chunk)) {
-        this.push(null)
-        return
-      }
-      if (this.inboundChunks++ === 0) this.firstInboundByte = chunk.value[0]
-      this.onInbound?.(chunk.value)
-      this.push(chunk.value)
+      this.fail(exit)
     })
   }
 
-  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.run(this.transport.write(chunk), (exit) => {
-      if (Exit.isSuccess(exit)) return callback()
-      this.fail(exit)
+  // ---- writing
+
+  private readonly stopWaitingForBytes: Effect.Effect<void> = Effect.sync(() => {
+    this.writerWaker = undefined
+  })
+
+  private readonly waitBytes: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.outbox !== undefined || this.destroyed) return resume(Effect.void)
+    this.writerWaker = resume
+    return this.stopWaitingForBytes
+  })
+
+  /** The callback of the transport write in flight. */
+  private writing: Callback | undefined = undefined
+
+  private readonly afterWrite = {
+    onSuccess: (): Effect.Effect<void> => {
+      const callback = this.writing!
+      this.writing = undefined
+      callback()
+      return this.writeLoop
+    },
+    onFailure: (cause: Cause.Cause<TransportError>): Effect.Effect<void> => {
+      const callback = this.writing!
+      this.writing = undefined
+      this.fail(Exit.failCause(cause))
       callback(this.transportError ?? new Error("transport write failed"))
-    })
+      return Effect.void
+    }
+  }
+
+  private readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
+    const bytes = this.outbox
+    if (bytes === undefined) {
+      if (this.destroyed) return Effect.void
+      return Effect.zipRight(this.waitBytes, this.writeLoop)
+    }
+    this.writing = this.outCallback
+    this.outbox = undefined
+    this.outCallback = undefined
+    this.onWriteTaken?.()
+    return Effect.matchCauseEffect(this.transport.write(bytes), this.afterWrite)
+  })
+
+  private send(bytes: Uint8Array, callback: Callback): void {
+    this.outbox = bytes
+    this.outCallback = callback
+    const waker = this.writerWaker
+    if (waker !== undefined) {
+      this.writerWaker = undefined
+      return waker(Effect.void)
+    }
+    if (this.writerStarted) return
+    this.writerStarted = true
+    this.run(this.writeLoop, () => {})
+  }
+
+  override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: Callback): void {
+    this.send(chunk, callback)
   }
 
   override _writev(
     chunks: Array<{ chunk: Uint8Array; encoding: BufferEncoding }>,
-    callback: (error?: Error | null) => void
+    callback: Callback
   ): void {
-    if (chunks.length === 1) return this._write(chunks[0]!.chunk, chunks[0]!.encoding, callback)
+    if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
     let total = 0
     for (const { chunk } of chunks) total += chunk.length
     const joined = new Uint8Array(total)
@@ -114,10 +225,10 @@ export class TransportDuplex extends Duplex {
       joined.set(chunk, offset)
       offset += chunk.length
     }
-    this._write(joined, "binary", callback)
+    this.send(joined, callback)
   }
 
-  override _final(callback: (error?: Error | null) => void): void {
+  override _final(callback: Callback): void {
     this.run(this.transport.shutdownWrite, (exit) => {
       if (Exit.isSuccess(exit)) return callback()
       this.fail(exit)
@@ -125,8 +236,12 @@ export class TransportDuplex extends Duplex {
     })
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(error: Error | null, callback: Callback): void {
     this.cancelRead?.()
+    // an idle writer ends; one in the middle of a write ends when the write does
+    const waker = this.writerWaker
+    this.writerWaker = undefined
+    waker?.(Effect.void)
     callback(error)
   }
 }

@@ -203,6 +203,13 @@ const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Option.Opt
 
 type Waiter = () => void
 
+/**
+ * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
+ * record then returns at once while the previous one is still on its way, and reads stop
+ * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
+ */
+const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
+
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
@@ -224,10 +231,15 @@ export class NodeTlsConnection implements EngineConnection {
   ) {
     this.bridge = new TransportDuplex(config.transport, runtime)
     this.bridge.on("error", () => this.wake())
+    this.bridge.onWriteTaken = () => this.wake()
   }
 
   private wake(): void {
-    for (const waiter of [...this.waiters]) waiter()
+    const waiters = this.waiters
+    if (waiters.size === 0) return
+    // (a snapshot: a waiter that resumes its fiber removes itself)
+    if (waiters.size === 1) return waiters.values().next().value!()
+    for (const waiter of [...waiters]) waiter()
   }
 
   /** Waits until `check` returns a result, re-checking on every socket event. */
@@ -481,29 +493,39 @@ export class NodeTlsConnection implements EngineConnection {
 
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
-    return this.await(() => {
-      const chunk: Buffer | null = socket.read()
-      if (chunk !== null) {
-        this.receivedData = true
-        return Effect.succeed(Option.some(chunk))
-      }
-      if (this.failure !== undefined) return this.failWith()
-      if (this.ended) {
-        if (this.truncated && this.config.requireCloseNotify) {
-          return this.endedAbruptly(
-            new TlsError.TlsGenericError({
-              reason: "Eof",
-              detail: "the transport ended without the peer's close_notify (truncation)",
-              side: this.side
-            })
-          )
-        }
-        return Effect.succeed(Option.none())
-      }
-      if (this.closed) return this.endedAbruptly(this.closedError)
-      return undefined
-    })
+    // plaintext already there: no waiter
+    const chunk: Buffer | null = socket.read()
+    if (chunk !== null) {
+      this.receivedData = true
+      return Effect.succeed(Option.some(chunk))
+    }
+    return this.await(this.readCheck)
   })
+
+  /** What a plaintext read sees now, or undefined: wait for the next socket event. */
+  private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
+    const socket = this.socket!
+    const chunk: Buffer | null = socket.read()
+    if (chunk !== null) {
+      this.receivedData = true
+      return Effect.succeed(Option.some(chunk))
+    }
+    if (this.failure !== undefined) return this.failWith()
+    if (this.ended) {
+      if (this.truncated && this.config.requireCloseNotify) {
+        return this.endedAbruptly(
+          new TlsError.TlsGenericError({
+            reason: "Eof",
+            detail: "the transport ended without the peer's close_notify (truncation)",
+            side: this.side
+          })
+        )
+      }
+      return Effect.succeed(Option.none())
+    }
+    if (this.closed) return this.endedAbruptly(this.closedError)
+    return undefined
+  }
 
   readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> =>
     Effect.suspend(() => {
@@ -514,14 +536,17 @@ export class NodeTlsConnection implements EngineConnection {
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
-      if (bytes.length === 0 || socket.write(bytes)) return Effect.void
-      return this.await(() => {
-        if (this.failure !== undefined) return this.failWith()
-        if (!socket.writableNeedDrain) return Effect.void
-        if (this.closed) return Effect.fail(this.closedError)
-        return undefined
-      })
+      // done once node:tls took the bytes and the bridge handed their records to the transport
+      if (bytes.length === 0 || (socket.write(bytes) && !this.bridge.writePending)) return Effect.void
+      return this.await(this.writeCheck)
     })
+
+  private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
+    if (this.failure !== undefined) return this.failWith()
+    if (!this.socket!.writableNeedDrain && !this.bridge.writePending) return Effect.void
+    if (this.closed) return Effect.fail(this.closedError)
+    return undefined
+  }
 
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
@@ -564,7 +589,23 @@ export class NodeTlsConnection implements EngineConnection {
     this.aborted = true
     this.socket?.destroy()
     this.bridge.destroy()
-    return shutDown ? Effect.void : Effect.ignore(this.config.transport.shutdownWrite)
+    if (shutDown) return Effect.void
+    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
+    // what node:tls wrote last (an alert) goes out before our FIN
+    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
+  })
+
+  /** Waits until the bridge's writer has taken what node:tls handed it. */
+  private readonly bridgeWritten: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (!this.bridge.writePending) return resume(Effect.void)
+    const waiter = () => {
+      if (!this.bridge.writePending) {
+        this.waiters.delete(waiter)
+        resume(Effect.void)
+      }
+    }
+    this.waiters.add(waiter)
+    return Effect.sync(() => this.waiters.delete(waiter))
   })
 
   private aborted = false
@@ -657,6 +698,7 @@ export const makeClient = (
           rejectUnauthorized: false,
           checkServerIdentity: () => undefined,
           allowHalfOpen: true,
+          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
@@ -692,6 +734,7 @@ export const makeServer = (
           requestCert: config.clientAuth !== "none",
           rejectUnauthorized: config.clientAuth === "required",
           allowHalfOpen: true,
+          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
         } as tls.TLSSocketOptions)
         return socket
