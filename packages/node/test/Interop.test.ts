@@ -98,6 +98,12 @@ const killAndExpectEof = (peer: Peer.Peer, conn: TlsConnection) =>
     assert.strictEqual(error.reason, "Eof")
   })
 
+/** gnutls-serv echoing with the PKI's server certificate, plus `extra` arguments. */
+const gnutlsEcho = (
+  server: { readonly chainFile: string; readonly keyFile: string },
+  extra: ReadonlyArray<string> = []
+) => Peers.gnutlsServ(["--x509certfile", server.chainFile, "--x509keyfile", server.keyFile, "--echo", ...extra])
+
 const upper = (bytes: Uint8Array) => encoder.encode(decoder.decode(bytes).toUpperCase())
 
 interface Served {
@@ -461,12 +467,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: gnutls", (i
     it.scoped(`${version}: our client to gnutls-serv --echo: verified, SNI, ALPN, echo, exporter`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* Peers.gnutlsServ([
-          "--x509certfile",
-          server.chainFile,
-          "--x509keyfile",
-          server.keyFile,
-          "--echo",
+        const { peer, port } = yield* gnutlsEcho(server, [
           "--priority",
           Peers.gnutlsPriority[version],
           "--alpn",
@@ -541,13 +542,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: gnutls", (i
   it.scoped("truncation: gnutls-serv killed (SIGKILL) mid-stream fails our stream with Eof", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.gnutlsServ([
-        "--x509certfile",
-        server.chainFile,
-        "--x509keyfile",
-        server.keyFile,
-        "--echo"
-      ])
+      const { peer, port } = yield* gnutlsEcho(server)
       const conn = yield* connectTo(port)
       yield* conn.write(encoder.encode("before the kill\n"))
       assert.strictEqual(yield* readUntil(conn, /\n/), "before the kill\n")
@@ -557,15 +552,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: gnutls", (i
     Effect.gen(function*() {
       const { server } = yield* files
       // gnutls-serv asks for a client certificate by default, without requiring one
-      const { peer, port } = yield* Peers.gnutlsServ([
-        "--x509certfile",
-        server.chainFile,
-        "--x509keyfile",
-        server.keyFile,
-        "--echo",
-        "--priority",
-        Peers.gnutlsPriority["TLSv1.2"]
-      ])
+      const { peer, port } = yield* gnutlsEcho(server, ["--priority", Peers.gnutlsPriority["TLSv1.2"]])
       const conn = yield* connectTo(port)
       const info = yield* conn.handshake
       // in TLS 1.2 the server's Finished follows our (empty) Certificate: it took us without one
