@@ -117,7 +117,8 @@ export type CertificateChain = ReadonlyArray<Certificate>
  * @category errors
  */
 export class CertificateError extends Data.TaggedError("CertificateError")<{
-  readonly reason: "InvalidPem" | "InvalidDer" | "Unsupported" | "NotFound"
+  /** `KeyMismatch`: a private key paired with a certificate whose public key is not its own. */
+  readonly reason: "InvalidPem" | "InvalidDer" | "Unsupported" | "NotFound" | "KeyMismatch"
   readonly detail: string
   readonly cause?: unknown
 }> {

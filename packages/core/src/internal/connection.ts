@@ -18,6 +18,7 @@ import { TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import { engineFlagsAtClockTime } from "./clockTime.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -97,7 +98,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
-        CertificateFlags.union(verified, raw.engineFlags),
+        CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
       const accepted = yield* params.policy({ chain, flags, identity: params.identity, side }).pipe(
