@@ -20,7 +20,9 @@
  * `it.effect`, whose TestClock starts at 1970, they are valid at the TestClock's time and
  * `TestClock.adjust` past `notAfter` makes them expire); pass `now` (to `make`, or per
  * certificate) to date them from another instant. Handshakes judge validity by the `Clock`
- * too: core's verifier is the time authority.
+ * too: core's verifier is the time authority. Build the PKI on the clock its tests run on:
+ * a `layer(TestPki.layer())` shared with `it.live` / `it.scopedLive` tests wants
+ * `excludeTestServices: true` (else it is dated at the TestClock's 1970).
  *
  * @example
  * ```ts
