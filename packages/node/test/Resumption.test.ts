@@ -209,7 +209,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         }))
 
       it.effect("sessions are held as Redacted values", () =>
-        Effect.gen(function*() {
+        Effect.sync(() => {
           const session = SessionCache.session(new Uint8Array([1, 2, 3]))
           assert.isTrue(Redacted.isRedacted(session))
           assert.notInclude(String(session), "1,2,3")
