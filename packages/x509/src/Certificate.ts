@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { Certificate } from "@effect-tls/core"
+ * import { Certificate } from "@effect-tls/x509"
  * import { Console, Effect } from "effect"
  *
  * const show = (pem: string) =>
@@ -19,10 +19,11 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import * as internal from "./internal/x509/certificate.js"
+import * as internal from "./internal/certificate.js"
+import * as Signature from "./internal/signature.js"
+import type { CertificateError } from "./X509Error.js"
 
 /**
  * @since 0.1.0
@@ -116,18 +117,7 @@ export type CertificateChain = ReadonlyArray<Certificate>
  * @since 0.1.0
  * @category errors
  */
-export class CertificateError extends Data.TaggedError("CertificateError")<{
-  readonly reason: "InvalidPem" | "InvalidDer" | "Unsupported" | "NotFound"
-  readonly detail: string
-  readonly cause?: unknown
-}> {
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `certificate ${this.reason}: ${this.detail}`
-  }
-}
+export { CertificateError } from "./X509Error.js"
 
 /**
  * @since 0.1.0
@@ -187,3 +177,20 @@ export const findIssuer = (
   candidates: Iterable<Certificate>
 ): Effect.Effect<Option.Option<Certificate>> =>
   Effect.findFirst(Array.from(candidates), (candidate) => internal.isIssuedBy(self, candidate))
+
+/**
+ * The hash of `self`'s signature algorithm (`"SHA-256"`, `"SHA-1"`, `"MD5"`, ...), or
+ * `undefined` when the algorithm has no single hash (Ed25519, Ed448) or cannot be read
+ * (the RFC 5929 tls-server-end-point binding is built on it).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const signatureHash = (self: Certificate): string | undefined => {
+  try {
+    const plan = Signature.plan(internal.x509(self).signatureAlgorithm)
+    return typeof plan === "string" ? undefined : plan.hash
+  } catch {
+    return undefined
+  }
+}

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts
- * import { CertificateFlags } from "@effect-tls/core"
+ * import { CertificateFlags } from "@effect-tls/x509"
  *
  * const flags = CertificateFlags.make("Expired", "BadIdentity")
  * CertificateFlags.has(flags, "Expired") // true

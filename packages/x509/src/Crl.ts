@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { Crl, TlsDatabase } from "@effect-tls/core"
+ * import { Crl, TlsDatabase } from "@effect-tls/x509"
  * import { Effect } from "effect"
  *
  * const database = Effect.gen(function*() {
@@ -17,9 +17,9 @@
  */
 import * as Effect from "effect/Effect"
 import type { DistinguishedName } from "./Certificate.js"
-import { CertificateError } from "./Certificate.js"
-import * as internal from "./internal/x509/crl.js"
-import * as Der from "./internal/x509/der.js"
+import * as internal from "./internal/crl.js"
+import * as Der from "./internal/der.js"
+import { CertificateError } from "./X509Error.js"
 
 /**
  * @since 0.1.0

@@ -1,28 +1,26 @@
 /**
  * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
- * `EC PRIVATE KEY` forms. The key material is `Redacted`. The password of an encrypted key
- * comes from the caller or the `TlsInteraction` service; a wrong one is a typed
- * `TlsBadCertificatePasswordError`.
+ * `EC PRIVATE KEY` forms. The key material is `Redacted`. Reading is pure: the password of
+ * an encrypted key is an argument, and a missing or wrong one is a typed
+ * `PrivateKeyPasswordError` (`@effect-tls/core`'s `PrivateKey.fromPem` adds the variant
+ * that asks the `TlsInteraction` service).
  *
  * @example
  * ```ts
- * import { PrivateKey, TlsInteraction } from "@effect-tls/core"
- * import { Effect, Option, Redacted } from "effect"
+ * import { PrivateKey } from "@effect-tls/x509"
+ * import { Redacted } from "effect"
  *
- * const key = PrivateKey.fromPem(encryptedPem).pipe(
- *   Effect.provide(TlsInteraction.layer(TlsInteraction.make({
- *     askPassword: () => Effect.succeed(Option.some(Redacted.make(process.env.KEY_PASSWORD ?? "")))
- *   })))
- * )
+ * const key = PrivateKey.fromPem(encryptedPem, { password: Redacted.make(process.env.KEY_PASSWORD ?? "") })
  * ```
  *
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import type { CertificateError } from "./Certificate.js"
-import * as internal from "./internal/x509/privateKey.js"
-import type { TlsBadCertificatePasswordError } from "./TlsError.js"
+import type { Certificate } from "./Certificate.js"
+import * as internalCertificate from "./internal/certificate.js"
+import * as internal from "./internal/privateKey.js"
+import type { CertificateError, PrivateKeyPasswordError } from "./X509Error.js"
 
 /**
  * @since 0.1.0
@@ -51,9 +49,9 @@ export interface PrivateKey {
 
 /**
  * Reads a PEM private key: `PRIVATE KEY` (PKCS#8), `ENCRYPTED PRIVATE KEY` (PKCS#8 with
- * PBES2), and the legacy `RSA PRIVATE KEY` / `EC PRIVATE KEY`. A password for an
- * encrypted key comes from `options.password` or else from the `TlsInteraction`
- * service; a wrong one fails with `TlsBadCertificatePasswordError`.
+ * PBES2), and the legacy `RSA PRIVATE KEY` / `EC PRIVATE KEY`. The password of an
+ * encrypted key is `options.password`; without one, or with a wrong one, it fails with
+ * `PrivateKeyPasswordError` (`reason` `"Missing"` or `"Wrong"`).
  *
  * @since 0.1.0
  * @category constructors
@@ -61,7 +59,7 @@ export interface PrivateKey {
 export const fromPem = (
   pem: string,
   options?: { readonly password?: Redacted.Redacted<string> | string | undefined }
-): Effect.Effect<PrivateKey, CertificateError | TlsBadCertificatePasswordError> => internal.fromPem(pem, options)
+): Effect.Effect<PrivateKey, CertificateError | PrivateKeyPasswordError> => internal.fromPem(pem, options)
 
 /**
  * The unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), redacted.
@@ -78,3 +76,21 @@ export const toPem = (self: PrivateKey): Redacted.Redacted<string> => internal.t
  * @category constructors
  */
 export const fromPkcs8Der = (der: Uint8Array): Effect.Effect<PrivateKey, CertificateError> => internal.fromPkcs8Der(der)
+
+/**
+ * Whether `self` is the private half of `certificate`'s public key: `false` only when both
+ * could be read and they differ (a key type WebCrypto cannot read is not checked).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const matchesCertificate = (self: PrivateKey, certificate: Certificate): Effect.Effect<boolean> => {
+  const x = internalCertificate.x509(certificate)
+  return internal.matchesPublicKey(self, x.spki, x.publicKey.curve)
+}
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export { PrivateKeyPasswordError } from "./X509Error.js"
