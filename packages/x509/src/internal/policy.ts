@@ -198,6 +198,15 @@ export const process = (certs: ReadonlyArray<X509>, inputs: PolicyInputs): Polic
   if (explicitPolicy <= 0 && root === undefined) {
     return { _tag: "Invalid", certificate: 0, reason: "no valid policy and an explicit policy is required" }
   }
-  const validPolicySet = root === undefined ? [] : [...new Set(atDepth(n).map((node) => node.validPolicy))]
+  // each leaf-depth node stands for the policy of its top-most ancestor that is not anyPolicy:
+  // the policy in the user's (the trust anchor's) domain, before any mapping
+  const userPolicy = (node: Node): string => {
+    let out = node.validPolicy
+    for (let at: Node | undefined = node; at !== undefined; at = at.parent) {
+      if (at.validPolicy !== AnyPolicy) out = at.validPolicy
+    }
+    return out
+  }
+  const validPolicySet = root === undefined ? [] : [...new Set(atDepth(n).map(userPolicy))]
   return { _tag: "Valid", validPolicySet }
 }

@@ -432,10 +432,7 @@ const inScope = (crl: ParsedCrl, cert: Parsed, dp: DistributionPoint | undefined
   // (b)(1) the CRL issuer
   if (dp?.crlIssuer !== undefined) {
     if (!indirect || !dnNames(dp.crlIssuer).includes(crl.issuer.key)) return false
-  } else if (crl.issuer.key !== x.issuer.key) {
-    // an indirect CRL may still list this certificate under a certificateIssuer entry
-    if (!indirect) return false
-  }
+  } else if (crl.issuer.key !== x.issuer.key) return false
   if (idp === undefined) return true
   // (b)(2)(i) the distribution point names
   if (idp.distributionPoint !== undefined) {
