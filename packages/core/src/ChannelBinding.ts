@@ -46,6 +46,7 @@ import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import type { Certificate } from "./Certificate.js"
 import * as CertificateModule from "./Certificate.js"
+import * as WebCrypto from "./internal/webcrypto.js"
 
 /**
  * The channel binding types of RFC 5929 and RFC 9266.
@@ -173,7 +174,7 @@ export const serverEndPoint = (certificate: Certificate): Effect.Effect<Uint8Arr
       return Effect.fail(new ChannelBindingError({ ...digest, type: "tls-server-end-point" }))
     }
     return Effect.tryPromise({
-      try: () => globalThis.crypto.subtle.digest(digest, certificate.der.slice()),
+      try: () => WebCrypto.subtle().digest(digest, certificate.der.slice()),
       catch: (cause) =>
         new ChannelBindingError({
           reason: "GeneralError",

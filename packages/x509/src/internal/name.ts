@@ -5,6 +5,7 @@
  */
 import type { DistinguishedName, NameAttribute } from "../Certificate.js"
 import * as Der from "./der.js"
+import { TextDecoder } from "./webcrypto.js"
 
 const shortNames: Record<string, string> = {
   "2.5.4.3": "CN",
