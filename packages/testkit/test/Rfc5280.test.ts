@@ -422,12 +422,31 @@ describe("RFC 5280 6.3: revocation", () => {
         flags(yield* verify([root], [leaf, ca.ca], {}, { crls: [byNewKey, rootCrl], intermediates: [rolled.ca] })),
         ["Revoked"]
       )
+      // a self-issued CRL-signing certificate, issued by the CA itself
+      const selfIssued = yield* ca.intermediate({ subjectAttributes: caName, isCa: false, keyUsage: ["cRLSign"] })
+      const bySelfIssued = yield* selfIssued.crl({ revoked: [leaf] })
+      assert.deepStrictEqual(
+        flags(
+          yield* verify([root], [leaf, ca.ca], {}, { crls: [bySelfIssued, rootCrl], intermediates: [selfIssued.ca] })
+        ),
+        ["Revoked"]
+      )
+      const notRevoked = yield* ca.issue()
+      expectValid(
+        yield* verify([root], [notRevoked, ca.ca], { revocation: "required" }, {
+          crls: [bySelfIssued, rootCrl],
+          intermediates: [selfIssued.ca]
+        })
+      )
       // a signer with the right name whose path leads to another anchor signs nothing
       const elsewhere = yield* Pki.make({ now: NOW, subjectAttributes: caName })
       const forged = yield* elsewhere.crl({ revoked: [leaf] })
       const result = yield* verify([root], [leaf, ca.ca], {}, { crls: [forged, rootCrl] })
       assert.deepStrictEqual(flags(result), ["GenericError"])
       assert.isTrue(result.reasons.some((r) => r.code === "Revocation"))
+      // ... but a good CRL beside it still covers the certificate
+      const good = yield* ca.crl()
+      expectValid(yield* verify([root], [leaf, ca.ca], { revocation: "required" }, { crls: [forged, good, rootCrl] }))
     }))
 })
 

@@ -438,8 +438,10 @@ const inScope = (crl: ParsedCrl, cert: Parsed, dp: DistributionPoint | undefined
   if (idp.distributionPoint !== undefined) {
     const idpNames = dpNames(idp.distributionPoint, crl.issuer)
     if (dp === undefined) return false
+    // a name relative to the CRL issuer is relative to the DP's cRLIssuer when there is one
+    const base = (dp.crlIssuer ?? []).flatMap((n) => n.kind === "dn" ? [n.name] : [])[0] ?? x.issuer
     const certNames = dp.name !== undefined
-      ? dpNames(dp.name, x.issuer)
+      ? dpNames(dp.name, base)
       : (dp.crlIssuer ?? []).map(generalNameKey)
     if (!idpNames.some((n) => certNames.includes(n))) return false
   }
@@ -549,13 +551,19 @@ const checkCrlSigner = async (
 type Status =
   | { readonly _tag: "Good" }
   | { readonly _tag: "Revoked"; readonly reason: number | undefined }
-  | { readonly _tag: "Undetermined"; readonly problems: ReadonlyArray<string> }
+  | {
+    readonly _tag: "Undetermined"
+    readonly problems: ReadonlyArray<string>
+    /** In-scope CRLs that could not be used (bad signature, no signer, unknown critical extension). */
+    readonly rejected: ReadonlyArray<string>
+  }
 
 const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Status> => {
   const cert = path[i].p
   const time = v.options.time
   const points: ReadonlyArray<DistributionPoint | undefined> = cert.x509.crlDistributionPoints ?? [undefined]
   const problems: Array<string> = []
+  const rejected: Array<string> = []
   let mask = 0
   const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined)
   const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined)
@@ -569,12 +577,15 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       }
       const interim = (dp?.reasons ?? AllReasons) & (crl.idp?.onlySomeReasons ?? AllReasons) & AllReasons
       if ((interim & ~mask) === 0) continue
+      // an unusable CRL is set aside: another CRL may still cover the certificate
       if (crl.problems.length > 0) {
-        return { _tag: "Undetermined", problems: [`unusable CRL: ${crl.problems.join(", ")}`] }
+        rejected.push(`unusable CRL of ${crl.issuer.text}: ${crl.problems.join(", ")}`)
+        continue
       }
       const signer = await checkCrlSigner(v, crl, path, i)
       if (signer._tag === "Invalid") {
-        return { _tag: "Undetermined", problems: [`the CRL of ${crl.issuer.text} cannot be used: ${signer.reason}`] }
+        rejected.push(`the CRL of ${crl.issuer.text} cannot be used: ${signer.reason}`)
+        continue
       }
       // (g) a delta CRL of the same scope, based on this or an older complete CRL
       let deltaEntry: ReturnType<typeof entryFor>
@@ -597,7 +608,7 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
     }
   }
   if (mask === AllReasons) return { _tag: "Good" }
-  return { _tag: "Undetermined", problems }
+  return { _tag: "Undetermined", problems, rejected }
 }
 
 // ---- path evaluation ----
@@ -678,9 +689,10 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
     for (let i = 0; i + 1 < path.length; i++) {
       const status = await revocationStatus(v, path, i)
       if (status._tag === "Revoked") add("Revoked", "Revoked", `revoked (reason ${status.reason ?? "unspecified"})`, i)
-      else if (status._tag === "Undetermined") {
-        const unusable = status.problems.find((p) => p.startsWith("unusable") || p.includes("cannot be used"))
-        if (unusable !== undefined) add("GenericError", "Revocation", unusable, i)
+      else if (status._tag === "Undetermined" && v.depth === 0) {
+        // a CRL that claims to cover the certificate but cannot be used fails closed, even
+        // when revocation is only checked if available (a forged or damaged CRL is no CRL)
+        if (status.rejected.length > 0) add("GenericError", "Revocation", status.rejected.join("; "), i)
         else if (v.options.revocation === "required") {
           add(
             "GenericError",
