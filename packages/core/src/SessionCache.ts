@@ -30,8 +30,10 @@
  *
  * @example
  * ```ts
- * import { SessionCache, TlsClient } from "@effect-tls/core"
+ * import { SessionCache, type TlsBackend, type TlsError } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const myProgram: Effect.Effect<void, TlsError.TlsError, TlsBackend.TlsBackend>
  *
  * // every client connection in this program resumes through its own cache,
  * // reusing tickets (connections to one server become linkable)

@@ -7,8 +7,10 @@
  *
  * @example
  * ```ts
- * import { TlsClient } from "@effect-tls/core"
+ * import { TlsClient, type Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
  *
  * // fails with TlsConfigError: TlsClient options alpn[0]: an ALPN protocol name is 1 to 255 bytes
  * const program = TlsClient.connect(transport, { serverIdentity: "example.com", alpn: [""] }).pipe(
@@ -51,6 +53,16 @@ export const DurationInput: Schema.Schema<Duration.DurationInput> = Schema.decla
   }
 )
 
+/** The UTF-8 length of a string (a lone surrogate counts as U+FFFD, 3 bytes, as an encoder writes it). */
+const utf8Length = (s: string): number => {
+  let n = 0
+  for (const char of s) {
+    const c = char.codePointAt(0)!
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4
+  }
+  return n
+}
+
 /**
  * An ALPN protocol name: 1 to 255 bytes of UTF-8 (RFC 7301 §3.1).
  *
@@ -59,11 +71,11 @@ export const DurationInput: Schema.Schema<Duration.DurationInput> = Schema.decla
  */
 export const AlpnProtocol: Schema.Schema<string> = Schema.String.pipe(
   Schema.filter((name) => {
-    const length = new TextEncoder().encode(name).length
+    const length = utf8Length(name)
     return length >= 1 && length <= 255
   }, {
     message: (issue) =>
-      `an ALPN protocol name is 1 to 255 bytes, got ${new TextEncoder().encode(String(issue.actual)).length}`
+      `an ALPN protocol name is 1 to 255 bytes, got ${utf8Length(String(issue.actual))}`
   })
 )
 
@@ -75,7 +87,7 @@ export const AlpnProtocol: Schema.Schema<string> = Schema.String.pipe(
  */
 export const AlpnProtocols: Schema.Schema<ReadonlyArray<string>> = Schema.Array(AlpnProtocol).pipe(
   Schema.filter(
-    (names) => names.reduce((n, name) => n + 1 + new TextEncoder().encode(name).length, 0) <= 65535,
+    (names) => names.reduce((n, name) => n + 1 + utf8Length(name), 0) <= 65535,
     { message: () => "the ALPN protocol list is longer than 65,535 bytes" }
   )
 )
