@@ -13,16 +13,14 @@ export * as AcceptCertificate from "./AcceptCertificate.js"
 
 /**
  * X.509 certificates, Gio's `GTlsCertificate` (the certificate half; the key half is
- * `PrivateKey` and the pair is `CertifiedKey`). This module is `@effect-tls/x509`'s
- * `Certificate`, re-exported.
+ * `PrivateKey` and the pair is `CertifiedKey`).
  *
  * @since 0.1.0
  */
 export * as Certificate from "./Certificate.js"
 
 /**
- * The problems found with a certificate chain, Gio's `GTlsCertificateFlags`. This module is
- * `@effect-tls/x509`'s `CertificateFlags`, re-exported.
+ * The problems found with a certificate chain, Gio's `GTlsCertificateFlags`.
  *
  * @since 0.1.0
  */
@@ -49,8 +47,7 @@ export * as ChannelBinding from "./ChannelBinding.js"
 
 /**
  * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
- * revoked certificates (`CertificateFlags` `Revoked`). This module is `@effect-tls/x509`'s
- * `Crl`, re-exported.
+ * revoked certificates (`CertificateFlags` `Revoked`).
  *
  * @since 0.1.0
  */
@@ -75,10 +72,9 @@ export * as PlatformSocket from "./PlatformSocket.js"
 
 /**
  * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
- * `EC PRIVATE KEY` forms, from `@effect-tls/x509`. The key material is `Redacted`. Here
- * `fromPem` adds the prompting variant: the password of an encrypted key comes from the
- * caller or else from the `TlsInteraction` service; a wrong one is a typed
- * `TlsBadCertificatePasswordError`. (`@effect-tls/x509`'s own `fromPem` is pure.)
+ * `EC PRIVATE KEY` forms. The key material is `Redacted`. The password of an encrypted key
+ * comes from the caller or the `TlsInteraction` service; a wrong one is a typed
+ * `TlsBadCertificatePasswordError`.
  *
  * @since 0.1.0
  */
