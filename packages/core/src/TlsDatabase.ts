@@ -34,6 +34,7 @@ import type { Certificate, CertificateChain, CertificateError } from "./Certific
 import * as CertificateModule from "./Certificate.js"
 import type { CertificateFlags } from "./CertificateFlags.js"
 import * as Crl from "./Crl.js"
+import * as VerdictCache from "./internal/verdictCache.js"
 import { parsed } from "./internal/x509/certificate.js"
 import * as Signature from "./internal/x509/signature.js"
 import * as Verify from "./internal/x509/verify.js"
@@ -98,6 +99,14 @@ export interface FromAnchorsOptions {
   readonly maxIntermediates?: number | undefined
   /** Marks the platform's default store (see `TlsDatabaseShape.isSystem`); default `false`. */
   readonly isSystem?: boolean | undefined
+  /**
+   * How many verdicts to keep (default 256; `false`: none). A chain verified once is not
+   * verified again for the same purpose and identity while no validity date of the
+   * certificates involved (nor a CRL's update date) lies between the two times, so a cached
+   * verdict always equals a fresh one. The `AcceptCertificate` policy still runs on every
+   * connection.
+   */
+  readonly verdictCache?: number | false | undefined
 }
 
 const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
@@ -123,12 +132,29 @@ const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
  * @category constructors
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
-  const store = Verify.makeStore(
-    anchors,
-    options?.intermediates ?? [],
-    toCrls(options?.crls ?? []).map(Crl.parsed),
-    options?.maxIntermediates
+  const crls = toCrls(options?.crls ?? [])
+  const store = Verify.makeStore(anchors, options?.intermediates ?? [], crls.map(Crl.parsed), options?.maxIntermediates)
+  const verdicts = options?.verdictCache === false ? undefined : VerdictCache.make(
+    [
+      ...VerdictCache.certificateDates([...anchors, ...(options?.intermediates ?? [])]),
+      ...crls.flatMap((crl) => [crl.thisUpdate.getTime(), ...(crl.nextUpdate ? [crl.nextUpdate.getTime()] : [])])
+    ],
+    Math.max(1, options?.verdictCache ?? 256)
   )
+  const verify = (chain: CertificateChain, verifyOptions: VerifyOptions, time: number) =>
+    Effect.promise(() =>
+      Verify.verifyChain(store, chain, { purpose: verifyOptions.purpose, identity: verifyOptions.identity, time })
+    )
+  const verifyCached = (chain: CertificateChain, verifyOptions: VerifyOptions, time: number) => {
+    if (verdicts === undefined) return verify(chain, verifyOptions, time)
+    const key = VerdictCache.key(chain, verifyOptions.purpose, verifyOptions.identity)
+    const cached = verdicts.get(key, time)
+    if (cached !== undefined) return Effect.succeed(cached)
+    return Effect.map(verify(chain, verifyOptions, time), (flags) => {
+      verdicts.set(key, chain, time, flags)
+      return flags
+    })
+  }
   const lookupIssuer = (certificate: Certificate): Effect.Effect<Option.Option<Certificate>> =>
     Effect.promise(async () => {
       const child = parsed(certificate).x509
@@ -146,17 +172,9 @@ export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromA
     anchors,
     isSystem: options?.isSystem ?? false,
     verifyChain: (chain, verifyOptions) =>
-      Effect.flatMap(
-        verifyOptions.time === undefined ? Clock.currentTimeMillis : Effect.succeed(verifyOptions.time.getTime()),
-        (time) =>
-          Effect.promise(() =>
-            Verify.verifyChain(store, chain, {
-              purpose: verifyOptions.purpose,
-              identity: verifyOptions.identity,
-              time
-            })
-          )
-      ),
+      verifyOptions.time === undefined
+        ? Effect.flatMap(Clock.currentTimeMillis, (time) => verifyCached(chain, verifyOptions, time))
+        : verifyCached(chain, verifyOptions, verifyOptions.time.getTime()),
     lookupIssuer
   }
 }
