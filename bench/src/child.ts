@@ -38,18 +38,18 @@ const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise
       : await startEffectServer(runtime, loaded(), args.path, args.key, args.mode, args.total, counters)
     return { port: server.port }
   },
-  mark: async () => {
+  mark: async (args) => {
     counters.handshakes = 0
-    mark = { heap: await settledHeap(), rss: process.memoryUsage().rss, cpu: cpuMicros() }
+    mark = { heap: args.heap ? await settledHeap() : 0, rss: process.memoryUsage().rss, cpu: cpuMicros() }
     return {}
   },
-  stats: async () => {
+  stats: async (args) => {
     const cpu = cpuMicros() - mark.cpu
     const handshakes = counters.handshakes
     return {
       cpuMs: handshakes > 0 ? cpu / 1000 / handshakes : 0,
       handshakes,
-      heapKiB: handshakes > 0 ? (await settledHeap() - mark.heap) / 1024 / handshakes : 0,
+      heapKiB: args.heap && handshakes > 0 ? (await settledHeap() - mark.heap) / 1024 / handshakes : 0,
       rssGrowthMiB: (process.memoryUsage().rss - mark.rss) / MiB
     }
   },

@@ -20,9 +20,9 @@ export interface End {
 export interface Requests {
   readonly init: { readonly pems: Pems }
   readonly serve: End & { readonly key: KeyName; readonly mode: ServerMode; readonly total: number }
-  /** Resets the server's counters (CPU, handshakes, settled heap, RSS). */
-  readonly mark: Record<string, never>
-  readonly stats: Record<string, never>
+  /** Resets the server's counters (CPU, handshakes, RSS; the settled heap when `heap`). */
+  readonly mark: { readonly heap: boolean }
+  readonly stats: { readonly heap: boolean }
   readonly stop: Record<string, never>
   readonly handshakes: End & {
     readonly port: number

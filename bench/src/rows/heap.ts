@@ -8,7 +8,7 @@ import type { Env, Row } from "../rounds.js"
 import { atMost, BRIDGE, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => () =>
-  withServer(env, { ...end, mode: "hold" }, async (port) => {
+  withServer(env, { ...end, mode: "hold", heap: true }, async (port) => {
     const metrics = await env.client.call("hold", { ...end, port, count: env.settings.idleConnections })
     return metrics
   }).finally(() => env.client.call("release", {}))

@@ -7,6 +7,8 @@ export interface ServerEnd extends End {
   readonly key?: KeyName | undefined
   readonly mode: ServerMode
   readonly total?: number | undefined
+  /** Measure the server's settled heap (full collections: slow). */
+  readonly heap?: boolean | undefined
 }
 
 /**
@@ -26,9 +28,10 @@ export const withServer = async (
     total: end.total ?? 0
   })
   try {
-    await env.server.call("mark", {})
+    const heap = end.heap === true
+    await env.server.call("mark", { heap })
     const metrics = await client(port)
-    const stats = await env.server.call("stats", {})
+    const stats = await env.server.call("stats", { heap })
     return { ...metrics, ...Object.fromEntries(Object.entries(stats).map(([k, v]) => [`server.${k}`, v])) }
   } finally {
     await env.server.call("stop", {})
