@@ -5,10 +5,10 @@
  * `verifyChain` returns the **complete** set of `CertificateFlags`: every problem, not
  * just the first, which is what makes `AcceptCertificate` policies safe to write.
  *
- * Verification follows RFC 5280 (path building through unordered and superfluous
- * certificates, alternative paths, bounded work), the CA/Browser Forum profile where it
- * is stricter, and RFC 6125 for host names (left-most-label wildcards, IP SANs, no
- * common-name fallback). See the package README for the limbo conformance score.
+ * The verifier is `@effect-tls/x509`'s `Verifier`: RFC 5280 path building and validation
+ * (alternative paths, bounded work, policies, CRL scope and delta CRLs), RFC 6125 for host
+ * names (left-most-label wildcards, never over a public suffix, IP SANs, no common-name
+ * fallback). See the x509 package README for the limbo conformance score.
  *
  * @example
  * ```ts
@@ -28,19 +28,16 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
+import type { Certificate, CertificateChain, CertificateError } from "@effect-tls/x509/Certificate"
+import * as CertificateModule from "@effect-tls/x509/Certificate"
+import type { CertificateFlags } from "@effect-tls/x509/CertificateFlags"
+import * as Crl from "@effect-tls/x509/Crl"
+import * as Verifier from "@effect-tls/x509/Verifier"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type { Certificate, CertificateChain, CertificateError } from "./Certificate.js"
-import * as CertificateModule from "./Certificate.js"
-import type { CertificateFlags } from "./CertificateFlags.js"
-import * as Crl from "./Crl.js"
+import type * as Option from "effect/Option"
 import * as VerdictCache from "./internal/verdictCache.js"
-import { parsed } from "./internal/x509/certificate.js"
-import * as Signature from "./internal/x509/signature.js"
-import * as Verify from "./internal/x509/verify.js"
 
 /**
  * What a chain is verified for: `"server"` checks a server's chain (serverAuth EKU),
@@ -49,19 +46,16 @@ import * as Verify from "./internal/x509/verify.js"
  * @since 0.1.0
  * @category models
  */
-export type Purpose = "server" | "client"
+export type Purpose = Verifier.Purpose
 
 /**
+ * `purpose`, `identity`, `time`, and the RFC 5280 inputs of `@effect-tls/x509`'s
+ * `Verifier.VerifyOptions`: `email`, `keyUsage`, `extendedKeyUsage`, `policy`, `revocation`.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface VerifyOptions {
-  readonly purpose: Purpose
-  /** Host name or IP address the leaf must match; no identity check when absent. */
-  readonly identity?: string | undefined
-  /** Verification time; defaults to the `Clock`'s now. */
-  readonly time?: Date | undefined
-}
+export type VerifyOptions = Verifier.VerifyOptions
 
 /**
  * @since 0.1.0
@@ -104,15 +98,15 @@ export interface FromAnchorsOptions {
   readonly isSystem?: boolean | undefined
   /**
    * How many verdicts to keep (default 256; `false`: none). A chain verified once is not
-   * verified again for the same purpose and identity while no validity date of the
-   * certificates involved (nor a CRL's update date) lies between the two times, so a cached
-   * verdict always equals a fresh one. The `AcceptCertificate` policy still runs on every
-   * connection.
+   * verified again with the same options while no validity date of the certificates
+   * involved (nor a CRL's update date) lies between the two times, so a cached verdict
+   * always equals a fresh one. The `AcceptCertificate` policy still runs on every connection.
    */
   readonly verdictCache?: number | false | undefined
 }
 
-const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
+/** Parses DER CRLs once (the verifier ignores those that cannot be read, as does the cache). */
+const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>): Array<Crl.Crl> => {
   const out: Array<Crl.Crl> = []
   for (const crl of crls) {
     if (Crl.isCrl(crl)) out.push(crl)
@@ -136,49 +130,30 @@ const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
   const crls = toCrls(options?.crls ?? [])
-  const store = Verify.makeStore(anchors, options?.intermediates ?? [], crls.map(Crl.parsed), options?.maxIntermediates)
-  const verdicts = options?.verdictCache === false ? undefined : VerdictCache.make(
-    [
-      ...VerdictCache.certificateDates([...anchors, ...(options?.intermediates ?? [])]),
-      ...crls.flatMap((crl) => [crl.thisUpdate.getTime(), ...(crl.nextUpdate ? [crl.nextUpdate.getTime()] : [])])
-    ],
-    Math.max(1, options?.verdictCache ?? 256)
-  )
-  const verify = (chain: CertificateChain, verifyOptions: VerifyOptions, time: number) =>
-    Effect.promise(() =>
-      Verify.verifyChain(store, chain, { purpose: verifyOptions.purpose, identity: verifyOptions.identity, time })
-    )
-  const verifyCached = (chain: CertificateChain, verifyOptions: VerifyOptions, time: number) => {
-    if (verdicts === undefined) return verify(chain, verifyOptions, time)
-    const key = VerdictCache.key(chain, verifyOptions.purpose, verifyOptions.identity)
-    const cached = verdicts.get(key, time)
-    if (cached !== undefined) return Effect.succeed(cached)
-    return Effect.map(verify(chain, verifyOptions, time), (flags) => {
-      verdicts.set(key, chain, time, flags)
-      return flags
-    })
-  }
-  const lookupIssuer = (certificate: Certificate): Effect.Effect<Option.Option<Certificate>> =>
-    Effect.promise(async () => {
-      const child = parsed(certificate).x509
-      const candidates = [
-        ...(store.anchorsBySubject.get(child.issuer.key) ?? []),
-        ...(store.intermediatesBySubject.get(child.issuer.key) ?? [])
-      ]
-      for (const candidate of candidates) {
-        const outcome = await Signature.verify(parsed(candidate), child.signatureAlgorithm, child.tbs, child.signature)
-        if (outcome._tag === "Valid") return Option.some(candidate)
-      }
-      return Option.none()
-    })
+  const verifier = Verifier.make({
+    anchors,
+    intermediates: options?.intermediates,
+    crls,
+    maxIntermediates: options?.maxIntermediates,
+    // the platform's store keeps legacy roots (non-critical basicConstraints, no SKI)
+    lenientAnchors: options?.isSystem ?? false
+  })
   return {
     anchors,
     isSystem: options?.isSystem ?? false,
-    verifyChain: (chain, verifyOptions) =>
-      verifyOptions.time === undefined
-        ? Effect.flatMap(Clock.currentTimeMillis, (time) => verifyCached(chain, verifyOptions, time))
-        : verifyCached(chain, verifyOptions, verifyOptions.time.getTime()),
-    lookupIssuer
+    verifyChain: options?.verdictCache === false
+      ? (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
+      : VerdictCache.cached(
+        VerdictCache.make(
+          [
+            ...VerdictCache.certificateDates([...anchors, ...(options?.intermediates ?? [])]),
+            ...crls.flatMap((crl) => [crl.thisUpdate.getTime(), ...(crl.nextUpdate ? [crl.nextUpdate.getTime()] : [])])
+          ],
+          Math.max(1, options?.verdictCache ?? 256)
+        ),
+        (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
+      ),
+    lookupIssuer: verifier.lookupIssuer
   }
 }
 

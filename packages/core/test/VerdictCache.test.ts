@@ -88,7 +88,7 @@ describe("TlsDatabase verdict cache", () => {
       assert.deepStrictEqual(CertificateFlags.toArray(yield* verify(at(-6))), ["NotActivated"])
     }))
 
-  it.effect("the identity and the purpose are part of the key", () =>
+  it.effect("the identity, the purpose and the other options are part of the key", () =>
     Effect.gen(function*() {
       const { cached, chain } = yield* setup
       const time = new Date(at(0))
@@ -106,5 +106,11 @@ describe("TlsDatabase verdict cache", () => {
       )
       const client = yield* cached.verifyChain(chain, { purpose: "client", identity: "example.com", time })
       assert.isTrue(client.has("GenericError"))
+      // every other verification option too
+      const anyUse = { purpose: "client", identity: "example.com", time, extendedKeyUsage: "any" } as const
+      assert.deepStrictEqual(CertificateFlags.toArray(yield* cached.verifyChain(chain, anyUse)), [])
+      assert.isTrue((yield* cached.verifyChain(chain, { purpose: "client", identity: "example.com", time })).has(
+        "GenericError"
+      ))
     }))
 })

@@ -19,8 +19,11 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
 import type { Certificate, CertificateChain } from "../Certificate.js"
 import type { CertificateFlags } from "../CertificateFlags.js"
+import type { VerifyOptions } from "../TlsDatabase.js"
 
 /** @internal */
 export interface VerdictCache {
@@ -57,11 +60,44 @@ const span = (sorted: ReadonlyArray<number>, time: number): readonly [number, nu
   return [low > 0 ? sorted[low - 1] : -Infinity, low < sorted.length ? sorted[low] : Infinity]
 }
 
-/** The key of a verification: purpose, identity and every certificate's SHA-256. */
-export const key = (chain: CertificateChain, purpose: string, identity: string | undefined): string => {
-  let out = `${purpose}\u0000${identity ?? ""}`
+/** The key of a verification: every option but the time, and every certificate's SHA-256. */
+export const key = (chain: CertificateChain, options: VerifyOptions): string => {
+  let out = JSON.stringify([
+    options.purpose,
+    options.identity ?? null,
+    options.email ?? null,
+    options.keyUsage ?? null,
+    options.extendedKeyUsage ?? null,
+    options.policy ?? null,
+    options.revocation ?? null
+  ])
   for (const certificate of chain) out += `\u0000${certificate.fingerprintSha256}`
   return out
+}
+
+/**
+ * `verify` with the verdicts kept in `cache`. A hit answers at once (no promise, no
+ * signature check).
+ *
+ * @internal
+ */
+export const cached = (
+  cache: VerdictCache,
+  verify: (chain: CertificateChain, options: VerifyOptions) => Effect.Effect<CertificateFlags>
+) => {
+  const atTime = (chain: CertificateChain, options: VerifyOptions, time: number) => {
+    const k = key(chain, options)
+    const hit = cache.get(k, time)
+    if (hit !== undefined) return Effect.succeed(hit)
+    return Effect.map(verify(chain, { ...options, time: new Date(time) }), (flags) => {
+      cache.set(k, chain, time, flags)
+      return flags
+    })
+  }
+  return (chain: CertificateChain, options: VerifyOptions): Effect.Effect<CertificateFlags> =>
+    options.time === undefined
+      ? Effect.flatMap(Clock.currentTimeMillis, (time) => atTime(chain, options, time))
+      : atTime(chain, options, options.time.getTime())
 }
 
 /**
