@@ -26,9 +26,13 @@ type Runtime = ManagedRuntime.ManagedRuntime<TlsBackend, never>
 const optionsFor = (material: Material, path: Path): ClientOptions =>
   path === "native" ? { ...material.clientOptions, requireCloseNotify: false } : material.clientOptions
 
-/** A cache that keeps the newest session of each key and hands it out again and again. */
+/**
+ * A cache that keeps the newest session of each key and hands it out again and again
+ * (through the public `SessionCacheShape`; `makeMemory({ reuseTickets: true })` once the
+ * option is on main).
+ */
 const reusingCache = (): SessionCache.SessionCacheShape => {
-  const sessions = new Map<string, SessionCache.Session>()
+  const sessions = new Map<string, Parameters<SessionCache.SessionCacheShape["put"]>[1]>()
   return {
     take: (key) => Effect.sync(() => Option.fromNullable(sessions.get(key))),
     put: (key, session) => Effect.sync(() => void sessions.set(key, session))
