@@ -74,8 +74,7 @@ export const AlpnProtocol: Schema.Schema<string> = Schema.String.pipe(
     const length = utf8Length(name)
     return length >= 1 && length <= 255
   }, {
-    message: (issue) =>
-      `an ALPN protocol name is 1 to 255 bytes, got ${utf8Length(String(issue.actual))}`
+    message: (issue) => `an ALPN protocol name is 1 to 255 bytes, got ${utf8Length(String(issue.actual))}`
   })
 )
 
