@@ -132,6 +132,7 @@ export const make = (
       database,
       policy,
       identity: serverIdentity,
+      serverName,
       clientAuth: "none",
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
       policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)

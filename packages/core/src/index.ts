@@ -46,6 +46,18 @@ export * as CertifiedKey from "./CertifiedKey.js"
 export * as ChannelBinding from "./ChannelBinding.js"
 
 /**
+ * Credentials that change at run time: a server's certificate and key (`Credentials`) and a
+ * client's trust anchors (`Trust`), each held in a `SubscriptionRef`. Give one where a
+ * `CertifiedKey` (`ServerOptions.certificate`) or a database (`database`) is expected: every
+ * new handshake reads the current value, while live connections keep the ones they started
+ * with. `update` validates a replacement first (the key matches the leaf, the leaf is valid at
+ * the `Clock`'s now) and refuses a bad one with `CredentialsError`, keeping the old in place.
+ *
+ * @since 0.1.0
+ */
+export * as Credentials from "./Credentials.js"
+
+/**
  * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
  * revoked certificates (`CertificateFlags` `Revoked`).
  *
@@ -162,3 +174,12 @@ export * as TlsServer from "./TlsServer.js"
  * @since 0.1.0
  */
 export * as Transport from "./Transport.js"
+
+/**
+ * A `TransportServer` accepts transports: the listening half of a `Transport` backend (a TCP
+ * listener in `@effect-tls/node`, an in-memory one in the testkit). `TlsServer.makeServer`
+ * serves TLS over any of them.
+ *
+ * @since 0.1.0
+ */
+export * as TransportServer from "./TransportServer.js"
