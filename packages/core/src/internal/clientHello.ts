@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Transport, TransportError } from "../Transport.js"
+import { TextDecoder } from "./webcrypto.js"
 
 /** @internal */
 export interface ClientHello {
