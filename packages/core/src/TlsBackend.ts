@@ -8,6 +8,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -17,7 +18,7 @@ import type { CertifiedKey } from "./CertifiedKey.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
-import type { Transport } from "./Transport.js"
+import type { Transport, TransportError } from "./Transport.js"
 
 /**
  * What the engine reports once the TLS handshake itself is done (before verification policy).
@@ -141,6 +142,23 @@ export interface TlsBackendShape {
   readonly defaultDatabase: Effect.Effect<TlsDatabaseShape>
   readonly client: (config: ClientConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   readonly server: (config: ServerConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
+  /**
+   * Opens a TCP connection on the backend's platform (for `TlsClient.connectTcp`); a backend
+   * without it makes `connectTcp` fail with reason `"Unavailable"`.
+   */
+  readonly connectTcp?:
+    | ((options: TcpConnectOptions) => Effect.Effect<Transport, TransportError, Scope.Scope>)
+    | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TcpConnectOptions {
+  readonly host: string
+  readonly port: number
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -353,6 +353,35 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         }))
     })
 
+    describe("TlsClient.connectTcp", () => {
+      it.scoped("connects to host:port, the identity (and SNI) taken from host", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const other = yield* fixture.pki.issueServer({ dnsNames: ["other.test"] })
+          const good = yield* NodeTlsServer.make({ certificate: fixture.server.certifiedKey })
+          const wrong = yield* NodeTlsServer.make({ certificate: other.certifiedKey, handlerFailureLogLevel: "None" })
+          yield* Effect.forkScoped(good.run(echo))
+          yield* Effect.forkScoped(wrong.run(echo))
+          const goodPort = (good.address as SocketServer.TcpAddress).port
+          const conn = yield* TlsClient.connectTcp({
+            host: "localhost",
+            port: goodPort,
+            database: fixture.pki.database
+          })
+          const info = yield* conn.handshake
+          assert.strictEqual(Option.getOrNull(info.serverIdentity), "localhost")
+          assert.strictEqual(Option.getOrNull(info.serverName), "localhost")
+          const refused = yield* Effect.flip(TlsClient.connectTcp({
+            host: "localhost",
+            port: (wrong.address as SocketServer.TcpAddress).port,
+            database: fixture.pki.database
+          }))
+          assert.strictEqual(refused._tag, "TlsBadCertificateError")
+          const noServer = yield* Effect.flip(TlsClient.connectTcp({ host: "127.0.0.1", port: 1 }))
+          assert.strictEqual(noServer._tag, "TlsTransportError")
+        }))
+    })
+
     describe("memory (TransportServer.fromQueue)", () => {
       it.scoped("serves connections in memory, a failing one affecting no other", () =>
         Effect.gen(function*() {
