@@ -109,6 +109,14 @@ export * as ProtocolVersion from "./ProtocolVersion.js"
 export * as SessionCache from "./SessionCache.js"
 
 /**
+ * STARTTLS: upgrading a transport that has carried plaintext (SMTP, IMAP, POP3, XMPP, LDAP,
+ * PostgreSQL) to TLS, without the classic command injection (CVE-2011-0411 and its family).
+ *
+ * @since 0.1.0
+ */
+export * as StartTls from "./StartTls.js"
+
+/**
  * `TlsBackend`, Gio's `GTlsBackend`: the engine that runs the TLS protocol over a
  * `Transport`. Core defines the interface; `@effect-tls/node` provides one built on
  * node:tls (OpenSSL). An engine only speaks TLS: certificate verification policy, the
