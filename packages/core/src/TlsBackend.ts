@@ -11,6 +11,7 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Certificate } from "./Certificate.js"
 import type { CertificateFlags } from "./CertificateFlags.js"
@@ -130,6 +131,11 @@ export interface ServerConfig extends EngineConfig {
   readonly clientAuth: "none" | "requested" | "required"
   /** The CAs whose subjects are sent to clients as acceptable (the CertificateRequest's CA names). */
   readonly clientCas: ReadonlyArray<Certificate>
+  /**
+   * The session ticket key (48 bytes: 16 of name, 16 HMAC, 16 AES, OpenSSL's layout) that
+   * issues and accepts tickets on this connection; none: the engine's own random key.
+   */
+  readonly ticketKeys?: Option.Option<Redacted.Redacted<Uint8Array>> | undefined
 }
 
 /**

@@ -46,6 +46,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type { Certificate } from "./Certificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
@@ -56,6 +57,7 @@ import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
+import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
@@ -129,6 +131,11 @@ export interface ServerOptions extends Omit<CommonOptions, "certificate"> {
    * `no_application_protocol` alert; a client that offered none goes on without.
    */
   readonly selectAlpn?: ((hello: ClientHello) => Effect.Effect<Option.Option<string>>) | undefined
+  /**
+   * Session ticket keys shared with other server processes and rotatable (see `TicketKeys`);
+   * default: the `TicketKeys` service when there is one, else the engine's own random key.
+   */
+  readonly ticketKeys?: TicketKeys.Service | undefined
   /** Default `"none"`. */
   readonly clientAuth?: "none" | "requested" | "required" | undefined
   /** Whose subjects are announced as acceptable client CAs; default: the database's anchors. */
@@ -147,19 +154,24 @@ const currentKey = (certificate: CertifiedKey | Credentials.Credentials): Effect
   Credentials.isCredentials(certificate) ? certificate.get : Effect.succeed(certificate)
 
 /** What the ClientHello decides: the certificate and the ALPN list given to the engine. */
-const choose = (transport: Transport, options: ServerOptions) =>
+const choose = (transport: Transport, options: ServerOptions, ticketKeys: Option.Option<TicketKeys.Service>) =>
   Effect.gen(function*() {
     const peeked = yield* Effect.mapError(
       clientHello.peek(transport),
       (cause) => new TlsError.TlsTransportError({ cause, side: "server" })
     )
     // not a ClientHello: the engine refuses it with its own error
+    const offered = Option.match(peeked, { onNone: () => [], onSome: (hello) => hello.tickets })
+    const ticketKey = Option.isNone(ticketKeys)
+      ? Option.none()
+      : Option.some(TicketKeys.keyFor(yield* ticketKeys.value.keys, offered))
     if (Option.isNone(peeked)) {
       return {
         certificate: options.certificate === undefined
           ? Option.none<CertifiedKey>()
           : Option.some(yield* currentKey(options.certificate)),
-        alpn: options.alpn ?? []
+        alpn: options.alpn ?? [],
+        ticketKey
       }
     }
     const hello: ClientHello = { serverName: peeked.value.serverName, alpn: peeked.value.alpn }
@@ -225,7 +237,7 @@ const choose = (transport: Transport, options: ServerOptions) =>
         )
       } else alpn = []
     }
-    return { certificate, alpn }
+    return { certificate, alpn, ticketKey }
   })
 
 const { TlsGenericError } = TlsError
@@ -289,7 +301,14 @@ export const make = (
         )
       )
     const policy = yield* connection.policyFor(options)
-    const engineFor = (certificate: Option.Option<CertifiedKey>, alpn: ReadonlyArray<string>) =>
+    const ticketKeys = options.ticketKeys !== undefined
+      ? Option.some(options.ticketKeys)
+      : yield* Effect.serviceOption(TicketKeys.TicketKeys)
+    const engineFor = (
+      certificate: Option.Option<CertifiedKey>,
+      alpn: ReadonlyArray<string>,
+      ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
+    ) =>
       backend.server({
         transport,
         certificate,
@@ -300,19 +319,21 @@ export const make = (
         database,
         requireCloseNotify: options.requireCloseNotify ?? true,
         clientAuth,
-        clientCas: options.clientCas ?? database.anchors
+        clientCas: options.clientCas ?? database.anchors,
+        ticketKeys: ticketKey
       })
-    const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined
+    const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
+      Option.isSome(ticketKeys)
     const scope = yield* Effect.scope
     const engine = choosesByHello
       ? yield* lazyEngine(
         transport,
         Effect.flatMap(
-          choose(transport, options),
-          ({ alpn, certificate }) => Scope.extend(engineFor(certificate, alpn), scope)
+          choose(transport, options, ticketKeys),
+          ({ alpn, certificate, ticketKey }) => Scope.extend(engineFor(certificate, alpn, ticketKey), scope)
         )
       )
-      : yield* engineFor(Option.some(yield* currentKey(options.certificate!)), options.alpn ?? [])
+      : yield* engineFor(Option.some(yield* currentKey(options.certificate!)), options.alpn ?? [], Option.none())
     return connection.make({
       side: "server",
       engine,

@@ -97,10 +97,16 @@ const secureContextFor = (
   /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
   anchors: ReadonlyArray<Certificate.Certificate>
 ): tls.SecureContext => {
+  // (a ticket key is told apart by its name, the public first 16 bytes, never by its secret)
+  const ticketKeys = (config as Partial<ServerConfig>).ticketKeys
+  const ticketKeyBytes = ticketKeys === undefined || Option.isNone(ticketKeys)
+    ? undefined
+    : Redacted.value(ticketKeys.value)
   const settings = JSON.stringify([
     config.minVersion,
     Option.getOrNull(config.maxVersion),
-    Option.getOrNull(config.ciphers)
+    Option.getOrNull(config.ciphers),
+    ticketKeyBytes === undefined ? null : Buffer.from(ticketKeyBytes.subarray(0, 16)).toString("hex")
   ])
   const certificate = Option.getOrUndefined(config.certificate)
   return cache.get(certificate, anchors, settings, () =>
@@ -114,7 +120,8 @@ const secureContextFor = (
           key: Redacted.value(PrivateKey.toPem(certificate.key))
         }
         : {}),
-      ca: certificatesPem(anchors)
+      ca: certificatesPem(anchors),
+      ...(ticketKeyBytes !== undefined ? { ticketKeys: Buffer.from(ticketKeyBytes) } : {})
     }))
 }
 
