@@ -48,6 +48,16 @@ export * as CertifiedKey from "./CertifiedKey.js"
 export * as ChannelBinding from "./ChannelBinding.js"
 
 /**
+ * A condition to wait on, for code that bridges callback-driven state (a Node stream, a
+ * buffer, a TLS engine) into Effect: state changes in callbacks, which call `notify`; an
+ * Effect that needs the state to be in some shape calls `await` with a check, and the check
+ * runs again on every `notify` until it gives a result.
+ *
+ * @since 0.1.0
+ */
+export * as Condition from "./Condition.js"
+
+/**
  * Credentials that change at run time: a server's certificate and key (`Credentials`) and a
  * client's trust anchors (`Trust`), each held in a `SubscriptionRef`. Give one where a
  * `CertifiedKey` (`ServerOptions.certificate`) or a database (`database`) is expected: every
