@@ -50,6 +50,7 @@ export interface ListenerOptions {
   readonly host?: string | undefined
   /** Default 0: any free port (read it from `address`). */
   readonly port?: number | undefined
+  /** The kernel's accept queue; default 4096 (capped by the system, `net.core.somaxconn`). */
   readonly backlog?: number | undefined
   /** Accepted connections waiting for a free slot beyond this many are refused; default 1024. */
   readonly maxQueued?: number | undefined

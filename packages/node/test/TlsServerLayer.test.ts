@@ -41,12 +41,17 @@ const echo = (tls: TlsServer.TlsServerConnection) =>
   tls.stream.pipe(Stream.run(tls.sink), Effect.zipRight(tls.closeWrite))
 
 /** One TLS client: sends `message`, half-closes, returns what came back. */
-const roundTrip = (transport: Effect.Effect<Transport.Transport, unknown, Scope.Scope>, message: string) =>
+const roundTrip = (
+  transport: Effect.Effect<Transport.Transport, unknown, Scope.Scope>,
+  message: string,
+  handshakeTimeout: Duration.DurationInput = "30 seconds"
+) =>
   Effect.gen(function*() {
     const fixture = yield* TestPki.TestPki
     const conn = yield* TlsClient.connect(yield* transport, {
       serverIdentity: "localhost",
-      database: fixture.pki.database
+      database: fixture.pki.database,
+      handshakeTimeout
     })
     yield* conn.write(encoder.encode(message))
     yield* conn.closeWrite
@@ -55,6 +60,7 @@ const roundTrip = (transport: Effect.Effect<Transport.Transport, unknown, Scope.
   }).pipe(Effect.scoped)
 
 const tcp = (port: number) => NodeTransport.connect({ host: "127.0.0.1", port, timeout: "10 seconds" })
+const slowTcp = (port: number) => NodeTransport.connect({ host: "127.0.0.1", port, timeout: "120 seconds" })
 
 interface Logged {
   readonly level: string
@@ -204,7 +210,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               all,
               (client) =>
                 client.good
-                  ? Effect.either(roundTrip(tcp(port), `client ${client.i}`)).pipe(
+                  ? Effect.either(roundTrip(slowTcp(port), `client ${client.i}`, "120 seconds")).pipe(
                     Effect.map((result) => result._tag === "Right" && result.right === `client ${client.i}`)
                   )
                   : Effect.as(hostile(port, client.i), true),

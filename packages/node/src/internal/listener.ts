@@ -31,6 +31,14 @@ export interface Listener extends TransportServer {
 /** @internal */
 export const defaultMaxQueued = 1024
 
+/**
+ * The kernel's accept queue (node's default is 511): a burst of connections while the event
+ * loop is busy with handshakes must not overflow it (dropped SYNs are retried after 1, 3, 7 s).
+ *
+ * @internal
+ */
+export const defaultBacklog = 4096
+
 /** @internal */
 export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -84,7 +92,7 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
       }
       server.once("listening", onListening)
       server.once("error", onError)
-      server.listen({ host, port, backlog: options.backlog })
+      server.listen({ host, port, backlog: options.backlog ?? defaultBacklog })
       return Effect.sync(() => {
         server.off("listening", onListening)
         server.off("error", onError)
