@@ -10,6 +10,7 @@ import {
   Cause,
   Chunk,
   Deferred,
+  Duration,
   Effect,
   Either,
   Exit,
