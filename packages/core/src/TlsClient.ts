@@ -30,6 +30,7 @@ import * as Scope from "effect/Scope"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
@@ -112,6 +113,7 @@ export const make = (
     const session = options.resumeFrom !== undefined
       ? yield* connection.sessionOf(options.resumeFrom)
       : yield* cache.take(sessionKey)
+    yield* telemetry.trackOpen("client")
     const engine = yield* backend.client({
       transport,
       certificate: Option.fromNullable(options.certificate),

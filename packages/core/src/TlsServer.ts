@@ -32,6 +32,7 @@ import type { Certificate } from "./Certificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
@@ -85,6 +86,8 @@ export const make = (
         )
       )
     const policy = yield* connection.policyFor(options)
+    yield* telemetry.trackOpen("server")
+    yield* telemetry.certificateExpiry(options.certificate)
     const engine = yield* backend.server({
       transport,
       certificate: Option.some(options.certificate),

@@ -18,6 +18,7 @@ import { TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -91,22 +92,26 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
       }
       const verified = chain.length > 0
-        ? yield* params.database.verifyChain(chain, {
-          purpose: side === "client" ? "server" : "client",
-          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-        })
+        ? yield* telemetry.verifyChain(
+          chain.length,
+          params.database.verifyChain(chain, {
+            purpose: side === "client" ? "server" : "client",
+            identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+          })
+        )
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
         CertificateFlags.union(verified, raw.engineFlags),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
-      const accepted = yield* params.policy({ chain, flags, identity: params.identity, side }).pipe(
-        Effect.timeoutFail({
-          duration: params.policyTimeout,
-          onTimeout: () =>
-            new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: params.policyTimeout, side })
-        })
-      )
+      const accepted = yield* telemetry.policy(flags, params.policy({ chain, flags, identity: params.identity, side }))
+        .pipe(
+          Effect.timeoutFail({
+            duration: params.policyTimeout,
+            onTimeout: () =>
+              new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: params.policyTimeout, side })
+          })
+        )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
           flags,
@@ -128,15 +133,19 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
     })
 
-  const run = engine.handshake.pipe(
-    Effect.tap((raw) => {
-      engineHandshake = raw
-    }),
-    Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
-    Effect.timeoutFail({
-      duration: params.handshakeTimeout,
-      onTimeout: () => new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
-    })
+  const run = telemetry.handshake(
+    params,
+    engine.handshake.pipe(
+      Effect.tap((raw) => {
+        engineHandshake = raw
+      }),
+      Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
+      Effect.timeoutFail({
+        duration: params.handshakeTimeout,
+        onTimeout: () =>
+          new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
+      })
+    )
   )
 
   const closedByInterrupt = Exit.fail(
@@ -164,8 +173,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     }
   })
 
-  const read = Effect.zipRight(handshake, engine.read)
-  const write = (bytes: Uint8Array) => Effect.zipRight(handshake, engine.write(bytes))
+  const read = Effect.zipRight(handshake, Effect.map(engine.read, telemetry.countRead(side)))
+  const write = (bytes: Uint8Array) =>
+    Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {
