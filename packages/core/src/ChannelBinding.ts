@@ -45,6 +45,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import type { Certificate } from "./Certificate.js"
+import * as WebCrypto from "./internal/webcrypto.js"
 import * as X509 from "./internal/x509/certificate.js"
 import { OID } from "./internal/x509/oids.js"
 import * as Signature from "./internal/x509/signature.js"
@@ -183,7 +184,7 @@ export const serverEndPoint = (certificate: Certificate): Effect.Effect<Uint8Arr
       return Effect.fail(new ChannelBindingError({ ...digest, type: "tls-server-end-point" }))
     }
     return Effect.tryPromise({
-      try: () => globalThis.crypto.subtle.digest(digest, certificate.der.slice()),
+      try: () => WebCrypto.subtle().digest(digest, certificate.der.slice()),
       catch: (cause) =>
         new ChannelBindingError({
           reason: "GeneralError",

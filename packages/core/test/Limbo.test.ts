@@ -37,7 +37,7 @@ interface Exception {
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.resolve(here, "../../..")
-const corpusPath = path.resolve(repoRoot, "../shared/conformance/x509-limbo/limbo.json")
+const corpusPath = path.join(repoRoot, "vendor/x509-limbo/limbo.json")
 const exceptionsPath = path.join(here, "limbo-exceptions.json")
 
 type Outcome = "SUCCESS" | "FAILURE"

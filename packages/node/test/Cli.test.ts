@@ -1,6 +1,5 @@
 /**
- * The `effect-tls` command line, run as a subprocess (`node bin/effect-tls.js`, the package's
- * `bin`): `probe` against `openssl s_server`, `openssl s_client` against `serve`, and
+ * The `effect-tls` command line, run as a subprocess (the package's `bin`, `src/cli/bin.ts`): `probe` against `openssl s_server`, `openssl s_client` against `serve`, and
  * `cert verify` / `cert inspect` against the library's own answers.
  */
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
@@ -9,16 +8,21 @@ import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fs from "node:fs"
+import { createRequire } from "node:module"
 import * as Path from "node:path"
+import { pathToFileURL } from "node:url"
 import * as Peer from "./interop/Peer.js"
 import * as Peers from "./interop/peers.js"
 
-const bin = Path.join(import.meta.dirname, "..", "bin", "effect-tls.js")
+/** The package's `bin` (TypeScript: run through tsx's loader in one process, as `#!/usr/bin/env tsx` does). */
+const bin = Path.join(import.meta.dirname, "..", "src", "cli", "bin.ts")
+const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+const node = (args: ReadonlyArray<string>) => ["--import", tsx, bin, ...args]
 
 /** Runs `effect-tls ARGS` to its end: its exit code, stdout and both streams. */
 const cli = (args: ReadonlyArray<string>) =>
   Effect.scoped(Effect.gen(function*() {
-    const peer = yield* Peer.spawn(process.execPath, [bin, ...args])
+    const peer = yield* Peer.spawn(process.execPath, node(args))
     const exited = yield* peer.exited("30 seconds")
     return { code: exited.code, stdout: yield* peer.stdout, output: yield* peer.output }
   }))
@@ -26,7 +30,7 @@ const cli = (args: ReadonlyArray<string>) =>
 /** `effect-tls serve ARGS`, left running for the test's scope; ready when it prints its address. */
 const serve = (args: ReadonlyArray<string>) =>
   Effect.map(
-    Peer.spawn(process.execPath, [bin, "serve", "--json", ...args], {
+    Peer.spawn(process.execPath, node(["serve", "--json", ...args]), {
       ready: /^\{"event":"listening".*\}$/m,
       readyTimeout: "30 seconds"
     }),

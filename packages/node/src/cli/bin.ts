@@ -1,3 +1,4 @@
+#!/usr/bin/env tsx
 /**
  * The `effect-tls` executable: runs the CLI on `process.argv` with Node's runtime and exits
  * with its code.

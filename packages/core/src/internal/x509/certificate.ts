@@ -9,6 +9,7 @@ import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
 import type { Certificate, DistinguishedName } from "../../Certificate.js"
 import { CertificateError } from "../../Certificate.js"
+import * as WebCrypto from "../webcrypto.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
@@ -23,7 +24,7 @@ export const ParsedId: unique symbol = Symbol.for("@effect-tls/core/Certificate/
 export interface Parsed {
   readonly x509: Parse.X509
   /** Imported WebCrypto keys by algorithm key; filled lazily, per certificate. */
-  readonly keys: Map<string, Promise<CryptoKey>>
+  readonly keys: Map<string, Promise<WebCrypto.CryptoKey>>
 }
 
 interface CertificateImpl extends Certificate {
@@ -82,8 +83,8 @@ export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, Certificate
       Effect.tryPromise({
         try: () =>
           Promise.all([
-            globalThis.crypto.subtle.digest("SHA-256", Der.toArrayBuffer(der)),
-            globalThis.crypto.subtle.digest("SHA-256", Der.toArrayBuffer(x.spki))
+            WebCrypto.subtle().digest("SHA-256", Der.toArrayBuffer(der)),
+            WebCrypto.subtle().digest("SHA-256", Der.toArrayBuffer(x.spki))
           ]),
         catch: (cause) =>
           new CertificateError({ reason: "Unsupported", detail: "WebCrypto SHA-256 is not available", cause })

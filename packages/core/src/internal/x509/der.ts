@@ -6,6 +6,7 @@
  *
  * @internal
  */
+import { atob, btoa } from "../webcrypto.js"
 
 /** @internal */
 export class DerError extends Error {}

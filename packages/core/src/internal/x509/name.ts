@@ -4,6 +4,7 @@
  * @internal
  */
 import type { DistinguishedName, NameAttribute } from "../../Certificate.js"
+import { TextDecoder } from "../webcrypto.js"
 import * as Der from "./der.js"
 
 const shortNames: Record<string, string> = {

@@ -13,6 +13,8 @@ import { CertificateError } from "../../Certificate.js"
 import type { PrivateKey } from "../../PrivateKey.js"
 import { TlsBadCertificatePasswordError } from "../../TlsError.js"
 import { TlsInteraction } from "../../TlsInteraction.js"
+import * as WebCrypto from "../webcrypto.js"
+import { TextEncoder } from "../webcrypto.js"
 import * as Der from "./der.js"
 import { OID } from "./oids.js"
 
@@ -148,7 +150,7 @@ const readPbes2 = (der: Uint8Array): Pbes2 | string => {
 }
 
 const decrypt = async (params: Pbes2, password: string): Promise<Uint8Array> => {
-  const subtle = globalThis.crypto.subtle
+  const subtle = WebCrypto.subtle()
   const base = await subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"])
   const bits = await subtle.deriveBits(
     { name: "PBKDF2", salt: Der.toArrayBuffer(params.salt), iterations: params.iterations, hash: params.prf },
@@ -282,7 +284,7 @@ export const fromPkcs8Der = (der: Uint8Array): Effect.Effect<PrivateKey, Certifi
 const importParams = (
   algorithm: PrivateKey["algorithm"],
   curve: string | undefined
-): RsaHashedImportParams | EcKeyImportParams | Algorithm | undefined => {
+): WebCrypto.ImportParams | undefined => {
   switch (algorithm) {
     case "RSA":
       return { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }
@@ -310,7 +312,7 @@ export const matchesPublicKey = (
   if (params === undefined) return Effect.succeed(true)
   return Effect.promise(async () => {
     try {
-      const subtle = globalThis.crypto.subtle
+      const subtle = WebCrypto.subtle()
       const priv = await subtle.importKey("pkcs8", Der.toArrayBuffer(Redacted.value(key.pkcs8)), params, true, ["sign"])
       const pub = await subtle.importKey("spki", Der.toArrayBuffer(spki), params, true, ["verify"])
       const a = await subtle.exportKey("jwk", priv)

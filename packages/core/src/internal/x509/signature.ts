@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as WebCrypto from "../webcrypto.js"
 import type { Parsed } from "./certificate.js"
 import * as Der from "./der.js"
 import { curves, hashOids, OID } from "./oids.js"
@@ -117,13 +118,13 @@ const rsaSpki = (issuer: Parsed): Uint8Array =>
       Der.encode(Der.Tag.BIT_STRING, new Uint8Array([0]), issuer.x509.publicKeyBits)
     )
 
-const importKey = (issuer: Parsed, p: Plan): Promise<CryptoKey> | string => {
+const importKey = (issuer: Parsed, p: Plan): Promise<WebCrypto.CryptoKey> | string => {
   const x = issuer.x509
   const cacheKey = `${p.kind}/${p.hash ?? ""}`
   const cached = issuer.keys.get(cacheKey)
   if (cached !== undefined) return cached
-  let promise: Promise<CryptoKey>
-  const subtle = globalThis.crypto.subtle
+  let promise: Promise<WebCrypto.CryptoKey>
+  const subtle = WebCrypto.subtle()
   switch (p.kind) {
     case "RSASSA-PKCS1-v1_5":
     case "RSA-PSS": {
@@ -207,7 +208,7 @@ export const verify = async (
   try {
     const key = await keyPromise
     let sig = signature
-    let params: AlgorithmIdentifier | RsaPssParams | EcdsaParams = { name: p.kind }
+    let params: WebCrypto.AlgorithmIdentifier | WebCrypto.RsaPssParams | WebCrypto.EcdsaParams = { name: p.kind }
     if (p.kind === "ECDSA") {
       const size = Math.ceil(
         (curves[Object.keys(curves).find((oid) => curves[oid].name === issuer.x509.publicKey.curve)!].size) / 8
@@ -219,7 +220,7 @@ export const verify = async (
     } else if (p.kind === "RSA-PSS") {
       params = { name: "RSA-PSS", saltLength: p.saltLength! }
     }
-    const ok = await globalThis.crypto.subtle.verify(params, key, Der.toArrayBuffer(sig), Der.toArrayBuffer(data))
+    const ok = await WebCrypto.subtle().verify(params, key, Der.toArrayBuffer(sig), Der.toArrayBuffer(data))
     return ok ? { _tag: "Valid", weak } : { _tag: "Invalid" }
   } catch {
     // the key could not be imported (malformed), or the signature is unusable
