@@ -7,6 +7,9 @@
  * import { Crl, TlsDatabase } from "@effect-tls/core"
  * import { Effect } from "effect"
  *
+ * declare const crlPem: string
+ * declare const caPem: string
+ *
  * const database = Effect.gen(function*() {
  *   const crls = yield* Crl.fromPem(crlPem)
  *   return yield* TlsDatabase.fromPem(caPem, { crls })

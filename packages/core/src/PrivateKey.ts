@@ -9,6 +9,8 @@
  * import { PrivateKey, TlsInteraction } from "@effect-tls/core"
  * import { Effect, Option, Redacted } from "effect"
  *
+ * declare const encryptedPem: string
+ *
  * const key = PrivateKey.fromPem(encryptedPem).pipe(
  *   Effect.provide(TlsInteraction.layer(TlsInteraction.make({
  *     askPassword: () => Effect.succeed(Option.some(Redacted.make(process.env.KEY_PASSWORD ?? "")))
