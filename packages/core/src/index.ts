@@ -63,6 +63,15 @@ export * as Crl from "./Crl.js"
 export * as HandshakeInfo from "./HandshakeInfo.js"
 
 /**
+ * `KeyLog`: where an engine sends the TLS secrets of each connection, one NSS key-log line at
+ * a time (`CLIENT_RANDOM ...` for TLS 1.2, `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...` and friends
+ * for TLS 1.3), the `SSLKEYLOGFILE` format that Wireshark and tshark read to decrypt a capture.
+ *
+ * @since 0.1.0
+ */
+export * as KeyLog from "./KeyLog.js"
+
+/**
  * Interop with `@effect/platform`'s `Socket`: a TLS connection as a `Socket`, any `Socket` as
  * a `Transport`, so the rest of the Effect ecosystem runs over TLS unchanged.
  *

@@ -13,6 +13,7 @@
  */
 import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
+import * as KeyLog from "@effect-tls/core/KeyLog"
 import * as PrivateKey from "@effect-tls/core/PrivateKey"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
 import type {
@@ -35,6 +36,7 @@ import * as tls from "node:tls"
 import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as keyLog from "./keyLog.js"
 import * as tcp from "./tcp.js"
 
 const toPem = (der: Uint8Array, label: string): string => {
@@ -688,11 +690,12 @@ export const makeClient = (
         new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "client", cause })
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection = new NodeTlsConnection(
       "client",
       config,
       (underlying) =>
-        tls.connect({
+        withKeyLog(tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
@@ -702,7 +705,7 @@ export const makeClient = (
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions),
+        } as tls.ConnectionOptions)),
       runtime,
       nativeSocket(config)
     )
@@ -724,6 +727,7 @@ export const makeServer = (
       catch: (cause) =>
         new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "server", cause })
     })
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection = new NodeTlsConnection(
       "server",
       config,
@@ -737,7 +741,7 @@ export const makeServer = (
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
         } as tls.TLSSocketOptions)
-        return socket
+        return withKeyLog(socket)
       },
       runtime,
       nativeSocket(config)
