@@ -12,9 +12,12 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as NodeKeyLog from "../NodeKeyLog.js"
 import * as NodeTlsBackend from "../NodeTlsBackend.js"
 import * as Cert from "./cert.js"
-import { CliError, ExitCode } from "./errors.js"
+import { CliError, ExitCode, fromInput } from "./errors.js"
 import * as Probe from "./probe.js"
 import * as Serve from "./serve.js"
 
@@ -22,6 +25,17 @@ import * as Serve from "./serve.js"
 export const version = "0.1.0"
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+
+const keylog = Options.file("keylog").pipe(
+  Options.withDescription("append the session secrets to FILE (SSLKEYLOGFILE format, for Wireshark): debugging only"),
+  Options.optional
+)
+
+/** Runs `effect` with the `KeyLog` writing to `--keylog FILE`, when given. */
+const withKeyLog = <A, E, R>(file: Option.Option<string>, effect: Effect.Effect<A, E, R>) =>
+  Option.isNone(file)
+    ? effect
+    : Effect.provide(effect, Layer.mapError(NodeKeyLog.layerFile(file.value), fromInput("--keylog")))
 
 const probeCommand = Command.make(
   "probe",
@@ -54,9 +68,10 @@ const probeCommand = Command.make(
       Options.withDescription("seconds for the TCP connect and for the handshake"),
       Options.withDefault(10)
     ),
+    keylog,
     json
   },
-  (options) => Effect.asVoid(Probe.probe(options))
+  (options) => Effect.asVoid(withKeyLog(options.keylog, Probe.probe(options)))
 ).pipe(Command.withDescription(
   "Connect and report protocol, cipher, ALPN, SNI, the chain, the complete verification flags, channel-binding values, resumption and timings. Exit 0 ok, 1 verification refused, 2 connection or protocol failure, 64 bad usage."
 ))
@@ -94,9 +109,10 @@ const serveCommand = Command.make(
       Options.withDescription("echo: send back what arrives; reply: send the handshake report, then close"),
       Options.withDefault("echo" as const)
     ),
+    keylog,
     json
   },
-  (options) => Effect.asVoid(Serve.serve(options))
+  (options) => Effect.asVoid(withKeyLog(options.keylog, Serve.serve(options)))
 ).pipe(Command.withDescription(
   "A TLS server for trying things and for interop or fuzz testing. Prints its address on start, then one line per connection."
 ))
