@@ -4,18 +4,24 @@
  *
  * @internal
  */
-import * as WebCrypto from "../webcrypto.js"
 import type { Parsed } from "./certificate.js"
 import * as Der from "./der.js"
 import { curves, hashOids, OID } from "./oids.js"
 import type { AlgorithmId } from "./parse.js"
+import * as WebCrypto from "./webcrypto.js"
 
 /** @internal */
 export type Outcome =
   | { readonly _tag: "Valid"; readonly weak: boolean }
   | { readonly _tag: "Invalid" }
   /** The algorithm or key cannot be checked here (MD5, DSA, P-192, SHA-224, ...). */
-  | { readonly _tag: "Unsupported"; readonly weak: boolean; readonly reason: string }
+  | {
+    readonly _tag: "Unsupported"
+    readonly weak: boolean
+    readonly reason: string
+    /** The algorithm family that cannot be checked, e.g. `"DSA"`. */
+    readonly algorithm: string
+  }
 
 interface Plan {
   readonly kind: "RSASSA-PKCS1-v1_5" | "RSA-PSS" | "ECDSA" | "Ed25519"
@@ -84,6 +90,24 @@ const pssPlan = (params: Uint8Array | undefined): Plan | string => {
   return { kind: "RSA-PSS", hash, saltLength }
 }
 
+const dsaOids = new Set(["1.2.840.10040.4.3", "2.16.840.1.101.3.4.3.1", "2.16.840.1.101.3.4.3.2"])
+
+/** The algorithm family of a signature algorithm, for reports. @internal */
+export const family = (oid: string): string =>
+  dsaOids.has(oid)
+    ? "DSA"
+    : rsaHashes[oid] !== undefined
+    ? "RSA"
+    : ecdsaHashes[oid] !== undefined
+    ? "ECDSA"
+    : oid === OID.rsassaPss
+    ? "RSA-PSS"
+    : oid === OID.ed25519
+    ? "Ed25519"
+    : oid === OID.ed448
+    ? "Ed448"
+    : oid
+
 /** How to check a signature of `alg`, or why it cannot be. @internal */
 export const plan = (alg: AlgorithmId): Plan | string => {
   const rsaHash = rsaHashes[alg.oid]
@@ -97,6 +121,7 @@ export const plan = (alg: AlgorithmId): Plan | string => {
     return { kind: "ECDSA", hash: ecHash }
   }
   if (alg.oid === OID.rsassaPss) return pssPlan(alg.params)
+  if (dsaOids.has(alg.oid)) return "DSA signatures are not supported: WebCrypto has no DSA"
   if (alg.oid === OID.ed25519) {
     if (alg.params !== undefined) return "Ed25519 with parameters"
     return { kind: "Ed25519", hash: undefined }
@@ -194,16 +219,16 @@ export const verify = async (
   }
   if (typeof p === "string") {
     const weak = /1\.2\.840\.113549\.1\.1\.[24]$/.test(alg.oid) || alg.oid === "1.2.840.10040.4.3"
-    return { _tag: "Unsupported", weak, reason: p }
+    return { _tag: "Unsupported", weak, reason: p, algorithm: family(alg.oid) }
   }
   const weak = isWeakHash(p.hash)
   if (p.hash !== undefined && !webCryptoHashes.has(p.hash)) {
-    return { _tag: "Unsupported", weak, reason: `hash ${p.hash} is not available` }
+    return { _tag: "Unsupported", weak, reason: `hash ${p.hash} is not available`, algorithm: family(alg.oid) }
   }
   const keyPromise = importKey(issuer, p)
   if (typeof keyPromise === "string") {
     if (keyPromise === "key type mismatch") return { _tag: "Invalid" }
-    return { _tag: "Unsupported", weak: true, reason: keyPromise }
+    return { _tag: "Unsupported", weak: true, reason: keyPromise, algorithm: family(alg.oid) }
   }
   try {
     const key = await keyPromise

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import type { PublicKeyInfo } from "../../Certificate.js"
+import type { PublicKeyInfo } from "../Certificate.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import { curves, OID, signatureAlgorithmNames } from "./oids.js"
@@ -68,9 +68,140 @@ export interface X509 {
     | undefined
   readonly subjectKeyId: string | undefined
   readonly authorityKeyId: string | undefined
+  /** certificatePolicies: the policy OIDs, in order. */
   readonly policies: ReadonlyArray<string> | undefined
+  /** policyMappings: (issuerDomainPolicy, subjectDomainPolicy) pairs. */
+  readonly policyMappings: ReadonlyArray<readonly [string, string]> | undefined
+  readonly policyConstraints:
+    | { readonly requireExplicitPolicy: number | undefined; readonly inhibitPolicyMapping: number | undefined }
+    | undefined
+  readonly inhibitAnyPolicy: number | undefined
+  /** cRLDistributionPoints. */
+  readonly crlDistributionPoints: ReadonlyArray<DistributionPoint> | undefined
   /** Verification problems found while parsing (→ GenericError). */
   readonly problems: ReadonlyArray<string>
+}
+
+/** A DistributionPointName: full names, or a name relative to the CRL issuer. @internal */
+export type DistributionPointName =
+  | { readonly kind: "full"; readonly names: ReadonlyArray<Name.GeneralName> }
+  | { readonly kind: "relative"; readonly rdn: Uint8Array }
+
+/** @internal */
+export interface DistributionPoint {
+  readonly name: DistributionPointName | undefined
+  /** ReasonFlags bits (bit 1 keyCompromise ... bit 8 aACompromise); `undefined`: all reasons. */
+  readonly reasons: number | undefined
+  readonly crlIssuer: ReadonlyArray<Name.GeneralName> | undefined
+}
+
+/** Reads a BIT STRING of flags as a number, bit 0 first. @internal */
+export const readFlags = (buf: Uint8Array, tlv: Der.Tlv): number => {
+  const v = Der.value(buf, tlv)
+  if (v.length === 0) throw new Der.DerError("empty BIT STRING")
+  const unused = v[0]
+  if (unused > 7 || (v.length === 1 && unused !== 0)) throw new Der.DerError("bad BIT STRING")
+  let n = 0
+  for (let bit = 0; bit < (v.length - 1) * 8 - unused && bit < 16; bit++) {
+    if ((v[1 + (bit >> 3)] >> (7 - (bit & 7))) & 1) n |= 1 << bit
+  }
+  return n
+}
+
+/** DistributionPointName ::= CHOICE { fullName [0] GeneralNames, nameRelativeToCRLIssuer [1] RDN }. @internal */
+export const readDistributionPointName = (buf: Uint8Array, tlv: Der.Tlv): DistributionPointName => {
+  const inner = Der.children(buf, tlv)
+  if (inner.length !== 1) throw new Der.DerError("bad DistributionPointName")
+  const choice = inner[0]
+  if (choice.tag === 0xa0) {
+    const names = Der.children(buf, choice).map((n) => Name.parseGeneralName(buf, n))
+    if (names.length === 0) throw new Der.DerError("empty fullName")
+    return { kind: "full", names }
+  }
+  if (choice.tag === 0xa1) {
+    Der.children(buf, choice)
+    // re-tag as a SET to compose it with the issuer's name later
+    return { kind: "relative", rdn: Der.encode(Der.Tag.SET, Der.value(buf, choice)) }
+  }
+  throw new Der.DerError("bad DistributionPointName")
+}
+
+const parseDistributionPoints = (value: Uint8Array): Array<DistributionPoint> => {
+  const items = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE))
+  if (items.length === 0) throw new Der.DerError("empty CRLDistributionPoints")
+  return items.map((item) => {
+    let name: DistributionPointName | undefined
+    let reasons: number | undefined
+    let crlIssuer: Array<Name.GeneralName> | undefined
+    let last = -1
+    for (const field of Der.children(value, Der.expect(item, Der.Tag.SEQUENCE, "DistributionPoint"))) {
+      const n = field.tag & 0x1f
+      if ((field.tag & 0xc0) !== 0x80 || n > 2 || n <= last) throw new Der.DerError("bad DistributionPoint")
+      last = n
+      if (n === 0) name = readDistributionPointName(value, field)
+      else if (n === 1) reasons = readFlags(value, field)
+      else {
+        crlIssuer = Der.children(value, field).map((g) => Name.parseGeneralName(value, g))
+        if (crlIssuer.length === 0) throw new Der.DerError("empty cRLIssuer")
+      }
+    }
+    if (name === undefined && crlIssuer === undefined) throw new Der.DerError("DistributionPoint without a name")
+    return { name, reasons, crlIssuer }
+  })
+}
+
+const AnyPolicy = "2.5.29.32.0"
+
+const parsePolicies = (value: Uint8Array, problems: Array<string>): Array<string> => {
+  const items = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE))
+  if (items.length === 0) throw new Der.DerError("empty certificatePolicies")
+  const out: Array<string> = []
+  for (const info of items) {
+    const [oid, qualifiers, ...rest] = Der.children(value, Der.expect(info, Der.Tag.SEQUENCE, "PolicyInformation"))
+    if (rest.length > 0) throw new Der.DerError("bad PolicyInformation")
+    const policy = Der.readOid(value, oid)
+    if (out.includes(policy)) problems.push(`duplicate policy ${policy}`)
+    if (qualifiers !== undefined) {
+      const list = Der.children(value, Der.expect(qualifiers, Der.Tag.SEQUENCE, "policyQualifiers"))
+      if (list.length === 0) throw new Der.DerError("empty policyQualifiers")
+      for (const q of list) Der.readOid(value, Der.children(value, Der.expect(q, Der.Tag.SEQUENCE, "qualifier"))[0])
+    }
+    out.push(policy)
+  }
+  return out
+}
+
+const parsePolicyMappings = (value: Uint8Array): Array<readonly [string, string]> => {
+  const items = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE))
+  if (items.length === 0) throw new Der.DerError("empty policyMappings")
+  return items.map((item) => {
+    const [a, b, ...rest] = Der.children(value, Der.expect(item, Der.Tag.SEQUENCE, "PolicyMapping"))
+    if (rest.length > 0) throw new Der.DerError("bad PolicyMapping")
+    return [Der.readOid(value, a), Der.readOid(value, b)] as const
+  })
+}
+
+const readImplicitSmallInt = (buf: Uint8Array, tlv: Der.Tlv): number => {
+  const asInteger = Der.encode(Der.Tag.INTEGER, Der.value(buf, tlv))
+  return Der.readSmallInt(asInteger, Der.readOnly(asInteger))
+}
+
+const parsePolicyConstraints = (value: Uint8Array): NonNullable<X509["policyConstraints"]> => {
+  let requireExplicitPolicy: number | undefined
+  let inhibitPolicyMapping: number | undefined
+  let last = -1
+  const fields = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE))
+  if (fields.length === 0) throw new Der.DerError("empty PolicyConstraints")
+  for (const field of fields) {
+    if (field.tag !== 0x80 && field.tag !== 0x81) throw new Der.DerError("bad PolicyConstraints")
+    const n = field.tag & 1
+    if (n <= last) throw new Der.DerError("bad PolicyConstraints")
+    last = n
+    const v = readImplicitSmallInt(value, field)
+    if (n === 0) requireExplicitPolicy = v
+    else inhibitPolicyMapping = v
+  }
+  return { requireExplicitPolicy, inhibitPolicyMapping }
 }
 
 /** @internal */
@@ -315,6 +446,10 @@ export const parseCertificate = (input: Uint8Array): X509 => {
   let subjectKeyId: string | undefined
   let authorityKeyId: string | undefined
   let policies: Array<string> | undefined
+  let policyMappings: X509["policyMappings"]
+  let policyConstraints: X509["policyConstraints"]
+  let inhibitAnyPolicy: number | undefined
+  let crlDistributionPoints: X509["crlDistributionPoints"]
   if (extensionsTlv !== undefined && version !== 3) problems.push("extensions in a non-v3 certificate")
   const seen = new Set<string>()
   for (const ext of rawExtensions) {
@@ -357,9 +492,22 @@ export const parseCertificate = (input: Uint8Array): X509 => {
           break
         }
         case OID.certificatePolicies:
-          policies = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE)).map((info) =>
-            Der.readOid(value, Der.children(value, Der.expect(info, Der.Tag.SEQUENCE, "PolicyInformation"))[0])
-          )
+          policies = parsePolicies(value, problems)
+          break
+        case OID.policyMappings:
+          policyMappings = parsePolicyMappings(value)
+          if (policyMappings.some(([a, b]) => a === AnyPolicy || b === AnyPolicy)) {
+            problems.push("anyPolicy in policyMappings")
+          }
+          break
+        case OID.policyConstraints:
+          policyConstraints = parsePolicyConstraints(value)
+          break
+        case OID.inhibitAnyPolicy:
+          inhibitAnyPolicy = Der.readSmallInt(value, Der.readOnly(value, Der.Tag.INTEGER))
+          break
+        case OID.crlDistributionPoints:
+          crlDistributionPoints = parseDistributionPoints(value)
           break
       }
     } catch (cause) {
@@ -392,6 +540,10 @@ export const parseCertificate = (input: Uint8Array): X509 => {
     subjectKeyId,
     authorityKeyId,
     policies,
+    policyMappings,
+    policyConstraints,
+    inhibitAnyPolicy,
+    crlDistributionPoints,
     problems
   }
 }

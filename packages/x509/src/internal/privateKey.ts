@@ -4,19 +4,15 @@
  *
  * @internal
  */
-import * as Pkcs8 from "@peculiar/asn1-pkcs8"
-import { AsnConvert } from "@peculiar/asn1-schema"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { CertificateError } from "../../Certificate.js"
-import type { PrivateKey } from "../../PrivateKey.js"
-import { TlsBadCertificatePasswordError } from "../../TlsError.js"
-import { TlsInteraction } from "../../TlsInteraction.js"
-import * as WebCrypto from "../webcrypto.js"
-import { TextEncoder } from "../webcrypto.js"
+import type { PrivateKey } from "../PrivateKey.js"
+import { CertificateError, PrivateKeyPasswordError } from "../X509Error.js"
 import * as Der from "./der.js"
 import { OID } from "./oids.js"
+import * as WebCrypto from "./webcrypto.js"
+import { TextEncoder } from "./webcrypto.js"
 
 const TypeId: unique symbol = Symbol.for("@effect-tls/core/PrivateKey") as never
 
@@ -51,10 +47,23 @@ const proto = {
 
 /** Builds a key from unencrypted PKCS#8 DER; throws when it is not one. @internal */
 export const fromPkcs8 = (der: Uint8Array): PrivateKey => {
-  const info = AsnConvert.parse(der, Pkcs8.PrivateKeyInfo)
-  Der.readOnly(der, Der.Tag.SEQUENCE)
+  // PrivateKeyInfo ::= SEQUENCE { version INTEGER, privateKeyAlgorithm AlgorithmIdentifier,
+  //   privateKey OCTET STRING, attributes [0] IMPLICIT OPTIONAL, publicKey [1] IMPLICIT OPTIONAL }
+  const top = Der.readOnly(der, Der.Tag.SEQUENCE)
+  const [version, algorithm, key, ...rest] = Der.children(der, top)
+  const v = Der.readSmallInt(der, version)
+  if (v > 1) throw new Der.DerError("unknown PrivateKeyInfo version")
+  const [oid] = Der.children(der, Der.expect(algorithm, Der.Tag.SEQUENCE, "privateKeyAlgorithm"))
+  const algorithmOid = Der.readOid(der, oid)
+  Der.expect(key, Der.Tag.OCTET_STRING, "privateKey")
+  let last = -1
+  for (const field of rest) {
+    const n = field.tag === 0xa0 ? 0 : field.tag === 0x81 || field.tag === 0xa1 ? 1 : -1
+    if (n <= last) throw new Der.DerError("bad PrivateKeyInfo")
+    last = n
+  }
   const self = Object.create(proto)
-  self.algorithm = algorithmOf(info.privateKeyAlgorithm.algorithm)
+  self.algorithm = algorithmOf(algorithmOid)
   self.pkcs8 = Redacted.make(der.slice())
   return Object.freeze(self)
 }
@@ -182,56 +191,33 @@ const tryPassword = (params: Pbes2, password: string): Effect.Effect<Option.Opti
     )
   )
 
-const MaxAttempts = 3
-
-const decryptWithInteraction = (
+const decryptWith = (
   params: Pbes2,
   given: Redacted.Redacted<string> | string | undefined
-): Effect.Effect<PrivateKey, TlsBadCertificatePasswordError> => {
-  if (given !== undefined) {
-    const password = typeof given === "string" ? given : Redacted.value(given)
-    return Effect.flatMap(tryPassword(params, password), (result) =>
-      Option.match(result, {
-        onNone: () => Effect.fail(new TlsBadCertificatePasswordError({ detail: "wrong password for the private key" })),
-        onSome: Effect.succeed
-      }))
-  }
-  const attempt = (n: number): Effect.Effect<PrivateKey, TlsBadCertificatePasswordError> =>
-    Effect.flatMap(
-      TlsInteraction,
-      (interaction) =>
-        Effect.flatMap(interaction.askPassword({ description: "private key", retry: n > 0 }), (answer) =>
-          Option.match(answer, {
-            onNone: () =>
-              Effect.fail(
-                new TlsBadCertificatePasswordError({
-                  detail: n === 0
-                    ? "the private key is encrypted and no password was given"
-                    : "wrong password for the private key"
-                })
-              ),
-            onSome: (password) =>
-              Effect.flatMap(tryPassword(params, Redacted.value(password)), (result) =>
-                Option.match(result, {
-                  onNone: () =>
-                    n + 1 < MaxAttempts
-                      ? attempt(n + 1)
-                      : Effect.fail(
-                        new TlsBadCertificatePasswordError({ detail: "wrong password for the private key" })
-                      ),
-                  onSome: Effect.succeed
-                }))
-          }))
+): Effect.Effect<PrivateKey, PrivateKeyPasswordError> => {
+  if (given === undefined) {
+    return Effect.fail(
+      new PrivateKeyPasswordError({
+        reason: "Missing",
+        detail: "the private key is encrypted and no password was given"
+      })
     )
-  return attempt(0)
+  }
+  const password = typeof given === "string" ? given : Redacted.value(given)
+  return Effect.flatMap(tryPassword(params, password), (result) =>
+    Option.match(result, {
+      onNone: () =>
+        Effect.fail(new PrivateKeyPasswordError({ reason: "Wrong", detail: "wrong password for the private key" })),
+      onSome: Effect.succeed
+    }))
 }
 
 /** @internal */
 export const fromPem = (
   pem: string,
   options?: { readonly password?: Redacted.Redacted<string> | string | undefined }
-): Effect.Effect<PrivateKey, CertificateError | TlsBadCertificatePasswordError> =>
-  Effect.suspend((): Effect.Effect<PrivateKey, CertificateError | TlsBadCertificatePasswordError> => {
+): Effect.Effect<PrivateKey, CertificateError | PrivateKeyPasswordError> =>
+  Effect.suspend((): Effect.Effect<PrivateKey, CertificateError | PrivateKeyPasswordError> => {
     let block: Der.PemBlock | undefined
     try {
       block = Der.parsePem(pem).find((b) =>
@@ -263,7 +249,7 @@ export const fromPem = (
       }
       const params = readPbes2(found.der)
       if (typeof params === "string") return Effect.fail(unsupported(`encrypted private key: ${params}`))
-      return decryptWithInteraction(params, options?.password)
+      return decryptWith(params, options?.password)
     } catch (cause) {
       return Effect.fail(invalid(`malformed ${found.label}: ${describe(cause)}`, cause))
     }

@@ -1,6 +1,6 @@
 /**
  * x509-limbo conformance: every testcase of the frozen corpus goes through
- * `TlsDatabase.verifyChain`. Deviations from the expected result are listed, with a
+ * `Verifier.verify` (what `TlsDatabase.verifyChain` delegates to). Deviations from the expected result are listed, with a
  * reason, in `limbo-exceptions.json`; the test fails on any new deviation and on any
  * exception that no longer applies.
  */
@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 import * as Certificate from "../src/Certificate.js"
 import * as CertificateFlags from "../src/CertificateFlags.js"
 import * as Crl from "../src/Crl.js"
-import * as TlsDatabase from "../src/TlsDatabase.js"
+import * as Verifier from "../src/Verifier.js"
 
 interface Testcase {
   readonly id: string
@@ -48,12 +48,13 @@ const run = (tc: Testcase) =>
     const intermediates = yield* Effect.forEach(tc.untrusted_intermediates, (pem) => Certificate.fromPem(pem))
     const leaf = yield* Certificate.fromPem(tc.peer_certificate)
     const crls = yield* Effect.forEach(tc.crls, (pem) => Crl.fromPem(pem))
-    const database = TlsDatabase.fromAnchors(anchors.flat(), {
+    const verifier = Verifier.make({
+      anchors: anchors.flat(),
       crls: crls.flat(),
       maxIntermediates: tc.max_chain_depth ?? undefined
     })
     const identity = tc.validation_kind === "SERVER" ? tc.expected_peer_name?.value : undefined
-    const flags = yield* database.verifyChain([...leaf, ...intermediates.flat()], {
+    const flags = yield* Verifier.verifyFlags(verifier, [...leaf, ...intermediates.flat()], {
       purpose: tc.validation_kind === "SERVER" ? "server" : "client",
       identity,
       time: tc.validation_time === null ? new Date() : new Date(tc.validation_time)

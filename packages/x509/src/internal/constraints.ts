@@ -3,8 +3,25 @@
  *
  * @internal
  */
+import { getPublicSuffix } from "tldts"
 import * as Name from "./name.js"
 import type { Subtree } from "./parse.js"
+
+/**
+ * Whether `name` is a public suffix (ICANN or private section of the Public Suffix List),
+ * so that a wildcard directly over it (`*.co.uk`, `*.s3.amazonaws.com`) names no one.
+ *
+ * @internal
+ */
+export const isPublicSuffix = (name: string): boolean => {
+  const n = name.toLowerCase()
+  if (!n.includes(".")) return true
+  try {
+    return getPublicSuffix(n, { allowPrivateDomains: true, validateHostname: false }) === n
+  } catch {
+    return true
+  }
+}
 
 const label = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
 
@@ -36,7 +53,7 @@ export const matchesDns = (presented: string, reference: string): boolean => {
   if (suffix.includes("*")) return false
   if (!r.endsWith(suffix)) return false
   const first = r.slice(0, r.length - suffix.length)
-  return first.length > 0 && !first.includes(".")
+  return first.length > 0 && !first.includes(".") && !isPublicSuffix(suffix.slice(1))
 }
 
 /** Whether `name` equals `constraint` or is below it. */
@@ -118,6 +135,10 @@ export const subtreeProblem = (subtree: Subtree): string | undefined => {
           contiguousMask(base.bytes.subarray(base.bytes.length / 2))
         ? undefined
         : "invalid iPAddress constraint"
+    case "uri": {
+      const v = base.value.startsWith(".") ? base.value.slice(1) : base.value
+      return isDnsName(v) ? undefined : `invalid uniformResourceIdentifier constraint ${base.value}`
+    }
     case "email": {
       const v = base.value
       if (v.includes("@")) return isEmail(v) ? undefined : `invalid rfc822Name constraint ${v}`
@@ -127,6 +148,15 @@ export const subtreeProblem = (subtree: Subtree): string | undefined => {
     default:
       return undefined
   }
+}
+
+/** The host of a URI with an authority (`scheme://host...`), lower-cased; `undefined` otherwise. */
+const uriHost = (uri: string): string | undefined => {
+  const m = /^[a-z][a-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)/i.exec(uri)
+  if (m === null || m[1] === "") return undefined
+  const host = m[1].toLowerCase()
+  if (host.startsWith("[") || Name.parseIp(host) !== undefined) return undefined
+  return host.endsWith(".") ? host.slice(0, -1) : host
 }
 
 const kindOf = (name: Name.GeneralName): string => name.kind === "other" ? `other:${name.tag}` : name.kind
@@ -150,8 +180,18 @@ const within = (name: Name.GeneralName, base: Name.GeneralName, excluded: boolea
       return base.kind === "email" && emailWithin(name.value, base.value)
     case "dn":
       return base.kind === "dn" && dnWithin(name.name, base.name)
+    case "uri": {
+      if (base.kind !== "uri") return false
+      // RFC 5280 4.2.1.10: the constraint applies to the host part of the URI; a host
+      // constraint names one host, a leading period every host below a domain
+      const host = uriHost(name.value)
+      if (host === undefined) return excluded
+      const c = base.value.toLowerCase()
+      if (c.startsWith(".")) return host.endsWith(c)
+      return host === c
+    }
     default:
-      // URIs and other forms are not evaluated: a constraint of the same kind fails closed
+      // other forms are not evaluated: a constraint of the same kind fails closed
       return excluded ? kindOf(base) === kindOf(name) : false
   }
 }

@@ -6,7 +6,7 @@
  *
  * @internal
  */
-import { atob, btoa } from "../webcrypto.js"
+import { atob, btoa } from "./webcrypto.js"
 
 /** @internal */
 export class DerError extends Error {}

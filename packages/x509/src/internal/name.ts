@@ -3,9 +3,9 @@
  *
  * @internal
  */
-import type { DistinguishedName, NameAttribute } from "../../Certificate.js"
-import { TextDecoder } from "../webcrypto.js"
+import type { DistinguishedName, NameAttribute } from "../Certificate.js"
 import * as Der from "./der.js"
+import { TextDecoder } from "./webcrypto.js"
 
 const shortNames: Record<string, string> = {
   "2.5.4.3": "CN",
@@ -74,19 +74,41 @@ const escape = (value: string): string => {
 export interface ParsedName extends DistinguishedName {
   /** One array of attributes per RDN, encoding order. */
   readonly rdns: ReadonlyArray<ReadonlyArray<NameAttribute>>
-  /** Lower-case hex of the DER: the key used to chain issuers to subjects. */
+  /**
+   * The key used to chain issuers to subjects (RFC 5280 §7.1): the attribute values after
+   * RFC 4518 string preparation, RDNs in order, the attributes of an RDN as a set.
+   */
   readonly key: string
 }
+
+/**
+ * RFC 4518 preparation for caseIgnoreMatch: NFKC, case folding, insignificant space
+ * handling (leading, trailing and repeated spaces), control characters removed.
+ *
+ * @internal
+ */
+export const prepare = (value: string): string =>
+  value
+    .normalize("NFKC")
+    // map: characters mapped to nothing (RFC 4518 §2.2), other white space to SPACE
+    .replace(/\p{Default_Ignorable_Code_Point}|\uFFFC/gu, "")
+    .replace(/[\t\n\v\f\r\u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]/g, " ")
+    .toLowerCase()
+    .normalize("NFKC")
+    .trim()
+    .replace(/ +/g, " ")
 
 /** Parses a Name whose TLV starts at `tlv` in `buf`. @internal */
 export const parseName = (buf: Uint8Array, tlv: Der.Tlv): ParsedName => {
   Der.expect(tlv, Der.Tag.SEQUENCE, "Name")
   const rdns: Array<Array<NameAttribute>> = []
   const texts: Array<string> = []
+  const keys: Array<string> = []
   for (const set of Der.children(buf, tlv)) {
     Der.expect(set, Der.Tag.SET, "RelativeDistinguishedName")
     const attrs: Array<NameAttribute> = []
     const parts: Array<string> = []
+    const keyParts: Array<string> = []
     const items = Der.children(buf, set)
     if (items.length === 0) throw new Der.DerError("empty RDN")
     for (const atv of items) {
@@ -98,10 +120,12 @@ export const parseName = (buf: Uint8Array, tlv: Der.Tlv): ParsedName => {
       const type = shortNames[oid] ?? oid
       const text = decoded ?? `#${Der.toHex(Der.whole(buf, valueTlv))}`
       attrs.push({ type, oid, value: text })
+      keyParts.push(`${oid}=${decoded === undefined ? text : JSON.stringify(prepare(decoded))}`)
       parts.push(`${type}=${decoded === undefined ? text : escape(decoded)}`)
     }
     rdns.push(attrs)
     texts.push(parts.join("+"))
+    keys.push(keyParts.sort().join("+"))
   }
   const der = Der.whole(buf, tlv).slice()
   return {
@@ -109,7 +133,7 @@ export const parseName = (buf: Uint8Array, tlv: Der.Tlv): ParsedName => {
     text: texts.reverse().join(","),
     attributes: rdns.flat(),
     rdns,
-    key: Der.toHex(der)
+    key: keys.join(",")
   }
 }
 

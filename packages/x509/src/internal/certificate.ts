@@ -7,13 +7,13 @@
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
-import type { Certificate, DistinguishedName } from "../../Certificate.js"
-import { CertificateError } from "../../Certificate.js"
-import * as WebCrypto from "../webcrypto.js"
+import type { Certificate, DistinguishedName } from "../Certificate.js"
+import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
 import * as Signature from "./signature.js"
+import * as WebCrypto from "./webcrypto.js"
 
 const TypeId: unique symbol = Symbol.for("@effect-tls/core/Certificate") as never
 
