@@ -1,5 +1,5 @@
 /**
- * The `effect-tls` command line, run as a subprocess (the package's `bin`, `src/cli/bin.ts`): `probe` against `openssl s_server`, `openssl s_client` against `serve`, and
+ * The `effect-tls` command line, run as a subprocess (the package's `bin`, `src/internal/cli/bin.ts`): `probe` against `openssl s_server`, `openssl s_client` against `serve`, and
  * `cert verify` / `cert inspect` against the library's own answers.
  */
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
@@ -22,7 +22,7 @@ import * as Peer from "./interop/Peer.js"
 import * as Peers from "./interop/peers.js"
 
 /** The package's `bin` (TypeScript: run through tsx's loader in one process, as `#!/usr/bin/env tsx` does). */
-const bin = Path.join(import.meta.dirname, "..", "src", "cli", "bin.ts")
+const bin = Path.join(import.meta.dirname, "..", "src", "internal", "cli", "bin.ts")
 const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 const node = (args: ReadonlyArray<string>) => ["--import", tsx, bin, ...args]
 

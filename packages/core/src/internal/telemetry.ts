@@ -168,7 +168,9 @@ export const handshake = <R>(
       )))
 
 const spanAttributes = (context: HandshakeContext): Record<string, unknown> => {
-  const remote = context.transport.description.remote
+  // a remote is a network address only on network transports (a memory pair names its ends)
+  const network = context.transport.description.kind === "tcp"
+  const remote = network ? context.transport.description.remote : undefined
   const port = portOf(remote)
   const attributes: Record<string, unknown> = {
     "effect_tls.side": context.side,

@@ -9,7 +9,7 @@ import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as NodeTlsDatabase from "../NodeTlsDatabase.js"
+import * as NodeTlsDatabase from "../../NodeTlsDatabase.js"
 import { CliError, ExitCode, fromInput, usage } from "./errors.js"
 import * as Report from "./report.js"
 

@@ -20,7 +20,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Fs from "node:fs/promises"
-import * as NodeTransport from "../NodeTransport.js"
+import * as NodeTlsDatabase from "../../NodeTlsDatabase.js"
+import * as NodeTransport from "../../NodeTransport.js"
 import { readChain } from "./cert.js"
 import { CliError, ExitCode, fromInput, messageOf, reasonOf, usage } from "./errors.js"
 import * as Report from "./report.js"
@@ -102,7 +103,8 @@ export const probe = (options: ProbeOptions) =>
       serverIdentity: identity,
       alpn,
       certificate,
-      database: anchors === undefined ? undefined : TlsDatabase.fromAnchors(anchors),
+      // loaded before the clock starts, so the timings are the connection's own
+      database: anchors === undefined ? yield* NodeTlsDatabase.system : TlsDatabase.fromAnchors(anchors),
       minVersion: version,
       maxVersion: version,
       handshakeTimeout: options.timeout * 1000
