@@ -16,14 +16,15 @@
  * hung up), `errors.ts` (OpenSSL codes), `acceptedCas.ts` (the CertificateRequest sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
- * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` (a KeyLog
- * attaches beside the sniffer's listener).
+ * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
+ * sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
  *
  * @internal
  */
 import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as Condition from "@effect-tls/core/Condition"
+import * as KeyLog from "@effect-tls/core/KeyLog"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
 import type {
   ClientConfig,
@@ -44,6 +45,7 @@ import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer
 import { TransportDuplex } from "./bridge.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as keyLog from "./keyLog.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
@@ -487,11 +489,12 @@ export const makeClient = (
       catch: invalidSettings("client")
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection = new NodeTlsConnection(
       "client",
       config,
       (underlying) =>
-        tls.connect({
+        withKeyLog(tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
@@ -501,7 +504,7 @@ export const makeClient = (
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions),
+        } as tls.ConnectionOptions)),
       runtime,
       nativeSocket(config),
       new ClientSessions(offered)
@@ -549,10 +552,11 @@ export const makeServer = (
       try: () => secureContextFor(cache, config, config.clientCas),
       catch: invalidSettings("server")
     })
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "server",
       config,
-      (underlying) => new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection)),
+      (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
       runtime,
       nativeSocket(config),
       undefined
