@@ -35,6 +35,7 @@ import * as tls from "node:tls"
 import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as runtime from "./runtime.js"
 import * as tcp from "./tcp.js"
 
 const toPem = (der: Uint8Array, label: string): string => {
@@ -232,6 +233,8 @@ export class NodeTlsConnection implements EngineConnection {
     this.bridge = new TransportDuplex(config.transport, runtime)
     this.bridge.on("error", () => this.wake())
     this.bridge.onWriteTaken = () => this.wake()
+    // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
+    this.bridge.on("drain", () => this.wake())
   }
 
   private wake(): void {
@@ -300,6 +303,8 @@ export class NodeTlsConnection implements EngineConnection {
       })
     }
     this.bridge.consumerEnded = () => (socket as any)._readableState?.ended === true
+    this.bridge.consumerWriteEnded = () => socket.writableEnded
+    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.secure = true
       this.inboundAtSecure = this.bridge.inboundChunks
@@ -448,13 +453,11 @@ export class NodeTlsConnection implements EngineConnection {
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
       // OpenSSL's verdict, as tls.Server and tls.connect read it (a bare server TLSSocket sets no `authorized`)
-      const verifyError: { code?: string; message?: string } | null | undefined = (socket as any)._handle
-        ?.verifyError?.()
-      engineFlags = flagsFromVerifyError(
-        verifyError === null || verifyError === undefined
-          ? undefined
-          : String(verifyError.code ?? verifyError.message ?? "UNKNOWN")
-      )
+      const handle = (socket as any)._handle
+      engineFlags = flagsFromVerifyError(runtime.verifyErrorCode(
+        typeof handle?.verifyError === "function" ? () => handle.verifyError() : undefined,
+        socket.authorizationError
+      ))
       // (a resumed session has no certificate object for node's check; core checks the identity)
       if (this.side === "client" && received.length > 0) {
         const identity = (this.config as ClientConfig).serverIdentity
@@ -470,7 +473,7 @@ export class NodeTlsConnection implements EngineConnection {
     const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
     const upToTls12 = protocolVersion !== "TLSv1.3"
     const bytes = (buffer: Buffer | undefined) =>
-      upToTls12 && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+      upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
     return {
       protocolVersion,
       ciphersuiteName: cipher.standardName ?? cipher.name,
@@ -483,7 +486,9 @@ export class NodeTlsConnection implements EngineConnection {
       channelBinding: {
         ownFinished: bytes(socket.getFinished()),
         peerFinished: bytes(socket.getPeerFinished()),
-        extendedMasterSecret: upToTls12 ? sessionHasExtendedMasterSecret(socket.getSession()) : Option.none(),
+        extendedMasterSecret: upToTls12 && runtime.opensslSessions
+          ? sessionHasExtendedMasterSecret(socket.getSession())
+          : Option.none(),
         ownCertificate: this.side === "server"
           ? Option.flatMap(this.config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
           : Option.none()
@@ -497,6 +502,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     return this.await(this.readCheck)
@@ -508,6 +514,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     if (this.failure !== undefined) return this.failWith()
@@ -531,25 +538,46 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.suspend(() => {
       const socket = this.start()
       if (this.failure !== undefined) return this.failWith()
+      if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
       // done once node:tls took the bytes and the bridge handed their records to the transport
-      if (bytes.length === 0 || (socket.write(bytes) && !this.bridge.writePending)) return Effect.void
+      if (
+        bytes.length === 0 ||
+        (socket.write(bytes) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
+      ) return Effect.void
       return this.await(this.writeCheck)
     })
 
   private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.failure !== undefined) return this.failWith()
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending) return Effect.void
+    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      return Effect.void
+    }
     if (this.closed) return Effect.fail(this.closedError)
     return undefined
   }
 
+  /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
+  private get halfCloseUnsupported(): TlsError.TlsGenericError {
+    return new TlsError.TlsGenericError({
+      reason: "Closed",
+      detail: runtime.lacks(
+        "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
+          "nothing written after it can reach the peer"
+      ),
+      side: this.side
+    })
+  }
+
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
+    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+    if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.await(() => {
       if (socket.writableFinished) return Effect.void
@@ -569,6 +597,7 @@ export class NodeTlsConnection implements EngineConnection {
         // never ask a closed TLSSocket (node 20 may crash)
         if (this.closed || this.socket === undefined || !this.secure) throw new Error("no established connection")
         const socket = this.socket
+        if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
         const material = context === undefined
           ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
           : socket.exportKeyingMaterial(length, label, Buffer.from(context))
