@@ -3,7 +3,7 @@ import js from "@eslint/js"
 import tseslint from "typescript-eslint"
 
 export default tseslint.config(
-  { ignores: ["**/build/**", "**/node_modules/**", "**/*.d.ts", "**/scratch/**"] },
+  { ignores: ["**/build/**", "**/dist/**", "**/node_modules/**", "**/*.d.ts", "**/scratch/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -41,7 +41,7 @@ export default tseslint.config(
     rules: { "no-undef": "off" }
   },
   {
-    files: ["packages/*/test/**/*.ts", "examples/**/*.ts", "bench/**/*.ts", "*.ts"],
+    files: ["packages/*/test/**/*.ts", "examples/**/*.ts", "bench/**/*.ts", "scripts/consumer/**/*.ts", "*.ts"],
     rules: {
       "@effect/no-import-from-barrel-package": "off"
     }

@@ -7,8 +7,6 @@
 import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import * as Certificate from "./Certificate.js"
-import * as internalCertificate from "./internal/x509/certificate.js"
-import * as internalKey from "./internal/x509/privateKey.js"
 import * as PrivateKey from "./PrivateKey.js"
 import type { TlsBadCertificatePasswordError } from "./TlsError.js"
 
@@ -48,10 +46,7 @@ export const validate = (
     )
   }
   return Effect.flatMap(
-    Effect.suspend(() => {
-      const x509 = internalCertificate.x509(leaf)
-      return internalKey.matchesPublicKey(key, x509.spki, x509.publicKey.curve)
-    }),
+    Effect.suspend(() => PrivateKey.matchesCertificate(key, leaf)),
     (matches) =>
       matches
         ? Effect.succeed(make(chain, key))

@@ -28,8 +28,10 @@
  *
  * @example
  * ```ts
- * import { TlsClient } from "@effect-tls/core"
+ * import { TlsClient, type Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
  *
  * const program = Effect.gen(function*() {
  *   const tls = yield* TlsClient.connect(transport, { serverIdentity: "mail.example.com" })
@@ -45,9 +47,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
 import type { Certificate } from "./Certificate.js"
-import * as X509 from "./internal/x509/certificate.js"
-import { OID } from "./internal/x509/oids.js"
-import * as Signature from "./internal/x509/signature.js"
+import * as CertificateModule from "./Certificate.js"
+import * as WebCrypto from "./internal/webcrypto.js"
 
 /**
  * The channel binding types of RFC 5929 and RFC 9266.
@@ -129,36 +130,28 @@ type Digest = "SHA-256" | "SHA-384" | "SHA-512"
 const endPointDigest = (
   certificate: Certificate
 ): Digest | { readonly reason: Reason; readonly detail: string } => {
-  const algorithm = X509.x509(certificate).signatureAlgorithm
   // Ed25519 hashes with SHA-512 inside: GnuTLS and OpenSSL (X509_digest_sig) use SHA-512
-  if (algorithm.oid === OID.ed25519) return "SHA-512"
-  if (algorithm.oid === OID.ed448) {
+  if (certificate.signatureAlgorithm === "Ed25519") return "SHA-512"
+  if (certificate.signatureAlgorithm === "Ed448") {
     return { reason: "NotImplemented", detail: "Ed448 certificates need SHAKE256, which WebCrypto lacks" }
   }
-  let plan: ReturnType<typeof Signature.plan>
-  try {
-    plan = Signature.plan(algorithm)
-  } catch (cause) {
-    return { reason: "NotSupported", detail: `unreadable signature algorithm parameters (${String(cause)})` }
-  }
-  if (typeof plan === "string" || plan.hash === undefined) {
+  const hash = CertificateModule.signatureHash(certificate)
+  if (hash === undefined) {
     return {
       reason: "NotSupported",
-      detail: `no single hash for the signature algorithm ${certificate.signatureAlgorithm} (${
-        typeof plan === "string" ? plan : "none"
-      })`
+      detail: `no single hash for the signature algorithm ${certificate.signatureAlgorithm}`
     }
   }
-  switch (plan.hash) {
+  switch (hash) {
     case "MD5":
     case "SHA-1":
     case "SHA-256":
       return "SHA-256"
     case "SHA-384":
     case "SHA-512":
-      return plan.hash
+      return hash
     default:
-      return { reason: "NotImplemented", detail: `${plan.hash} is not available in WebCrypto` }
+      return { reason: "NotImplemented", detail: `${hash} is not available in WebCrypto` }
   }
 }
 
@@ -183,7 +176,7 @@ export const serverEndPoint = (certificate: Certificate): Effect.Effect<Uint8Arr
       return Effect.fail(new ChannelBindingError({ ...digest, type: "tls-server-end-point" }))
     }
     return Effect.tryPromise({
-      try: () => globalThis.crypto.subtle.digest(digest, certificate.der.slice()),
+      try: () => WebCrypto.subtle().digest(digest, certificate.der.slice()),
       catch: (cause) =>
         new ChannelBindingError({
           reason: "GeneralError",

@@ -5,15 +5,18 @@
  * `verifyChain` returns the **complete** set of `CertificateFlags`: every problem, not
  * just the first, which is what makes `AcceptCertificate` policies safe to write.
  *
- * Verification follows RFC 5280 (path building through unordered and superfluous
- * certificates, alternative paths, bounded work), the CA/Browser Forum profile where it
- * is stricter, and RFC 6125 for host names (left-most-label wildcards, IP SANs, no
- * common-name fallback). See the package README for the limbo conformance score.
+ * The verifier is `@effect-tls/x509`'s `Verifier`: RFC 5280 path building and validation
+ * (alternative paths, bounded work, policies, CRL scope and delta CRLs), RFC 6125 for host
+ * names (left-most-label wildcards, never over a public suffix, IP SANs, no common-name
+ * fallback). See the x509 package README for the limbo conformance score.
  *
  * @example
  * ```ts
  * import { Certificate, CertificateFlags, TlsDatabase } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const caPem: string
+ * declare const serverPem: string
  *
  * const program = Effect.gen(function*() {
  *   const database = yield* TlsDatabase.fromPem(caPem)
@@ -25,18 +28,16 @@
  *
  * @since 0.1.0
  */
-import * as Clock from "effect/Clock"
+import type { Certificate, CertificateChain, CertificateError } from "@effect-tls/x509/Certificate"
+import * as CertificateModule from "@effect-tls/x509/Certificate"
+import type { CertificateFlags } from "@effect-tls/x509/CertificateFlags"
+import * as Crl from "@effect-tls/x509/Crl"
+import * as Verifier from "@effect-tls/x509/Verifier"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type { Certificate, CertificateChain, CertificateError } from "./Certificate.js"
-import * as CertificateModule from "./Certificate.js"
-import type { CertificateFlags } from "./CertificateFlags.js"
-import * as Crl from "./Crl.js"
-import { parsed } from "./internal/x509/certificate.js"
-import * as Signature from "./internal/x509/signature.js"
-import * as Verify from "./internal/x509/verify.js"
+import type * as Option from "effect/Option"
+import * as VerdictCache from "./internal/verdictCache.js"
 
 /**
  * What a chain is verified for: `"server"` checks a server's chain (serverAuth EKU),
@@ -45,19 +46,16 @@ import * as Verify from "./internal/x509/verify.js"
  * @since 0.1.0
  * @category models
  */
-export type Purpose = "server" | "client"
+export type Purpose = Verifier.Purpose
 
 /**
+ * `purpose`, `identity`, `time`, and the RFC 5280 inputs of `@effect-tls/x509`'s
+ * `Verifier.VerifyOptions`: `email`, `keyUsage`, `extendedKeyUsage`, `policy`, `revocation`.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface VerifyOptions {
-  readonly purpose: Purpose
-  /** Host name or IP address the leaf must match; no identity check when absent. */
-  readonly identity?: string | undefined
-  /** Verification time; defaults to the `Clock`'s now. */
-  readonly time?: Date | undefined
-}
+export type VerifyOptions = Verifier.VerifyOptions
 
 /**
  * @since 0.1.0
@@ -67,8 +65,8 @@ export interface TlsDatabaseShape {
   /** The trust anchors. The engine also hands them to its own verifier (OpenSSL's `ca`). */
   readonly anchors: ReadonlyArray<Certificate>
   /**
-   * `true` when this database is the platform's default store: the engine then lets its
-   * own verifier use its built-in roots instead of `anchors`.
+   * `true` when this database is the platform's default store (such as `NodeTlsDatabase.system`).
+   * Informational: engines treat every database alike and hand their own verifier `anchors`.
    */
   readonly isSystem: boolean
   readonly verifyChain: (chain: CertificateChain, options: VerifyOptions) => Effect.Effect<CertificateFlags>
@@ -98,9 +96,17 @@ export interface FromAnchorsOptions {
   readonly maxIntermediates?: number | undefined
   /** Marks the platform's default store (see `TlsDatabaseShape.isSystem`); default `false`. */
   readonly isSystem?: boolean | undefined
+  /**
+   * How many verdicts to keep (default 256; `false`: none). A chain verified once is not
+   * verified again with the same options while no validity date of the certificates
+   * involved (nor a CRL's update date) lies between the two times, so a cached verdict
+   * always equals a fresh one. The `AcceptCertificate` policy still runs on every connection.
+   */
+  readonly verdictCache?: number | false | undefined
 }
 
-const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
+/** Parses DER CRLs once (the verifier ignores those that cannot be read, as does the cache). */
+const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>): Array<Crl.Crl> => {
   const out: Array<Crl.Crl> = []
   for (const crl of crls) {
     if (Crl.isCrl(crl)) out.push(crl)
@@ -123,41 +129,31 @@ const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
  * @category constructors
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
-  const store = Verify.makeStore(
+  const crls = toCrls(options?.crls ?? [])
+  const verifier = Verifier.make({
     anchors,
-    options?.intermediates ?? [],
-    toCrls(options?.crls ?? []).map(Crl.parsed),
-    options?.maxIntermediates
-  )
-  const lookupIssuer = (certificate: Certificate): Effect.Effect<Option.Option<Certificate>> =>
-    Effect.promise(async () => {
-      const child = parsed(certificate).x509
-      const candidates = [
-        ...(store.anchorsBySubject.get(child.issuer.key) ?? []),
-        ...(store.intermediatesBySubject.get(child.issuer.key) ?? [])
-      ]
-      for (const candidate of candidates) {
-        const outcome = await Signature.verify(parsed(candidate), child.signatureAlgorithm, child.tbs, child.signature)
-        if (outcome._tag === "Valid") return Option.some(candidate)
-      }
-      return Option.none()
-    })
+    intermediates: options?.intermediates,
+    crls,
+    maxIntermediates: options?.maxIntermediates,
+    // the platform's store keeps legacy roots (non-critical basicConstraints, no SKI)
+    lenientAnchors: options?.isSystem ?? false
+  })
   return {
     anchors,
     isSystem: options?.isSystem ?? false,
-    verifyChain: (chain, verifyOptions) =>
-      Effect.flatMap(
-        verifyOptions.time === undefined ? Clock.currentTimeMillis : Effect.succeed(verifyOptions.time.getTime()),
-        (time) =>
-          Effect.promise(() =>
-            Verify.verifyChain(store, chain, {
-              purpose: verifyOptions.purpose,
-              identity: verifyOptions.identity,
-              time
-            })
-          )
+    verifyChain: options?.verdictCache === false
+      ? (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
+      : VerdictCache.cached(
+        VerdictCache.make(
+          [
+            ...VerdictCache.certificateDates([...anchors, ...(options?.intermediates ?? [])]),
+            ...crls.flatMap((crl) => [crl.thisUpdate.getTime(), ...(crl.nextUpdate ? [crl.nextUpdate.getTime()] : [])])
+          ],
+          Math.max(1, options?.verdictCache ?? 256)
+        ),
+        (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
       ),
-    lookupIssuer
+    lookupIssuer: verifier.lookupIssuer
   }
 }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url"
 import * as NodeTlsDatabase from "../src/NodeTlsDatabase.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const limbo = path.resolve(here, "../../../../shared/conformance/x509-limbo/limbo.json")
+const limbo = path.resolve(here, "../../../vendor/x509-limbo/limbo.json")
 
 const withTempCa = <A, E>(f: (dir: string, caFile: string, pem: string) => Effect.Effect<A, E>) =>
   Effect.acquireUseRelease(

@@ -146,7 +146,22 @@ export interface CommonOptions {
   /** A positive serial number; default: 128 random bits. */
   readonly serial?: bigint | undefined
   readonly extraExtensions?: ReadonlyArray<RawExtension> | undefined
+  /** The whole subject, most significant first, instead of `organization` and `commonName`. */
+  readonly subjectAttributes?: ReadonlyArray<NameAttribute> | undefined
+  /** The issuer name written into the certificate instead of the signer's subject. */
+  readonly issuerAttributes?: ReadonlyArray<NameAttribute> | undefined
 }
+
+/**
+ * One attribute of a name: a short name (`C`, `O`, `OU`, `CN`, `L`, `ST`, `emailAddress`)
+ * or an OID, the value, and its string type (default UTF8String, PrintableString for `C`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NameAttribute =
+  | readonly [type: string, value: string]
+  | readonly [type: string, value: string, encoding: "utf8" | "printable" | "ia5"]
 
 /**
  * Options of an end-entity certificate.
@@ -222,8 +237,10 @@ export interface Issued {
  * @category options
  */
 export interface CrlOptions {
-  /** Revoked certificates, or serial numbers. */
-  readonly revoked?: ReadonlyArray<Issued | bigint> | undefined
+  /** Revoked certificates, or serial numbers, or entries with their extensions. */
+  readonly revoked?: ReadonlyArray<Issued | bigint | RevokedEntry> | undefined
+  /** CRL extensions added after authorityKeyIdentifier and cRLNumber (IDP, deltaCRLIndicator, ...). */
+  readonly extensions?: ReadonlyArray<RawExtension> | undefined
   /** Default: the authority's `now` minus one minute. */
   readonly thisUpdate?: Date | undefined
   /** Default: `thisUpdate` plus 7 days. */
@@ -234,6 +251,18 @@ export interface CrlOptions {
   readonly number?: number | undefined
   readonly signatureHash?: SignatureHash | undefined
   readonly rsaPss?: boolean | undefined
+}
+
+/**
+ * A CRL entry with its extensions (reasonCode, certificateIssuer, ...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RevokedEntry {
+  /** A serial number; may be negative (to test INTEGER comparison). */
+  readonly serial: bigint | Issued
+  readonly extensions?: ReadonlyArray<RawExtension> | undefined
 }
 
 /**

@@ -12,7 +12,8 @@
  *
  * @example
  * ```ts
- * import { MemoryTransport, TlsSuite } from "@effect-tls/testkit"
+ * import { MemoryTransport } from "@effect-tls/testkit"
+ * import { TlsSuite } from "@effect-tls/testkit/vitest"
  * import { NodeTlsBackend } from "@effect-tls/node"
  *
  * TlsSuite.run("memory", { makePair: MemoryTransport.pair(), backend: NodeTlsBackend.layer })

@@ -12,7 +12,8 @@
  *
  * @example
  * ```ts
- * import { MemoryTransport, TransportSuite } from "@effect-tls/testkit"
+ * import { MemoryTransport } from "@effect-tls/testkit"
+ * import { TransportSuite } from "@effect-tls/testkit/vitest"
  *
  * TransportSuite.run("memory, 1-byte chunks", MemoryTransport.pair({ chunkSize: 1 }))
  * ```

@@ -28,22 +28,3 @@ export * as TestPki from "./TestPki.js"
  * @since 0.1.0
  */
 export * as TestTls from "./TestTls.js"
-
-/**
- * The TLS conformance suite: the contract of `TlsClient` / `TlsServer` connections, written
- * once and run over any pair of connected transports (the in-memory pair, loopback TCP,
- * anything a user plugs in) and any `TlsBackend`. Real handshakes, real certificates from
- * `TestPki`.
- *
- * @since 0.1.0
- */
-export * as TlsSuite from "./TlsSuite.js"
-
-/**
- * The transport conformance suite: the contract every `Transport` must keep,
- * written once and run over any pair of connected transports (the in-memory
- * pair, loopback TCP, anything a user plugs in).
- *
- * @since 0.1.0
- */
-export * as TransportSuite from "./TransportSuite.js"

@@ -10,6 +10,7 @@ import * as Predicate from "effect/Predicate"
 import * as Scope from "effect/Scope"
 import type { TlsConnection } from "../TlsConnection.js"
 import * as Transport from "../Transport.js"
+import { TextEncoder } from "./webcrypto.js"
 
 /**
  * Marks the sockets made here: their writes do not depend on `run` being active, and a

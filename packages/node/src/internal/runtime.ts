@@ -1,8 +1,8 @@
 /**
  * What the engine must know about the JavaScript runtime under node:tls: Node, Bun or Deno.
- * Each behaviour below was verified by experiment (see the README's support matrix); the
- * engine reads private fields only through `nodeInternals`, and asks here how a runtime's
- * node:tls differs from Node's.
+ * Each behaviour below was verified by experiment (see the README's support matrix). Private
+ * fields are read only in `nodeInternals` (which uses `verifyErrorCode` below); this module
+ * says how a runtime's node:tls differs from Node's.
  *
  * @internal
  */

@@ -97,6 +97,7 @@ const validityOf = (
 }
 
 const subjectName = (options: TestPki.CommonOptions, defaultCn: string): X509.Name => {
+  if (options.subjectAttributes !== undefined) return Der.makeName(options.subjectAttributes)
   const attributes: Array<readonly [string, string]> = []
   attributes.push(["O", options.organization ?? "effect-tls testkit"])
   attributes.push(["CN", options.commonName ?? defaultCn])
@@ -209,7 +210,11 @@ const issueLeaf = (
       Der.buildCertificate({
         serial,
         subject,
-        issuer: selfSigned ? subject : signer.name,
+        issuer: options.issuerAttributes !== undefined
+          ? Der.makeName(options.issuerAttributes)
+          : selfSigned
+          ? subject
+          : signer.name,
         ...validity,
         subjectKey: key,
         issuerKey: selfSigned ? key : signer.key,
@@ -280,10 +285,17 @@ const makeAuthority = (
           const number = options.number ?? (yield* Ref.updateAndGet(crlCounter, (n) => n + 1))
           const thisUpdate = options.thisUpdate ?? new Date(signer.now.getTime() - 60_000)
           const nextUpdate = options.nextUpdate ?? new Date(thisUpdate.getTime() + 7 * DAY)
-          const revoked = (options.revoked ?? []).map((entry) => ({
-            serial: typeof entry === "bigint" ? Der.serialBytes(entry) : hexBytes(entry.serialNumber),
-            date: options.revocationDate ?? thisUpdate
-          }))
+          const serialOfEntry = (entry: TestPki.Issued | bigint) =>
+            typeof entry === "bigint" ? Der.serialBytes(entry) : hexBytes(entry.serialNumber)
+          const revoked = (options.revoked ?? []).map((entry) =>
+            typeof entry === "object" && "serial" in entry && !("certificate" in entry)
+              ? {
+                serial: serialOfEntry(entry.serial),
+                date: options.revocationDate ?? thisUpdate,
+                extensions: (entry.extensions ?? []).map((e) => Der.extensions.raw(e.oid, e.critical ?? false, e.value))
+              }
+              : { serial: serialOfEntry(entry as TestPki.Issued | bigint), date: options.revocationDate ?? thisUpdate }
+          )
           const der = yield* encode("CRL", () =>
             Der.buildCrl({
               issuer: signer.name,
@@ -293,7 +305,8 @@ const makeAuthority = (
               thisUpdate,
               nextUpdate,
               number,
-              revoked
+              revoked,
+              extensions: (options.extensions ?? []).map((e) => Der.extensions.raw(e.oid, e.critical ?? false, e.value))
             }))
           return {
             der,
@@ -332,7 +345,9 @@ const caCertificate = (
       Der.buildCertificate({
         serial,
         subject,
-        issuer: signer?.name ?? subject,
+        issuer: options.issuerAttributes !== undefined
+          ? Der.makeName(options.issuerAttributes)
+          : signer?.name ?? subject,
         ...validity,
         subjectKey: key,
         issuerKey: signer?.key ?? key,

@@ -25,21 +25,26 @@ export const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString("h
  *
  * @internal
  */
-export const makeName = (attributes: ReadonlyArray<readonly [string, string]>): X509.Name => {
+export const makeName = (
+  attributes: ReadonlyArray<readonly [string, string] | readonly [string, string, "utf8" | "printable" | "ia5"]>
+): X509.Name => {
   const oids: Record<string, string> = {
     C: "2.5.4.6",
     O: "2.5.4.10",
     OU: "2.5.4.11",
     CN: "2.5.4.3",
     L: "2.5.4.7",
-    ST: "2.5.4.8"
+    ST: "2.5.4.8",
+    emailAddress: "1.2.840.113549.1.9.1"
   }
-  return new X509.Name(attributes.map(([type, value]) =>
+  return new X509.Name(attributes.map(([type, value, encoding]) =>
     new X509.RelativeDistinguishedName([
       new X509.AttributeTypeAndValue({
         type: oids[type] ?? type,
-        value: type === "C"
+        value: (encoding ?? (type === "C" ? "printable" : type === "emailAddress" ? "ia5" : "utf8")) === "printable"
           ? new X509.AttributeValue({ printableString: value })
+          : (encoding ?? (type === "emailAddress" ? "ia5" : "utf8")) === "ia5"
+          ? new X509.AttributeValue({ ia5String: value })
           : new X509.AttributeValue({ utf8String: value })
       })
     ])
@@ -62,6 +67,13 @@ export const keyIdentifier = (spki: Uint8Array): Uint8Array => {
  * @internal
  */
 export const serialBytes = (serial: bigint): Uint8Array => {
+  if (serial < 0n) {
+    // minimal two's complement
+    let bytes = 1
+    while (serial < -(1n << BigInt(bytes * 8 - 1))) bytes++
+    const value = (1n << BigInt(bytes * 8)) + serial
+    return new Uint8Array(Buffer.from(value.toString(16).padStart(bytes * 2, "0"), "hex"))
+  }
   let text = serial.toString(16)
   if (text.length % 2) text = "0" + text
   if (parseInt(text.slice(0, 2), 16) & 0x80) text = "00" + text
@@ -192,7 +204,14 @@ export interface CrlSpec {
   readonly thisUpdate: Date
   readonly nextUpdate: Date
   readonly number: number
-  readonly revoked: ReadonlyArray<{ readonly serial: Uint8Array; readonly date: Date }>
+  readonly revoked: ReadonlyArray<
+    {
+      readonly serial: Uint8Array
+      readonly date: Date
+      readonly extensions?: ReadonlyArray<X509.Extension> | undefined
+    }
+  >
+  readonly extensions?: ReadonlyArray<X509.Extension> | undefined
 }
 
 /**
@@ -208,13 +227,20 @@ export const buildCrl = (spec: CrlSpec): Uint8Array => {
     issuer: spec.issuer,
     thisUpdate: new X509.Time(spec.thisUpdate),
     nextUpdate: new X509.Time(spec.nextUpdate),
-    crlExtensions: [extensions.authorityKeyIdentifier(spec.authorityKeyId), extensions.crlNumber(spec.number)]
+    crlExtensions: [
+      extensions.authorityKeyIdentifier(spec.authorityKeyId),
+      extensions.crlNumber(spec.number),
+      ...(spec.extensions ?? [])
+    ]
   })
   if (spec.revoked.length > 0) {
     tbs.revokedCertificates = spec.revoked.map((entry) =>
       new X509.RevokedCertificate({
         userCertificate: entry.serial.slice().buffer,
-        revocationDate: new X509.Time(entry.date)
+        revocationDate: new X509.Time(entry.date),
+        ...(entry.extensions === undefined || entry.extensions.length === 0
+          ? {}
+          : { crlEntryExtensions: [...entry.extensions] })
       })
     )
   }

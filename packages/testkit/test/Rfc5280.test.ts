@@ -1,0 +1,589 @@
+/**
+ * RFC 5280 completeness of `@effect-tls/x509`'s `Verifier` (issue 9), each case written
+ * from the RFC text with certificates and CRLs made by the test PKI. Every case asserts
+ * the exact flags, and the valid policy set where §6.1.6 defines one.
+ */
+import * as Certificate from "@effect-tls/core/Certificate"
+import type * as TestPki from "@effect-tls/testkit/TestPki"
+import * as Pki from "@effect-tls/testkit/TestPki"
+import * as CertificateFlags from "@effect-tls/x509/CertificateFlags"
+import * as Der from "@effect-tls/x509/Der"
+import * as Verifier from "@effect-tls/x509/Verifier"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+
+const NOW = new Date("2030-01-15T12:00:00Z")
+const DAY = 86_400_000
+
+// ---- DER for the extensions the PKI's options do not cover ----
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const seq = (...parts: ReadonlyArray<Uint8Array>) => Der.encode(Der.Tag.SEQUENCE, ...parts)
+const oid = (o: string) => Der.encodeOid(o)
+const int = (n: number) => Der.encode(Der.Tag.INTEGER, Uint8Array.of(n))
+const TRUE = Uint8Array.of(0xff)
+const bits = (set: ReadonlyArray<number>): Uint8Array => {
+  const max = Math.max(...set)
+  const bytes = new Uint8Array(Math.floor(max / 8) + 1)
+  for (const b of set) bytes[b >> 3] |= 0x80 >> (b & 7)
+  // the contents of a BIT STRING (the [3] IMPLICIT tag replaces its own)
+  return Uint8Array.of(bytes.length * 8 - 1 - max, ...bytes)
+}
+const uri = (u: string) => Der.encode(0x86, utf8(u))
+const dirName = (cert: TestPki.Issued) => Der.encode(0xa4, cert.certificate.subject.der)
+
+const P1 = "1.3.6.1.4.1.99999.1"
+const P2 = "1.3.6.1.4.1.99999.2"
+const P3 = "1.3.6.1.4.1.99999.3"
+const ANY = "2.5.29.32.0"
+
+const policies = (...oids: ReadonlyArray<string>): TestPki.RawExtension => ({
+  oid: "2.5.29.32",
+  value: seq(...oids.map((o) => seq(oid(o))))
+})
+const mappings = (...pairs: ReadonlyArray<readonly [string, string]>): TestPki.RawExtension => ({
+  oid: "2.5.29.33",
+  critical: true,
+  value: seq(...pairs.map(([a, b]) => seq(oid(a), oid(b))))
+})
+const policyConstraints = (require?: number, inhibitMapping?: number): TestPki.RawExtension => ({
+  oid: "2.5.29.36",
+  critical: true,
+  value: seq(
+    ...(require === undefined ? [] : [Der.encode(0x80, Uint8Array.of(require))]),
+    ...(inhibitMapping === undefined ? [] : [Der.encode(0x81, Uint8Array.of(inhibitMapping))])
+  )
+})
+const inhibitAnyPolicy = (skip: number): TestPki.RawExtension => ({
+  oid: "2.5.29.54",
+  critical: true,
+  value: int(skip)
+})
+
+const cdp = (
+  ...points: ReadonlyArray<
+    { readonly full?: ReadonlyArray<Uint8Array>; readonly crlIssuer?: ReadonlyArray<Uint8Array> }
+  >
+): TestPki.RawExtension => ({
+  oid: "2.5.29.31",
+  value: seq(...points.map((p) =>
+    seq(
+      ...(p.full === undefined ? [] : [Der.encode(0xa0, Der.encode(0xa0, ...p.full))]),
+      ...(p.crlIssuer === undefined ? [] : [Der.encode(0xa2, ...p.crlIssuer)])
+    )
+  ))
+})
+const idp = (options: {
+  readonly full?: ReadonlyArray<Uint8Array>
+  readonly onlyUser?: boolean
+  readonly onlyCa?: boolean
+  readonly reasons?: ReadonlyArray<number>
+  readonly indirect?: boolean
+}): TestPki.RawExtension => ({
+  oid: "2.5.29.28",
+  critical: true,
+  value: seq(
+    ...(options.full === undefined ? [] : [Der.encode(0xa0, Der.encode(0xa0, ...options.full))]),
+    ...(options.onlyUser ? [Der.encode(0x81, TRUE)] : []),
+    ...(options.onlyCa ? [Der.encode(0x82, TRUE)] : []),
+    ...(options.reasons === undefined ? [] : [Der.encode(0x83, bits(options.reasons))]),
+    ...(options.indirect ? [Der.encode(0x84, TRUE)] : [])
+  )
+})
+const deltaIndicator = (base: number): TestPki.RawExtension => ({ oid: "2.5.29.27", critical: true, value: int(base) })
+const reasonCode = (code: number): TestPki.RawExtension => ({
+  oid: "2.5.29.21",
+  value: Der.encode(0x0a, Uint8Array.of(code))
+})
+const certificateIssuer = (of: TestPki.Issued): TestPki.RawExtension => ({
+  oid: "2.5.29.29",
+  critical: true,
+  value: seq(dirName(of))
+})
+const nameConstraints = (
+  permitted: ReadonlyArray<Uint8Array>,
+  excluded: ReadonlyArray<Uint8Array> = []
+): TestPki.RawExtension => ({
+  oid: "2.5.29.30",
+  critical: true,
+  value: seq(
+    ...(permitted.length > 0 ? [Der.encode(0xa0, ...permitted.map((n) => seq(n)))] : []),
+    ...(excluded.length > 0 ? [Der.encode(0xa1, ...excluded.map((n) => seq(n)))] : [])
+  )
+})
+const san = (...names: ReadonlyArray<Uint8Array>): TestPki.RawExtension => ({ oid: "2.5.29.17", value: seq(...names) })
+
+// ---- helpers ----
+
+const verify = (
+  anchors: ReadonlyArray<TestPki.Authority>,
+  chain: ReadonlyArray<TestPki.Issued | Certificate.Certificate>,
+  options: Partial<Verifier.VerifyOptions> = {},
+  extra: { readonly intermediates?: ReadonlyArray<TestPki.Issued>; readonly crls?: ReadonlyArray<TestPki.Crl> } = {}
+) =>
+  Verifier.make({
+    anchors: anchors.map((a) => a.ca.certificate),
+    intermediates: (extra.intermediates ?? []).map((i) => i.certificate),
+    crls: (extra.crls ?? []).map((c) => c.der)
+  }).verify(
+    chain.map((c) => "certificate" in c ? c.certificate : c),
+    { purpose: "client", time: NOW, extendedKeyUsage: "any", ...options }
+  )
+
+const flags = (result: Verifier.VerifyResult) => CertificateFlags.toArray(result.flags)
+const expectValid = (result: Verifier.VerifyResult) =>
+  assert.deepStrictEqual(flags(result), [], result.reasons.map((r) => r.detail).join("; "))
+
+const leafOf = (authority: TestPki.Authority, extraExtensions: ReadonlyArray<TestPki.RawExtension>, serial?: bigint) =>
+  authority.issue({ extraExtensions, ...(serial === undefined ? {} : { serial }) })
+
+/** root → intermediate → leaf, the intermediate and leaf with the given extensions. */
+const chainWith = (
+  intermediateExtensions: ReadonlyArray<TestPki.RawExtension>,
+  leafExtensions: ReadonlyArray<TestPki.RawExtension>
+) =>
+  Effect.gen(function*() {
+    const root = yield* Pki.make({ now: NOW })
+    const ca = yield* root.intermediate({ extraExtensions: intermediateExtensions })
+    const leaf = yield* leafOf(ca, leafExtensions)
+    return { root, ca, leaf, chain: [leaf, ca.ca] }
+  })
+
+describe("RFC 5280 6.1: certificate policies", () => {
+  it.effect("a policy asserted down the path is the valid policy set; explicit policy holds", () =>
+    Effect.gen(function*() {
+      const { chain, root } = yield* chainWith([policies(P1)], [policies(P1)])
+      const result = yield* verify([root], chain, { policy: { requireExplicitPolicy: true } })
+      expectValid(result)
+      assert.deepStrictEqual(result.validPolicySet, [P1])
+      // a user-initial-policy-set without P1 leaves no valid policy (6.1.5 g)
+      const other = yield* verify([root], chain, { policy: { requireExplicitPolicy: true, initialPolicySet: [P2] } })
+      assert.deepStrictEqual(flags(other), ["GenericError"])
+      assert.isTrue(other.reasons.some((r) => r.code === "Policy"))
+    }))
+
+  it.effect("disjoint policies: the tree becomes NULL, which only an explicit policy refuses", () =>
+    Effect.gen(function*() {
+      const { chain, root } = yield* chainWith([policies(P1)], [policies(P2)])
+      const lax = yield* verify([root], chain)
+      expectValid(lax)
+      assert.deepStrictEqual(lax.validPolicySet, [])
+      assert.deepStrictEqual(flags(yield* verify([root], chain, { policy: { requireExplicitPolicy: true } })), [
+        "GenericError"
+      ])
+    }))
+
+  it.effect("a certificate without certificatePolicies NULLs the tree (6.1.3 e)", () =>
+    Effect.gen(function*() {
+      const { chain, root } = yield* chainWith([policies(P1)], [])
+      assert.deepStrictEqual(flags(yield* verify([root], chain, { policy: { requireExplicitPolicy: true } })), [
+        "GenericError"
+      ])
+    }))
+
+  it.effect("policyConstraints requireExplicitPolicy in a CA applies without the option (6.1.4 i)", () =>
+    Effect.gen(function*() {
+      const bad = yield* chainWith([policies(P1), policyConstraints(0)], [])
+      assert.deepStrictEqual(flags(yield* verify([bad.root], bad.chain)), ["GenericError"])
+      const good = yield* chainWith([policies(P1), policyConstraints(0)], [policies(P1)])
+      expectValid(yield* verify([good.root], good.chain))
+    }))
+
+  it.effect("policy mappings: P1 in the issuer's domain is P2 in the subject's (6.1.4 b)", () =>
+    Effect.gen(function*() {
+      const { chain, root } = yield* chainWith([policies(P1), mappings([P1, P2])], [policies(P2)])
+      const result = yield* verify([root], chain, { policy: { requireExplicitPolicy: true, initialPolicySet: [P1] } })
+      expectValid(result)
+      assert.deepStrictEqual(result.validPolicySet, [P1])
+      // initial-policy-mapping-inhibit: the mapped node is deleted
+      assert.deepStrictEqual(
+        flags(yield* verify([root], chain, { policy: { requireExplicitPolicy: true, inhibitPolicyMapping: true } })),
+        ["GenericError"]
+      )
+    }))
+
+  it.effect("policyConstraints inhibitPolicyMapping in a CA stops mapping below it", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const top = yield* root.intermediate({ extraExtensions: [policies(P1), policyConstraints(undefined, 0)] })
+      const mid = yield* top.intermediate({ extraExtensions: [policies(P1), mappings([P1, P2])] })
+      const leaf = yield* leafOf(mid, [policies(P2)])
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [leaf, mid.ca, top.ca], { policy: { requireExplicitPolicy: true } })),
+        ["GenericError"]
+      )
+      const mid2 = yield* top.intermediate({ extraExtensions: [policies(P1)] })
+      const leaf2 = yield* leafOf(mid2, [policies(P1)])
+      expectValid(yield* verify([root], [leaf2, mid2.ca, top.ca], { policy: { requireExplicitPolicy: true } }))
+    }))
+
+  it.effect("anyPolicy in a CA matches any policy below, unless inhibited (6.1.3 d 2)", () =>
+    Effect.gen(function*() {
+      const { chain, root } = yield* chainWith([policies(ANY)], [policies(P3)])
+      const result = yield* verify([root], chain, { policy: { requireExplicitPolicy: true } })
+      expectValid(result)
+      assert.deepStrictEqual(result.validPolicySet, [P3])
+      assert.deepStrictEqual(
+        flags(yield* verify([root], chain, { policy: { requireExplicitPolicy: true, inhibitAnyPolicy: true } })),
+        ["GenericError"]
+      )
+    }))
+
+  it.effect("inhibitAnyPolicy in a CA: anyPolicy below it no longer counts (6.1.4 j)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const top = yield* root.intermediate({ extraExtensions: [policies(ANY), inhibitAnyPolicy(0)] })
+      const mid = yield* top.intermediate({ extraExtensions: [policies(ANY)] })
+      const leaf = yield* leafOf(mid, [policies(P1)])
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [leaf, mid.ca, top.ca], { policy: { requireExplicitPolicy: true } })),
+        ["GenericError"]
+      )
+      const open = yield* root.intermediate({ extraExtensions: [policies(ANY)] })
+      const mid2 = yield* open.intermediate({ extraExtensions: [policies(ANY)] })
+      const leaf2 = yield* leafOf(mid2, [policies(P1)])
+      expectValid(yield* verify([root], [leaf2, mid2.ca, open.ca], { policy: { requireExplicitPolicy: true } }))
+    }))
+})
+
+describe("RFC 5280 6.3: revocation", () => {
+  it.effect("revocation: required refuses a certificate no CRL covers; ifAvailable does not", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const ca = yield* root.intermediate()
+      const leaf = yield* ca.issue()
+      const chain = [leaf, ca.ca]
+      expectValid(yield* verify([root], chain))
+      const none = yield* verify([root], chain, { revocation: "required" })
+      assert.deepStrictEqual(flags(none), ["GenericError"])
+      assert.isTrue(none.reasons.some((r) => r.code === "Revocation"))
+      // one CRL for the leaf is not enough: the intermediate needs the root's
+      const caCrl = yield* ca.crl()
+      assert.deepStrictEqual(flags(yield* verify([root], chain, { revocation: "required" }, { crls: [caCrl] })), [
+        "GenericError"
+      ])
+      const rootCrl = yield* root.crl()
+      expectValid(yield* verify([root], chain, { revocation: "required" }, { crls: [caCrl, rootCrl] }))
+    }))
+
+  it.effect("a CRL past its nextUpdate covers nothing (6.3.3 a)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const stale = yield* root.crl({
+        revoked: [leaf],
+        thisUpdate: new Date(NOW.getTime() - 10 * DAY),
+        nextUpdate: new Date(NOW.getTime() - DAY)
+      })
+      expectValid(yield* verify([root], [leaf], {}, { crls: [stale] }))
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [stale] })), [
+        "GenericError"
+      ])
+      const current = yield* root.crl({ revoked: [leaf] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [current] })), ["Revoked"])
+    }))
+
+  it.effect("serial numbers are INTEGERs: 255 (00 FF) is not -1 (FF)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue({ serial: 255n })
+      const minusOne = yield* root.crl({ revoked: [{ serial: -1n }] })
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [minusOne] }))
+      const exact = yield* root.crl({ revoked: [255n] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [exact] })), ["Revoked"])
+    }))
+
+  it.effect("distribution points: a CRL counts only when its IDP names the certificate's DP (6.3.3 b 2 i)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* leafOf(root, [cdp({ full: [uri("http://crl.example/a.crl")] })])
+      const otherDp = yield* root.crl({
+        revoked: [leaf],
+        extensions: [idp({ full: [uri("http://crl.example/b.crl")] })]
+      })
+      expectValid(yield* verify([root], [leaf], {}, { crls: [otherDp] }))
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [otherDp] })), [
+        "GenericError"
+      ])
+      const sameDp = yield* root.crl({
+        revoked: [leaf],
+        extensions: [idp({ full: [uri("http://crl.example/a.crl")] })]
+      })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [sameDp] })), ["Revoked"])
+      // a certificate without cRLDistributionPoints is not in a partitioned CRL's scope
+      const plain = yield* root.issue()
+      expectValid(
+        yield* verify([root], [plain], {}, {
+          crls: [yield* root.crl({ revoked: [plain], extensions: [idp({ full: [uri("http://crl.example/a.crl")] })] })]
+        })
+      )
+    }))
+
+  it.effect("onlyContainsUserCerts / onlyContainsCACerts (6.3.3 b 2 ii, iii)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const ca = yield* root.intermediate()
+      const leaf = yield* ca.issue()
+      const chain = [leaf, ca.ca]
+      const caOnly = yield* ca.crl({ revoked: [leaf], extensions: [idp({ onlyCa: true })] })
+      const rootCrl = yield* root.crl()
+      expectValid(yield* verify([root], chain, {}, { crls: [caOnly, rootCrl] }))
+      const userOnly = yield* ca.crl({ revoked: [leaf], extensions: [idp({ onlyUser: true })] })
+      assert.deepStrictEqual(flags(yield* verify([root], chain, {}, { crls: [userOnly, rootCrl] })), ["Revoked"])
+      // the root's user-only CRL does not cover the intermediate CA
+      const rootUserOnly = yield* root.crl({ revoked: [ca.ca], extensions: [idp({ onlyUser: true })] })
+      expectValid(yield* verify([root], chain, {}, { crls: [caOnly, rootUserOnly] }))
+      const rootCaOnly = yield* root.crl({ revoked: [ca.ca], extensions: [idp({ onlyCa: true })] })
+      assert.deepStrictEqual(flags(yield* verify([root], chain, {}, { crls: [caOnly, rootCaOnly] })), ["Revoked"])
+    }))
+
+  it.effect("onlySomeReasons: every reason must be covered before a certificate counts as not revoked (6.3.3 d)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const keyCompromise = yield* root.crl({ extensions: [idp({ reasons: [1] })] })
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [keyCompromise] })),
+        [
+          "GenericError"
+        ]
+      )
+      const others = yield* root.crl({ extensions: [idp({ reasons: [2, 3, 4, 5, 6, 7, 8] })] })
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [keyCompromise, others] }))
+    }))
+
+  it.effect("indirect CRLs: cRLIssuer in the DP, indirectCRL in the IDP, certificateIssuer in the entry (5.3.3)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const ca = yield* root.intermediate()
+      const crlAuthority = yield* root.intermediate({ keyUsage: ["cRLSign"], isCa: false })
+      const covered = yield* leafOf(ca, [cdp({ crlIssuer: [dirName(crlAuthority.ca)] })])
+      const indirect = yield* crlAuthority.crl({
+        revoked: [{ serial: covered, extensions: [certificateIssuer(ca.ca)] }],
+        extensions: [idp({ indirect: true })]
+      })
+      const rootCrl = yield* root.crl()
+      assert.deepStrictEqual(
+        flags(
+          yield* verify([root], [covered, ca.ca], {}, { crls: [indirect, rootCrl], intermediates: [crlAuthority.ca] })
+        ),
+        ["Revoked"]
+      )
+      // without cRLIssuer in its DP, the certificate is not in the indirect CRL's scope
+      const uncovered = yield* ca.issue()
+      const other = yield* crlAuthority.crl({
+        revoked: [{ serial: uncovered, extensions: [certificateIssuer(ca.ca)] }],
+        extensions: [idp({ indirect: true })]
+      })
+      expectValid(
+        yield* verify([root], [uncovered, ca.ca], {}, { crls: [other, rootCrl], intermediates: [crlAuthority.ca] })
+      )
+    }))
+
+  it.effect("delta CRLs add to, and removeFromCRL takes from, the complete CRL (5.2.4)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const base = yield* root.crl({ number: 1 })
+      const delta = yield* root.crl({ number: 2, revoked: [leaf], extensions: [deltaIndicator(1)] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, delta] })), ["Revoked"])
+      // a delta CRL alone is no complete CRL
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [delta] })), [
+        "GenericError"
+      ])
+      const held = yield* root.crl({ number: 3, revoked: [{ serial: leaf, extensions: [reasonCode(6)] }] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [held] })), ["Revoked"])
+      const released = yield* root.crl({
+        number: 4,
+        revoked: [{ serial: leaf, extensions: [reasonCode(8)] }],
+        extensions: [deltaIndicator(3)]
+      })
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [held, released] }))
+    }))
+
+  it.effect("a separate CRL-signing certificate, or the CA's rolled-over key, is found and verified by its own path", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const caName: ReadonlyArray<TestPki.NameAttribute> = [["O", "effect-tls testkit"], ["CN", "Issuing CA"]]
+      const ca = yield* root.intermediate({ subjectAttributes: caName })
+      const leaf = yield* ca.issue()
+      const rootCrl = yield* root.crl()
+      // a certificate with the CA's name and another key, for CRL signing only
+      const signer = yield* root.intermediate({ subjectAttributes: caName, isCa: false, keyUsage: ["cRLSign"] })
+      const bySigner = yield* signer.crl({ revoked: [leaf] })
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [leaf, ca.ca], {}, { crls: [bySigner, rootCrl], intermediates: [signer.ca] })),
+        ["Revoked"]
+      )
+      // the CA's new key after a rollover
+      const rolled = yield* root.intermediate({ subjectAttributes: caName })
+      const byNewKey = yield* rolled.crl({ revoked: [leaf] })
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [leaf, ca.ca], {}, { crls: [byNewKey, rootCrl], intermediates: [rolled.ca] })),
+        ["Revoked"]
+      )
+      // a self-issued CRL-signing certificate, issued by the CA itself
+      const selfIssued = yield* ca.intermediate({ subjectAttributes: caName, isCa: false, keyUsage: ["cRLSign"] })
+      const bySelfIssued = yield* selfIssued.crl({ revoked: [leaf] })
+      assert.deepStrictEqual(
+        flags(
+          yield* verify([root], [leaf, ca.ca], {}, { crls: [bySelfIssued, rootCrl], intermediates: [selfIssued.ca] })
+        ),
+        ["Revoked"]
+      )
+      const notRevoked = yield* ca.issue()
+      expectValid(
+        yield* verify([root], [notRevoked, ca.ca], { revocation: "required" }, {
+          crls: [bySelfIssued, rootCrl],
+          intermediates: [selfIssued.ca]
+        })
+      )
+      // a signer with the right name whose path leads to another anchor signs nothing
+      const elsewhere = yield* Pki.make({ now: NOW, subjectAttributes: caName })
+      const forged = yield* elsewhere.crl({ revoked: [leaf] })
+      const result = yield* verify([root], [leaf, ca.ca], {}, { crls: [forged, rootCrl] })
+      assert.deepStrictEqual(flags(result), ["GenericError"])
+      assert.isTrue(result.reasons.some((r) => r.code === "Revocation"))
+      // ... but a good CRL beside it still covers the certificate
+      const good = yield* ca.crl()
+      expectValid(yield* verify([root], [leaf, ca.ca], { revocation: "required" }, { crls: [forged, good, rootCrl] }))
+    }))
+})
+
+describe("RFC 5280 7.1 and 4.2.1.10: names", () => {
+  it.effect("issuer names chain after RFC 4518 preparation (case, spaces, PrintableString vs UTF8String)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({
+        now: NOW,
+        subjectAttributes: [["C", "NZ", "printable"], ["CN", "Test Root CA", "printable"]]
+      })
+      const leaf = yield* root.issue({
+        issuerAttributes: [["C", "nz", "utf8"], ["CN", "  test   ROOT ca ", "utf8"]]
+      })
+      expectValid(yield* verify([root], [leaf]))
+      const stranger = yield* root.issue({ issuerAttributes: [["C", "NZ"], ["CN", "Test Root CB"]] })
+      assert.deepStrictEqual(flags(yield* verify([root], [stranger])), ["UnknownCa"])
+    }))
+
+  it.effect("rfc822 constraints apply to the subject's emailAddress when there is no SAN", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const ca = yield* root.intermediate({
+        extraExtensions: [nameConstraints([Der.encode(0x81, utf8("example.com"))])]
+      })
+      const inside = yield* ca.issue({ subjectAttributes: [["CN", "alice"], ["emailAddress", "alice@example.com"]] })
+      expectValid(yield* verify([root], [inside, ca.ca]))
+      const outside = yield* ca.issue({ subjectAttributes: [["CN", "mallory"], ["emailAddress", "mallory@evil.test"]] })
+      assert.deepStrictEqual(flags(yield* verify([root], [outside, ca.ca])), ["GenericError"])
+    }))
+
+  it.effect("URI constraints are evaluated on the URI's host", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const ca = yield* root.intermediate({
+        extraExtensions: [nameConstraints([uri(".example.com")], [uri("forbidden.example.com")])]
+      })
+      const ok = yield* leafOf(ca, [san(uri("https://www.example.com/path"))])
+      expectValid(yield* verify([root], [ok, ca.ca]))
+      const outside = yield* leafOf(ca, [san(uri("https://evil.test/"))])
+      assert.deepStrictEqual(flags(yield* verify([root], [outside, ca.ca])), ["GenericError"])
+      const excluded = yield* leafOf(ca, [san(uri("https://forbidden.example.com/"))])
+      assert.deepStrictEqual(flags(yield* verify([root], [excluded, ca.ca])), ["GenericError"])
+      const hostless = yield* leafOf(ca, [san(uri("urn:example:thing"))])
+      assert.deepStrictEqual(flags(yield* verify([root], [hostless, ca.ca])), ["GenericError"])
+    }))
+})
+
+describe("RFC 6125 identity", () => {
+  it.effect("the CN is not consulted when a SAN exists: an IP or another name there is no reason to refuse", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      for (const commonName of ["127.0.0.2", "other.example.net", "::1"]) {
+        const leaf = yield* root.issueServer({ commonName, dnsNames: ["localhost"] })
+        expectValid(yield* verify([root], [leaf], { purpose: "server", identity: "localhost" }))
+        assert.deepStrictEqual(flags(yield* verify([root], [leaf], { purpose: "server", identity: commonName })), [
+          "BadIdentity"
+        ])
+      }
+    }))
+
+  it.effect("no wildcard over a public suffix of the Public Suffix List (ICANN and private sections)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const cases: ReadonlyArray<readonly [string, string, boolean]> = [
+        ["*.co.uk", "shop.co.uk", false],
+        ["*.s3.amazonaws.com", "bucket.s3.amazonaws.com", false],
+        ["*.github.io", "someone.github.io", false],
+        ["*.example.co.uk", "www.example.co.uk", true],
+        ["*.example.com", "www.example.com", true]
+      ]
+      for (const [name, host, valid] of cases) {
+        const leaf = yield* root.issueServer({ dnsNames: [name] })
+        assert.deepStrictEqual(
+          flags(yield* verify([root], [leaf], { purpose: "server", identity: host })),
+          valid ? [] : ["BadIdentity"],
+          name
+        )
+      }
+    }))
+
+  it.effect("an RFC 822 identity: rfc822Name SAN (domain case-insensitive), or the subject's emailAddress", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* leafOf(root, [san(Der.encode(0x81, utf8("alice@example.com")))])
+      expectValid(yield* verify([root], [leaf], { email: "alice@EXAMPLE.com" }))
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { email: "Alice@example.com" })), ["BadIdentity"])
+      const subjectOnly = yield* root.issue({ subjectAttributes: [["CN", "bob"], ["emailAddress", "bob@example.com"]] })
+      expectValid(yield* verify([root], [subjectOnly], { email: "bob@example.com" }))
+      assert.deepStrictEqual(flags(yield* verify([root], [subjectOnly], { email: "carol@example.com" })), [
+        "BadIdentity"
+      ])
+    }))
+})
+
+describe("what callers can require", () => {
+  it.effect("keyUsage: the leaf must assert every bit asked for", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue({ keyUsage: ["digitalSignature"] })
+      expectValid(yield* verify([root], [leaf], { keyUsage: ["digitalSignature"] }))
+      const result = yield* verify([root], [leaf], { keyUsage: ["keyEncipherment"] })
+      assert.deepStrictEqual(flags(result), ["GenericError"])
+      assert.isTrue(result.reasons.some((r) => r.code === "KeyUsage"))
+    }))
+
+  it.effect("extendedKeyUsage: any OID, or any purpose; CAs that restrict EKUs restrict the path", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const codeSigning = "1.3.6.1.5.5.7.3.3"
+      const leaf = yield* root.issue({ extendedKeyUsage: ["codeSigning"] })
+      expectValid(yield* verify([root], [leaf], { extendedKeyUsage: [codeSigning] }))
+      expectValid(yield* verify([root], [leaf], { extendedKeyUsage: "any" }))
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { purpose: "server", extendedKeyUsage: undefined })), [
+        "GenericError"
+      ])
+      const serverOnly = yield* root.intermediate({ extendedKeyUsage: ["serverAuth"] })
+      const below = yield* serverOnly.issue({ extendedKeyUsage: ["codeSigning"] })
+      assert.deepStrictEqual(
+        flags(yield* verify([root], [below, serverOnly.ca], { extendedKeyUsage: [codeSigning] })),
+        [
+          "GenericError"
+        ]
+      )
+    }))
+
+  it.effect("DSA signatures are reported as unsupported, with the algorithm named", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue({ signatureHash: "sha1" })
+      // ecdsa-with-SHA1 (2a 86 48 ce 3d 04 01) → dsa-with-sha1 (2a 86 48 ce 38 04 03): same length
+      const hex = Der.toHex(leaf.der).replaceAll("2a8648ce3d0401", "2a8648ce380403")
+      const der = Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)))
+      const dsa = yield* Certificate.fromDer(der)
+      const result = yield* verify([root], [dsa])
+      assert.isTrue(CertificateFlags.has(result.flags, "GenericError"))
+      const reason = result.reasons.find((r) => r.code === "UnsupportedAlgorithm")
+      assert.strictEqual(reason?.algorithm, "DSA")
+      assert.strictEqual(reason?.certificate, 0)
+    }))
+})

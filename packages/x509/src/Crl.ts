@@ -1,0 +1,111 @@
+/**
+ * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
+ * revoked certificates (`CertificateFlags` `Revoked`).
+ *
+ * @example
+ * ```ts
+ * import { Crl, TlsDatabase } from "@effect-tls/x509"
+ * import { Effect } from "effect"
+ *
+ * const database = Effect.gen(function*() {
+ *   const crls = yield* Crl.fromPem(crlPem)
+ *   return yield* TlsDatabase.fromPem(caPem, { crls })
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type { DistinguishedName } from "./Certificate.js"
+import * as internal from "./internal/crl.js"
+import * as Der from "./internal/der.js"
+import { CertificateError } from "./X509Error.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("@effect-tls/core/Crl")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A parsed CRL. Its signature is checked against the issuer found during verification.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Crl {
+  readonly [TypeId]: TypeId
+  readonly der: Uint8Array
+  readonly issuer: DistinguishedName
+  readonly thisUpdate: Date
+  readonly nextUpdate: Date | undefined
+  /** Revoked serial numbers, lower-case hex as in `Certificate.serialNumber`. */
+  readonly revokedSerials: ReadonlySet<string>
+}
+
+const ParsedId = Symbol.for("@effect-tls/core/Crl/parsed")
+
+/** @internal */
+export const parsed = (self: Crl): internal.ParsedCrl =>
+  (self as unknown as { readonly [ParsedId]: internal.ParsedCrl })[ParsedId]
+
+/** @internal */
+export const unsafeFromDer = (der: Uint8Array): Crl => {
+  const crl = internal.parseCrl(der)
+  return Object.freeze({
+    [TypeId]: TypeId,
+    [ParsedId]: crl,
+    der: crl.der,
+    issuer: { der: crl.issuer.der, text: crl.issuer.text, attributes: crl.issuer.attributes },
+    thisUpdate: crl.thisUpdate,
+    nextUpdate: crl.nextUpdate,
+    revokedSerials: crl.revoked
+  }) as Crl
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromDer = (der: Uint8Array): Effect.Effect<Crl, CertificateError> =>
+  Effect.try({
+    try: () => unsafeFromDer(der),
+    catch: (cause) =>
+      new CertificateError({
+        reason: "InvalidDer",
+        detail: `not a CRL: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
+      })
+  })
+
+/**
+ * Every `X509 CRL` block of a PEM text.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Crl>, CertificateError> =>
+  Effect.suspend(() => {
+    let blocks: Array<Der.PemBlock>
+    try {
+      blocks = Der.parsePem(pem).filter((block) => block.label === "X509 CRL")
+    } catch (cause) {
+      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: String(cause), cause }))
+    }
+    if (blocks.length === 0) {
+      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no X509 CRL block found" }))
+    }
+    return Effect.forEach(blocks, (block) => fromDer(block.der))
+  })
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isCrl = (u: unknown): u is Crl => typeof u === "object" && u !== null && TypeId in u
