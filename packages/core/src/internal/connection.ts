@@ -11,6 +11,7 @@ import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
+import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
@@ -18,6 +19,7 @@ import { TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import { engineFlagsAtClockTime } from "./clockTime.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -30,6 +32,8 @@ export interface ConnectionParams {
   readonly database: TlsDatabaseShape
   readonly policy: AcceptCertificate.Policy
   readonly identity: Option.Option<string>
+  /** Client: the SNI sent (the server's comes from the engine). */
+  readonly serverName?: Option.Option<string> | undefined
   readonly clientAuth: "none" | "requested" | "required"
   readonly handshakeTimeout: Duration.Duration
   readonly policyTimeout: Duration.Duration
@@ -42,9 +46,14 @@ type HandshakeState =
 
 /** @internal */
 export const resolveDatabase = (
-  options: CommonOptions,
+  options: Pick<CommonOptions, "database">,
   fallback: Effect.Effect<TlsDatabaseShape>
-): Effect.Effect<TlsDatabaseShape> => options.database !== undefined ? Effect.succeed(options.database) : fallback
+): Effect.Effect<TlsDatabaseShape> =>
+  options.database === undefined
+    ? fallback
+    : Credentials.isTrust(options.database)
+    ? options.database.get
+    : Effect.succeed(options.database)
 
 /** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
 const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
@@ -90,7 +99,8 @@ export const make = (params: ConnectionParams): TlsConnection => {
         protocolVersion: raw.protocolVersion,
         ciphersuiteName: raw.ciphersuiteName,
         negotiatedProtocol: raw.negotiatedProtocol,
-        serverIdentity: side === "client" ? params.identity : raw.serverName,
+        serverIdentity: side === "client" ? params.identity : Option.none(),
+        serverName: side === "client" ? (params.serverName ?? Option.none()) : raw.serverName,
         resumed: raw.resumed,
         acceptedCas: Option.none()
       }
@@ -115,7 +125,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
-        CertificateFlags.union(verified, raw.engineFlags),
+        CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
       const accepted = yield* decide(
@@ -278,7 +288,7 @@ export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint
     : Effect.succeed(Option.none())
 
 /** @internal */
-export const policyFor = (options: CommonOptions): Effect.Effect<AcceptCertificate.Policy> =>
+export const policyFor = (options: Pick<CommonOptions, "acceptCertificate">): Effect.Effect<AcceptCertificate.Policy> =>
   options.acceptCertificate !== undefined
     ? Effect.succeed(options.acceptCertificate)
     : AcceptCertificate.AcceptCertificate
