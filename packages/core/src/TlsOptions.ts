@@ -26,6 +26,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { CertifiedKey } from "./CertifiedKey.js"
+import * as Credentials from "./Credentials.js"
 import * as hostName from "./internal/hostName.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsConfigError } from "./TlsError.js"
@@ -155,8 +156,17 @@ const Fn = (what: string) =>
   })
 
 const Database = Schema.declare(
-  (u: unknown): u is object => Predicate.hasProperty(u, "verifyChain") && typeof u.verifyChain === "function",
-  { message: () => "expected a TlsDatabase (with verifyChain)" }
+  (u: unknown): u is object =>
+    (Predicate.hasProperty(u, "verifyChain") && typeof u.verifyChain === "function") || Credentials.isTrust(u),
+  { message: () => "expected a TlsDatabase (with verifyChain) or a Credentials.Trust" }
+)
+
+const ServerCertificate = Schema.declare(
+  (u: unknown): u is object => isCertifiedKey(u) || Credentials.isCredentials(u),
+  {
+    identifier: "CertifiedKey",
+    message: () => "expected a CertifiedKey (from CertifiedKey.make or fromPem) or Credentials (Credentials.make)"
+  }
 )
 
 const AnyObject = (what: string) =>
@@ -215,18 +225,32 @@ export const ClientOptions = Schema.Struct({
 }).pipe(Schema.filter(versionsInOrder))
 
 /**
- * `TlsServer.ServerOptions`: the common options, a required `certificate`, `clientAuth`
- * (`"none"`, `"requested"` or `"required"`) and `clientCas`.
+ * `TlsServer.ServerOptions`: the common options, `certificate` (a `CertifiedKey` or
+ * `Credentials`), `sni`, `selectAlpn`, `ticketKeys`, `clientAuth` (`"none"`, `"requested"` or
+ * `"required"`) and `clientCas`. (`TlsServer.make` also needs a `certificate` or `sni`.)
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ServerOptions = Schema.Struct({
   ...commonFields,
-  certificate: CertifiedKeySchema,
+  certificate: Schema.optional(ServerCertificate),
+  sni: Schema.optional(Schema.Struct({
+    resolve: Fn("an SNI resolver"),
+    timeout: Schema.optional(DurationInput),
+    onUnknown: Schema.optional(Schema.Literal("default", "refuse"))
+  })),
+  selectAlpn: Schema.optional(Fn("an ALPN selector")),
+  ticketKeys: Schema.optional(AnyObject("a TicketKeys service")),
   clientAuth: Schema.optional(Schema.Literal("none", "requested", "required")),
   clientCas: Schema.optional(Schema.Array(AnyObject("a Certificate")))
-}).pipe(Schema.filter(versionsInOrder))
+}).pipe(
+  Schema.filter(versionsInOrder),
+  Schema.filter((options) =>
+    options.certificate !== undefined || options.sni !== undefined ||
+    { path: ["certificate"], message: "a server needs a certificate (or sni to choose one per server name)" }
+  )
+)
 
 const describeValue = (u: unknown): string => {
   if (typeof u === "string") return JSON.stringify(u.length > 40 ? `${u.slice(0, 40)}…` : u)

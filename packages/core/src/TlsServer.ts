@@ -287,13 +287,6 @@ export const make = (
     yield* TlsOptions.validate(TlsOptions.ServerOptions, "TlsServer options", options)
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
-    if (options.certificate === undefined && options.sni === undefined) {
-      return yield* new TlsGenericError({
-        reason: "Misc",
-        detail: "a server needs a certificate (or sni)",
-        side: "server"
-      })
-    }
     // a server that asks for no certificate verifies nothing: no need to load a store
     const database = clientAuth === "none"
       ? TlsDatabaseModule.empty
