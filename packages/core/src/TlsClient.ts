@@ -33,7 +33,7 @@ import * as connection from "./internal/connection.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
-import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
+import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import { isTlsError, type TlsCertificateRequiredError, type TlsError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
@@ -121,6 +121,7 @@ export const make = (
       ciphers: Option.fromNullable(options.ciphers),
       database,
       requireCloseNotify: options.requireCloseNotify ?? true,
+      closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
       serverIdentity,
       serverName,
       session

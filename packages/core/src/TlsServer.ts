@@ -36,7 +36,7 @@ import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsBackend } from "./TlsBackend.js"
-import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
+import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
@@ -96,6 +96,7 @@ export const make = (
       ciphers: Option.fromNullable(options.ciphers),
       database,
       requireCloseNotify: options.requireCloseNotify ?? true,
+      closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
       clientAuth,
       clientCas: options.clientCas ?? database.anchors
     })
