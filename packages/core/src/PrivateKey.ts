@@ -29,6 +29,11 @@ import type * as Redacted from "effect/Redacted"
 import { TlsBadCertificatePasswordError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 
+/**
+ * `@effect-tls/x509`'s `PrivateKey`: the model, `fromDer`, `toPem`, and the errors.
+ *
+ * @since 0.1.0
+ */
 export * from "@effect-tls/x509/PrivateKey"
 
 const MaxAttempts = 3

@@ -117,6 +117,10 @@ export type CertificateChain = ReadonlyArray<Certificate>
  * @since 0.1.0
  * @category errors
  */
+/**
+ * @since 0.1.0
+ * @category errors
+ */
 export { CertificateError } from "./X509Error.js"
 
 /**

@@ -93,4 +93,8 @@ export const matchesCertificate = (self: PrivateKey, certificate: Certificate): 
  * @since 0.1.0
  * @category errors
  */
+/**
+ * @since 0.1.0
+ * @category errors
+ */
 export { PrivateKeyPasswordError } from "./X509Error.js"
