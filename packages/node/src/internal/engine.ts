@@ -263,8 +263,12 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
+  /** Client: the peer certificate node:tls read for its checkServerIdentity call (read once). */
+  leafFromNode: tls.DetailedPeerCertificate | undefined = undefined
+
   private describe(socket: tls.TLSSocket): EngineHandshake {
-    const leaf = socket.getPeerCertificate(true)
+    const leaf = this.leafFromNode ?? socket.getPeerCertificate(true)
+    this.leafFromNode = undefined
     const resumed = socket.isSessionReused()
     const received = peerChain(leaf)
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
@@ -543,7 +547,7 @@ export const makeClient = (
       catch: invalidSettings("client")
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
-    const connection = new NodeTlsConnection(
+    const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
       (underlying) =>
@@ -551,7 +555,11 @@ export const makeClient = (
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
-          checkServerIdentity: () => undefined,
+          // node:tls reads the peer certificate for this call: keep it, so it is read once
+          checkServerIdentity: (_host: string, certificate: tls.PeerCertificate) => {
+            connection.leafFromNode = certificate as tls.DetailedPeerCertificate
+            return undefined
+          },
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
