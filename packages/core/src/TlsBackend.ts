@@ -64,8 +64,10 @@ export interface EngineChannelBinding {
 }
 
 /**
- * One TLS connection inside an engine. Closing the scope it was made in ends it: with
- * close_notify after a successful handshake, by tearing it down otherwise.
+ * One TLS connection inside an engine. Closing the scope it was made in ends it, by the
+ * scope's exit: a success sends close_notify after a successful handshake and waits (at most
+ * `closeTimeout`) for it to leave; a failure or an interruption tears it down without
+ * close_notify (the peer sees a truncation). Either way within `closeTimeout`.
  *
  * @since 0.1.0
  * @category models
@@ -109,6 +111,8 @@ export interface EngineConfig {
   /** The database whose anchors the engine's own verifier trusts. */
   readonly database: TlsDatabaseShape
   readonly requireCloseNotify: boolean
+  /** Bounds closing (the close_notify's flush, or the abortive teardown), on Effect's Clock. */
+  readonly closeTimeout: Duration.Duration
 }
 
 /**

@@ -41,7 +41,7 @@ import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
-import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
+import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import {
   isTlsError,
@@ -181,6 +181,7 @@ export const make = (
       ciphers: Option.fromNullable(options.ciphers),
       database,
       requireCloseNotify: options.requireCloseNotify ?? true,
+      closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
       serverIdentity,
       serverName,
       session

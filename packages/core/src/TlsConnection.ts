@@ -101,6 +101,14 @@ export interface TlsConnection {
 export const isTlsConnection = (u: unknown): u is TlsConnection => Predicate.hasProperty(u, TypeId)
 
 /**
+ * How long closing may take when `closeTimeout` is not given.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultCloseTimeout: Duration.DurationInput = "5 seconds"
+
+/**
  * Options both sides share.
  *
  * @since 0.1.0
@@ -133,4 +141,12 @@ export interface CommonOptions {
    * of input ends the stream cleanly, and a record cut in the middle is dropped silently.
    */
   readonly requireCloseNotify?: boolean | undefined
+  /**
+   * Bounds closing, on Effect's `Clock`; default 5 seconds. When the connection's scope closes
+   * after success, close_notify is sent and the close waits at most this long for it (and the
+   * transport's half-close) to leave; after a failure or an interruption the connection is
+   * closed abortively (no close_notify, so the peer sees a truncation), within the same bound.
+   * A peer that stops reading can therefore never hold a close (or a server's shutdown).
+   */
+  readonly closeTimeout?: Duration.DurationInput | undefined
 }

@@ -66,6 +66,58 @@ export type Reason =
 export const isTlsError = (u: unknown): u is TlsError => Predicate.hasProperty(u, TypeId)
 
 /**
+ * The TLS alert descriptions, by their RFC 8446 (section 6) names.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const alertDescriptions = [
+  "close_notify",
+  "unexpected_message",
+  "bad_record_mac",
+  "record_overflow",
+  "handshake_failure",
+  "bad_certificate",
+  "unsupported_certificate",
+  "certificate_revoked",
+  "certificate_expired",
+  "certificate_unknown",
+  "illegal_parameter",
+  "unknown_ca",
+  "access_denied",
+  "decode_error",
+  "decrypt_error",
+  "protocol_version",
+  "insufficient_security",
+  "internal_error",
+  "inappropriate_fallback",
+  "user_canceled",
+  "missing_extension",
+  "unsupported_extension",
+  "unrecognized_name",
+  "bad_certificate_status_response",
+  "unknown_psk_identity",
+  "certificate_required",
+  "no_application_protocol"
+] as const
+
+/**
+ * A TLS alert description (RFC 8446, section 6).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type AlertDescription = typeof alertDescriptions[number]
+
+const alertSet: ReadonlySet<string> = new Set(alertDescriptions)
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isAlertDescription = (u: unknown): u is AlertDescription => typeof u === "string" && alertSet.has(u)
+
+/**
  * Which side of the connection saw the error.
  *
  * @since 0.1.0
@@ -83,7 +135,8 @@ const causeText = (cause: unknown): string =>
  * - `Misc`: any other TLS failure;
  * - `NotTls`: the peer does not speak TLS;
  * - `Handshake`: the handshake failed (protocol mismatch, alert received, no shared cipher);
- *   `alert` names the TLS alert when one was sent or received;
+ *   `alert` names the alert the peer sent, when it sent one (the peer refused us: for
+ *   instance `access_denied` or `certificate_unknown` from a peer we sent no certificate);
  * - `Eof`: the transport ended without the peer's close_notify (truncation) while
  *   `requireCloseNotify` is on;
  * - `InappropriateFallback`: the server refused a version fallback (RFC 7507);
@@ -96,20 +149,29 @@ export class TlsGenericError extends Data.TaggedError("TlsGenericError")<{
   readonly reason: "Unavailable" | "Misc" | "NotTls" | "Handshake" | "Eof" | "InappropriateFallback" | "Closed"
   readonly detail: string
   readonly side?: Side | undefined
-  readonly alert?: string | undefined
+  /** The alert the peer sent, when the failure is its refusal. */
+  readonly alert?: AlertDescription | undefined
   readonly cause?: unknown
 }> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   override get message(): string {
-    return `TLS ${this.reason}${this.side ? ` (${this.side})` : ""}: ${this.detail}${causeText(this.cause)}`
+    const alert = this.alert !== undefined ? ` (alert ${this.alert} from the peer)` : ""
+    return `TLS ${this.reason}${this.side ? ` (${this.side})` : ""}: ${this.detail}${alert}${causeText(this.cause)}`
   }
 }
 
 /**
- * The peer's certificate was not accepted: the complete verification `flags`, the peer's
- * chain as received, and the identity it was checked against. Gio's `BAD_CERTIFICATE`.
+ * A certificate was not accepted. Two cases, kept apart:
+ *
+ * - we refused the peer's chain (`byPeer` unset): the complete verification `flags`, the
+ *   peer's chain as received, and the identity it was checked against;
+ * - the peer refused the certificate we sent (`byPeer: true`): by a bad_certificate-family
+ *   `alert`, or by hanging up right after it asked for it (no alert). A peer to which we sent
+ *   no certificate never produces this error: its alert is a `TlsGenericError` `Handshake`.
+ *
+ * Gio's `BAD_CERTIFICATE`.
  *
  * @since 0.1.0
  * @category errors
@@ -119,12 +181,10 @@ export class TlsBadCertificateError extends Data.TaggedError("TlsBadCertificateE
   readonly peerCertificate: CertificateChain
   readonly identity?: string | undefined
   readonly side: Side
-  /**
-   * Set when the peer, not us, refused our certificate: by a bad_certificate-family alert
-   * (named here), or by closing the connection right after it asked for our certificate
-   * (`"none: connection closed"`).
-   */
-  readonly alert?: string | undefined
+  /** The peer, not us, refused the certificate we sent. */
+  readonly byPeer?: boolean | undefined
+  /** The alert by which the peer refused our certificate (none when it just hung up). */
+  readonly alert?: AlertDescription | undefined
   readonly cause?: unknown
 }> {
   /** @since 0.1.0 */
@@ -133,8 +193,9 @@ export class TlsBadCertificateError extends Data.TaggedError("TlsBadCertificateE
   readonly reason = "BadCertificate" as const
   /** @since 0.1.0 */
   override get message(): string {
-    if (this.alert !== undefined) {
-      return `TLS BadCertificate (${this.side}): the peer rejected our certificate (alert ${this.alert})`
+    if (this.byPeer === true || this.alert !== undefined) {
+      const how = this.alert !== undefined ? `alert ${this.alert}` : "it closed the connection without an alert"
+      return `TLS BadCertificate (${this.side}): the peer rejected our certificate (${how})`
     }
     const subject = this.peerCertificate[0]?.subject.text ?? "no certificate"
     return `TLS BadCertificate (${this.side}): ${subject}${

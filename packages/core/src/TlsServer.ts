@@ -61,7 +61,7 @@ import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
 import { TlsBackend } from "./TlsBackend.js"
-import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
+import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import * as TlsError from "./TlsError.js"
@@ -317,6 +317,7 @@ export const make = (
           ciphers: Option.fromNullable(options.ciphers),
           database,
           requireCloseNotify: options.requireCloseNotify ?? true,
+          closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
           clientAuth,
           clientCas: options.clientCas ?? database.anchors,
           ticketKeys: ticketKey

@@ -11,7 +11,8 @@
  * Each direction is served by one long-lived fiber (a pump) rather than a fiber per call:
  * the reader reads from the transport while node:tls wants data (a `push` that returns true)
  * and parks when it does not, until the next `_read`; the writer takes what `_write` /
- * `_writev` hand it and parks between writes. Both end when the duplex is destroyed.
+ * `_writev` hand it and parks between writes. Both end when the duplex is destroyed; a
+ * transport operation still in flight then is interrupted.
  *
  * @internal
  */
@@ -72,12 +73,14 @@ export class TransportDuplex extends Duplex {
 
   // ---- writer pump
   private writerStarted = false
+  /** Interrupts the writer (and the transport write in flight). */
+  private cancelWrite: (() => void) | undefined = undefined
   private outbox: Uint8Array | undefined = undefined
   private outCallback: Callback | undefined = undefined
   /** Where the writer parks for want of bytes. */
   private readonly outboxChanged = Condition.make()
-  /** Called when the writer takes bytes node handed over (their transport write has begun). */
-  onWriteTaken: (() => void) | undefined = undefined
+  /** Called when the writer takes bytes node handed over (their transport write has begun) and when it completes. */
+  onWriteProgress: (() => void) | undefined = undefined
 
   /**
    * Whether bytes node handed over wait for the writer (at most one turn of the scheduler). A
@@ -85,6 +88,14 @@ export class TransportDuplex extends Duplex {
    */
   get writePending(): boolean {
     return this.outbox !== undefined
+  }
+
+  /**
+   * Whether the writer is suspended in a transport write: the transport pushes back (a peer
+   * that stopped reading). A write that the transport takes at once never shows here.
+   */
+  get writeBlocked(): boolean {
+    return this.writing !== undefined
   }
 
   constructor(
@@ -201,6 +212,7 @@ export class TransportDuplex extends Duplex {
       const callback = this.writing!
       this.writing = undefined
       callback()
+      this.onWriteProgress?.()
       return this.writeLoop
     },
     onFailure: (cause: Cause.Cause<TransportError>): Effect.Effect<void> => {
@@ -221,7 +233,7 @@ export class TransportDuplex extends Duplex {
     this.writing = this.outCallback
     this.outbox = undefined
     this.outCallback = undefined
-    this.onWriteTaken?.()
+    this.onWriteProgress?.()
     return Effect.matchCauseEffect(this.transport.write(bytes), this.afterWrite)
   })
 
@@ -230,7 +242,9 @@ export class TransportDuplex extends Duplex {
     this.outCallback = callback
     if (this.writerStarted) return this.outboxChanged.notify()
     this.writerStarted = true
-    this.run(this.writeLoop, () => {})
+    this.cancelWrite = this.run(this.writeLoop, () => {
+      this.cancelWrite = undefined
+    })
   }
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: Callback): void {
@@ -264,7 +278,10 @@ export class TransportDuplex extends Duplex {
 
   override _destroy(error: Error | null, callback: Callback): void {
     this.cancelRead?.()
-    // an idle writer ends; one in the middle of a write ends when the write does
+    // an idle writer ends (after handing over what node:tls gave it last, an alert); one
+    // stuck in a transport write (a peer that stopped reading) is interrupted: a destroyed
+    // connection must not wait for its peer
+    if (this.writing !== undefined) this.cancelWrite?.()
     this.outboxChanged.notify()
     callback(error)
   }

@@ -36,6 +36,8 @@ import type {
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
@@ -74,12 +76,6 @@ const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
-/** How long the scope's close waits for our close_notify to leave. */
-const closeWait: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const timer = setTimeout(() => resume(Effect.void), 5_000)
-  return Effect.sync(() => clearTimeout(timer))
-})
-
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
@@ -108,7 +104,7 @@ export class NodeTlsConnection implements EngineConnection {
   ) {
     this.bridge = new TransportDuplex(config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
-    this.bridge.onWriteTaken = this.changed.notify
+    this.bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
     this.bridge.on("drain", this.changed.notify)
   }
@@ -132,7 +128,10 @@ export class NodeTlsConnection implements EngineConnection {
       const failure = fromNodeError(error, {
         side: this.side,
         handshakeDone: this.state.secure,
-        transportError: this.bridge.transportError
+        transportError: this.bridge.transportError,
+        // a client sends its certificate only when asked (unknown on the native path: assume it did)
+        sentCertificate: Option.isSome(this.config.certificate) &&
+          (this.side === "server" || this.native !== undefined || Option.isSome(this.acceptedCas()))
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
@@ -271,8 +270,12 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
+  /** Client: the peer certificate node:tls read for its checkServerIdentity call (read once). */
+  leafFromNode: tls.DetailedPeerCertificate | undefined = undefined
+
   private describe(socket: tls.TLSSocket): EngineHandshake {
-    const leaf = socket.getPeerCertificate(true)
+    const leaf = this.leafFromNode ?? socket.getPeerCertificate(true)
+    this.leafFromNode = undefined
     const resumed = socket.isSessionReused()
     const received = peerChain(leaf)
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
@@ -366,9 +369,10 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       // done once node:tls took the bytes and the bridge handed their records to the transport
+      // (the callback tells waiters when node:tls has handed the bytes on: a teardown flushes them)
       if (
         bytes.length === 0 ||
-        (socket.write(bytes) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
+        (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
       ) return Effect.void
       return this.changed.await(this.writeCheck)
     })
@@ -437,17 +441,65 @@ export class NodeTlsConnection implements EngineConnection {
 
   // ---- teardown
 
-  /** Tears down node:tls and half-closes the transport so that the peer is not left waiting. */
-  readonly abort: Effect.Effect<void> = Effect.suspend(() => {
+  /**
+   * Tears down node:tls (no close_notify) and half-closes the transport so that the peer is not
+   * left waiting; what node:tls wrote last (an alert) goes out before our FIN.
+   */
+  private readonly teardown: Effect.Effect<void> = Effect.suspend(() => {
+    // what a write already acknowledged may still wait inside node:tls (behind a record in
+    // flight): it goes out first, then the end without close_notify (bounded by the caller);
+    // not when the transport pushes back (a peer that stopped reading would hold us)
+    const socket = this.socket
+    if (
+      socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
+      !this.bridge.writeBlocked && (socket.writableLength > 0 || this.bridge.writePending)
+    ) {
+      return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
+    }
+    return this.tearDownNow
+  })
+
+  private readonly plaintextFlushed: Effect.Effect<void> = this.changed.await(() => {
+    const socket = this.socket!
+    return socket.destroyed || this.state.failure !== undefined ||
+        (socket.writableLength === 0 && !this.bridge.writePending)
+      ? Effect.void
+      : undefined
+  })
+
+  private readonly tearDownNow: Effect.Effect<void> = Effect.suspend(() => {
     const shutDown = this.bridge.writableFinished || this.tornDown
+    // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
+    // data): the peer learns of the end when the transport's own scope closes it
+    const blocked = this.bridge.writeBlocked
+    this.stop()
+    if (shutDown || blocked) return Effect.void
+    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
+    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
+  })
+
+  /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
+  private stop(): void {
     this.tornDown = true
     this.socket?.destroy()
     this.bridge.destroy()
-    if (shutDown) return Effect.void
-    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
-    // what node:tls wrote last (an alert) goes out before our FIN
-    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
-  })
+    this.stopSniffingListener?.()
+  }
+
+  /**
+   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left. It
+   * runs in a fiber of its own: a finalizer is uninterruptible, and the fiber closing a scope
+   * may itself be interrupted, so a timeout raced in place could neither fire nor be trusted.
+   */
+  private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
+    return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
+      Effect.flatMap(Fiber.join),
+      Effect.zipRight(Effect.sync(() => this.stop()))
+    )
+  }
+
+  /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
+  readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
 
   /** Waits until the bridge's writer has taken what node:tls handed it. */
   private readonly bridgeWritten: Effect.Effect<void> = this.changed.await(() =>
@@ -463,18 +515,24 @@ export class NodeTlsConnection implements EngineConnection {
     return this.sessionsOf.wrapped(handshake)
   })
 
-  /** The scope's finalizer: close_notify after a good handshake (bounded), then tear down. */
-  readonly close: Effect.Effect<void> = Effect.suspend(() => {
-    const socket = this.socket
-    const state = this.state
-    if (socket === undefined || state.phase._tag !== "Open") return this.abort
-    if (!socket.writableEnded) socket.end()
-    const finished = this.changed.await(() =>
-      socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
-    )
-    // (a finalizer runs uninterruptibly: the race's loser must be interruptible, or it is awaited)
-    return Effect.interruptible(Effect.raceFirst(finished, closeWait)).pipe(Effect.zipRight(this.abort))
-  })
+  /**
+   * The scope's finalizer, by its exit: after success and a good handshake, close_notify, waiting
+   * until it left (our side's flush, not the peer's answer: both ends of a pair often close in
+   * one scope); after a failure or an interruption, a teardown without close_notify, so that the
+   * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
+   */
+  readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      if (this.tornDown) return Effect.void
+      const socket = this.socket
+      const state = this.state
+      if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
+      if (!socket.writableEnded) socket.end()
+      const sent = this.changed.await(() =>
+        socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
+      )
+      return this.bounded(Effect.zipRight(sent, this.teardown))
+    })
 }
 
 /**
@@ -521,7 +579,7 @@ export const makeClient = (
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
-    const connection = new NodeTlsConnection(
+    const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
       (underlying) =>
@@ -529,7 +587,11 @@ export const makeClient = (
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
-          checkServerIdentity: () => undefined,
+          // node:tls reads the peer certificate for this call: keep it, so it is read once
+          checkServerIdentity: (_host: string, certificate: tls.PeerCertificate) => {
+            connection.leafFromNode = certificate as tls.DetailedPeerCertificate
+            return undefined
+          },
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
@@ -540,7 +602,7 @@ export const makeClient = (
       nativeSocket(config),
       new ClientSessions(offered)
     )
-    yield* Effect.addFinalizer(() => connection.close)
+    yield* Effect.addFinalizer((exit) => connection.close(exit))
     return connection
   })
 
@@ -592,6 +654,6 @@ export const makeServer = (
       nativeSocket(config),
       undefined
     )
-    yield* Effect.addFinalizer(() => connection.close)
+    yield* Effect.addFinalizer((exit) => connection.close(exit))
     return connection
   })

@@ -28,7 +28,11 @@ const certificateRequired = new Set([
   "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
 ])
 
-/** Alerts by which a peer says it did not accept our certificate. */
+/**
+ * Alerts by which a peer says it did not accept our certificate, when we sent one. From a peer
+ * to which we sent none they are its refusal of the handshake (`access_denied`,
+ * `certificate_unknown` ...), never about a certificate of ours.
+ */
 const peerRejectedOurCertificate = new Set([
   "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
   "ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE",
@@ -39,9 +43,17 @@ const peerRejectedOurCertificate = new Set([
   "ERR_SSL_TLSV1_ALERT_ACCESS_DENIED"
 ])
 
-const alertOf = (code: string): string | undefined => {
-  const match = /ALERT_(.+)$/.exec(code)
-  return match ? match[1]!.toLowerCase() : undefined
+/**
+ * The alert the peer sent, from OpenSSL's reason code: every received alert has one
+ * (`SSL_AD_REASON_OFFSET` + description), named `…_ALERT_<NAME>` except three older ones.
+ * Alerts we send ourselves surface as the reason we sent them (e.g. CERTIFICATE_VERIFY_FAILED).
+ */
+const alertOf = (code: string): TlsError.AlertDescription | undefined => {
+  const match = /(?:ALERT_|TLSV1_(?=UNRECOGNIZED_NAME$|BAD_CERTIFICATE_STATUS_RESPONSE$|UNSUPPORTED_EXTENSION$))(.+)$/
+    .exec(code)
+  if (match === null) return undefined
+  const name = match[1]!.toLowerCase().replace(/^user_cancelled$/, "user_canceled")
+  return TlsError.isAlertDescription(name) ? name : undefined
 }
 
 /** @internal */
@@ -49,6 +61,8 @@ export interface ErrorContext {
   readonly side: TlsError.Side
   readonly handshakeDone: boolean
   readonly transportError: TransportError | undefined
+  /** We had a certificate to send (only then can a peer's alert be about ours). */
+  readonly sentCertificate: boolean
 }
 
 /** @internal */
@@ -74,13 +88,22 @@ export const fromNodeError = (error: unknown, context: ErrorContext): TlsError.T
     return new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side, cause: error })
   }
   if (peerRejectedOurCertificate.has(code)) {
-    return new TlsError.TlsBadCertificateError({
-      flags: CertificateFlags.empty,
-      peerCertificate: [],
-      side,
-      alert: alertOf(code),
-      cause: error
-    })
+    return context.sentCertificate
+      ? new TlsError.TlsBadCertificateError({
+        flags: CertificateFlags.empty,
+        peerCertificate: [],
+        side,
+        byPeer: true,
+        alert: alertOf(code),
+        cause: error
+      })
+      : new TlsError.TlsGenericError({
+        reason: context.handshakeDone ? "Misc" : "Handshake",
+        detail: "the peer refused the connection",
+        side,
+        alert: alertOf(code),
+        cause: error
+      })
   }
   if (code === "ECONNRESET" || code === "EPIPE" || code === "ERR_STREAM_PREMATURE_CLOSE") {
     return new TlsError.TlsGenericError({

@@ -83,7 +83,7 @@ export const refusalOfHangUp = (evidence: Evidence, otherwise: TlsError.TlsError
       flags: CertificateFlags.empty,
       peerCertificate: [],
       side: evidence.side,
-      alert: "none: connection closed",
+      byPeer: true,
       cause: otherwise
     })
     : new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: evidence.side, cause: otherwise })

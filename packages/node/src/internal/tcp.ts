@@ -246,6 +246,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const socket = new Net.Socket({ allowHalfOpen: true })
+        // no Nagle: a TLS flight (or any small write) leaves at once, not after the peer's delayed ACK
+        socket.setNoDelay(true)
         // a pending error before the transport attaches its own listener must not crash
         socket.on("error", () => {})
         return socket
@@ -331,6 +333,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
         server.on("connection", (socket) => {
           sockets.add(socket)
           socket.on("error", () => {})
+          socket.setNoDelay(true)
           socket.once("close", () => sockets.delete(socket))
           const handler = handlers.values().next()
           if (handler.done) pending.push(socket)
