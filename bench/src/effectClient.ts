@@ -2,8 +2,8 @@
  * The effect-tls client of every TCP row: `TlsClient.connect` over `NodeTransport.connect`,
  * verifying with the test root's `TlsDatabase` and the default policy. `native` sets
  * `requireCloseNotify: false` (the engine's native path). Full-handshake rows run with
- * `SessionCache.disabled`; the resumed rows with the default single-use cache, or with a
- * cache that hands out its newest ticket again ("ticket reuse allowed").
+ * `SessionCache.disabled`; the resumed rows with a fresh default (single-use) memory cache,
+ * or with `makeMemory({ reuseTickets: true })` ("ticket reuse allowed").
  */
 import * as SessionCache from "@effect-tls/core/SessionCache"
 import type { TlsBackend } from "@effect-tls/core/TlsBackend"
@@ -26,21 +26,10 @@ type Runtime = ManagedRuntime.ManagedRuntime<TlsBackend, never>
 const optionsFor = (material: Material, path: Path): ClientOptions =>
   path === "native" ? { ...material.clientOptions, requireCloseNotify: false } : material.clientOptions
 
-/**
- * A cache that keeps the newest session of each key and hands it out again and again
- * (through the public `SessionCacheShape`; `makeMemory({ reuseTickets: true })` once the
- * option is on main).
- */
-const reusingCache = (): SessionCache.SessionCacheShape => {
-  const sessions = new Map<string, Parameters<SessionCache.SessionCacheShape["put"]>[1]>()
-  return {
-    take: (key) => Effect.sync(() => Option.fromNullable(sessions.get(key))),
-    put: (key, session) => Effect.sync(() => void sessions.set(key, session))
-  }
-}
-
 const cacheFor = (resume: Resume): SessionCache.SessionCacheShape =>
-  resume === "none" ? SessionCache.disabled : resume === "reuse" ? reusingCache() : SessionCache.makeMemory()
+  resume === "none"
+    ? SessionCache.disabled
+    : SessionCache.makeMemory({ reuseTickets: resume === "reuse" })
 
 const connect = (material: Material, port: number, path: Path) =>
   Effect.flatMap(
