@@ -29,6 +29,11 @@ for (const pkg of pkgs) {
     fail(`${rel} has no tsconfig.build.json (copy packages/core/tsconfig.build.json and list its references)`)
   }
   if (!fs.existsSync(path.join(pkg.dir, "README.md"))) fail(`${rel} has no README.md`)
+  const publish = pkg.manifest.publishConfig ?? {}
+  if (publish.directory !== "dist" || publish.linkDirectory !== false) {
+    // without linkDirectory: false, pnpm links the workspace to dist/ instead of the sources
+    fail(`${rel}/package.json needs "publishConfig": { "access": "public", "directory": "dist", "linkDirectory": false }`)
+  }
   // a clean build: files moved or deleted since the last build must not be shipped
   for (const out of ["build/esm", "build/dts", "build/tsconfig.build.tsbuildinfo", "dist"]) {
     fs.rmSync(path.join(pkg.dir, out), { recursive: true, force: true })

@@ -10,8 +10,10 @@
  *
  * @example
  * ```ts
- * import { AcceptCertificate, TlsClient } from "@effect-tls/core"
+ * import { AcceptCertificate, TlsClient, type Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
  *
  * // a test server with an expired certificate we know by its key
  * const policy = AcceptCertificate.any(

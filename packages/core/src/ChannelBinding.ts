@@ -28,8 +28,10 @@
  *
  * @example
  * ```ts
- * import { TlsClient } from "@effect-tls/core"
+ * import { TlsClient, type Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
  *
  * const program = Effect.gen(function*() {
  *   const tls = yield* TlsClient.connect(transport, { serverIdentity: "mail.example.com" })

@@ -10,6 +10,8 @@
  * import { PrivateKey, TlsInteraction } from "@effect-tls/core"
  * import { Effect, Option, Redacted } from "effect"
  *
+ * declare const encryptedPem: string
+ *
  * const key = PrivateKey.fromPem(encryptedPem).pipe(
  *   Effect.provide(TlsInteraction.layer(TlsInteraction.make({
  *     askPassword: () => Effect.succeed(Option.some(Redacted.make(process.env.KEY_PASSWORD ?? "")))
@@ -27,6 +29,11 @@ import type * as Redacted from "effect/Redacted"
 import { TlsBadCertificatePasswordError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 
+/**
+ * Everything of `@effect-tls/x509`'s `PrivateKey` except `fromPem` (below).
+ *
+ * @since 0.1.0
+ */
 export * from "@effect-tls/x509/PrivateKey"
 
 const MaxAttempts = 3

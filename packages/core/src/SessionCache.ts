@@ -16,8 +16,10 @@
  *
  * @example
  * ```ts
- * import { SessionCache, TlsClient } from "@effect-tls/core"
+ * import { SessionCache, type TlsBackend, type TlsError } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const myProgram: Effect.Effect<void, TlsError.TlsError, TlsBackend.TlsBackend>
  *
  * // every client connection in this program resumes through its own cache
  * const program = myProgram.pipe(Effect.provide(SessionCache.layerMemory({ capacity: 64 })))

@@ -177,9 +177,11 @@ const isCertificateRequired = (u: unknown): u is TlsCertificateRequiredError =>
  *
  * @example
  * ```ts
- * import { TlsClient, TlsInteraction } from "@effect-tls/core"
+ * import { type CertifiedKey, TlsClient, TlsInteraction } from "@effect-tls/core"
  * import { NodeTransport } from "@effect-tls/node"
  * import { Effect, Option } from "effect"
+ *
+ * declare const myCertifiedKey: CertifiedKey.CertifiedKey
  *
  * const interaction = TlsInteraction.make({
  *   requestCertificate: ({ acceptedCas }) => Effect.succeed(Option.some(myCertifiedKey))

@@ -15,6 +15,9 @@
  * import { Certificate, CertificateFlags, TlsDatabase } from "@effect-tls/core"
  * import { Effect } from "effect"
  *
+ * declare const caPem: string
+ * declare const serverPem: string
+ *
  * const program = Effect.gen(function*() {
  *   const database = yield* TlsDatabase.fromPem(caPem)
  *   const chain = yield* Certificate.fromPem(serverPem)
@@ -61,8 +64,8 @@ export interface TlsDatabaseShape {
   /** The trust anchors. The engine also hands them to its own verifier (OpenSSL's `ca`). */
   readonly anchors: ReadonlyArray<Certificate>
   /**
-   * `true` when this database is the platform's default store: the engine then lets its
-   * own verifier use its built-in roots instead of `anchors`.
+   * `true` when this database is the platform's default store (such as `NodeTlsDatabase.system`).
+   * Informational: engines treat every database alike and hand their own verifier `anchors`.
    */
   readonly isSystem: boolean
   readonly verifyChain: (chain: CertificateChain, options: VerifyOptions) => Effect.Effect<CertificateFlags>

@@ -5,8 +5,10 @@
  *
  * @example
  * ```ts
- * import { TlsClient, TlsError, CertificateFlags } from "@effect-tls/core"
+ * import { CertificateFlags, TlsClient, type Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
  *
  * const program = TlsClient.connect(transport, { serverIdentity: "example.com" }).pipe(
  *   Effect.catchTag("TlsBadCertificateError", (error) =>

@@ -12,8 +12,10 @@
  *
  * @example
  * ```ts
- * import { TlsServer } from "@effect-tls/core"
+ * import { type CertifiedKey, TlsServer, type Transport } from "@effect-tls/core"
  * import { Effect, Stream } from "effect"
+ *
+ * declare const certificate: CertifiedKey.CertifiedKey
  *
  * const echo = (transport: Transport.Transport) =>
  *   Effect.gen(function*() {

@@ -2,9 +2,10 @@
  * The system trust store for Node, and PEM files as databases.
  *
  * `system` trusts Node's bundled Mozilla roots (`tls.rootCertificates`) plus the PEM files
- * named by `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` when they are set. It is marked
- * `isSystem: true`, so the Node engine lets OpenSSL use its own built-in roots for its
- * second opinion. `fromFile` builds an ordinary database from a PEM file of anchors.
+ * named by `NODE_EXTRA_CA_CERTS` and `SSL_CERT_FILE` when they are set, and is marked
+ * `isSystem: true`. The Node engine hands OpenSSL these anchors for its second opinion, as it
+ * does for any database (node's own roots would miss the two variables' additions).
+ * `fromFile` builds an ordinary database from a PEM file of anchors.
  *
  * @example
  * ```ts
