@@ -1,5 +1,6 @@
-// `pnpm docs`: the API reference of every published package, generated from the JSDoc by
-// @effect/docgen (as Effect does) into packages/<name>/docs (not committed), then every `@example`
+// `pnpm docgen` (not `pnpm docs`, a pnpm command of its own): the API reference of every published
+// package, generated from the JSDoc by @effect/docgen (as Effect does) into packages/<name>/docs
+// (not committed), then every `@example`
 // of that reference type-checked.
 //
 // docgen fails on an export without `@since`; the example check fails on an example that does not

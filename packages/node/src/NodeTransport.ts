@@ -31,45 +31,33 @@
 import type * as Transport from "@effect-tls/core/Transport"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import * as internal from "./internal/tcp.js"
 
 /**
- * The property under which a transport made here holds its `net.Socket` (or
- * `Duplex`), so that the TLS engine can take the native fast path.
- *
- * @since 0.1.0
- * @category symbols
- * @internal
- */
-export const SocketSymbol: typeof internal.SocketSymbol = internal.SocketSymbol
-
-/**
- * The property under which a transport made here holds a function that removes
- * the transport's own listeners from the socket (call it before handing the
- * socket to another owner, e.g. node:tls). The scope still destroys the socket.
- *
- * @since 0.1.0
- * @category symbols
- * @internal
- */
-export const DetachSymbol: typeof internal.DetachSymbol = internal.DetachSymbol
-
-/**
- * The raw socket behind a transport made by this module, if any.
+ * The raw socket behind a transport made by this module, if any, without taking it (for
+ * inspection: its state, its buffers).
  *
  * @since 0.1.0
  * @category accessors
- * @internal
  */
-export const getSocket = (transport: Transport.Transport): Option.Option<Duplex> =>
-  Predicate.hasProperty(transport, SocketSymbol)
-    ? Option.some((transport as internal.NodeTransport)[SocketSymbol])
-    : Option.none()
+export const getSocket: (transport: Transport.Transport) => Option.Option<Duplex> = internal.peekSocket
+
+/**
+ * Takes over the `net.Socket` behind a transport made by this module, to hand it to a
+ * native implementation (node:tls takes this path when close_notify is not required). The
+ * transport's listeners are removed and the transport is consumed: its `read`, `write` and
+ * `shutdownWrite` fail with reason "Closed" from then on. Closing the transport's scope
+ * still destroys the socket. None when the transport was not made here, was already taken,
+ * or its socket is closed or ended.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const takeSocket: (transport: Transport.Transport) => Option.Option<Duplex> = internal.takeSocket
 
 /**
  * @since 0.1.0

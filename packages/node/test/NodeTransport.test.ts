@@ -119,6 +119,22 @@ describe("NodeTransport", () => {
       assert.isTrue(Option.isNone(NodeTransport.getSocket(Transport.make({ ...client }))))
     }))
 
+  it.scopedLive("takeSocket hands the socket over once and consumes the transport", () =>
+    Effect.gen(function*() {
+      const [client] = yield* NodeTransport.pairForTest
+      const pending = yield* Effect.fork(client.read)
+      yield* Effect.sleep("20 millis")
+      const taken = Option.getOrThrow(NodeTransport.takeSocket(client))
+      assert.isTrue(taken instanceof Net.Socket)
+      assert.strictEqual(taken.listenerCount("readable"), 0)
+      assert.isTrue(Option.isNone(NodeTransport.takeSocket(client)), "a socket is taken once")
+      // the transport is consumed: its pending and later operations fail with Closed
+      assert.strictEqual(failureOf(yield* Fiber.await(pending))?.reason, "Closed")
+      assert.strictEqual(failureOf(yield* Effect.exit(client.write(new Uint8Array(1))))?.reason, "Closed")
+      assert.strictEqual(failureOf(yield* Effect.exit(client.shutdownWrite))?.reason, "Closed")
+      assert.isFalse(taken.destroyed, "the socket lives on for its new owner")
+    }))
+
   it.scopedLive("a peer reset fails the pending read with reason Read", () =>
     Effect.gen(function*() {
       const [client, server] = yield* NodeTransport.pairForTest
