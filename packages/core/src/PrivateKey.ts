@@ -30,7 +30,7 @@ import { TlsBadCertificatePasswordError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 
 /**
- * `@effect-tls/x509`'s `PrivateKey`: the model, `fromDer`, `toPem`, and the errors.
+ * Everything of `@effect-tls/x509`'s `PrivateKey` except `fromPem` (below).
  *
  * @since 0.1.0
  */

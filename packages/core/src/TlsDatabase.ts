@@ -94,7 +94,11 @@ export interface FromAnchorsOptions {
   readonly crls?: ReadonlyArray<Crl.Crl | Uint8Array> | undefined
   /** The maximum number of intermediates in a path (self-issued ones not counted). */
   readonly maxIntermediates?: number | undefined
-  /** Marks the platform's default store (see `TlsDatabaseShape.isSystem`); default `false`. */
+  /**
+   * Marks the platform's default store (see `TlsDatabaseShape.isSystem`); default `false`. Its
+   * anchors are exempt from two CA formatting rules (critical basicConstraints, a
+   * subjectKeyIdentifier) that legacy roots of the bundled Mozilla store break.
+   */
   readonly isSystem?: boolean | undefined
   /**
    * How many verdicts to keep (default 256; `false`: none). A chain verified once is not

@@ -23,7 +23,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as internal from "./internal/certificate.js"
 import * as Signature from "./internal/signature.js"
-import type { CertificateError } from "./X509Error.js"
+import * as X509Error from "./X509Error.js"
 
 /**
  * @since 0.1.0
@@ -114,14 +114,18 @@ export interface Certificate {
 export type CertificateChain = ReadonlyArray<Certificate>
 
 /**
+ * A certificate, CRL, name or key that cannot be read (defined in `X509Error`).
+ *
  * @since 0.1.0
  * @category errors
  */
+export const CertificateError: typeof X509Error.CertificateError = X509Error.CertificateError
+
 /**
  * @since 0.1.0
  * @category errors
  */
-export { CertificateError } from "./X509Error.js"
+export type CertificateError = X509Error.CertificateError
 
 /**
  * @since 0.1.0

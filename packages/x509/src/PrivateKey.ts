@@ -10,6 +10,8 @@
  * import { PrivateKey } from "@effect-tls/x509"
  * import { Redacted } from "effect"
  *
+ * declare const encryptedPem: string
+ *
  * const key = PrivateKey.fromPem(encryptedPem, { password: Redacted.make(process.env.KEY_PASSWORD ?? "") })
  * ```
  *
@@ -20,7 +22,8 @@ import type * as Redacted from "effect/Redacted"
 import type { Certificate } from "./Certificate.js"
 import * as internalCertificate from "./internal/certificate.js"
 import * as internal from "./internal/privateKey.js"
-import type { CertificateError, PrivateKeyPasswordError } from "./X509Error.js"
+import * as X509Error from "./X509Error.js"
+import type { CertificateError } from "./X509Error.js"
 
 /**
  * @since 0.1.0
@@ -90,11 +93,15 @@ export const matchesCertificate = (self: PrivateKey, certificate: Certificate): 
 }
 
 /**
+ * An encrypted key whose password is missing or wrong (defined in `X509Error`).
+ *
  * @since 0.1.0
  * @category errors
  */
+export const PrivateKeyPasswordError: typeof X509Error.PrivateKeyPasswordError = X509Error.PrivateKeyPasswordError
+
 /**
  * @since 0.1.0
  * @category errors
  */
-export { PrivateKeyPasswordError } from "./X509Error.js"
+export type PrivateKeyPasswordError = X509Error.PrivateKeyPasswordError

@@ -76,7 +76,7 @@ const ipWithin = (ip: Uint8Array, constraint: Uint8Array): boolean => {
   return true
 }
 
-const normalizeValue = (value: string) => value.trim().replace(/\s+/g, " ").toLowerCase()
+const normalizeValue = Name.prepare
 
 const dnWithin = (name: Name.ParsedName, constraint: Name.ParsedName): boolean => {
   if (constraint.rdns.length > name.rdns.length) return false
