@@ -29,6 +29,11 @@ import type * as Redacted from "effect/Redacted"
 import { TlsBadCertificatePasswordError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 
+/**
+ * Everything of `@effect-tls/x509`'s `PrivateKey` (`fromPem` below adds the prompting variant).
+ *
+ * @since 0.1.0
+ */
 export * from "@effect-tls/x509/PrivateKey"
 
 const MaxAttempts = 3

@@ -113,11 +113,13 @@ export interface Certificate {
  */
 export type CertificateChain = ReadonlyArray<Certificate>
 
-/**
- * @since 0.1.0
- * @category errors
- */
-export { CertificateError } from "./X509Error.js"
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  CertificateError
+} from "./X509Error.js"
 
 /**
  * @since 0.1.0

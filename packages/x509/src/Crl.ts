@@ -4,12 +4,16 @@
  *
  * @example
  * ```ts
- * import { Crl, TlsDatabase } from "@effect-tls/x509"
+ * import { Certificate, Crl, Verifier } from "@effect-tls/x509"
  * import { Effect } from "effect"
  *
- * const database = Effect.gen(function*() {
+ * declare const crlPem: string
+ * declare const caPem: string
+ *
+ * const verifier = Effect.gen(function*() {
  *   const crls = yield* Crl.fromPem(crlPem)
- *   return yield* TlsDatabase.fromPem(caPem, { crls })
+ *   const anchors = yield* Certificate.fromPem(caPem)
+ *   return Verifier.make({ anchors, crls })
  * })
  * ```
  *

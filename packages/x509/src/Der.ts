@@ -7,6 +7,8 @@
  * ```ts
  * import { Der } from "@effect-tls/x509"
  *
+ * declare const bytes: Uint8Array
+ *
  * const top = Der.readOnly(bytes, Der.Tag.SEQUENCE)
  * for (const child of Der.children(bytes, top)) console.log(child.tag, Der.value(bytes, child))
  * ```

@@ -10,6 +10,8 @@
  * import { PrivateKey } from "@effect-tls/x509"
  * import { Redacted } from "effect"
  *
+ * declare const encryptedPem: string
+ *
  * const key = PrivateKey.fromPem(encryptedPem, { password: Redacted.make(process.env.KEY_PASSWORD ?? "") })
  * ```
  *
@@ -89,8 +91,10 @@ export const matchesCertificate = (self: PrivateKey, certificate: Certificate): 
   return internal.matchesPublicKey(self, x.spki, x.publicKey.curve)
 }
 
-/**
- * @since 0.1.0
- * @category errors
- */
-export { PrivateKeyPasswordError } from "./X509Error.js"
+export {
+  /**
+   * @since 0.1.0
+   * @category errors
+   */
+  PrivateKeyPasswordError
+} from "./X509Error.js"

@@ -12,6 +12,9 @@
  * import { Certificate, Verifier } from "@effect-tls/x509"
  * import { Effect } from "effect"
  *
+ * declare const caPem: string
+ * declare const serverPem: string
+ *
  * const program = Effect.gen(function*() {
  *   const anchors = yield* Certificate.fromPem(caPem)
  *   const chain = yield* Certificate.fromPem(serverPem)
