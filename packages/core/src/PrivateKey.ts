@@ -30,7 +30,7 @@ import { TlsBadCertificatePasswordError } from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 
 /**
- * Everything of `@effect-tls/x509`'s `PrivateKey` (`fromPem` below adds the prompting variant).
+ * `@effect-tls/x509`'s `PrivateKey`: the model, `fromDer`, `toPem`, and the errors.
  *
  * @since 0.1.0
  */

@@ -40,6 +40,7 @@ import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
+import * as TlsOptions from "./TlsOptions.js"
 import type { Transport } from "./Transport.js"
 
 /**
@@ -64,7 +65,8 @@ export interface ServerOptions extends CommonOptions {
 
 /**
  * Makes a server connection over an accepted `transport`; the handshake runs on the first
- * use (or `conn.handshake`). Closing the scope sends close_notify.
+ * use (or `conn.handshake`). Closing the scope sends close_notify. Invalid options fail with
+ * `TlsConfigError` before anything is sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -74,6 +76,7 @@ export const make = (
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
+    yield* TlsOptions.validate(TlsOptions.ServerOptions, "TlsServer options", options)
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
     // a server that asks for no certificate verifies nothing: no need to load a store

@@ -46,6 +46,16 @@ export * as CertifiedKey from "./CertifiedKey.js"
 export * as ChannelBinding from "./ChannelBinding.js"
 
 /**
+ * A condition to wait on, for code that bridges callback-driven state (a Node stream, a
+ * buffer, a TLS engine) into Effect: state changes in callbacks, which call `notify`; an
+ * Effect that needs the state to be in some shape calls `await` with a check, and the check
+ * runs again on every `notify` until it gives a result.
+ *
+ * @since 0.1.0
+ */
+export * as Condition from "./Condition.js"
+
+/**
  * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
  * revoked certificates (`CertificateFlags` `Revoked`).
  *
@@ -147,6 +157,17 @@ export * as TlsError from "./TlsError.js"
  * @since 0.1.0
  */
 export * as TlsInteraction from "./TlsInteraction.js"
+
+/**
+ * The schemas every public options object is checked against before anything is opened:
+ * `TlsClient` and `TlsServer` options, and the pieces transports and the testkit reuse
+ * (durations, ALPN names, ports, host names). A value that does not fit fails with
+ * `TlsConfigError`, naming the field and saying why; it never throws, and it never reaches
+ * the engine (node:tls aborts the process on an empty ALPN name).
+ *
+ * @since 0.1.0
+ */
+export * as TlsOptions from "./TlsOptions.js"
 
 /**
  * The server side of a TLS connection, Gio's `GTlsServerConnection`.

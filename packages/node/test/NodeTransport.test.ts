@@ -53,7 +53,7 @@ describe("NodeTransport", () => {
       // find a free port, then close it
       const port = yield* Effect.scoped(Effect.map(NodeTransport.listen(), (server) => server.address.port))
       const error = yield* Effect.flip(Effect.scoped(NodeTransport.connect({ host: "127.0.0.1", port })))
-      assert.isTrue(Transport.isTransportError(error))
+      if (!Transport.isTransportError(error)) return assert.fail(`expected a TransportError, got ${error._tag}`)
       assert.strictEqual(error.reason, "Open")
       assert.strictEqual(error.description?.kind, "tcp")
       assert.strictEqual(error.description?.remote, `127.0.0.1:${port}`)
@@ -117,6 +117,22 @@ describe("NodeTransport", () => {
       const socket = NodeTransport.getSocket(client)
       assert.isTrue(Option.isSome(socket) && socket.value instanceof Net.Socket)
       assert.isTrue(Option.isNone(NodeTransport.getSocket(Transport.make({ ...client }))))
+    }))
+
+  it.scopedLive("takeSocket hands the socket over once and consumes the transport", () =>
+    Effect.gen(function*() {
+      const [client] = yield* NodeTransport.pairForTest
+      const pending = yield* Effect.fork(client.read)
+      yield* Effect.sleep("20 millis")
+      const taken = Option.getOrThrow(NodeTransport.takeSocket(client))
+      assert.isTrue(taken instanceof Net.Socket)
+      assert.strictEqual(taken.listenerCount("readable"), 0)
+      assert.isTrue(Option.isNone(NodeTransport.takeSocket(client)), "a socket is taken once")
+      // the transport is consumed: its pending and later operations fail with Closed
+      assert.strictEqual(failureOf(yield* Fiber.await(pending))?.reason, "Closed")
+      assert.strictEqual(failureOf(yield* Effect.exit(client.write(new Uint8Array(1))))?.reason, "Closed")
+      assert.strictEqual(failureOf(yield* Effect.exit(client.shutdownWrite))?.reason, "Closed")
+      assert.isFalse(taken.destroyed, "the socket lives on for its new owner")
     }))
 
   it.scopedLive("a peer reset fails the pending read with reason Read", () =>

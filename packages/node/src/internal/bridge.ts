@@ -15,6 +15,7 @@
  *
  * @internal
  */
+import * as Condition from "@effect-tls/core/Condition"
 import type { Transport, TransportError } from "@effect-tls/core/Transport"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -53,15 +54,15 @@ export class TransportDuplex extends Duplex {
   private readerStarted = false
   /** node:tls wants more ciphertext: `_read` was called, or the last `push` stayed below the mark. */
   private demand = false
-  /** Resumes the reader parked for want of demand. */
-  private readerWaker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Where the reader parks for want of demand. */
+  private readonly demandChanged = Condition.make()
 
   // ---- writer pump
   private writerStarted = false
   private outbox: Uint8Array | undefined = undefined
   private outCallback: Callback | undefined = undefined
-  /** Resumes the writer parked for want of bytes. */
-  private writerWaker: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** Where the writer parks for want of bytes. */
+  private readonly outboxChanged = Condition.make()
   /** Called when the writer takes bytes node handed over (their transport write has begun). */
   onWriteTaken: (() => void) | undefined = undefined
 
@@ -105,15 +106,9 @@ export class TransportDuplex extends Duplex {
 
   // ---- reading
 
-  private readonly stopWaitingForDemand: Effect.Effect<void> = Effect.sync(() => {
-    this.readerWaker = undefined
-  })
-
-  private readonly waitDemand: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.demand || this.destroyed) return resume(Effect.void)
-    this.readerWaker = resume
-    return this.stopWaitingForDemand
-  })
+  private readonly waitDemand: Effect.Effect<void> = this.demandChanged.await(() =>
+    this.demand || this.destroyed ? Effect.void : undefined
+  )
 
   private readonly onChunk = (chunk: Option.Option<Uint8Array>): Effect.Effect<void, TransportError> => {
     if (this.destroyed) return Effect.void
@@ -137,12 +132,7 @@ export class TransportDuplex extends Duplex {
 
   override _read(): void {
     this.demand = true
-    const waker = this.readerWaker
-    if (waker !== undefined) {
-      this.readerWaker = undefined
-      return waker(Effect.void)
-    }
-    if (this.readerStarted) return
+    if (this.readerStarted) return this.demandChanged.notify()
     this.readerStarted = true
     this.cancelRead = this.run(this.readLoop, (exit) => {
       this.cancelRead = undefined
@@ -153,15 +143,9 @@ export class TransportDuplex extends Duplex {
 
   // ---- writing
 
-  private readonly stopWaitingForBytes: Effect.Effect<void> = Effect.sync(() => {
-    this.writerWaker = undefined
-  })
-
-  private readonly waitBytes: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.outbox !== undefined || this.destroyed) return resume(Effect.void)
-    this.writerWaker = resume
-    return this.stopWaitingForBytes
-  })
+  private readonly waitBytes: Effect.Effect<void> = this.outboxChanged.await(() =>
+    this.outbox !== undefined || this.destroyed ? Effect.void : undefined
+  )
 
   /** The callback of the transport write in flight. */
   private writing: Callback | undefined = undefined
@@ -198,12 +182,7 @@ export class TransportDuplex extends Duplex {
   private send(bytes: Uint8Array, callback: Callback): void {
     this.outbox = bytes
     this.outCallback = callback
-    const waker = this.writerWaker
-    if (waker !== undefined) {
-      this.writerWaker = undefined
-      return waker(Effect.void)
-    }
-    if (this.writerStarted) return
+    if (this.writerStarted) return this.outboxChanged.notify()
     this.writerStarted = true
     this.run(this.writeLoop, () => {})
   }
@@ -239,9 +218,7 @@ export class TransportDuplex extends Duplex {
   override _destroy(error: Error | null, callback: Callback): void {
     this.cancelRead?.()
     // an idle writer ends; one in the middle of a write ends when the write does
-    const waker = this.writerWaker
-    this.writerWaker = undefined
-    waker?.(Effect.void)
+    this.outboxChanged.notify()
     callback(error)
   }
 }

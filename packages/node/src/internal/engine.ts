@@ -5,15 +5,25 @@
  * "required"`, where OpenSSL must refuse a missing certificate in the handshake), so the
  * engine only reports OpenSSL's verdict; core verifies the chain itself and runs the policy.
  *
- * Every node event is recorded in the connection's state by listeners that live as long as
- * the connection; Effects that wait register a waiter and re-check the state on every event.
- * No node event can therefore be missed or crash the process for want of a listener.
+ * Every node event is recorded in the connection's `ConnectionState` by listeners that live
+ * as long as the connection; Effects that wait use one `Condition` and re-check the state on
+ * every event. No node event can therefore be missed or crash the process for want of a
+ * listener.
+ *
+ * The concerns live in their own modules: `connectionState.ts` (the named states),
+ * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
+ * `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts` (why a peer
+ * hung up), `errors.ts` (OpenSSL codes), `acceptedCas.ts` (the CertificateRequest sniffer).
+ *
+ * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
+ * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` (a KeyLog
+ * attaches beside the sniffer's listener).
  *
  * @internal
  */
 import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
-import * as PrivateKey from "@effect-tls/core/PrivateKey"
+import * as Condition from "@effect-tls/core/Condition"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
 import type {
   ClientConfig,
@@ -26,135 +36,21 @@ import * as TlsError from "@effect-tls/core/TlsError"
 import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import * as net from "node:net"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as internals from "./nodeInternals.js"
+import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
+import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
+import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
 
-const toPem = (der: Uint8Array, label: string): string => {
-  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")
-  const lines = base64.match(/.{1,64}/g) ?? []
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`
-}
-
-const certificatesPem = (certificates: ReadonlyArray<Certificate.Certificate>): Array<string> =>
-  certificates.map((certificate) => toPem(certificate.der, "CERTIFICATE"))
-
-/**
- * SecureContexts are costly (about 18 % of the handshake rate): one per distinct
- * (certificate, trusted anchors, settings), kept while the certificate lives. OpenSSL is always
- * given the database's anchors, the system store's included: node's own roots would miss what
- * `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS` add, and both verdicts must agree.
- *
- * @internal
- */
-export class SecureContextCache {
-  private readonly noCertificate = {}
-  private readonly cache = new WeakMap<object, Map<string, tls.SecureContext>>()
-  private readonly trustKeys = new WeakMap<ReadonlyArray<Certificate.Certificate>, string>()
-
-  /** The trust list's identity by content, so equal lists made per connection share a context. */
-  private trustKey(anchors: ReadonlyArray<Certificate.Certificate>): string {
-    let key = this.trustKeys.get(anchors)
-    if (key === undefined) {
-      key = anchors.map((anchor) => anchor.fingerprintSha256).join(",")
-      this.trustKeys.set(anchors, key)
-    }
-    return key
-  }
-
-  get(
-    certificate: object | undefined,
-    anchors: ReadonlyArray<Certificate.Certificate>,
-    settings: string,
-    create: () => tls.SecureContext
-  ): tls.SecureContext {
-    const owner = certificate ?? this.noCertificate
-    let contexts = this.cache.get(owner)
-    if (contexts === undefined) {
-      contexts = new Map()
-      this.cache.set(owner, contexts)
-    }
-    const key = `${settings}|${this.trustKey(anchors)}`
-    let context = contexts.get(key)
-    if (context === undefined) {
-      context = create()
-      contexts.set(key, context)
-    }
-    return context
-  }
-}
-
-const secureContextFor = (
-  cache: SecureContextCache,
-  config: EngineConfig,
-  /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
-  anchors: ReadonlyArray<Certificate.Certificate>
-): tls.SecureContext => {
-  const settings = JSON.stringify([
-    config.minVersion,
-    Option.getOrNull(config.maxVersion),
-    Option.getOrNull(config.ciphers)
-  ])
-  const certificate = Option.getOrUndefined(config.certificate)
-  return cache.get(certificate, anchors, settings, () =>
-    tls.createSecureContext({
-      minVersion: config.minVersion as tls.SecureVersion,
-      ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
-      ...(Option.isSome(config.ciphers) ? { ciphers: config.ciphers.value } : {}),
-      ...(certificate !== undefined
-        ? {
-          cert: certificatesPem(certificate.chain).join(""),
-          key: Redacted.value(PrivateKey.toPem(certificate.key))
-        }
-        : {}),
-      ca: certificatesPem(anchors)
-    }))
-}
-
-/** A session for the cache: `u32 count, (u32 length, DER)*` of the peer chain, then node's session. */
-const wrapSession = (chain: ReadonlyArray<Uint8Array>, session: Buffer): Uint8Array => {
-  const size = 4 + chain.reduce((n, der) => n + 4 + der.length, 0) + session.length
-  const out = Buffer.allocUnsafe(size)
-  let at = out.writeUInt32BE(chain.length, 0)
-  for (const der of chain) {
-    at = out.writeUInt32BE(der.length, at)
-    out.set(der, at)
-    at += der.length
-  }
-  out.set(session, at)
-  return out
-}
-
-const unwrapSession = (
-  bytes: Uint8Array
-): Option.Option<{ readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer }> => {
-  try {
-    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    const count = buffer.readUInt32BE(0)
-    if (count > 16) return Option.none()
-    let at = 4
-    const peerCertificates: Array<Uint8Array> = []
-    for (let i = 0; i < count; i++) {
-      const length = buffer.readUInt32BE(at)
-      at += 4
-      if (at + length > buffer.length) return Option.none()
-      peerCertificates.push(new Uint8Array(buffer.subarray(at, at + length)))
-      at += length
-    }
-    return at < buffer.length
-      ? Option.some({ peerCertificates, session: Buffer.from(buffer.subarray(at)) })
-      : Option.none()
-  } catch {
-    return Option.none()
-  }
-}
+export { SecureContextCache } from "./secureContexts.js"
 
 const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
   const out: Array<Uint8Array> = []
@@ -169,161 +65,114 @@ const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
 }
 
 /**
- * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
- * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
- * flag is set). The DER holds the master key too: it is read here, never kept, and wiped.
- */
-const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Option.Option<boolean> => {
-  if (session === undefined) return Option.none()
-  try {
-    const length = (at: number): readonly [length: number, start: number] => {
-      const first = session[at]!
-      if (first < 0x80) return [first, at + 1]
-      let value = 0
-      for (let i = 1; i <= (first & 0x7f); i++) value = value * 256 + session[at + i]!
-      return [value, at + 1 + (first & 0x7f)]
-    }
-    if (session[0] !== 0x30) return Option.none()
-    const [total, start] = length(1)
-    const end = Math.min(start + total, session.length)
-    for (let at = start; at < end;) {
-      const tag = session[at]!
-      const [size, contents] = length(at + 1)
-      // [13] EXPLICIT INTEGER: 0xad, then 02 len value
-      if (tag === 0xad) {
-        return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
-      }
-      at = contents + size
-    }
-    return Option.some(false)
-  } finally {
-    session.fill(0)
-  }
-}
-
-type Waiter = () => void
-
-/**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
  * record then returns at once while the previous one is still on its way, and reads stop
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** How long the scope's close waits for our close_notify to leave. */
+const closeWait: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const timer = setTimeout(() => resume(Effect.void), 5_000)
+  return Effect.sync(() => clearTimeout(timer))
+})
+
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
   private readonly bridge: TransportDuplex
-  private readonly waiters = new Set<Waiter>()
-  private failure: TlsError.TlsError | undefined = undefined
-  private secure = false
-  private ended = false
-  private truncated = false
-  private closed = false
+  private readonly state = new ConnectionState()
+  /** Every change of `state`, of the socket's buffers or of the bridge's. */
+  private readonly changed = Condition.make()
+  /** Teardown has begun (abort ran). */
+  private tornDown = false
+  /** Plaintext was read from the peer. */
+  private receivedData = false
+  /** Transport chunks received when the handshake completed. */
+  private inboundAtSecure = 0
+  /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
+  recordedServerName: string | undefined = undefined
 
   constructor(
     private readonly side: "client" | "server",
     private readonly config: ClientConfig | ServerConfig,
     private readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
     runtime: Runtime.Runtime<never>,
-    /** The transport's own socket, handed to node:tls directly (the native path), or none: the bridge. */
-    private readonly native: Duplex | undefined
+    /** The transport's own socket, taken from it (the native path), or none: the bridge. */
+    private readonly native: Duplex | undefined,
+    /** Client: the sessions offered and received. */
+    private readonly sessionsOf: ClientSessions | undefined
   ) {
     this.bridge = new TransportDuplex(config.transport, runtime)
-    this.bridge.on("error", () => this.wake())
-    this.bridge.onWriteTaken = () => this.wake()
+    this.bridge.on("error", this.changed.notify)
+    this.bridge.onWriteTaken = this.changed.notify
   }
 
-  private wake(): void {
-    const waiters = this.waiters
-    if (waiters.size === 0) return
-    // (a snapshot: a waiter that resumes its fiber removes itself)
-    if (waiters.size === 1) return waiters.values().next().value!()
-    for (const waiter of [...waiters]) waiter()
-  }
-
-  /** Waits until `check` returns a result, re-checking on every socket event. */
-  private await<A>(check: () => Effect.Effect<A, TlsError.TlsError> | undefined): Effect.Effect<A, TlsError.TlsError> {
-    return Effect.async<A, TlsError.TlsError>((resume) => {
-      const first = check()
-      if (first !== undefined) return resume(first)
-      const waiter = () => {
-        const result = check()
-        if (result !== undefined) {
-          this.waiters.delete(waiter)
-          resume(result)
-        }
-      }
-      this.waiters.add(waiter)
-      return Effect.sync(() => this.waiters.delete(waiter))
-    })
+  private evidence(): Evidence {
+    return {
+      side: this.side,
+      secure: this.state.secure,
+      protocolVersion: this.state.handshake?.protocolVersion,
+      sentCertificate: Option.isSome(this.config.certificate),
+      certificateRequested: Option.isSome(this.acceptedCas()),
+      firstInboundByte: this.bridge.firstInboundByte,
+      inboundChunks: this.bridge.inboundChunks,
+      inboundAtSecure: this.inboundAtSecure,
+      receivedData: this.receivedData
+    }
   }
 
   private recordError(error: unknown): void {
-    if (this.failure === undefined) {
+    if (this.state.failure === undefined) {
       const failure = fromNodeError(error, {
         side: this.side,
-        handshakeDone: this.secure,
+        handshakeDone: this.state.secure,
         transportError: this.bridge.transportError
       })
-      // OpenSSL says "wrong version number" for any bad record; a peer that began with a TLS
-      // record (handshake 22, alert 21) does speak TLS: that is a handshake failure
-      const first = this.bridge.firstInboundByte
-      const spokeTls = first === 22 || first === 21
-      // TLS 1.2 servers refuse a missing client certificate with a bare handshake_failure alert
-      const refusedForCertificate = failure._tag === "TlsGenericError" && failure.alert === "handshake_failure" &&
-        Option.isSome(this.acceptedCas()) && Option.isNone(this.config.certificate)
-      this.failure = refusedForCertificate
-        ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: error })
-        : failure._tag === "TlsGenericError" && failure.reason === "NotTls" && spokeTls
-        ? new TlsError.TlsGenericError({
-          reason: this.secure ? "Misc" : "Handshake",
-          detail: "the peer sent a malformed TLS record",
-          side: this.side,
-          cause: error
-        })
-        : failure
+      this.state.broke(refineFailure(failure, this.evidence(), error))
     }
     this.stopSniffingListener?.()
-    this.wake()
+    this.changed.notify()
   }
 
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
+    this.state.start()
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
-    if (this.side === "client") {
-      socket.on("session", (session: Buffer) => {
-        // a few tickets are plenty; a server sending more gets no more memory
-        if (this.receivedSessions.length < 4) this.receivedSessions.push(session)
-      })
-    }
-    this.bridge.consumerEnded = () => (socket as any)._readableState?.ended === true
+    if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
+    this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      this.secure = true
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.described = this.describe(socket)
+      this.state.secured(this.describe(socket))
       this.stopSniffingListener?.()
-      this.wake()
+      this.changed.notify()
     })
     socket.on("error", (error) => this.recordError(error))
-    socket.on("readable", () => this.wake())
-    socket.on("drain", () => this.wake())
-    socket.on("finish", () => this.wake())
+    socket.on("readable", this.changed.notify)
+    socket.on("drain", this.changed.notify)
+    socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      this.ended = true
       // on the native path node:tls cannot tell; it is only taken when close_notify is not required
-      this.truncated = this.native === undefined && this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
-      this.wake()
+      this.state.inputEnded(
+        this.native === undefined && this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+      )
+      this.changed.notify()
     })
     socket.on("close", () => {
-      this.closed = true
-      this.wake()
+      this.state.socketClosed()
+      this.changed.notify()
     })
     return socket
   }
+
+  // ---- the accepted-CA sniffer (client, bridge only)
+
+  private sniffer: AcceptedCasSniffer | undefined = undefined
+  private snifferResult: AcceptedCasResult | undefined = undefined
+  private stopSniffingListener: (() => void) | undefined = undefined
 
   /**
    * Client: follows the server's flight to recover its CertificateRequest's CA names (no
@@ -341,10 +190,6 @@ export class NodeTlsConnection implements EngineConnection {
     this.stopSniffingListener = () => this.stopSniffing(socket, onKeylog)
   }
 
-  private sniffer: AcceptedCasSniffer | undefined = undefined
-  private described: EngineHandshake | undefined = undefined
-  private stopSniffingListener: (() => void) | undefined = undefined
-
   private stopSniffing(socket: tls.TLSSocket, onKeylog: (line: Buffer) => void): void {
     socket.off("keylog", onKeylog)
     this.bridge.onInbound = undefined
@@ -355,16 +200,16 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
-  private snifferResult: AcceptedCasResult | undefined = undefined
-
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
     const result = this.sniffer?.result() ?? this.snifferResult
     return result !== undefined && result.certificateRequested ? Option.some(result.acceptedCas) : Option.none()
   }
 
+  // ---- failures
+
   /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
   private failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
-    const failure = this.failure!
+    const failure = this.state.failure!
     const acceptedCas = this.acceptedCas()
     if (failure._tag === "TlsCertificateRequiredError" && Option.isSome(acceptedCas)) {
       return Effect.flatMap(
@@ -382,79 +227,52 @@ export class NodeTlsConnection implements EngineConnection {
     return Effect.fail(failure)
   }
 
-  /**
-   * The peer hung up without an alert we could read. When the server had asked for a client
-   * certificate and we sent none, that is its refusal: servers over node:tls close before their
-   * alert leaves, so the client would otherwise see a bare end of input.
-   */
+  /** The peer hung up without an alert we could read: `refusals.ts` says whether that was a refusal. */
   private endedAbruptly<A>(otherwise: TlsError.TlsError): Effect.Effect<A, TlsError.TlsError> {
-    // A guess, made only where a refusal is the likely reading of a bare end of input:
-    // TLS 1.2: a completed handshake means the server took what we sent (or did not need one).
-    // TLS 1.3: the server judges our certificate after our Finished. Without one, a server that
-    // did not insist says something after the handshake (session tickets, data); one that insists
-    // hangs up in silence. With one, node:tls servers send tickets before refusing it, so any
-    // hang-up before data counts.
-    const sentCertificate = Option.isSome(this.config.certificate)
-    const refusedByServer = !this.secure ||
-      (this.described?.protocolVersion === "TLSv1.3" &&
-        (sentCertificate || this.bridge.inboundChunks === this.inboundAtSecure))
-    if (
-      this.side === "client" && this.failure === undefined && refusedByServer && !this.receivedData &&
-      Option.isSome(this.acceptedCas())
-    ) {
-      this.failure = Option.isNone(this.config.certificate)
-        ? new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side: this.side, cause: otherwise })
-        // we sent a certificate, and the server hung up before any data: it refused it
-        : new TlsError.TlsBadCertificateError({
-          flags: CertificateFlags.empty,
-          peerCertificate: [],
-          side: this.side,
-          alert: "none: connection closed",
-          cause: otherwise
-        })
-      return this.failWith()
+    if (this.state.failure === undefined) {
+      const refusal = refusalOfHangUp(this.evidence(), otherwise)
+      if (refusal !== undefined) {
+        this.state.broke(refusal)
+        return this.failWith()
+      }
     }
     return Effect.fail(otherwise)
   }
 
-  private receivedData = false
-  private inboundAtSecure = 0
-
   private get closedError(): TlsError.TlsError {
+    const secure = this.state.secure
     return new TlsError.TlsGenericError({
-      reason: this.secure ? "Eof" : "Handshake",
-      detail: this.secure ? "the connection is closed" : "the connection closed during the handshake",
+      reason: secure ? "Eof" : "Handshake",
+      detail: secure ? "the connection is closed" : "the connection closed during the handshake",
       side: this.side
     })
   }
 
+  // ---- the handshake
+
   readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
     this.start()
-    return this.await(() => {
-      if (this.failure !== undefined) return this.failWith()
-      if (this.described !== undefined) return Effect.succeed(this.described)
-      if (this.closed || this.ended) return this.endedAbruptly(this.closedError)
-      return undefined
-    })
+    return this.changed.await(this.handshakeCheck)
   })
+
+  private readonly handshakeCheck = (): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined => {
+    const state = this.state
+    if (state.failure !== undefined) return this.failWith()
+    const handshake = state.handshake
+    if (handshake !== undefined) return Effect.succeed(handshake)
+    if (state.closed || state.input !== "Open") return this.endedAbruptly(this.closedError)
+    return undefined
+  }
 
   private describe(socket: tls.TLSSocket): EngineHandshake {
     const leaf = socket.getPeerCertificate(true)
     const resumed = socket.isSessionReused()
     const received = peerChain(leaf)
-    const chain = received.length === 0 && resumed && this.resumedChain !== undefined
-      ? [...this.resumedChain]
-      : received
+    const resumedChain = this.sessionsOf?.offered?.peerCertificates
+    const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
-      // OpenSSL's verdict, as tls.Server and tls.connect read it (a bare server TLSSocket sets no `authorized`)
-      const verifyError: { code?: string; message?: string } | null | undefined = (socket as any)._handle
-        ?.verifyError?.()
-      engineFlags = flagsFromVerifyError(
-        verifyError === null || verifyError === undefined
-          ? undefined
-          : String(verifyError.code ?? verifyError.message ?? "UNKNOWN")
-      )
+      engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
       // (a resumed session has no certificate object for node's check; core checks the identity)
       if (this.side === "client" && received.length > 0) {
         const identity = (this.config as ClientConfig).serverIdentity
@@ -466,7 +284,6 @@ export class NodeTlsConnection implements EngineConnection {
     }
     const cipher = socket.getCipher()
     const alpn = socket.alpnProtocol
-    const servername = (socket as any).servername
     const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
     const upToTls12 = protocolVersion !== "TLSv1.3"
     const bytes = (buffer: Buffer | undefined) =>
@@ -479,7 +296,7 @@ export class NodeTlsConnection implements EngineConnection {
       engineFlags,
       resumed,
       acceptedCas: this.acceptedCas(),
-      serverName: this.side === "server" && typeof servername === "string" ? Option.some(servername) : Option.none(),
+      serverName: this.side === "server" ? internals.serverName(socket, this.recordedServerName) : Option.none(),
       channelBinding: {
         ownFinished: bytes(socket.getFinished()),
         peerFinished: bytes(socket.getPeerFinished()),
@@ -491,6 +308,8 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
+  // ---- plaintext
+
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     // plaintext already there: no waiter
@@ -499,62 +318,60 @@ export class NodeTlsConnection implements EngineConnection {
       this.receivedData = true
       return Effect.succeed(Option.some(chunk))
     }
-    return this.await(this.readCheck)
+    return this.changed.await(this.readCheck)
   })
 
   /** What a plaintext read sees now, or undefined: wait for the next socket event. */
   private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
-    const socket = this.socket!
-    const chunk: Buffer | null = socket.read()
+    const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
       this.receivedData = true
       return Effect.succeed(Option.some(chunk))
     }
-    if (this.failure !== undefined) return this.failWith()
-    if (this.ended) {
-      if (this.truncated && this.config.requireCloseNotify) {
-        return this.endedAbruptly(
-          new TlsError.TlsGenericError({
-            reason: "Eof",
-            detail: "the transport ended without the peer's close_notify (truncation)",
-            side: this.side
-          })
-        )
-      }
-      return Effect.succeed(Option.none())
+    const state = this.state
+    if (state.failure !== undefined) return this.failWith()
+    if (state.input === "Truncated" && this.config.requireCloseNotify) {
+      return this.endedAbruptly(
+        new TlsError.TlsGenericError({
+          reason: "Eof",
+          detail: "the transport ended without the peer's close_notify (truncation)",
+          side: this.side
+        })
+      )
     }
-    if (this.closed) return this.endedAbruptly(this.closedError)
+    if (state.input !== "Open") return Effect.succeed(Option.none())
+    if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
 
   readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> =>
     Effect.suspend(() => {
       const socket = this.start()
-      if (this.failure !== undefined) return this.failWith()
-      if (socket.writableEnded || this.closed) {
+      if (this.state.failure !== undefined) return this.failWith()
+      if (socket.writableEnded || this.state.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
       // done once node:tls took the bytes and the bridge handed their records to the transport
       if (bytes.length === 0 || (socket.write(bytes) && !this.bridge.writePending)) return Effect.void
-      return this.await(this.writeCheck)
+      return this.changed.await(this.writeCheck)
     })
 
   private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
-    if (this.failure !== undefined) return this.failWith()
+    if (this.state.failure !== undefined) return this.failWith()
     if (!this.socket!.writableNeedDrain && !this.bridge.writePending) return Effect.void
-    if (this.closed) return Effect.fail(this.closedError)
+    if (this.state.closed) return Effect.fail(this.closedError)
     return undefined
   }
 
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     if (!socket.writableEnded) socket.end()
-    return this.await(() => {
+    return this.changed.await(() => {
       if (socket.writableFinished) return Effect.void
-      if (this.failure !== undefined) return this.failWith()
-      if (this.closed) return Effect.fail(this.closedError)
+      if (this.state.failure !== undefined) return this.failWith()
+      if (this.state.closed) return Effect.fail(this.closedError)
       return undefined
     })
   })
@@ -567,7 +384,9 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.try({
       try: () => {
         // never ask a closed TLSSocket (node 20 may crash)
-        if (this.closed || this.socket === undefined || !this.secure) throw new Error("no established connection")
+        if (this.state.closed || this.socket === undefined || !this.state.secure) {
+          throw new Error("no established connection")
+        }
         const socket = this.socket
         const material = context === undefined
           ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
@@ -583,10 +402,12 @@ export class NodeTlsConnection implements EngineConnection {
         })
     })
 
+  // ---- teardown
+
   /** Tears down node:tls and half-closes the transport so that the peer is not left waiting. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => {
-    const shutDown = this.bridge.writableFinished || this.aborted
-    this.aborted = true
+    const shutDown = this.bridge.writableFinished || this.tornDown
+    this.tornDown = true
     this.socket?.destroy()
     this.bridge.destroy()
     if (shutDown) return Effect.void
@@ -596,64 +417,30 @@ export class NodeTlsConnection implements EngineConnection {
   })
 
   /** Waits until the bridge's writer has taken what node:tls handed it. */
-  private readonly bridgeWritten: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (!this.bridge.writePending) return resume(Effect.void)
-    const waiter = () => {
-      if (!this.bridge.writePending) {
-        this.waiters.delete(waiter)
-        resume(Effect.void)
-      }
-    }
-    this.waiters.add(waiter)
-    return Effect.sync(() => this.waiters.delete(waiter))
-  })
-
-  private aborted = false
-
-  private readonly receivedSessions: Array<Buffer> = []
-
-  /** Client: the peer's chain recorded with the session offered for resumption. */
-  resumedChain: ReadonlyArray<Uint8Array> | undefined = undefined
+  private readonly bridgeWritten: Effect.Effect<void> = this.changed.await(() =>
+    this.bridge.writePending ? undefined : Effect.void
+  )
 
   /**
-   * The newest session, wrapped with the peer's chain: node:tls forgets the chain of a resumed
-   * session (OpenSSL keeps no peer chain in a client session), and core verifies it again.
+   * Client: the sessions the server gave, wrapped for the cache.
    */
   readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.sync(() => {
-    const described = this.described
-    if (described === undefined) return []
-    // a TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use
-    const sessions = this.receivedSessions.length > 0
-      ? this.receivedSessions
-      : described.resumed && described.protocolVersion !== "TLSv1.3" && this.offeredSession !== undefined
-      ? [this.offeredSession]
-      : []
-    return sessions.map((session) => wrapSession(described.peerCertificates, session))
+    const handshake = this.state.handshake
+    if (handshake === undefined || this.sessionsOf === undefined) return []
+    return this.sessionsOf.wrapped(handshake)
   })
-
-  /** Client: node's session offered for resumption. */
-  offeredSession: Buffer | undefined = undefined
 
   /** The scope's finalizer: close_notify after a good handshake (bounded), then tear down. */
   readonly close: Effect.Effect<void> = Effect.suspend(() => {
     const socket = this.socket
-    if (socket === undefined || !this.secure || this.failure !== undefined || this.closed) return this.abort
+    const state = this.state
+    if (socket === undefined || state.phase._tag !== "Open") return this.abort
     if (!socket.writableEnded) socket.end()
-    return Effect.async<void>((resume) => {
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined
-      const waiter = () => {
-        if (socket.writableFinished || this.failure !== undefined || this.closed) done()
-      }
-      const done = () => {
-        this.waiters.delete(waiter)
-        if (timer !== undefined) clearTimeout(timer)
-        resume(Effect.void)
-      }
-      timer = setTimeout(done, 5_000)
-      this.waiters.add(waiter)
-      waiter()
-      return Effect.sync(done)
-    }).pipe(Effect.zipRight(this.abort))
+    const finished = this.changed.await(() =>
+      socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
+    )
+    // (a finalizer runs uninterruptibly: the race's loser must be interruptible, or it is awaited)
+    return Effect.interruptible(Effect.raceFirst(finished, closeWait)).pipe(Effect.zipRight(this.abort))
   })
 }
 
@@ -661,19 +448,31 @@ export class NodeTlsConnection implements EngineConnection {
  * The native path: a TCP transport's own socket goes straight to node:tls (faster: no JS
  * bridge), but then node:tls hides whether close_notify preceded the FIN and the engine sees
  * no handshake bytes. So it is taken only when close_notify is not required, no pushed-back
- * bytes wait (STARTTLS), and (client side) at the cost of `acceptedCas`.
+ * bytes wait (STARTTLS), and (client side) at the cost of `acceptedCas`. Taking the socket
+ * consumes the transport (`tcp.takeSocket`).
  */
 const nativeSocket = (config: EngineConfig): Duplex | undefined => {
   if (config.requireCloseNotify || Transport.hasPendingInput(config.transport)) return undefined
-  const transport = config.transport as Partial<tcp.NodeTransport>
-  const socket = transport[tcp.SocketSymbol]
-  const detach = transport[tcp.DetachSymbol]
-  if (!(socket instanceof net.Socket) || detach === undefined || socket.destroyed || socket.readableEnded) {
-    return undefined
-  }
-  detach()
-  return socket
+  return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
+
+/** Without node's private `_readableState`, truncation cannot be told: refuse rather than guess. */
+const refuseUntellableTruncation = (
+  config: EngineConfig,
+  side: TlsError.Side
+): Effect.Effect<void, TlsError.TlsError> =>
+  config.requireCloseNotify && !internals.canTellTruncation()
+    ? Effect.fail(
+      new TlsError.TlsGenericError({
+        reason: "Unavailable",
+        detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
+        side
+      })
+    )
+    : Effect.void
+
+const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
+  new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
 
 /** @internal */
 export const makeClient = (
@@ -681,11 +480,11 @@ export const makeClient = (
   config: ClientConfig
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* refuseUntellableTruncation(config, "client")
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
       try: () => secureContextFor(cache, config, config.database.anchors),
-      catch: (cause) =>
-        new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "client", cause })
+      catch: invalidSettings("client")
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
     const connection = new NodeTlsConnection(
@@ -704,13 +503,39 @@ export const makeClient = (
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
         } as tls.ConnectionOptions),
       runtime,
-      nativeSocket(config)
+      nativeSocket(config),
+      new ClientSessions(offered)
     )
-    connection.resumedChain = offered?.peerCertificates
-    connection.offeredSession = offered?.session
     yield* Effect.addFinalizer(() => connection.close)
     return connection
   })
+
+/**
+ * The server's TLSSocket options: the seam for SNI and ALPN callbacks and ticket keys.
+ *
+ * @internal
+ */
+export const serverSocketOptions = (
+  config: ServerConfig,
+  secureContext: tls.SecureContext,
+  connection: { recordedServerName: string | undefined }
+): tls.TLSSocketOptions => ({
+  isServer: true,
+  secureContext,
+  requestCert: config.clientAuth !== "none",
+  rejectUnauthorized: config.clientAuth === "required",
+  allowHalfOpen: true,
+  highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
+  ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {}),
+  ...(internals.serverNameNeedsCallback()
+    ? {
+      SNICallback: (name: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => {
+        connection.recordedServerName = name
+        callback(null, secureContext)
+      }
+    }
+    : {})
+} as tls.TLSSocketOptions)
 
 /** @internal */
 export const makeServer = (
@@ -718,29 +543,19 @@ export const makeServer = (
   config: ServerConfig
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.gen(function*() {
+    yield* refuseUntellableTruncation(config, "server")
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
       try: () => secureContextFor(cache, config, config.clientCas),
-      catch: (cause) =>
-        new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side: "server", cause })
+      catch: invalidSettings("server")
     })
-    const connection = new NodeTlsConnection(
+    const connection: NodeTlsConnection = new NodeTlsConnection(
       "server",
       config,
-      (underlying) => {
-        const socket = new tls.TLSSocket(underlying, {
-          isServer: true,
-          secureContext,
-          requestCert: config.clientAuth !== "none",
-          rejectUnauthorized: config.clientAuth === "required",
-          allowHalfOpen: true,
-          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
-          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.TLSSocketOptions)
-        return socket
-      },
+      (underlying) => new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection)),
       runtime,
-      nativeSocket(config)
+      nativeSocket(config),
+      undefined
     )
     yield* Effect.addFinalizer(() => connection.close)
     return connection

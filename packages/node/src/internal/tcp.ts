@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import * as Condition from "@effect-tls/core/Condition"
 import * as Transport from "@effect-tls/core/Transport"
 import { TransportError } from "@effect-tls/core/Transport"
 import * as Cause from "effect/Cause"
@@ -16,17 +17,35 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { Duplex } from "node:stream"
 
-/** @internal */
-export const SocketSymbol: unique symbol = Symbol.for("@effect-tls/node/NodeTransport/Socket")
+/**
+ * What a transport made here hands to the engine that takes its socket over (the native
+ * path): the socket, with the transport's listeners removed. The transport is consumed: its
+ * own operations fail with reason "Closed" from then on. Its scope still destroys the socket.
+ *
+ * Kept beside each transport in a module-private map, not on the transport object.
+ */
+const takers = new WeakMap<Transport.Transport, {
+  readonly socket: Duplex
+  readonly take: () => Option.Option<Duplex>
+}>()
 
-/** @internal */
-export const DetachSymbol: unique symbol = Symbol.for("@effect-tls/node/NodeTransport/Detach")
+/**
+ * The socket behind a transport made by this module, without taking it.
+ *
+ * @internal
+ */
+export const peekSocket = (transport: Transport.Transport): Option.Option<Duplex> =>
+  Option.fromNullable(takers.get(transport)?.socket)
 
-/** @internal */
-export interface NodeTransport extends Transport.Transport {
-  readonly [SocketSymbol]: Duplex
-  readonly [DetachSymbol]: () => void
-}
+/**
+ * Takes the socket behind a transport made by this module: none when the transport was not
+ * made here, was already taken, or its socket is no longer usable. On success the transport
+ * is consumed (its operations fail with "Closed"); closing its scope still destroys the socket.
+ *
+ * @internal
+ */
+export const takeSocket = (transport: Transport.Transport): Option.Option<Duplex> =>
+  takers.get(transport)?.take() ?? Option.none()
 
 const formatAddress = (address: string | undefined, port: number | undefined): string | undefined =>
   address === undefined ? undefined : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
@@ -43,8 +62,6 @@ export const describeSocket = (socket: Duplex): Transport.Description => {
   return { kind: "duplex" }
 }
 
-type Waker = () => void
-
 /**
  * Wraps a duplex. Reading is pull-based: the duplex stays paused (a
  * 'readable' listener, never 'data'), `read()` is called on demand, so Node's
@@ -56,22 +73,17 @@ type Waker = () => void
  * @internal
  */
 export const adapt = (socket: Duplex, description: Transport.Description): {
-  readonly transport: NodeTransport
+  readonly transport: Transport.Transport
   readonly close: Effect.Effect<void>
 } => {
   let closed = false // closed by us (scope)
   let error: unknown = undefined
   let ended = false
-  let detached = false
-  const readers = new Set<Waker>()
-  const writers = new Set<Waker>()
-  const wakeAll = (set: Set<Waker>) => {
-    if (set.size === 0) return
-    const wakers = Array.from(set)
-    set.clear()
-    for (const wake of wakers) wake()
-  }
-  const wakeReaders = () => wakeAll(readers)
+  /** The socket was taken over by an engine (the native path): this transport is consumed. */
+  let taken = false
+  const readers = Condition.make()
+  const writers = Condition.make()
+  const wakeReaders = readers.notify
   const onEnd = () => {
     ended = true
     wakeReaders()
@@ -79,37 +91,26 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const onError = (cause: unknown) => {
     if (error === undefined) error = cause
     wakeReaders()
-    wakeAll(writers)
+    writers.notify()
   }
   const onClose = () => {
     wakeReaders()
-    wakeAll(writers)
+    writers.notify()
   }
   socket.on("readable", wakeReaders)
   socket.on("end", onEnd)
   socket.on("error", onError)
   socket.on("close", onClose)
-  const detach = () => {
-    if (detached) return
-    detached = true
-    socket.off("readable", wakeReaders)
-    socket.off("end", onEnd)
-    socket.off("close", onClose)
-    // keep an error listener so that a late error never crashes the process
-  }
 
-  const closedError = () => new TransportError({ reason: "Closed", description })
-
-  const waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const waker = () => resume(Effect.void)
-    readers.add(waker)
-    return Effect.sync(() => {
-      readers.delete(waker)
+  const closedError = () =>
+    new TransportError({
+      reason: "Closed",
+      description,
+      ...(taken ? { cause: new Error("the socket was taken over by the TLS engine") } : {})
     })
-  })
 
   const read: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
-    if (closed) return Effect.fail(closedError())
+    if (closed || taken) return Effect.fail(closedError())
     if (error !== undefined) return Effect.fail(new TransportError({ reason: "Read", description, cause: error }))
     const chunk: Uint8Array | null = socket.read()
     if (chunk !== null) return Effect.succeed(Option.some(chunk))
@@ -119,12 +120,12 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         new TransportError({ reason: "Read", description, cause: new Error("socket closed before end of input") })
       )
     }
-    return Effect.zipRight(waitReadable, read)
+    return Effect.zipRight(readers.next, read)
   })
 
   const write = (bytes: Uint8Array): Effect.Effect<void, TransportError> =>
     Effect.async<void, TransportError>((resume) => {
-      if (closed) return resume(Effect.fail(closedError()))
+      if (closed || taken) return resume(Effect.fail(closedError()))
       if (error !== undefined) {
         return resume(Effect.fail(new TransportError({ reason: "Write", description, cause: error })))
       }
@@ -140,83 +141,79 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
           Effect.fail(new TransportError({ reason: "Write", description, cause: new Error("socket closed") }))
         )
       }
-      let done = false
-      const finish = (result: Effect.Effect<void, TransportError>) => {
-        if (done) return
-        done = true
-        writers.delete(onState)
-        socket.off("drain", onDrain)
-        resume(result)
-      }
-      const failed = (cause: unknown) =>
-        finish(Effect.fail(closed ? closedError() : new TransportError({ reason: "Write", description, cause })))
-      // wakes on 'error' / 'close' while the write is pending
-      const onState = () => {
-        if (closed || error !== undefined || socket.destroyed) {
-          failed(error ?? new Error("socket closed"))
-        } else if (!done) {
-          writers.add(onState)
-        }
-      }
-      const onDrain = () => finish(Effect.void)
       // accepted below the high-water mark: done now (no turn of the event loop per write);
       // a later failure surfaces through 'error' on the next operation
       if (socket.write(bytes)) return resume(Effect.void)
-      writers.add(onState)
-      socket.once("drain", onDrain)
-      return Effect.sync(() => {
-        done = true
-        writers.delete(onState)
-        socket.off("drain", onDrain)
-      })
+      resume(drained)
     })
 
-  const shutdownWrite: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
-    if (closed) return resume(Effect.fail(closedError()))
-    if (socket.writableFinished) return resume(Effect.void)
-    if (error !== undefined || socket.destroyed) {
-      return resume(
-        Effect.fail(new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") }))
-      )
+  /** After a write over the high-water mark: until 'drain', or a failure ('error' / 'close' / our close). */
+  const drained: Effect.Effect<void, TransportError> = Effect.suspend(() => {
+    let drainedNow = false
+    const onDrain = () => {
+      drainedNow = true
+      writers.notify()
     }
-    let done = false
-    const finish = (result: Effect.Effect<void, TransportError>) => {
-      if (done) return
-      done = true
-      writers.delete(onState)
-      socket.off("finish", onFinish)
-      resume(result)
-    }
-    const onFinish = () => finish(Effect.void)
-    const onState = () => {
-      if (closed) finish(Effect.fail(closedError()))
-      else if (error !== undefined || socket.destroyed) {
-        finish(
-          Effect.fail(
-            new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") })
-          )
+    socket.once("drain", onDrain)
+    return writers.await(() => {
+      if (drainedNow) return Effect.void
+      if (closed || taken || error !== undefined || socket.destroyed) {
+        return Effect.fail(
+          closed || taken ? closedError() : new TransportError({
+            reason: "Write",
+            description,
+            cause: error ?? new Error("socket closed")
+          })
         )
-      } else if (!done) writers.add(onState)
-    }
-    writers.add(onState)
-    socket.once("finish", onFinish)
-    socket.end()
-    return Effect.sync(() => {
-      done = true
-      writers.delete(onState)
-      socket.off("finish", onFinish)
-    })
+      }
+      return undefined
+    }).pipe(Effect.ensuring(Effect.sync(() => socket.off("drain", onDrain))))
   })
 
-  const transport = Transport.make({ read, write, shutdownWrite, description }) as NodeTransport
-  Object.defineProperty(transport, SocketSymbol, { value: socket, enumerable: false })
-  Object.defineProperty(transport, DetachSymbol, { value: detach, enumerable: false })
+  const shutdownCheck = (): Effect.Effect<void, TransportError> | undefined => {
+    if (closed || taken) return Effect.fail(closedError())
+    if (socket.writableFinished) return Effect.void
+    if (error !== undefined || socket.destroyed) {
+      return Effect.fail(
+        new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") })
+      )
+    }
+    return undefined
+  }
+
+  const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
+    const now = shutdownCheck()
+    if (now !== undefined) return now
+    const onFinish = () => writers.notify()
+    socket.once("finish", onFinish)
+    socket.end()
+    return writers.await(shutdownCheck).pipe(Effect.ensuring(Effect.sync(() => socket.off("finish", onFinish))))
+  })
+
+  const transport = Transport.make({ read, write, shutdownWrite, description })
+  takers.set(transport, {
+    socket,
+    take: () => {
+      if (taken || closed || socket.destroyed || socket.readableEnded || !(socket instanceof Net.Socket)) {
+        return Option.none()
+      }
+      taken = true
+      socket.off("readable", wakeReaders)
+      socket.off("end", onEnd)
+      socket.off("close", onClose)
+      // the error listener stays, so that a late error never crashes the process;
+      // pending operations of the transport fail with "Closed"
+      wakeReaders()
+      writers.notify()
+      return Option.some(socket)
+    }
+  })
 
   const close = Effect.sync(() => {
     if (closed) return
     closed = true
     wakeReaders()
-    wakeAll(writers)
+    writers.notify()
     if (!socket.destroyed) socket.destroy()
   })
   return { transport, close }
@@ -238,7 +235,11 @@ export interface ConnectOptions {
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
-  const target: Transport.Description = { kind: "tcp", remote: formatAddress(options.host, options.port) }
+  const target: Transport.Description = {
+    kind: "tcp",
+    remote: formatAddress(options.host, options.port),
+    host: options.host
+  }
   return Effect.gen(function*() {
     // the socket is owned by the scope from the start: interruption or timeout destroys it
     const socket = yield* Effect.acquireRelease(
@@ -281,7 +282,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       })
     }
     yield* Effect.onError(connecting, () => Effect.sync(() => socket.destroy()))
-    const adapted = adapt(socket, describeSocket(socket))
+    // the host as asked for (not the resolved address): a TLS client's default identity
+    const adapted = adapt(socket, { ...describeSocket(socket), host: options.host })
     yield* Effect.addFinalizer(() => adapted.close)
     return adapted.transport
   })

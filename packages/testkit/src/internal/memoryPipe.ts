@@ -10,11 +10,12 @@
  *   when it fits in the free space or the buffer is empty, so at most
  *   `capacity` bytes are ever buffered per direction and a 16 KiB write into a
  *   64 KiB buffer stays one chunk;
- * - waiting is done with `Effect.async` callbacks (no polling, no timers unless
- *   a delay is configured).
+ * - waiting is done with core's `Condition` (no polling, no timers unless a
+ *   delay is configured).
  *
  * @internal
  */
+import * as Condition from "@effect-tls/core/Condition"
 import type * as Transport from "@effect-tls/core/Transport"
 import { TransportError } from "@effect-tls/core/Transport"
 import * as Duration from "effect/Duration"
@@ -42,15 +43,6 @@ export interface Connection {
   readonly pipes: Array<Pipe>
 }
 
-type Waker = () => void
-
-const wakeAll = (set: Set<Waker>): void => {
-  if (set.size === 0) return
-  const wakers = Array.from(set)
-  set.clear()
-  for (const wake of wakers) wake()
-}
-
 /** @internal */
 export class Pipe {
   // buffered chunks, the head partially consumed up to `headOffset`
@@ -72,8 +64,8 @@ export class Pipe {
   resetAfter: number | undefined
   truncateAfter: number | undefined
   corruptAt: Array<number>
-  private readonly readers = new Set<Waker>()
-  private readonly writers = new Set<Waker>()
+  private readonly readers = Condition.make()
+  private readonly writers = Condition.make()
 
   constructor(
     readonly connection: Connection,
@@ -96,16 +88,16 @@ export class Pipe {
 
   /** Wake every waiter on both sides (state changed). */
   wake(): void {
-    wakeAll(this.readers)
-    wakeAll(this.writers)
+    this.readers.notify()
+    this.writers.notify()
   }
 
   get pendingReaders(): number {
-    return this.readers.size
+    return this.readers.waiting
   }
 
   get pendingWriters(): number {
-    return this.writers.size
+    return this.writers.waiting
   }
 
   private readError(failure: Failure): TransportError {
@@ -156,29 +148,13 @@ export class Pipe {
     }
     this.buffered -= n
     this.delivered += n
-    wakeAll(this.writers)
+    this.writers.notify()
     return out
   }
 
-  private waitReader: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const waker = () => resume(Effect.void)
-    this.readers.add(waker)
-    return Effect.sync(() => {
-      this.readers.delete(waker)
-    })
-  })
-
-  private waitWriter: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const waker = () => resume(Effect.void)
-    this.writers.add(waker)
-    return Effect.sync(() => {
-      this.writers.delete(waker)
-    })
-  })
-
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
     const state = this.readState()
-    if (state === undefined) return Effect.zipRight(this.waitReader, this.read)
+    if (state === undefined) return Effect.zipRight(this.readers.next, this.read)
     if (state === "eof") return Effect.succeed(Option.none())
     if (state !== "data") return Effect.fail(state)
     if (this.delay !== undefined && Duration.toMillis(this.delay) > 0) {
@@ -239,7 +215,7 @@ export class Pipe {
       this.chunks.push(piece)
       this.buffered += n
       this.written += n
-      wakeAll(this.readers)
+      this.readers.notify()
     }
     if (cut === "reset" || cut === "resetAfterThis") {
       fail(this.connection, { _tag: "Reset" })
@@ -248,7 +224,7 @@ export class Pipe {
     if (cut === "truncate") {
       this.truncated = true
       this.ended = true
-      wakeAll(this.readers)
+      this.readers.notify()
       return bytes.length - offset
     }
     return n
@@ -263,7 +239,7 @@ export class Pipe {
           return error === undefined ? Effect.void : Effect.fail(error)
         }
         const result = this.acceptOne(bytes, offset)
-        if (result === undefined) return Effect.zipRight(this.waitWriter, loop)
+        if (result === undefined) return Effect.zipRight(this.writers.next, loop)
         if (typeof result !== "number") return Effect.fail(result)
         offset += result
         if (offset >= bytes.length) return Effect.void
@@ -278,7 +254,7 @@ export class Pipe {
     this.shutdown = true
     if (!this.ended) {
       this.ended = true
-      wakeAll(this.readers)
+      this.readers.notify()
     }
     return Effect.void
   })

@@ -1,0 +1,127 @@
+/**
+ * A condition to wait on, for code that bridges callback-driven state (a Node stream, a
+ * buffer, a TLS engine) into Effect: state changes in callbacks, which call `notify`; an
+ * Effect that needs the state to be in some shape calls `await` with a check, and the check
+ * runs again on every `notify` until it gives a result.
+ *
+ * It is what every `Transport` implementation and engine needs once ("a set of waiters and
+ * `Effect.async`"), written once: a waiter that is interrupted is removed, a waiter that
+ * resumes removes itself, and `notify` with nobody waiting costs nothing.
+ *
+ * @example
+ * ```ts
+ * import { Condition } from "@effect-tls/core"
+ * import { Effect } from "effect"
+ *
+ * const queue: Array<Uint8Array> = []
+ * const changed = Condition.make()
+ *
+ * // a callback pushes and notifies
+ * const onData = (chunk: Uint8Array) => {
+ *   queue.push(chunk)
+ *   changed.notify()
+ * }
+ *
+ * // an Effect waits until there is something to take
+ * const take = changed.await(() => {
+ *   const chunk = queue.shift()
+ *   return chunk === undefined ? undefined : Effect.succeed(chunk)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Condition {
+  /**
+   * Waits until `check` returns an Effect, then continues with it. `check` runs at once,
+   * then again on every `notify`; `undefined` means "not yet". Interruptible.
+   */
+  readonly await: <A, E = never, R = never>(
+    check: () => Effect.Effect<A, E, R> | undefined
+  ) => Effect.Effect<A, E, R>
+  /** Waits for the next `notify` (for loops that re-check by themselves). Interruptible. */
+  readonly next: Effect.Effect<void>
+  /** Tells every waiter that the state changed: each re-checks. */
+  readonly notify: () => void
+  /** How many fibers are waiting. */
+  readonly waiting: number
+}
+
+type Waiter = () => void
+
+class ConditionImpl implements Condition {
+  // one waiter needs no Set (the common case: one reader, one writer)
+  private single: Waiter | undefined = undefined
+  private many: Set<Waiter> | undefined = undefined
+
+  get waiting(): number {
+    return (this.single === undefined ? 0 : 1) + (this.many?.size ?? 0)
+  }
+
+  private add(waiter: Waiter): void {
+    if (this.single === undefined && (this.many === undefined || this.many.size === 0)) {
+      this.single = waiter
+      return
+    }
+    if (this.many === undefined) this.many = new Set()
+    this.many.add(waiter)
+  }
+
+  private remove(waiter: Waiter): void {
+    if (this.single === waiter) this.single = undefined
+    else this.many?.delete(waiter)
+  }
+
+  readonly notify = (): void => {
+    const single = this.single
+    const many = this.many
+    if (many === undefined || many.size === 0) {
+      if (single !== undefined) single()
+      return
+    }
+    // a snapshot: waiters remove themselves when they resume
+    const snapshot = [...many]
+    if (single !== undefined) single()
+    for (const waiter of snapshot) waiter()
+  }
+
+  readonly await = <A, E, R>(check: () => Effect.Effect<A, E, R> | undefined): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      const first = check()
+      if (first !== undefined) return first
+      return Effect.async<A, E, R>((resume) => {
+        const waiter = () => {
+          const result = check()
+          if (result !== undefined) {
+            this.remove(waiter)
+            resume(result)
+          }
+        }
+        this.add(waiter)
+        return Effect.sync(() => this.remove(waiter))
+      })
+    })
+
+  readonly next: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const waiter = () => {
+      this.remove(waiter)
+      resume(Effect.void)
+    }
+    this.add(waiter)
+    return Effect.sync(() => this.remove(waiter))
+  })
+}
+
+/**
+ * A new condition with nobody waiting.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (): Condition => new ConditionImpl()

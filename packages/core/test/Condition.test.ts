@@ -1,0 +1,49 @@
+import * as Condition from "@effect-tls/core/Condition"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+
+describe("Condition", () => {
+  it.effect("await re-checks on every notify and resumes each waiter once its check passes", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      let level = 0
+      const atLeast = (n: number) => condition.await(() => (level >= n ? Effect.succeed(n) : undefined))
+      const one = yield* Effect.fork(atLeast(1))
+      const two = yield* Effect.fork(atLeast(2))
+      const three = yield* Effect.fork(atLeast(3))
+      yield* Effect.yieldNow()
+      assert.strictEqual(condition.waiting, 3)
+      level = 2
+      condition.notify()
+      assert.strictEqual(yield* Fiber.join(one), 1)
+      assert.strictEqual(yield* Fiber.join(two), 2)
+      assert.strictEqual(condition.waiting, 1)
+      level = 3
+      condition.notify()
+      assert.strictEqual(yield* Fiber.join(three), 3)
+      assert.strictEqual(condition.waiting, 0)
+    }))
+
+  it.effect("a check that passes at once never waits; failures come through", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      assert.strictEqual(yield* condition.await(() => Effect.succeed("now")), "now")
+      const error = yield* Effect.flip(condition.await(() => Effect.fail("no")))
+      assert.strictEqual(error, "no")
+    }))
+
+  it.effect("an interrupted waiter is removed; next waits for one notify", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      const waiting = yield* Effect.fork(condition.await(() => undefined))
+      const next = yield* Effect.fork(condition.next)
+      yield* Effect.yieldNow()
+      assert.strictEqual(condition.waiting, 2)
+      yield* Fiber.interrupt(waiting)
+      assert.strictEqual(condition.waiting, 1)
+      condition.notify()
+      yield* Fiber.join(next)
+      assert.strictEqual(condition.waiting, 0)
+    }))
+})

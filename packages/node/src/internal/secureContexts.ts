@@ -1,0 +1,95 @@
+/**
+ * Secure contexts: building one is costly (about 18 % of the handshake rate), so the backend
+ * keeps one per distinct configuration. The server helper's SNI contexts and ticket keys hang
+ * off the same cache (one context per certificate and settings).
+ *
+ * @internal
+ */
+import type * as Certificate from "@effect-tls/core/Certificate"
+import * as PrivateKey from "@effect-tls/core/PrivateKey"
+import type { EngineConfig } from "@effect-tls/core/TlsBackend"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as tls from "node:tls"
+
+const toPem = (der: Uint8Array, label: string): string => {
+  const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")
+  const lines = base64.match(/.{1,64}/g) ?? []
+  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`
+}
+
+const certificatesPem = (certificates: ReadonlyArray<Certificate.Certificate>): Array<string> =>
+  certificates.map((certificate) => toPem(certificate.der, "CERTIFICATE"))
+
+/**
+ * SecureContexts are costly (about 18 % of the handshake rate): one per distinct
+ * (certificate, trusted anchors, settings), kept while the certificate lives. OpenSSL is always
+ * given the database's anchors, the system store's included: node's own roots would miss what
+ * `SSL_CERT_FILE` / `NODE_EXTRA_CA_CERTS` add, and both verdicts must agree.
+ *
+ * @internal
+ */
+export class SecureContextCache {
+  private readonly noCertificate = {}
+  private readonly cache = new WeakMap<object, Map<string, tls.SecureContext>>()
+  private readonly trustKeys = new WeakMap<ReadonlyArray<Certificate.Certificate>, string>()
+
+  /** The trust list's identity by content, so equal lists made per connection share a context. */
+  private trustKey(anchors: ReadonlyArray<Certificate.Certificate>): string {
+    let key = this.trustKeys.get(anchors)
+    if (key === undefined) {
+      key = anchors.map((anchor) => anchor.fingerprintSha256).join(",")
+      this.trustKeys.set(anchors, key)
+    }
+    return key
+  }
+
+  get(
+    certificate: object | undefined,
+    anchors: ReadonlyArray<Certificate.Certificate>,
+    settings: string,
+    create: () => tls.SecureContext
+  ): tls.SecureContext {
+    const owner = certificate ?? this.noCertificate
+    let contexts = this.cache.get(owner)
+    if (contexts === undefined) {
+      contexts = new Map()
+      this.cache.set(owner, contexts)
+    }
+    const key = `${settings}|${this.trustKey(anchors)}`
+    let context = contexts.get(key)
+    if (context === undefined) {
+      context = create()
+      contexts.set(key, context)
+    }
+    return context
+  }
+}
+
+/** @internal */
+export const secureContextFor = (
+  cache: SecureContextCache,
+  config: EngineConfig,
+  /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
+  anchors: ReadonlyArray<Certificate.Certificate>
+): tls.SecureContext => {
+  const settings = JSON.stringify([
+    config.minVersion,
+    Option.getOrNull(config.maxVersion),
+    Option.getOrNull(config.ciphers)
+  ])
+  const certificate = Option.getOrUndefined(config.certificate)
+  return cache.get(certificate, anchors, settings, () =>
+    tls.createSecureContext({
+      minVersion: config.minVersion as tls.SecureVersion,
+      ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
+      ...(Option.isSome(config.ciphers) ? { ciphers: config.ciphers.value } : {}),
+      ...(certificate !== undefined
+        ? {
+          cert: certificatesPem(certificate.chain).join(""),
+          key: Redacted.value(PrivateKey.toPem(certificate.key))
+        }
+        : {}),
+      ca: certificatesPem(anchors)
+    }))
+}

@@ -1,0 +1,119 @@
+/**
+ * Sessions for resumption: what the client stores in core's `SessionCache` (node's session
+ * wrapped with the peer's chain, which OpenSSL does not keep in a client session), and what
+ * the engine reads from OpenSSL's SSL_SESSION DER.
+ *
+ * @internal
+ */
+import * as Option from "effect/Option"
+
+/** A session for the cache: `u32 count, (u32 length, DER)*` of the peer chain, then node's session. */
+/** @internal */
+export const wrapSession = (chain: ReadonlyArray<Uint8Array>, session: Buffer): Uint8Array => {
+  const size = 4 + chain.reduce((n, der) => n + 4 + der.length, 0) + session.length
+  const out = Buffer.allocUnsafe(size)
+  let at = out.writeUInt32BE(chain.length, 0)
+  for (const der of chain) {
+    at = out.writeUInt32BE(der.length, at)
+    out.set(der, at)
+    at += der.length
+  }
+  out.set(session, at)
+  return out
+}
+
+/** @internal */
+export const unwrapSession = (
+  bytes: Uint8Array
+): Option.Option<{ readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer }> => {
+  try {
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    const count = buffer.readUInt32BE(0)
+    if (count > 16) return Option.none()
+    let at = 4
+    const peerCertificates: Array<Uint8Array> = []
+    for (let i = 0; i < count; i++) {
+      const length = buffer.readUInt32BE(at)
+      at += 4
+      if (at + length > buffer.length) return Option.none()
+      peerCertificates.push(new Uint8Array(buffer.subarray(at, at + length)))
+      at += length
+    }
+    return at < buffer.length
+      ? Option.some({ peerCertificates, session: Buffer.from(buffer.subarray(at)) })
+      : Option.none()
+  } catch {
+    return Option.none()
+  }
+}
+
+/**
+ * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
+ * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
+ * flag is set). The DER holds the master key too: it is read here, never kept, and wiped.
+ *
+ * @internal
+ */
+export const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Option.Option<boolean> => {
+  if (session === undefined) return Option.none()
+  try {
+    const length = (at: number): readonly [length: number, start: number] => {
+      const first = session[at]!
+      if (first < 0x80) return [first, at + 1]
+      let value = 0
+      for (let i = 1; i <= (first & 0x7f); i++) value = value * 256 + session[at + i]!
+      return [value, at + 1 + (first & 0x7f)]
+    }
+    if (session[0] !== 0x30) return Option.none()
+    const [total, start] = length(1)
+    const end = Math.min(start + total, session.length)
+    for (let at = start; at < end;) {
+      const tag = session[at]!
+      const [size, contents] = length(at + 1)
+      // [13] EXPLICIT INTEGER: 0xad, then 02 len value
+      if (tag === 0xad) {
+        return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
+      }
+      at = contents + size
+    }
+    return Option.some(false)
+  } finally {
+    session.fill(0)
+  }
+}
+
+/** The sessions a client connection collects for the cache. @internal */
+export class ClientSessions {
+  private readonly received: Array<Buffer> = []
+
+  constructor(
+    /** The session offered for resumption, unwrapped, if any. */
+    readonly offered: { readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer } | undefined
+  ) {}
+
+  /** node:tls's `session` event: a ticket (TLS 1.3) or the session (TLS 1.2). */
+  readonly onSession = (session: Buffer): void => {
+    // a few tickets are plenty; a server sending more gets no more memory
+    if (this.received.length < 4) this.received.push(session)
+  }
+
+  /**
+   * The newest sessions, wrapped with the peer's chain: node:tls forgets the chain of a resumed
+   * session (OpenSSL keeps no peer chain in a client session), and core verifies it again.
+   */
+  wrapped(
+    handshake: {
+      readonly resumed: boolean
+      readonly protocolVersion: string
+      readonly peerCertificates: ReadonlyArray<Uint8Array>
+    }
+  ): ReadonlyArray<Uint8Array> {
+    // a TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use
+    const sessions = this.received.length > 0
+      ? this.received
+      : handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
+      ? [this.offered.session]
+      : []
+    return sessions.map((session) => wrapSession(handshake.peerCertificates, session))
+  }
+}
