@@ -1,7 +1,7 @@
 /**
  * What core needs of the web platform, typed here instead of through the DOM lib, so that
  * the published declarations stand alone (a consumer compiles with `lib: ["ES2022"]` and no
- * DOM): WebCrypto's `subtle.digest` (for channel binding) and the WHATWG `TextEncoder`. Every
+ * DOM): WebCrypto's `subtle.digest` (for channel binding) and the WHATWG text codecs. Every
  * runtime core supports (Node ≥ 20, Bun, Deno, browsers, workers) has them as globals; they
  * are read from `globalThis`, `crypto` lazily. (`@effect-tls/x509` has its own, larger set.)
  *
@@ -29,6 +29,9 @@ export interface SubtleCrypto {
 interface WebGlobals {
   readonly crypto?: { readonly subtle?: SubtleCrypto }
   readonly TextEncoder: new() => { encode(input?: string): Uint8Array<ArrayBuffer> }
+  readonly TextDecoder: new(label?: string, options?: { readonly fatal?: boolean }) => {
+    decode(input?: BufferSource): string
+  }
 }
 
 const web = globalThis as unknown as WebGlobals
@@ -47,3 +50,6 @@ export const subtle = (): SubtleCrypto => {
 
 /** @internal */
 export const TextEncoder = web.TextEncoder
+
+/** @internal */
+export const TextDecoder = web.TextDecoder
