@@ -1,5 +1,7 @@
 // Writes packages/*/src/index.ts: `export * as Module from "./Module.js"` for every public module,
-// with the module's first JSDoc paragraph as its doc. Run with `pnpm codegen`.
+// with the module's first JSDoc paragraph as its doc. Run with `pnpm codegen`. A module that
+// imports vitest stays off the main entry (which must load under plain node): it belongs on the
+// package's `vitest` entry (see packages/testkit/src/vitest.ts).
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -9,6 +11,7 @@ for (const pkg of fs.readdirSync(path.join(root, "packages"))) {
   if (!fs.existsSync(src)) continue
   const modules = fs.readdirSync(src)
     .filter((file) => file.endsWith(".ts") && file !== "index.ts" && /^[A-Z]/.test(file))
+    .filter((file) => !/^import[^;"]*from "(@effect\/)?vitest"/m.test(fs.readFileSync(path.join(src, file), "utf8")))
     .sort()
   const blocks = modules.map((file) => {
     const name = file.slice(0, -3)

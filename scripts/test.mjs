@@ -45,8 +45,8 @@ if (missing().length > 0) {
   const programs = missing().map(([program]) => program).join(", ")
   const packages = [...new Set(missing().map(([, pkg]) => pkg))]
   const advice =
-    `the interop tests need ${programs}: install them (Debian/Ubuntu: apt-get install ${packages.join(" ")};` +
-    ` macOS: brew install openssl gnutls) and run pnpm test again`
+    `the interop tests need ${programs}: install them (Debian/Ubuntu: apt-get install ${packages.join(" ")})` +
+    ` and run pnpm test again`
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0
   const sudo = !isRoot && onPath("sudo") && quietly("sudo", ["-n", "true"])
   if (process.env.EFFECT_TLS_NO_APT === "1" || !onPath("apt-get") || (!isRoot && !sudo)) stop(advice)
