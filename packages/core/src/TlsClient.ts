@@ -37,12 +37,20 @@ import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
-import { isTlsError, type TlsCertificateRequiredError, TlsConfigError, type TlsError } from "./TlsError.js"
+import {
+  isTlsError,
+  type TlsCertificateRequiredError,
+  TlsConfigError,
+  type TlsError,
+  TlsGenericError,
+  TlsTransportError
+} from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
 import * as TlsOptions from "./TlsOptions.js"
 import { describe, type Transport } from "./Transport.js"
@@ -163,6 +171,7 @@ export const make = (
     const session = options.resumeFrom !== undefined
       ? yield* connection.sessionOf(options.resumeFrom)
       : Option.map(yield* cache.take(sessionKey), Redacted.value)
+    yield* telemetry.trackOpen("client")
     const engine = yield* backend.client({
       transport,
       certificate: Option.fromNullable(options.certificate),
@@ -183,6 +192,7 @@ export const make = (
       database,
       policy,
       identity: serverIdentity,
+      serverName,
       clientAuth: "none",
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
       policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
@@ -287,4 +297,56 @@ export const connectWithInteraction = <E, R>(
     if (Option.isNone(supplied)) return first.exit.value
     yield* Scope.close(first.scope, Exit.void)
     return yield* Effect.flatten(Effect.map(attempt(supplied.value), ({ exit }) => exit))
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectTcpOptions extends ClientOptions {
+  readonly host: string
+  readonly port: number
+  /** Bounds the TCP connect (default: no limit; the handshake has its own `handshakeTimeout`). */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Opens TCP to `host:port` through the backend's platform and runs the handshake: the
+ * server's identity (and SNI) is `host` unless `serverIdentity` says otherwise. TCP failures
+ * are `TlsTransportError`s. Go's `tls.Dial`, Node's `tls.connect({ host, port })`.
+ *
+ * @example
+ * ```ts
+ * import { TlsClient } from "@effect-tls/core"
+ * import { NodeTlsBackend } from "@effect-tls/node"
+ * import { Effect } from "effect"
+ *
+ * const info = TlsClient.connectTcp({ host: "example.com", port: 443, alpn: ["http/1.1"] }).pipe(
+ *   Effect.flatMap((tls) => tls.handshake),
+ *   Effect.scoped,
+ *   Effect.provide(NodeTlsBackend.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connectTcp = (
+  options: ConnectTcpOptions
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
+  Effect.gen(function*() {
+    const backend = yield* TlsBackend
+    if (backend.connectTcp === undefined) {
+      return yield* new TlsGenericError({
+        reason: "Unavailable",
+        detail: `the ${backend.name} backend cannot open TCP connections`,
+        side: "client"
+      })
+    }
+    const { connectTimeout, host, port, ...clientOptions } = options
+    const transport = yield* Effect.mapError(
+      backend.connectTcp({ host, port, timeout: connectTimeout }),
+      (cause) => new TlsTransportError({ cause, side: "client" })
+    )
+    return yield* connect(transport, { ...clientOptions, serverIdentity: clientOptions.serverIdentity ?? host })
   })

@@ -28,6 +28,7 @@ import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as engine from "./internal/engine.js"
+import * as tcp from "./internal/tcp.js"
 import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 
 /**
@@ -45,7 +46,8 @@ export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
     defaultDatabase,
     sessionCache: SessionCache.makeMemory(),
     client: (config) => engine.makeClient(cache, config),
-    server: (config) => engine.makeServer(cache, config)
+    server: (config) => engine.makeServer(cache, config),
+    connectTcp: tcp.connect
   }
 })
 

@@ -33,6 +33,7 @@ import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import type * as Transport from "@effect-tls/core/Transport"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as LogLevel from "effect/LogLevel"
 import type * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -130,6 +131,15 @@ export interface ListenOptions {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** The level at which a failing handler is logged; default `"Warning"`, `"None"` logs nothing. */
+  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
+}
+
+/**
  * A listening TCP server.
  *
  * @since 0.1.0
@@ -142,11 +152,14 @@ export interface Server {
    * Serves every accepted connection (including those accepted before `run`
    * started) with `handler`, each in its own fiber and its own scope, closed
    * (socket destroyed) when the handler ends. A failing or dying handler is
-   * logged at debug level and affects nothing else. Runs until interrupted;
+   * logged (at `handlerFailureLogLevel`, default Warning, `"None"` for
+   * nothing) with its cause and the connection's `remote` address in the log
+   * annotations, and affects nothing else. Runs until interrupted;
    * interrupting it interrupts the handlers.
    */
   readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+    options?: RunOptions | undefined
   ) => Effect.Effect<never, never, R>
   /** Number of accepted connections that are still open. */
   readonly connections: Effect.Effect<number>

@@ -32,8 +32,10 @@
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
+import * as TransportServer from "@effect-tls/core/TransportServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/memoryPipe.js"
@@ -286,3 +288,21 @@ export const pair = (
   options?: Options | undefined
 ): Effect.Effect<readonly [Transport.Transport, Transport.Transport], TlsConfigError, Scope.Scope> =>
   Effect.map(pairWithControl(options), ({ left, right }) => [left, right] as const)
+
+/**
+ * An in-memory `TransportServer` and a way to connect to it: each `connect` makes a pair (in
+ * the caller's scope, which closes both ends), queues one end for `server.accept` and returns
+ * the other (invalid `options` fail each `connect` with `TlsConfigError`).
+ * `TlsServer.makeServer(listener.server, options)` then serves TLS in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listener = (options?: Options | undefined): Effect.Effect<{
+  readonly server: TransportServer.TransportServer
+  readonly connect: Effect.Effect<Transport.Transport, TlsConfigError, Scope.Scope>
+}> =>
+  Effect.map(Queue.unbounded<Transport.Transport>(), (queue) => ({
+    server: TransportServer.fromQueue({ _tag: "UnixAddress", path: "memory" }, queue),
+    connect: Effect.flatMap(pair(options), ([left, right]) => Effect.as(Queue.offer(queue, right), left))
+  }))

@@ -11,6 +11,7 @@ import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
+import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
@@ -19,6 +20,7 @@ import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
 import { engineFlagsAtClockTime } from "./clockTime.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -31,6 +33,8 @@ export interface ConnectionParams {
   readonly database: TlsDatabaseShape
   readonly policy: AcceptCertificate.Policy
   readonly identity: Option.Option<string>
+  /** Client: the SNI sent (the server's comes from the engine). */
+  readonly serverName?: Option.Option<string> | undefined
   readonly clientAuth: "none" | "requested" | "required"
   readonly handshakeTimeout: Duration.Duration
   readonly policyTimeout: Duration.Duration
@@ -43,9 +47,14 @@ type HandshakeState =
 
 /** @internal */
 export const resolveDatabase = (
-  options: CommonOptions,
+  options: Pick<CommonOptions, "database">,
   fallback: Effect.Effect<TlsDatabaseShape>
-): Effect.Effect<TlsDatabaseShape> => options.database !== undefined ? Effect.succeed(options.database) : fallback
+): Effect.Effect<TlsDatabaseShape> =>
+  options.database === undefined
+    ? fallback
+    : Credentials.isTrust(options.database)
+    ? options.database.get
+    : Effect.succeed(options.database)
 
 /** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
 const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
@@ -91,7 +100,8 @@ export const make = (params: ConnectionParams): TlsConnection => {
         protocolVersion: raw.protocolVersion,
         ciphersuiteName: raw.ciphersuiteName,
         negotiatedProtocol: raw.negotiatedProtocol,
-        serverIdentity: side === "client" ? params.identity : raw.serverName,
+        serverIdentity: side === "client" ? params.identity : Option.none(),
+        serverName: side === "client" ? (params.serverName ?? Option.none()) : raw.serverName,
         resumed: raw.resumed,
         acceptedCas: Option.none()
       }
@@ -110,20 +120,21 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
       }
       const verified = chain.length > 0
-        ? yield* params.database.verifyChain(chain, {
-          purpose: side === "client" ? "server" : "client",
-          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-        })
+        ? yield* telemetry.verifyChain(
+          chain.length,
+          params.database.verifyChain(chain, {
+            purpose: side === "client" ? "server" : "client",
+            identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+          })
+        )
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
         CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
-      const accepted = yield* decide(
-        params.policy,
-        { chain, flags, identity: params.identity, side },
-        params.policyTimeout,
-        side
+      const accepted = yield* telemetry.policy(
+        flags,
+        decide(params.policy, { chain, flags, identity: params.identity, side }, params.policyTimeout, side)
       )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
@@ -146,15 +157,19 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
     })
 
-  const run = engine.handshake.pipe(
-    Effect.tap((raw) => {
-      engineHandshake = raw
-    }),
-    Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
-    Effect.timeoutFail({
-      duration: params.handshakeTimeout,
-      onTimeout: () => new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
-    })
+  const run = telemetry.handshake(
+    params,
+    engine.handshake.pipe(
+      Effect.tap((raw) => {
+        engineHandshake = raw
+      }),
+      Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
+      Effect.timeoutFail({
+        duration: params.handshakeTimeout,
+        onTimeout: () =>
+          new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
+      })
+    )
   )
 
   // built only when a handshake was interrupted: no error objects on the success path
@@ -182,8 +197,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     }
   })
 
-  const read = Effect.zipRight(handshake, engine.read)
-  const write = (bytes: Uint8Array) => Effect.zipRight(handshake, engine.write(bytes))
+  const read = Effect.zipRight(handshake, Effect.map(engine.read, telemetry.countRead(side)))
+  const write = (bytes: Uint8Array) =>
+    Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {
@@ -279,7 +295,7 @@ export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint
     : Effect.succeed(Option.none())
 
 /** @internal */
-export const policyFor = (options: CommonOptions): Effect.Effect<AcceptCertificate.Policy> =>
+export const policyFor = (options: Pick<CommonOptions, "acceptCertificate">): Effect.Effect<AcceptCertificate.Policy> =>
   options.acceptCertificate !== undefined
     ? Effect.succeed(options.acceptCertificate)
     : AcceptCertificate.AcceptCertificate

@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
@@ -300,9 +301,15 @@ export interface ListenOptions {
 export interface Server {
   readonly address: { readonly host: string; readonly port: number }
   readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+    options?: RunOptions | undefined
   ) => Effect.Effect<never, never, R>
   readonly connections: Effect.Effect<number>
+}
+
+/** @internal */
+export interface RunOptions {
+  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
 }
 
 /** @internal */
@@ -362,17 +369,23 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     const bound = server.address() as Net.AddressInfo
     const address = { host: bound.address, port: bound.port }
 
-    const run = <E, R>(handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>) =>
+    const run = <E, R>(
+      handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+      runOptions?: RunOptions | undefined
+    ) =>
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
         const runFork = yield* FiberSet.runtime(fiberSet)<R>()
+        const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
           runFork(
             fromSocket(socket).pipe(
               Effect.flatMap(handler),
               Effect.scoped,
               Effect.catchAllCause((cause) =>
-                Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logDebug("connection handler failed", cause)
+                Cause.isInterruptedOnly(cause) || level === "None"
+                  ? Effect.void
+                  : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
               ),
               Effect.annotateLogs({ module: "NodeTransport", remote: describeSocket(socket).remote })
             )
