@@ -26,6 +26,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type { CertifiedKey } from "./CertifiedKey.js"
+import * as Credentials from "./Credentials.js"
 import * as hostName from "./internal/hostName.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsConfigError } from "./TlsError.js"
@@ -215,7 +216,8 @@ export const ClientOptions = Schema.Struct({
 }).pipe(Schema.filter(versionsInOrder))
 
 /**
- * `TlsServer.ServerOptions`: the common options, a required `certificate`, `clientAuth`
+ * `TlsServer.ServerOptions`: the common options, `certificate` (a `CertifiedKey` or
+ * `Credentials`), `sni`, `selectAlpn`, `clientAuth`
  * (`"none"`, `"requested"` or `"required"`) and `clientCas`.
  *
  * @since 0.1.0
@@ -223,7 +225,16 @@ export const ClientOptions = Schema.Struct({
  */
 export const ServerOptions = Schema.Struct({
   ...commonFields,
-  certificate: CertifiedKeySchema,
+  certificate: Schema.optional(Schema.declare(
+    (u: unknown): u is object => isCertifiedKey(u) || Credentials.isCredentials(u),
+    { message: () => "expected a CertifiedKey or Credentials" }
+  )),
+  sni: Schema.optional(Schema.Struct({
+    resolve: Fn("an SNI resolver"),
+    timeout: Schema.optional(DurationInput),
+    onUnknown: Schema.optional(Schema.Literal("default", "refuse"))
+  })),
+  selectAlpn: Schema.optional(Fn("an ALPN selector")),
   clientAuth: Schema.optional(Schema.Literal("none", "requested", "required")),
   clientCas: Schema.optional(Schema.Array(AnyObject("a Certificate")))
 }).pipe(Schema.filter(versionsInOrder))
