@@ -6,6 +6,7 @@
 import * as CertifiedKey from "@effect-tls/core/CertifiedKey"
 import type { ClientOptions } from "@effect-tls/core/TlsClient"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import type { ServerOptions } from "@effect-tls/core/TlsServer"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as Effect from "effect/Effect"
@@ -21,7 +22,7 @@ export interface Pems {
   readonly leaves: Readonly<Record<KeyName, { readonly chainPem: string; readonly keyPem: string }>>
 }
 
-export const makePems: Effect.Effect<Pems, TestPki.TestPkiError> = Effect.gen(function*() {
+export const makePems: Effect.Effect<Pems, TestPki.TestPkiError | TlsConfigError> = Effect.gen(function*() {
   const pki = yield* TestPki.make()
   const p256 = yield* pki.issueServer({ keyType: "ec-p256" })
   const rsa = yield* pki.issueServer({ keyType: "rsa-2048", freshKey: true })

@@ -84,7 +84,7 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
       ["clientAuth \"sometimes\"", { clientAuth: "sometimes" as never }, ["clientAuth"]],
       ["an empty ALPN name", { alpn: [""] }, ["alpn", 0]],
       ["handshakeTimeout \"soon\"", { handshakeTimeout: "soon" as never }, ["handshakeTimeout"]],
-      ["no certificate", { certificate: undefined as never }, ["certificate"]]
+      ["a certificate that is neither a CertifiedKey nor Credentials", { certificate: {} as never }, ["certificate"]]
     ]
     for (const [name, options, path] of serverCases) {
       it.scoped(`server: ${name} is a TlsConfigError before the engine is reached`, () =>

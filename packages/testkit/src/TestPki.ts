@@ -43,6 +43,7 @@ import type * as Certificate from "@effect-tls/core/Certificate"
 import type * as CertifiedKey from "@effect-tls/core/CertifiedKey"
 import type * as PrivateKey from "@effect-tls/core/PrivateKey"
 import type * as TlsDatabase from "@effect-tls/core/TlsDatabase"
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
@@ -311,13 +312,13 @@ export interface Authority {
    * A server certificate: EKU serverAuth; SANs `localhost`, `127.0.0.1` and `::1` unless
    * `dnsNames` or `ipAddresses` is given (giving one leaves the other empty); CN the first SAN.
    */
-  readonly issueServer: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError>
+  readonly issueServer: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError | TlsConfigError>
   /** A client certificate: default CN `client`, no SAN, EKU clientAuth. */
-  readonly issueClient: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError>
+  readonly issueClient: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError | TlsConfigError>
   /** An end-entity certificate: default EKU serverAuth and clientAuth. */
-  readonly issue: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError>
+  readonly issue: (options?: IssueOptions) => Effect.Effect<Issued, TestPkiError | TlsConfigError>
   /** An intermediate CA issued by this authority, which can issue in turn. */
-  readonly intermediate: (options?: AuthorityOptions) => Effect.Effect<Authority, TestPkiError>
+  readonly intermediate: (options?: AuthorityOptions) => Effect.Effect<Authority, TestPkiError | TlsConfigError>
   /** A CRL signed by this authority. */
   readonly crl: (options?: CrlOptions) => Effect.Effect<Crl, TestPkiError>
 }
@@ -353,7 +354,7 @@ export interface MakeOptions extends Omit<AuthorityOptions, "isCa"> {}
  * @since 0.1.0
  * @category constructors
  */
-export const make: (options?: MakeOptions) => Effect.Effect<Authority, TestPkiError> = internal.make
+export const make: (options?: MakeOptions) => Effect.Effect<Authority, TestPkiError | TlsConfigError> = internal.make
 
 /**
  * Options for `node:tls` (`cert`, `key`, `ca`) from an issued certificate and its authority.
@@ -430,7 +431,8 @@ export class TestPki extends Context.Tag("@effect-tls/testkit/TestPki")<TestPki,
  * @since 0.1.0
  * @category constructors
  */
-export const makeFixture: (options?: MakeOptions) => Effect.Effect<Fixture, TestPkiError> = internal.makeFixture
+export const makeFixture: (options?: MakeOptions) => Effect.Effect<Fixture, TestPkiError | TlsConfigError> =
+  internal.makeFixture
 
 /**
  * A layer providing a `Fixture` (see `makeFixture`).
@@ -438,5 +440,5 @@ export const makeFixture: (options?: MakeOptions) => Effect.Effect<Fixture, Test
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: MakeOptions): Layer.Layer<TestPki, TestPkiError> =>
+export const layer = (options?: MakeOptions): Layer.Layer<TestPki, TestPkiError | TlsConfigError> =>
   Layer.effect(TestPki, makeFixture(options))

@@ -181,6 +181,45 @@ export const run = <E>(name: string, options: Options<E>): void => {
         assert.strictEqual(error.identity, "example.com")
       }), timeout)
 
+    it.scoped(
+      "no serverIdentity: the transport's host is checked, and with none there is no connection",
+      () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [clientTransport, serverTransport] = yield* makePair
+          const host = clientTransport.description.host
+          yield* Effect.forkScoped(
+            Effect.ignore(TlsServer.accept(serverTransport, { certificate: fixture.server.certifiedKey }))
+          )
+          const attempt = yield* Effect.exit(TlsClient.connect(clientTransport, { database: fixture.pki.database }))
+          if (host === undefined) {
+            // the transport names no host: a typed configuration error, nothing sent
+            assert.isTrue(Exit.isFailure(attempt))
+            const error = Exit.isFailure(attempt) && attempt.cause._tag === "Fail" ? attempt.cause.error : undefined
+            assert.strictEqual(error?._tag, "TlsConfigError")
+          } else {
+            // the host the transport was asked for is the identity checked
+            if (Exit.isFailure(attempt)) return assert.fail(`the connection to ${host} failed`)
+            const info = yield* attempt.value.handshake
+            assert.strictEqual(Option.getOrNull(info.serverIdentity), host)
+          }
+        }),
+      timeout
+    )
+
+    it.scoped("dangerouslySkipIdentityCheck accepts a certificate for another name", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const other = yield* fixture.pki.issueServer({ dnsNames: ["other.example"] })
+        const [clientTransport, serverTransport] = yield* makePair
+        yield* Effect.forkScoped(Effect.ignore(TlsServer.accept(serverTransport, { certificate: other.certifiedKey })))
+        const client = yield* TlsClient.connect(clientTransport, {
+          database: fixture.pki.database,
+          dangerouslySkipIdentityCheck: true
+        })
+        assert.isTrue(CertificateFlags.isEmpty((yield* client.handshake).peerCertificateErrors))
+      }), timeout)
+
     it.scoped("several problems at once are all reported", () =>
       Effect.gen(function*() {
         const other = yield* TestPki.make()

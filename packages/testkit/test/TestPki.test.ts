@@ -591,3 +591,24 @@ describe("TestPki", () => {
       }))
   })
 })
+
+describe("TestPki options", () => {
+  it.effect("bad options fail with TlsConfigError naming the field, never a defect", () =>
+    Effect.gen(function*() {
+      const pki = yield* TestPki.make()
+      const cases = [
+        [pki.issueServer({ keyType: "rsa-512" as never }), ["keyType"]],
+        [pki.issueServer({ ipAddresses: ["localhost"] }), ["ipAddresses", 0]],
+        [pki.issue({ validity: "sometimes" as never }), ["validity"]],
+        [pki.issueClient({ notAfter: new Date(Number.NaN) }), ["notAfter"]],
+        [pki.issue({ serial: 0n }), ["serial"]],
+        [pki.intermediate({ pathLength: -1 }), ["pathLength"]],
+        [TestPki.make({ signatureHash: "md5" as never }), ["signatureHash"]]
+      ] as const
+      for (const [effect, path] of cases) {
+        const error = yield* Effect.flip(effect as Effect.Effect<unknown, { readonly _tag: string }>)
+        assert.strictEqual(error._tag, "TlsConfigError")
+        assert.deepStrictEqual((error as unknown as { readonly path: ReadonlyArray<PropertyKey> }).path, path)
+      }
+    }))
+})

@@ -7,18 +7,61 @@ import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertifiedKey from "@effect-tls/core/CertifiedKey"
 import * as PrivateKey from "@effect-tls/core/PrivateKey"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import type * as X509 from "@peculiar/asn1-x509"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs/promises"
+import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as TestPki from "../../TestPki.js"
 import { TestPkiError } from "../../TestPki.js"
 import * as Keys from "./keys.js"
 import * as Der from "./x509.js"
+
+const commonFields = {
+  commonName: Schema.optional(Schema.String),
+  organization: Schema.optional(Schema.String),
+  now: Schema.optional(Schema.ValidDateFromSelf),
+  validity: Schema.optional(Schema.Literal("valid", "expired", "notYetValid")),
+  notBefore: Schema.optional(Schema.ValidDateFromSelf),
+  notAfter: Schema.optional(Schema.ValidDateFromSelf),
+  keyType: Schema.optional(Schema.Literal("ec-p256", "ec-p384", "rsa-1024", "rsa-2048", "rsa-3072", "ed25519")),
+  signatureHash: Schema.optional(Schema.Literal("sha1", "sha256", "sha384", "sha512")),
+  rsaPss: Schema.optional(Schema.Boolean),
+  serial: Schema.optional(Schema.BigIntFromSelf.pipe(Schema.filter((n) => n > 0n, {
+    message: () => "a serial number is positive"
+  })))
+}
+
+const IssueOptionsSchema = Schema.Struct({
+  ...commonFields,
+  dnsNames: Schema.optional(Schema.Array(Schema.String)),
+  ipAddresses: Schema.optional(Schema.Array(Schema.String.pipe(Schema.filter((ip) => Net.isIP(ip) !== 0, {
+    message: (issue) => `expected an IPv4 or IPv6 address, got ${JSON.stringify(issue.actual)}`
+  })))),
+  selfSigned: Schema.optional(Schema.Boolean),
+  freshKey: Schema.optional(Schema.Boolean)
+})
+
+const AuthorityOptionsSchema = Schema.Struct({
+  ...commonFields,
+  pathLength: Schema.optional(TlsOptions.Count(0)),
+  isCa: Schema.optional(Schema.Union(Schema.Boolean, Schema.Literal("omit")))
+})
+
+/** Checks TestPki options: `TlsConfigError` (the field and why) for a bad one. */
+const checked = <A, E, R>(
+  schema: Schema.Schema<any, any, never>,
+  subject: string,
+  options: unknown,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | TlsConfigError, R> => Effect.zipRight(TlsOptions.validate(schema, subject, options), effect)
 
 const HOUR = 3_600_000
 const DAY = 24 * HOUR
@@ -260,27 +303,48 @@ const makeAuthority = (
       },
       databaseWith,
       issue: (options = {}) =>
-        issueLeaf(context, signer, options, {
-          commonName: options.commonName ?? "",
-          extendedKeyUsage: ["serverAuth", "clientAuth"],
-          dnsNames: [],
-          ipAddresses: []
-        }),
+        checked(
+          IssueOptionsSchema,
+          "TestPki.issue options",
+          options,
+          issueLeaf(context, signer, options, {
+            commonName: options.commonName ?? "",
+            extendedKeyUsage: ["serverAuth", "clientAuth"],
+            dnsNames: [],
+            ipAddresses: []
+          })
+        ),
       issueServer: (options = {}) =>
-        issueLeaf(context, signer, options, {
-          commonName: options.commonName ?? "",
-          extendedKeyUsage: ["serverAuth"],
-          dnsNames: ["localhost"],
-          ipAddresses: ["127.0.0.1", "::1"]
-        }),
+        checked(
+          IssueOptionsSchema,
+          "TestPki.issueServer options",
+          options,
+          issueLeaf(context, signer, options, {
+            commonName: options.commonName ?? "",
+            extendedKeyUsage: ["serverAuth"],
+            dnsNames: ["localhost"],
+            ipAddresses: ["127.0.0.1", "::1"]
+          })
+        ),
       issueClient: (options = {}) =>
-        issueLeaf(context, signer, options, {
-          commonName: options.commonName ?? "client",
-          extendedKeyUsage: ["clientAuth"],
-          dnsNames: [],
-          ipAddresses: []
-        }),
-      intermediate: (options = {}) => issueAuthority(context, signer, options),
+        checked(
+          IssueOptionsSchema,
+          "TestPki.issueClient options",
+          options,
+          issueLeaf(context, signer, options, {
+            commonName: options.commonName ?? "client",
+            extendedKeyUsage: ["clientAuth"],
+            dnsNames: [],
+            ipAddresses: []
+          })
+        ),
+      intermediate: (options = {}) =>
+        checked(
+          AuthorityOptionsSchema,
+          "TestPki.intermediate options",
+          options,
+          issueAuthority(context, signer, options)
+        ),
       crl: (options = {}) =>
         Effect.gen(function*() {
           const number = options.number ?? (yield* Ref.updateAndGet(crlCounter, (n) => n + 1))
@@ -380,7 +444,12 @@ const issueAuthority = (
   )
 
 /** @internal */
-export const make = (options: TestPki.MakeOptions = {}): Effect.Effect<TestPki.Authority, TestPkiError> =>
+export const make = (
+  options: TestPki.MakeOptions = {}
+): Effect.Effect<TestPki.Authority, TestPkiError | TlsConfigError> =>
+  checked(AuthorityOptionsSchema, "TestPki.make options", options, makeUnchecked(options))
+
+const makeUnchecked = (options: TestPki.MakeOptions): Effect.Effect<TestPki.Authority, TestPkiError> =>
   Effect.gen(function*() {
     const { issued, signer } = yield* caCertificate(undefined, options, `effect-tls Test Root ${randomLabel()}`)
     const leafKey = yield* Effect.cachedFunction(generate)
@@ -394,7 +463,9 @@ const makeDatabase = (
 ): TlsDatabase.TlsDatabaseShape => TlsDatabase.fromAnchors(anchors, { intermediates, crls: crls.map((crl) => crl.der) })
 
 /** @internal */
-export const makeFixture = (options: TestPki.MakeOptions = {}): Effect.Effect<TestPki.Fixture, TestPkiError> =>
+export const makeFixture = (
+  options: TestPki.MakeOptions = {}
+): Effect.Effect<TestPki.Fixture, TestPkiError | TlsConfigError> =>
   Effect.gen(function*() {
     const pki = yield* make(options)
     const [server, client] = yield* Effect.all([pki.issueServer(), pki.issueClient()])
