@@ -15,9 +15,12 @@
  *
  * @example
  * ```ts
- * import { CertifiedKey, TlsServer } from "@effect-tls/core"
+ * import { TlsServer } from "@effect-tls/core"
+ * import type { CertifiedKey } from "@effect-tls/core"
  * import { NodeTlsBackend, NodeTlsServer } from "@effect-tls/node"
- * import { Effect, Layer, Stream } from "effect"
+ * import { Layer, Stream } from "effect"
+ *
+ * declare const certificate: CertifiedKey.CertifiedKey
  *
  * const Echo = TlsServer.serve((tls) => tls.stream.pipe(Stream.run(tls.sink))).pipe(
  *   Layer.provide(NodeTlsServer.layer({ port: 8443, certificate, drainTimeout: "5 seconds" })),

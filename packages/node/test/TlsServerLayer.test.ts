@@ -6,11 +6,11 @@ import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
 import { assert, describe, layer } from "@effect/vitest"
+import type { Duration } from "effect"
 import {
   Cause,
   Chunk,
   Deferred,
-  Duration,
   Effect,
   Either,
   Exit,
