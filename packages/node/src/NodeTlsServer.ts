@@ -10,6 +10,10 @@
  * accepting (queued connections are closed), live connections get `drainTimeout` (default 10
  * seconds) to finish, then are closed abortively.
  *
+ * Every `TlsServer.ServerOptions` applies per connection: `sni: { resolve, timeout, onUnknown }`
+ * chooses the certificate by the client's server name, `selectAlpn` the protocol, and
+ * `certificate` may be `Credentials` that change at run time.
+ *
  * Go's counterpart is `tls.Listen` + `http.Server.Shutdown`; Node's `tls.createServer` +
  * `server.close()`.
  *
