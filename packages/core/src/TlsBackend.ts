@@ -17,6 +17,7 @@ import type { Certificate } from "./Certificate.js"
 import type { CertificateFlags } from "./CertificateFlags.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
+import type { SessionCacheShape } from "./SessionCache.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
 import type { Transport, TransportError } from "./Transport.js"
@@ -146,6 +147,12 @@ export interface TlsBackendShape {
   readonly name: string
   /** The database used when neither the connection options nor the context name one. */
   readonly defaultDatabase: Effect.Effect<TlsDatabaseShape>
+  /**
+   * The session cache clients use when no `SessionCache` service is provided: made with the
+   * backend (one per backend layer), so runtimes and tests never share sessions. None: no
+   * resumption unless a `SessionCache` is provided.
+   */
+  readonly sessionCache?: SessionCacheShape | undefined
   readonly client: (config: ClientConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   readonly server: (config: ServerConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   /**

@@ -64,6 +64,7 @@ import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import * as TlsError from "./TlsError.js"
+import * as TlsOptions from "./TlsOptions.js"
 import type { Transport, TransportError } from "./Transport.js"
 import type { TransportServer } from "./TransportServer.js"
 
@@ -271,7 +272,8 @@ const lazyEngine = (
 
 /**
  * Makes a server connection over an accepted `transport`; the handshake runs on the first
- * use (or `conn.handshake`). Closing the scope sends close_notify.
+ * use (or `conn.handshake`). Closing the scope sends close_notify. Invalid options fail with
+ * `TlsConfigError` before anything is sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -281,15 +283,9 @@ export const make = (
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
+    yield* TlsOptions.validate(TlsOptions.ServerOptions, "TlsServer options", options)
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
-    if (options.certificate === undefined && options.sni === undefined) {
-      return yield* new TlsGenericError({
-        reason: "Misc",
-        detail: "a server needs a certificate (or sni)",
-        side: "server"
-      })
-    }
     // a server that asks for no certificate verifies nothing: no need to load a store
     const database = clientAuth === "none"
       ? TlsDatabaseModule.empty

@@ -195,6 +195,17 @@ export * as TlsError from "./TlsError.js"
 export * as TlsInteraction from "./TlsInteraction.js"
 
 /**
+ * The schemas every public options object is checked against before anything is opened:
+ * `TlsClient` and `TlsServer` options, and the pieces transports and the testkit reuse
+ * (durations, ALPN names, ports, host names). A value that does not fit fails with
+ * `TlsConfigError`, naming the field and saying why; it never throws, and it never reaches
+ * the engine (node:tls aborts the process on an empty ALPN name).
+ *
+ * @since 0.1.0
+ */
+export * as TlsOptions from "./TlsOptions.js"
+
+/**
  * The server side of a TLS connection, Gio's `GTlsServerConnection`.
  *
  * @since 0.1.0

@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import { TlsBackend } from "@effect-tls/core/TlsBackend"
 import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
 import * as Effect from "effect/Effect"
@@ -31,7 +32,8 @@ import * as tcp from "./internal/tcp.js"
 import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 
 /**
- * A Node backend. Each backend keeps its own cache of OpenSSL contexts.
+ * A Node backend. Each backend keeps its own cache of OpenSSL contexts, and its own
+ * in-memory `SessionCache` (single-use tickets) for clients given no `SessionCache` service.
  *
  * @since 0.1.0
  * @category constructors
@@ -42,6 +44,7 @@ export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
   return {
     name: "node",
     defaultDatabase,
+    sessionCache: SessionCache.makeMemory(),
     client: (config) => engine.makeClient(cache, config),
     server: (config) => engine.makeServer(cache, config),
     connectTcp: tcp.connect

@@ -53,7 +53,7 @@ describe("NodeTransport", () => {
       // find a free port, then close it
       const port = yield* Effect.scoped(Effect.map(NodeTransport.listen(), (server) => server.address.port))
       const error = yield* Effect.flip(Effect.scoped(NodeTransport.connect({ host: "127.0.0.1", port })))
-      assert.isTrue(Transport.isTransportError(error))
+      if (!Transport.isTransportError(error)) return assert.fail(`expected a TransportError, got ${error._tag}`)
       assert.strictEqual(error.reason, "Open")
       assert.strictEqual(error.description?.kind, "tcp")
       assert.strictEqual(error.description?.remote, `127.0.0.1:${port}`)

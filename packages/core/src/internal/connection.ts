@@ -19,6 +19,7 @@ import { TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import { engineFlagsAtClockTime } from "./clockTime.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -54,16 +55,34 @@ export const resolveDatabase = (
     ? options.database.get
     : Effect.succeed(options.database)
 
+/** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
 const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
-  Effect.reduce(
-    ders,
-    { chain: [] as Array<Certificate.Certificate>, malformed: false },
-    (acc, der) =>
-      Effect.match(Certificate.fromDer(der), {
-        onFailure: () => ({ chain: acc.chain, malformed: true }),
-        onSuccess: (certificate) => ({ chain: [...acc.chain, certificate], malformed: acc.malformed })
-      })
+  Effect.map(
+    Effect.all(ders.map((der) => Effect.option(Certificate.fromDer(der)))),
+    (parsed) => {
+      const chain: Array<Certificate.Certificate> = []
+      for (const certificate of parsed) if (Option.isSome(certificate)) chain.push(certificate.value)
+      return { chain, malformed: chain.length < ders.length }
+    }
   )
+
+/**
+ * Runs the policy, bounded by `timeout`. A policy that answers at once (an `Exit`, as
+ * `Effect.succeed` is) needs no timer: that skips the two fibers a timeout forks.
+ */
+const decide = (
+  policy: AcceptCertificate.Policy,
+  context: AcceptCertificate.AcceptContext,
+  timeout: Duration.Duration,
+  side: "client" | "server"
+): Effect.Effect<boolean, TlsError.TlsError> => {
+  const decision = policy(context)
+  if (Exit.isExit(decision)) return decision
+  return Effect.timeoutFail(decision, {
+    duration: timeout,
+    onTimeout: () => new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout, side })
+  })
+}
 
 /** @internal */
 export const make = (params: ConnectionParams): TlsConnection => {
@@ -106,15 +125,14 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
-        CertificateFlags.union(verified, raw.engineFlags),
+        CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
-      const accepted = yield* params.policy({ chain, flags, identity: params.identity, side }).pipe(
-        Effect.timeoutFail({
-          duration: params.policyTimeout,
-          onTimeout: () =>
-            new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: params.policyTimeout, side })
-        })
+      const accepted = yield* decide(
+        params.policy,
+        { chain, flags, identity: params.identity, side },
+        params.policyTimeout,
+        side
       )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
@@ -148,9 +166,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     })
   )
 
-  const closedByInterrupt = Exit.fail(
-    new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side })
-  )
+  // built only when a handshake was interrupted: no error objects on the success path
+  const closedByInterrupt = () =>
+    Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
@@ -162,7 +180,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         const deferred = Deferred.unsafeMake<HandshakeInfo, TlsError.TlsError>(FiberId.none)
         state = { _tag: "Running", deferred }
         return Effect.onExit(run, (exit) => {
-          const final = Exit.isInterrupted(exit) ? closedByInterrupt : exit
+          const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
           state = { _tag: "Done", exit: final }
           return Effect.zipRight(
             Exit.isSuccess(final) ? Effect.void : engine.abort,

@@ -236,7 +236,11 @@ export interface ConnectOptions {
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
-  const target: Transport.Description = { kind: "tcp", remote: formatAddress(options.host, options.port) }
+  const target: Transport.Description = {
+    kind: "tcp",
+    remote: formatAddress(options.host, options.port),
+    host: options.host
+  }
   return Effect.gen(function*() {
     // the socket is owned by the scope from the start: interruption or timeout destroys it
     const socket = yield* Effect.acquireRelease(
@@ -279,7 +283,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       })
     }
     yield* Effect.onError(connecting, () => Effect.sync(() => socket.destroy()))
-    const adapted = adapt(socket, describeSocket(socket))
+    // the host as asked for (not the resolved address): a TLS client's default identity
+    const adapted = adapt(socket, { ...describeSocket(socket), host: options.host })
     yield* Effect.addFinalizer(() => adapted.close)
     return adapted.transport
   })
