@@ -53,7 +53,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           })
           const info = yield* tls.handshake
           assert.strictEqual(Option.getOrNull(info.serverIdentity), "localhost")
-          assert.strictEqual(Option.getOrNull((yield* Queue.take(infos)).serverIdentity), "localhost")
+          assert.strictEqual(Option.getOrNull((yield* Queue.take(infos)).serverName), "localhost")
         }))
 
       it.scoped("a certificate for another name is refused with BadIdentity (it used to be accepted)", () =>
