@@ -178,6 +178,13 @@ for (const pkg of pkgs) {
     ...(Object.keys(publishConfig).length > 0 ? { publishConfig } : {})
   }
   fs.writeFileSync(path.join(dist, "package.json"), JSON.stringify(manifest, null, 2) + "\n")
+  // a bin's source runs through tsx in the workspace (`#!/usr/bin/env tsx`); built, it is plain node
+  for (const file of bin === undefined ? [] : typeof bin === "string" ? [bin] : Object.values(bin)) {
+    const built = path.join(dist, file)
+    if (!fs.existsSync(built)) continue
+    fs.writeFileSync(built, fs.readFileSync(built, "utf8").replace(/^#![^\n]*\n/, "#!/usr/bin/env node\n"))
+    fs.chmodSync(built, 0o755)
+  }
   // every target must exist
   for (const entry of [...Object.values(exportsField), ...(bin === undefined ? [] : Object.values(manifest.bin))]) {
     for (const file of typeof entry === "string" ? [entry] : Object.values(entry)) {

@@ -1,10 +1,10 @@
 // `pnpm test`: makes sure the interop peers are installed, then runs `vitest run` (arguments pass
 // through: `pnpm test packages/node -t interop`).
 //
-// The interop tests run real `openssl` and `gnutls-cli` / `gnutls-serv` processes. When one is
-// missing and Debian's apt-get is there and allowed (root, or sudo without a password; not when
-// EFFECT_TLS_NO_APT=1), this installs the Debian packages; otherwise it stops with one line saying
-// what to install. Add a row to `peers` when a test starts to need another program.
+// The interop tests run real `openssl` and `gnutls-cli` / `gnutls-serv` processes, the key-log test
+// Wireshark's `tshark`. When one is missing and Debian's apt-get is there and allowed (root, or sudo
+// without a password; not when EFFECT_TLS_NO_APT=1), this installs the Debian packages; otherwise it
+// stops with one line saying what to install. Add a row to `peers` when a test starts to need another program.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -14,7 +14,8 @@ import { root } from "./workspace.mjs"
 const peers = [
   ["openssl", "openssl"],
   ["gnutls-cli", "gnutls-bin"],
-  ["gnutls-serv", "gnutls-bin"]
+  ["gnutls-serv", "gnutls-bin"],
+  ["tshark", "tshark"]
 ]
 
 const onPath = (program) =>

@@ -37,6 +37,7 @@ import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
@@ -170,6 +171,7 @@ export const make = (
     const session = options.resumeFrom !== undefined
       ? yield* connection.sessionOf(options.resumeFrom)
       : Option.map(yield* cache.take(sessionKey), Redacted.value)
+    yield* telemetry.trackOpen("client")
     const engine = yield* backend.client({
       transport,
       certificate: Option.fromNullable(options.certificate),

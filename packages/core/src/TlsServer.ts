@@ -55,6 +55,7 @@ import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as clientHello from "./internal/clientHello.js"
 import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
+import * as telemetry from "./internal/telemetry.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as TicketKeys from "./TicketKeys.js"
@@ -305,19 +306,23 @@ export const make = (
       alpn: ReadonlyArray<string>,
       ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
     ) =>
-      backend.server({
-        transport,
-        certificate,
-        alpn,
-        minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
-        maxVersion: Option.fromNullable(options.maxVersion),
-        ciphers: Option.fromNullable(options.ciphers),
-        database,
-        requireCloseNotify: options.requireCloseNotify ?? true,
-        clientAuth,
-        clientCas: options.clientCas ?? database.anchors,
-        ticketKeys: ticketKey
-      })
+      Effect.zipRight(
+        Option.match(certificate, { onNone: () => Effect.void, onSome: telemetry.certificateExpiry }),
+        backend.server({
+          transport,
+          certificate,
+          alpn,
+          minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
+          maxVersion: Option.fromNullable(options.maxVersion),
+          ciphers: Option.fromNullable(options.ciphers),
+          database,
+          requireCloseNotify: options.requireCloseNotify ?? true,
+          clientAuth,
+          clientCas: options.clientCas ?? database.anchors,
+          ticketKeys: ticketKey
+        })
+      )
+    yield* telemetry.trackOpen("server")
     const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
       Option.isSome(ticketKeys)
     const scope = yield* Effect.scope

@@ -88,6 +88,15 @@ export * as Crl from "./Crl.js"
 export * as HandshakeInfo from "./HandshakeInfo.js"
 
 /**
+ * `KeyLog`: where an engine sends the TLS secrets of each connection, one NSS key-log line at
+ * a time (`CLIENT_RANDOM ...` for TLS 1.2, `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...` and friends
+ * for TLS 1.3), the `SSLKEYLOGFILE` format that Wireshark and tshark read to decrypt a capture.
+ *
+ * @since 0.1.0
+ */
+export * as KeyLog from "./KeyLog.js"
+
+/**
  * Interop with `@effect/platform`'s `Socket`: a TLS connection as a `Socket`, any `Socket` as
  * a `Transport`, so the rest of the Effect ecosystem runs over TLS unchanged.
  *
@@ -204,6 +213,16 @@ export * as TlsInteraction from "./TlsInteraction.js"
  * @since 0.1.0
  */
 export * as TlsOptions from "./TlsOptions.js"
+
+/**
+ * The metrics every TLS connection records through Effect's `Metric` (read them with
+ * `Metric.value` / `Metric.snapshot`, or export them with `@effect/opentelemetry`):
+ * handshake durations and outcomes, failure reasons, bytes, open connections, the
+ * resumption ratio, and the days left on each certificate a server presents.
+ *
+ * @since 0.1.0
+ */
+export * as TlsMetrics from "./TlsMetrics.js"
 
 /**
  * The server side of a TLS connection, Gio's `GTlsServerConnection`.

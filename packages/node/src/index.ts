@@ -3,6 +3,14 @@
  */
 
 /**
+ * A `KeyLog` writing the `SSLKEYLOGFILE` format to a file (appended, created with mode 0600),
+ * for Wireshark / tshark. Only for debugging: the file decrypts every connection it logs.
+ *
+ * @since 0.1.0
+ */
+export * as NodeKeyLog from "./NodeKeyLog.js"
+
+/**
  * The Node engine: node:tls (OpenSSL) running over **any** `Transport` through one fast
  * Duplex bridge. Provide `NodeTlsBackend.layer` and use `TlsClient` / `TlsServer` from core.
  *

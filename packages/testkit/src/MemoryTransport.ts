@@ -292,14 +292,14 @@ export const pair = (
 /**
  * An in-memory `TransportServer` and a way to connect to it: each `connect` makes a pair (in
  * the caller's scope, which closes both ends), queues one end for `server.accept` and returns
- * the other. `TlsServer.makeServer(listener.server, options)` then serves TLS in memory.
+ * the other (invalid `options` fail each `connect` with `TlsConfigError`).
+ * `TlsServer.makeServer(listener.server, options)` then serves TLS in memory.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const listener = (options?: Options | undefined): Effect.Effect<{
   readonly server: TransportServer.TransportServer
-  /** Fails with `TlsConfigError` when `options` are invalid. */
   readonly connect: Effect.Effect<Transport.Transport, TlsConfigError, Scope.Scope>
 }> =>
   Effect.map(Queue.unbounded<Transport.Transport>(), (queue) => ({

@@ -20,6 +20,7 @@ import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
 import { engineFlagsAtClockTime } from "./clockTime.js"
+import * as telemetry from "./telemetry.js"
 
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
@@ -119,20 +120,21 @@ export const make = (params: ConnectionParams): TlsConnection => {
         })
       }
       const verified = chain.length > 0
-        ? yield* params.database.verifyChain(chain, {
-          purpose: side === "client" ? "server" : "client",
-          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-        })
+        ? yield* telemetry.verifyChain(
+          chain.length,
+          params.database.verifyChain(chain, {
+            purpose: side === "client" ? "server" : "client",
+            identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+          })
+        )
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
         CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
-      const accepted = yield* decide(
-        params.policy,
-        { chain, flags, identity: params.identity, side },
-        params.policyTimeout,
-        side
+      const accepted = yield* telemetry.policy(
+        flags,
+        decide(params.policy, { chain, flags, identity: params.identity, side }, params.policyTimeout, side)
       )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
@@ -155,15 +157,19 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
     })
 
-  const run = engine.handshake.pipe(
-    Effect.tap((raw) => {
-      engineHandshake = raw
-    }),
-    Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
-    Effect.timeoutFail({
-      duration: params.handshakeTimeout,
-      onTimeout: () => new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
-    })
+  const run = telemetry.handshake(
+    params,
+    engine.handshake.pipe(
+      Effect.tap((raw) => {
+        engineHandshake = raw
+      }),
+      Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
+      Effect.timeoutFail({
+        duration: params.handshakeTimeout,
+        onTimeout: () =>
+          new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
+      })
+    )
   )
 
   // built only when a handshake was interrupted: no error objects on the success path
@@ -191,8 +197,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     }
   })
 
-  const read = Effect.zipRight(handshake, engine.read)
-  const write = (bytes: Uint8Array) => Effect.zipRight(handshake, engine.write(bytes))
+  const read = Effect.zipRight(handshake, Effect.map(engine.read, telemetry.countRead(side)))
+  const write = (bytes: Uint8Array) =>
+    Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {

@@ -16,14 +16,15 @@
  * hung up), `errors.ts` (OpenSSL codes), `acceptedCas.ts` (the CertificateRequest sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
- * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` (a KeyLog
- * attaches beside the sniffer's listener).
+ * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
+ * sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
  *
  * @internal
  */
 import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as Condition from "@effect-tls/core/Condition"
+import * as KeyLog from "@effect-tls/core/KeyLog"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
 import type {
   ClientConfig,
@@ -44,8 +45,10 @@ import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer
 import { TransportDuplex } from "./bridge.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
+import * as keyLog from "./keyLog.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
+import * as runtime from "./runtime.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
@@ -106,6 +109,8 @@ export class NodeTlsConnection implements EngineConnection {
     this.bridge = new TransportDuplex(config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
     this.bridge.onWriteTaken = this.changed.notify
+    // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
+    this.bridge.on("drain", this.changed.notify)
   }
 
   private evidence(): Evidence {
@@ -143,6 +148,8 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
     if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
+    this.bridge.consumerWriteEnded = () => socket.writableEnded
+    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
@@ -287,7 +294,7 @@ export class NodeTlsConnection implements EngineConnection {
     const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
     const upToTls12 = protocolVersion !== "TLSv1.3"
     const bytes = (buffer: Buffer | undefined) =>
-      upToTls12 && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+      upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
     return {
       protocolVersion,
       ciphersuiteName: cipher.standardName ?? cipher.name,
@@ -300,7 +307,9 @@ export class NodeTlsConnection implements EngineConnection {
       channelBinding: {
         ownFinished: bytes(socket.getFinished()),
         peerFinished: bytes(socket.getPeerFinished()),
-        extendedMasterSecret: upToTls12 ? sessionHasExtendedMasterSecret(socket.getSession()) : Option.none(),
+        extendedMasterSecret: upToTls12 && runtime.opensslSessions
+          ? sessionHasExtendedMasterSecret(socket.getSession())
+          : Option.none(),
         ownCertificate: this.side === "server"
           ? Option.flatMap(this.config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
           : Option.none()
@@ -316,6 +325,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     return this.changed.await(this.readCheck)
@@ -326,6 +336,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     const state = this.state
@@ -348,25 +359,46 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.suspend(() => {
       const socket = this.start()
       if (this.state.failure !== undefined) return this.failWith()
+      if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
       // done once node:tls took the bytes and the bridge handed their records to the transport
-      if (bytes.length === 0 || (socket.write(bytes) && !this.bridge.writePending)) return Effect.void
+      if (
+        bytes.length === 0 ||
+        (socket.write(bytes) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
+      ) return Effect.void
       return this.changed.await(this.writeCheck)
     })
 
   private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending) return Effect.void
+    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      return Effect.void
+    }
     if (this.state.closed) return Effect.fail(this.closedError)
     return undefined
   }
 
+  /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
+  private get halfCloseUnsupported(): TlsError.TlsGenericError {
+    return new TlsError.TlsGenericError({
+      reason: "Closed",
+      detail: runtime.lacks(
+        "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
+          "nothing written after it can reach the peer"
+      ),
+      side: this.side
+    })
+  }
+
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
+    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+    if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.changed.await(() => {
       if (socket.writableFinished) return Effect.void
@@ -388,6 +420,7 @@ export class NodeTlsConnection implements EngineConnection {
           throw new Error("no established connection")
         }
         const socket = this.socket
+        if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
         const material = context === undefined
           ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
           : socket.exportKeyingMaterial(length, label, Buffer.from(context))
@@ -487,11 +520,12 @@ export const makeClient = (
       catch: invalidSettings("client")
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection = new NodeTlsConnection(
       "client",
       config,
       (underlying) =>
-        tls.connect({
+        withKeyLog(tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
@@ -501,7 +535,7 @@ export const makeClient = (
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions),
+        } as tls.ConnectionOptions)),
       runtime,
       nativeSocket(config),
       new ClientSessions(offered)
@@ -549,10 +583,11 @@ export const makeServer = (
       try: () => secureContextFor(cache, config, config.clientCas),
       catch: invalidSettings("server")
     })
+    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "server",
       config,
-      (underlying) => new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection)),
+      (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
       runtime,
       nativeSocket(config),
       undefined
