@@ -278,7 +278,7 @@ const render = (
           `protocol:        ${info.protocolVersion}`,
           `cipher suite:    ${info.ciphersuiteName}`,
           `ALPN:            ${Option.getOrElse(info.negotiatedProtocol, () => "(none)")}`,
-          `SNI sent:        ${Option.getOrElse(info.serverIdentity, () => "(none)")}`
+          `SNI sent:        ${Option.getOrElse(info.serverName, () => "(none)")}`
         )
       }
       if (flags !== undefined) {

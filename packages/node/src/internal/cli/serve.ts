@@ -120,7 +120,7 @@ export const serve = (options: ServeOptions) =>
           options.json,
           `${remote} ${info.protocolVersion} ${info.ciphersuiteName} alpn=${
             Option.getOrElse(info.negotiatedProtocol, () => "-")
-          } sni=${Option.getOrElse(info.serverIdentity, () => "-")} resumed=${info.resumed ? "yes" : "no"}${
+          } sni=${Option.getOrElse(info.serverName, () => "-")} resumed=${info.resumed ? "yes" : "no"}${
             Option.isSome(client) ? ` client="${client.value.subject.text}"` : ""
           } handshake=${(performance.now() - started).toFixed(1)}ms`,
           {
@@ -130,7 +130,7 @@ export const serve = (options: ServeOptions) =>
             protocol: info.protocolVersion,
             cipher: info.ciphersuiteName,
             alpn: Option.getOrNull(info.negotiatedProtocol),
-            sni: Option.getOrNull(info.serverIdentity),
+            sni: Option.getOrNull(info.serverName),
             resumed: info.resumed,
             client: Option.isSome(client)
               ? {
