@@ -161,6 +161,14 @@ const Database = Schema.declare(
   { message: () => "expected a TlsDatabase (with verifyChain) or a Credentials.Trust" }
 )
 
+const ServerCertificate = Schema.declare(
+  (u: unknown): u is object => isCertifiedKey(u) || Credentials.isCredentials(u),
+  {
+    identifier: "CertifiedKey",
+    message: () => "expected a CertifiedKey (from CertifiedKey.make or fromPem) or Credentials (Credentials.make)"
+  }
+)
+
 const AnyObject = (what: string) =>
   Schema.declare((u: unknown): u is object => Predicate.isObject(u), { message: () => `expected ${what}` })
 
@@ -217,32 +225,30 @@ export const ClientOptions = Schema.Struct({
 }).pipe(Schema.filter(versionsInOrder))
 
 /**
- * `TlsServer.ServerOptions`: the common options, a required `certificate`, `clientAuth`
- * (`"none"`, `"requested"` or `"required"`) and `clientCas`.
+ * `TlsServer.ServerOptions`: the common options, `certificate` (a `CertifiedKey` or
+ * `Credentials`), `sni`, `selectAlpn`, `ticketKeys`, `clientAuth` (`"none"`, `"requested"` or
+ * `"required"`) and `clientCas`. (`TlsServer.make` also needs a `certificate` or `sni`.)
  *
  * @since 0.1.0
  * @category schemas
  */
 export const ServerOptions = Schema.Struct({
   ...commonFields,
-  certificate: Schema.optional(Schema.Union(
-    CertifiedKeySchema,
-    Schema.declare(Credentials.isCredentials, { message: () => "expected a CertifiedKey or Credentials" })
-  )),
+  certificate: Schema.optional(ServerCertificate),
   sni: Schema.optional(Schema.Struct({
     resolve: Fn("an SNI resolver"),
     timeout: Schema.optional(DurationInput),
     onUnknown: Schema.optional(Schema.Literal("default", "refuse"))
   })),
   selectAlpn: Schema.optional(Fn("an ALPN selector")),
-  ticketKeys: Schema.optional(AnyObject("TicketKeys")),
+  ticketKeys: Schema.optional(AnyObject("a TicketKeys service")),
   clientAuth: Schema.optional(Schema.Literal("none", "requested", "required")),
   clientCas: Schema.optional(Schema.Array(AnyObject("a Certificate")))
 }).pipe(
   Schema.filter(versionsInOrder),
   Schema.filter((options) =>
     options.certificate !== undefined || options.sni !== undefined ||
-    { path: ["certificate"], message: "a server needs a certificate (or sni)" }
+    { path: ["certificate"], message: "a server needs a certificate (or sni to choose one per server name)" }
   )
 )
 
