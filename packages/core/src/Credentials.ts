@@ -14,6 +14,8 @@
  * import { CertifiedKey, Credentials, TlsServer } from "@effect-tls/core"
  * import { Effect } from "effect"
  *
+ * declare const certPem: string, keyPem: string, newCertPem: string, newKeyPem: string
+ *
  * const program = Effect.gen(function*() {
  *   const credentials = yield* Credentials.make(yield* CertifiedKey.fromPem(certPem, keyPem))
  *   // serve with `{ certificate: credentials }` ... later, on renewal:

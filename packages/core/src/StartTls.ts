@@ -19,7 +19,11 @@
  * @example
  * ```ts
  * import { StartTls } from "@effect-tls/core"
+ * import type { CertifiedKey, Transport } from "@effect-tls/core"
  * import { Effect } from "effect"
+ *
+ * declare const transport: Transport.Transport
+ * declare const certificate: CertifiedKey.CertifiedKey
  *
  * // server side, after reading "STARTTLS\r\n" with StartTls.readLine
  * const secure = Effect.gen(function*() {

@@ -14,6 +14,8 @@
  * import { TicketKeys, TlsServer } from "@effect-tls/core"
  * import { Effect, Redacted } from "effect"
  *
+ * declare const sharedKeyBytes: Uint8Array, nextKeyBytes: Uint8Array
+ *
  * const program = Effect.gen(function*() {
  *   // the same 48 bytes in every process (from a secret store)
  *   const keys = yield* TicketKeys.make(Redacted.make(sharedKeyBytes))

@@ -10,7 +10,10 @@
  * ```ts
  * import { TlsServer } from "@effect-tls/core"
  * import { NodeTlsServer } from "@effect-tls/node"
- * import { Effect, Layer, Stream } from "effect"
+ * import type { CertifiedKey } from "@effect-tls/core"
+ * import { Layer, Stream } from "effect"
+ *
+ * declare const certificate: CertifiedKey.CertifiedKey
  *
  * // an echo server on TCP port 8443, for the lifetime of the layer
  * const EchoLive = TlsServer.serve((tls) => tls.stream.pipe(Stream.run(tls.sink))).pipe(

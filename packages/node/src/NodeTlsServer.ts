@@ -10,14 +10,21 @@
  * accepting (queued connections are closed), live connections get `drainTimeout` (default 10
  * seconds) to finish, then are closed abortively.
  *
+ * Every `TlsServer.ServerOptions` applies per connection: `sni: { resolve, timeout, onUnknown }`
+ * chooses the certificate by the client's server name, `selectAlpn` the protocol, and
+ * `certificate` may be `Credentials` that change at run time.
+ *
  * Go's counterpart is `tls.Listen` + `http.Server.Shutdown`; Node's `tls.createServer` +
  * `server.close()`.
  *
  * @example
  * ```ts
- * import { CertifiedKey, TlsServer } from "@effect-tls/core"
+ * import { TlsServer } from "@effect-tls/core"
+ * import type { CertifiedKey } from "@effect-tls/core"
  * import { NodeTlsBackend, NodeTlsServer } from "@effect-tls/node"
- * import { Effect, Layer, Stream } from "effect"
+ * import { Layer, Stream } from "effect"
+ *
+ * declare const certificate: CertifiedKey.CertifiedKey
  *
  * const Echo = TlsServer.serve((tls) => tls.stream.pipe(Stream.run(tls.sink))).pipe(
  *   Layer.provide(NodeTlsServer.layer({ port: 8443, certificate, drainTimeout: "5 seconds" })),
