@@ -21,16 +21,34 @@ export interface CertifiedKey {
 }
 
 /**
- * Pairs a chain with a key without checking them (see `validate`).
+ * Pairs a chain with a key **without checking** that the key is the leaf's: a mismatch then
+ * surfaces only when a peer handshakes. Prefer `make`; this is for pairs known to match
+ * (e.g. generated together).
+ *
+ * @since 0.1.0
+ * @category unsafe
+ */
+export const unsafeMake = (chain: Certificate.CertificateChain, key: PrivateKey.PrivateKey): CertifiedKey => ({
+  chain,
+  key
+})
+
+/**
+ * Pairs a chain with its leaf's private key, checking them: an empty chain fails with reason
+ * `NotFound`, a key that is not the leaf's (the certificate's SubjectPublicKeyInfo compared
+ * with the key's public part, through WebCrypto) with reason `KeyMismatch`. RSA, EC and
+ * Ed25519 keys are checked; other key types are not.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (chain: Certificate.CertificateChain, key: PrivateKey.PrivateKey): CertifiedKey => ({ chain, key })
+export const make = (
+  chain: Certificate.CertificateChain,
+  key: PrivateKey.PrivateKey
+): Effect.Effect<CertifiedKey, Certificate.CertificateError> => validate(chain, key)
 
 /**
- * Checks that the chain is not empty and that the key belongs to the leaf (for RSA, EC
- * and Ed25519 keys; other key types are not checked).
+ * The check behind `make` (kept under this name too).
  *
  * @since 0.1.0
  * @category constructors
@@ -49,11 +67,12 @@ export const validate = (
     Effect.suspend(() => PrivateKey.matchesCertificate(key, leaf)),
     (matches) =>
       matches
-        ? Effect.succeed(make(chain, key))
+        ? Effect.succeed(unsafeMake(chain, key))
         : Effect.fail(
           new Certificate.CertificateError({
-            reason: "InvalidPem",
-            detail: `the private key does not match the certificate ${leaf.subject.text}`
+            reason: "KeyMismatch",
+            detail:
+              `the private key is not the key of the certificate ${leaf.subject.text}: its public part differs from the certificate's SubjectPublicKeyInfo`
           })
         )
   )
@@ -61,7 +80,8 @@ export const validate = (
 
 /**
  * Reads a chain and its key from PEM text (both may be in one text), then `validate`s
- * them: an empty chain or a key that is not the leaf's fails with `CertificateError`.
+ * them: an empty chain (`NotFound`) or a key that is not the leaf's (`KeyMismatch`) fails
+ * with `CertificateError`.
  *
  * @since 0.1.0
  * @category constructors

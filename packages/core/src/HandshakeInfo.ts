@@ -25,8 +25,10 @@ export interface HandshakeInfo {
   readonly peerCertificate: Option.Option<CertificateChain>
   /** The complete verification flags of the peer chain (empty when it verified). */
   readonly peerCertificateErrors: CertificateFlags.CertificateFlags
-  /** Client: the identity the server was checked against. Server: the SNI the client sent. */
+  /** Client: the identity the server's certificate was checked against. Server: none. */
   readonly serverIdentity: Option.Option<string>
+  /** The SNI host name: on the client the one sent, on the server the one received. */
+  readonly serverName: Option.Option<string>
   /** Whether the session was resumed. */
   readonly resumed: boolean
   /** Client: the CA names the server sent in its CertificateRequest (none: not asked). */
@@ -46,6 +48,7 @@ export const format = (info: HandshakeInfo): string => {
     `cipher suite:    ${info.ciphersuiteName}`,
     `ALPN:            ${Option.getOrElse(info.negotiatedProtocol, () => "(none)")}`,
     `server identity: ${Option.getOrElse(info.serverIdentity, () => "(none)")}`,
+    `server name:     ${Option.getOrElse(info.serverName, () => "(none)")}`,
     `resumed:         ${info.resumed ? "yes" : "no"}`,
     ...Option.match(leaf, {
       onNone: () => [`peer certificate: (none)`],

@@ -4,15 +4,29 @@
  *
  * A client looks up a session under a key made of everything that must match for a
  * resumption to be safe and useful: the server identity and SNI, the transport's remote
- * address, the ALPN offer and the client certificate. Sessions are **taken** (removed) when
- * used: TLS 1.3 tickets are single-use (RFC 8446 §C.4), and the engine stores the fresh
- * ticket the server sends on the resumed connection.
+ * address, the ALPN offer and the client certificate. Sessions hold the resumption secret, so
+ * they travel as `Redacted` values.
+ *
+ * **Single use by default.** A session is **taken** (removed) when used: a TLS 1.3 ticket
+ * offered twice lets a network observer link the two connections to one client (RFC 8446
+ * §C.4: "clients SHOULD NOT reuse a ticket for multiple connections"; rustls does the same).
+ * The cost is real: a node:tls (OpenSSL 3.0) server sends two tickets after a full handshake
+ * and none after a resumed one, so with single-use tickets one sequential reconnection in three
+ * is a full handshake (about 67 % resumed).
+ *
+ * **Reuse, when linkability does not matter** (raw node:tls and Go's crypto/tls reuse
+ * tickets): `makeMemory({ reuseTickets: true })` / `layerMemory({ reuseTickets: true })` keep
+ * the newest session of each key after use, so every reconnection can resume; a newer
+ * session from the same server replaces the older one, which is never offered again.
  *
  * Resumption never skips verification: the peer's certificate of the original session is
  * verified again and the `AcceptCertificate` policy runs again.
  *
- * The default cache lives in memory, bounded (256 servers, 4 sessions each, oldest dropped
- * first), one per program; `SessionCache.disabled` turns resumption off; `layerMemory` gives a fresh one.
+ * **Where the cache comes from.** The `SessionCache` service when one is provided
+ * (`layer`, `layerMemory`, `layerDisabled`); otherwise the backend's own cache, one per
+ * backend layer (so two runtimes, or two tests, never share sessions); with neither,
+ * resumption is off. The memory cache is bounded (256 servers, 4 sessions each, oldest dropped
+ * first).
  *
  * @example
  * ```ts
@@ -21,8 +35,9 @@
  *
  * declare const myProgram: Effect.Effect<void, TlsError.TlsError, TlsBackend.TlsBackend>
  *
- * // every client connection in this program resumes through its own cache
- * const program = myProgram.pipe(Effect.provide(SessionCache.layerMemory({ capacity: 64 })))
+ * // every client connection in this program resumes through its own cache,
+ * // reusing tickets (connections to one server become linkable)
+ * const program = myProgram.pipe(Effect.provide(SessionCache.layerMemory({ capacity: 64, reuseTickets: true })))
  * ```
  *
  * @since 0.1.0
@@ -31,44 +46,73 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 
 /**
- * An engine's serialized session (opaque bytes; for node:tls, what its `session` event gives).
+ * An engine's serialized session (opaque bytes; for node:tls, what its `session` event gives),
+ * redacted: it holds the resumption secret.
  *
  * @since 0.1.0
  * @category models
  */
-export type Session = Uint8Array
+export type Session = Redacted.Redacted<Uint8Array>
+
+/**
+ * Wraps an engine's session bytes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const session = (bytes: Uint8Array): Session => Redacted.make(bytes)
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface SessionCacheShape {
-  /** Removes and returns the session stored under `key`. */
+  /** Returns the session stored under `key` (and removes it, unless the cache reuses sessions). */
   readonly take: (key: string) => Effect.Effect<Option.Option<Session>>
   readonly put: (key: string, session: Session) => Effect.Effect<void>
 }
 
 /**
+ * Options of the memory cache.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** At most this many keys (servers); default 256, the least recently stored dropped first. */
+  readonly capacity?: number | undefined
+  /** Single use: at most this many sessions per key (default 4), the oldest dropped first. */
+  readonly perKey?: number | undefined
+  /**
+   * Offer a session again after it was used: each key keeps only its newest session, which a
+   * newer one replaces. Connections to one server then become linkable (RFC 8446 §C.4);
+   * default `false` (single use).
+   */
+  readonly reuseTickets?: boolean | undefined
+}
+
+/**
  * A bounded in-memory cache: at most `perKey` sessions (default 4) for each of at most `capacity`
- * keys (default 256); the newest session is taken first, the oldest dropped first.
+ * keys (default 256); the newest session is taken first, the oldest dropped first. With
+ * `reuseTickets`, a key keeps its newest session only, and taking it leaves it there.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (options: {
-  readonly capacity?: number | undefined
-  readonly perKey?: number | undefined
-} = {}): SessionCacheShape => {
-  const capacity = Math.max(1, options.capacity ?? 256)
-  const perKey = Math.max(1, options.perKey ?? 4)
+export const makeMemory = (options: MemoryOptions = {}): SessionCacheShape => {
+  const capacity = Math.max(1, Math.floor(options.capacity ?? 256))
+  const reuse = options.reuseTickets === true
+  const perKey = reuse ? 1 : Math.max(1, Math.floor(options.perKey ?? 4))
   // insertion order = age: the least recently stored key goes first
   const sessions = new Map<string, Array<Session>>()
   return {
     take: (key) =>
       Effect.sync(() => {
         const list = sessions.get(key)
+        if (reuse) return Option.fromNullable(list?.[list.length - 1])
         const session = list?.pop()
         if (list !== undefined && list.length === 0) sessions.delete(key)
         return Option.fromNullable(session)
@@ -78,7 +122,7 @@ export const makeMemory = (options: {
         const list = sessions.get(key) ?? []
         sessions.delete(key)
         list.push(session)
-        if (list.length > perKey) list.shift()
+        while (list.length > perKey) list.shift()
         sessions.set(key, list)
         if (sessions.size > capacity) sessions.delete(sessions.keys().next().value!)
       })
@@ -97,28 +141,27 @@ export const disabled: SessionCacheShape = {
 }
 
 /**
- * The cache in use; defaults to one in-memory cache for the program.
+ * The cache client connections use. Without this service a client uses its backend's own
+ * cache (one per backend layer, single use), or none.
  *
  * @since 0.1.0
  * @category tags
  */
-export class SessionCache extends Context.Reference<SessionCache>()("@effect-tls/core/SessionCache", {
-  defaultValue: (): SessionCacheShape => makeMemory()
-}) {}
+export class SessionCache extends Context.Tag("@effect-tls/core/SessionCache")<SessionCache, SessionCacheShape>() {}
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (cache: SessionCacheShape): Layer.Layer<never> => Layer.succeed(SessionCache, cache)
+export const layer = (cache: SessionCacheShape): Layer.Layer<SessionCache> => Layer.succeed(SessionCache, cache)
 
 /**
- * A fresh in-memory cache.
+ * A fresh in-memory cache (see `makeMemory`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemory = (options: { readonly capacity?: number | undefined } = {}): Layer.Layer<never> =>
+export const layerMemory = (options: MemoryOptions = {}): Layer.Layer<SessionCache> =>
   Layer.sync(SessionCache, () => makeMemory(options))
 
 /**
@@ -127,7 +170,7 @@ export const layerMemory = (options: { readonly capacity?: number | undefined } 
  * @since 0.1.0
  * @category layers
  */
-export const layerDisabled: Layer.Layer<never> = Layer.succeed(SessionCache, disabled)
+export const layerDisabled: Layer.Layer<SessionCache> = Layer.succeed(SessionCache, disabled)
 
 /**
  * The key a client's session is kept under.

@@ -8,16 +8,19 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Certificate } from "./Certificate.js"
 import type { CertificateFlags } from "./CertificateFlags.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
+import type { SessionCacheShape } from "./SessionCache.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
-import type { Transport } from "./Transport.js"
+import type { Transport, TransportError } from "./Transport.js"
 
 /**
  * What the engine reports once the TLS handshake itself is done (before verification policy).
@@ -129,6 +132,11 @@ export interface ServerConfig extends EngineConfig {
   readonly clientAuth: "none" | "requested" | "required"
   /** The CAs whose subjects are sent to clients as acceptable (the CertificateRequest's CA names). */
   readonly clientCas: ReadonlyArray<Certificate>
+  /**
+   * The session ticket key (48 bytes: 16 of name, 16 HMAC, 16 AES, OpenSSL's layout) that
+   * issues and accepts tickets on this connection; none: the engine's own random key.
+   */
+  readonly ticketKeys?: Option.Option<Redacted.Redacted<Uint8Array>> | undefined
 }
 
 /**
@@ -139,8 +147,31 @@ export interface TlsBackendShape {
   readonly name: string
   /** The database used when neither the connection options nor the context name one. */
   readonly defaultDatabase: Effect.Effect<TlsDatabaseShape>
+  /**
+   * The session cache clients use when no `SessionCache` service is provided: made with the
+   * backend (one per backend layer), so runtimes and tests never share sessions. None: no
+   * resumption unless a `SessionCache` is provided.
+   */
+  readonly sessionCache?: SessionCacheShape | undefined
   readonly client: (config: ClientConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   readonly server: (config: ServerConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
+  /**
+   * Opens a TCP connection on the backend's platform (for `TlsClient.connectTcp`); a backend
+   * without it makes `connectTcp` fail with reason `"Unavailable"`.
+   */
+  readonly connectTcp?:
+    | ((options: TcpConnectOptions) => Effect.Effect<Transport, TransportError, Scope.Scope>)
+    | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TcpConnectOptions {
+  readonly host: string
+  readonly port: number
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**

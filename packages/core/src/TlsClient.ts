@@ -1,10 +1,14 @@
 /**
  * The client side of a TLS connection, Gio's `GTlsClientConnection`.
  *
- * `serverIdentity` (a host name or an IP address) drives both SNI (host names only) and
- * the identity check of the server's certificate. Verification is on by default and fails
- * closed: a chain passes only when the `TlsDatabase` verifier and the engine's own verifier
- * both accept it, or the `AcceptCertificate` policy says otherwise.
+ * `serverIdentity` (a host name or an IP address) drives both SNI (host names only, never an
+ * IP address) and the identity check of the server's certificate. It defaults to the host the
+ * transport was asked to reach (`Transport.Description.host`, set by `NodeTransport.connect`);
+ * when neither names one the client refuses to start with `TlsConfigError`, unless told
+ * `dangerouslySkipIdentityCheck: true`. Every option is validated first (`TlsOptions`).
+ * Verification is on by default and fails closed: a chain passes only when the `TlsDatabase`
+ * verifier and the engine's own verifier both accept it, or the `AcceptCertificate` policy
+ * says otherwise.
  *
  * @example
  * ```ts
@@ -13,8 +17,9 @@
  * import { Console, Effect } from "effect"
  *
  * const program = Effect.gen(function*() {
- *   const transport = yield* NodeTransport.connect({ host: "127.0.0.1", port: 8443 })
- *   const tls = yield* TlsClient.connect(transport, { serverIdentity: "localhost", alpn: ["h2", "http/1.1"] })
+ *   // the identity to check (and the SNI) defaults to the host asked for: "localhost"
+ *   const transport = yield* NodeTransport.connect({ host: "localhost", port: 8443 })
+ *   const tls = yield* TlsClient.connect(transport, { alpn: ["h2", "http/1.1"] })
  *   yield* Console.log(HandshakeInfo.format(yield* tls.handshake))
  * }).pipe(Effect.scoped, Effect.provide(NodeTlsBackend.layer))
  * ```
@@ -26,19 +31,29 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
+import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
-import { isTlsError, type TlsCertificateRequiredError, type TlsError } from "./TlsError.js"
+import {
+  isTlsError,
+  type TlsCertificateRequiredError,
+  TlsConfigError,
+  type TlsError,
+  TlsGenericError,
+  TlsTransportError
+} from "./TlsError.js"
 import { TlsInteraction } from "./TlsInteraction.js"
-import type { Transport } from "./Transport.js"
+import * as TlsOptions from "./TlsOptions.js"
+import { describe, type Transport } from "./Transport.js"
 
 /**
  * @since 0.1.0
@@ -54,13 +69,23 @@ export interface TlsClientConnection extends TlsConnection {
  */
 export interface ClientOptions extends CommonOptions {
   /**
-   * The server's expected identity: a DNS host name or an IP address. It is sent as SNI
-   * (host names only) and the server's certificate must match it. Without it no identity
-   * check is made and the `BadIdentity` flag is never set: give it whenever you know it.
+   * The server's expected identity: a DNS host name or an IP address (IPv6 possibly bracketed).
+   * It is sent as SNI (host names only) and the server's certificate must match it. Default:
+   * the transport's `description.host` (the host `NodeTransport.connect` was asked for); with
+   * neither, `make` fails with `TlsConfigError` (see `dangerouslySkipIdentityCheck`).
    */
   readonly serverIdentity?: string | undefined
-  /** Overrides the SNI sent (`false`: send none). Defaults to `serverIdentity` when it is a host name. */
+  /**
+   * Overrides the SNI sent (`false`: send none); a host name, never an IP address. Defaults
+   * to the server identity when that is a host name.
+   */
   readonly serverName?: string | false | undefined
+  /**
+   * Accept a certificate for any name: no identity is checked (`BadIdentity` is never set).
+   * Only for peers authenticated otherwise (e.g. a pinned key through `acceptCertificate`).
+   * SNI still follows `serverName` / the server identity when there is one. Default `false`.
+   */
+  readonly dangerouslySkipIdentityCheck?: boolean | undefined
   /**
    * Resume the session of another client connection to the same server (Gio's
    * `copy_session_state`) instead of looking one up in the `SessionCache`.
@@ -69,11 +94,44 @@ export interface ClientOptions extends CommonOptions {
   readonly resumeFrom?: TlsConnection | undefined
 }
 
-const isIpAddress = (host: string): boolean => /^\d{1,3}(\.\d{1,3}){3}$/.test(host) || host.includes(":")
+/**
+ * The identity to check and the SNI to send: the option, else the transport's host; none
+ * found (and no explicit opt-out) is a configuration error.
+ */
+const resolveIdentity = (transport: Transport, options: ClientOptions): Effect.Effect<{
+  readonly requested: Option.Option<string>
+  readonly check: Option.Option<string>
+  readonly serverName: Option.Option<string>
+}, TlsConfigError> => {
+  const requested = Option.fromNullable(options.serverIdentity ?? transport.description.host)
+  const skip = options.dangerouslySkipIdentityCheck === true
+  if (Option.isNone(requested) && !skip) {
+    return Effect.fail(
+      new TlsConfigError({
+        subject: "TlsClient options",
+        path: ["serverIdentity"],
+        detail: `no server identity to check: the transport (${
+          describe(transport.description)
+        }) names no host; give serverIdentity, or set dangerouslySkipIdentityCheck: true to accept a certificate for any name`
+      })
+    )
+  }
+  const serverName = options.serverName === false
+    ? Option.none()
+    : options.serverName !== undefined
+    ? Option.some(options.serverName)
+    : Option.flatMap(requested, (host) => Option.fromNullable(hostName.serverNameOf(host)))
+  return Effect.succeed({
+    requested,
+    check: skip ? Option.none() : Option.map(requested, hostName.identityOf),
+    serverName
+  })
+}
 
 /**
  * Makes a client connection over `transport`; the handshake runs on the first use (or
- * `conn.handshake`). Closing the scope sends close_notify.
+ * `conn.handshake`). Closing the scope sends close_notify. Invalid options, or no server
+ * identity to check, fail with `TlsConfigError` before anything is sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -83,6 +141,7 @@ export const make = (
   options: ClientOptions = {}
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
+    yield* TlsOptions.validate(TlsOptions.ClientOptions, "TlsClient options", options)
     const backend = yield* TlsBackend
     const database = yield* connection.resolveDatabase(
       options,
@@ -92,16 +151,15 @@ export const make = (
       )
     )
     const policy = yield* connection.policyFor(options)
-    const serverIdentity = Option.fromNullable(options.serverIdentity)
-    const serverName = options.serverName === false
-      ? Option.none()
-      : options.serverName !== undefined
-      ? Option.some(options.serverName)
-      : Option.filter(serverIdentity, (host) => !isIpAddress(host))
-    // resumption: the given connection's session, or one from the cache (taken: TLS 1.3 tickets are single-use)
-    const cache = yield* SessionCache.SessionCache
+    const { check: serverIdentity, requested, serverName } = yield* resolveIdentity(transport, options)
+    // resumption: the given connection's session, or one from the cache (single use unless
+    // the cache reuses sessions: TLS 1.3 tickets, RFC 8446 §C.4)
+    const cache = Option.getOrElse(
+      yield* Effect.serviceOption(SessionCache.SessionCache),
+      () => backend.sessionCache ?? SessionCache.disabled
+    )
     const sessionKey = SessionCache.key({
-      serverIdentity,
+      serverIdentity: requested,
       serverName,
       remote: transport.description.remote,
       alpn: options.alpn ?? [],
@@ -112,7 +170,7 @@ export const make = (
     })
     const session = options.resumeFrom !== undefined
       ? yield* connection.sessionOf(options.resumeFrom)
-      : yield* cache.take(sessionKey)
+      : Option.map(yield* cache.take(sessionKey), Redacted.value)
     yield* telemetry.trackOpen("client")
     const engine = yield* backend.client({
       transport,
@@ -134,6 +192,7 @@ export const make = (
       database,
       policy,
       identity: serverIdentity,
+      serverName,
       clientAuth: "none",
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
       policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
@@ -143,7 +202,7 @@ export const make = (
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         if (Option.isNone(yield* conn.info)) return
-        for (const session of yield* engine.sessions) yield* cache.put(sessionKey, session)
+        for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
       })
     )
     return conn
@@ -238,4 +297,56 @@ export const connectWithInteraction = <E, R>(
     if (Option.isNone(supplied)) return first.exit.value
     yield* Scope.close(first.scope, Exit.void)
     return yield* Effect.flatten(Effect.map(attempt(supplied.value), ({ exit }) => exit))
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectTcpOptions extends ClientOptions {
+  readonly host: string
+  readonly port: number
+  /** Bounds the TCP connect (default: no limit; the handshake has its own `handshakeTimeout`). */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Opens TCP to `host:port` through the backend's platform and runs the handshake: the
+ * server's identity (and SNI) is `host` unless `serverIdentity` says otherwise. TCP failures
+ * are `TlsTransportError`s. Go's `tls.Dial`, Node's `tls.connect({ host, port })`.
+ *
+ * @example
+ * ```ts
+ * import { TlsClient } from "@effect-tls/core"
+ * import { NodeTlsBackend } from "@effect-tls/node"
+ * import { Effect } from "effect"
+ *
+ * const info = TlsClient.connectTcp({ host: "example.com", port: 443, alpn: ["http/1.1"] }).pipe(
+ *   Effect.flatMap((tls) => tls.handshake),
+ *   Effect.scoped,
+ *   Effect.provide(NodeTlsBackend.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connectTcp = (
+  options: ConnectTcpOptions
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
+  Effect.gen(function*() {
+    const backend = yield* TlsBackend
+    if (backend.connectTcp === undefined) {
+      return yield* new TlsGenericError({
+        reason: "Unavailable",
+        detail: `the ${backend.name} backend cannot open TCP connections`,
+        side: "client"
+      })
+    }
+    const { connectTimeout, host, port, ...clientOptions } = options
+    const transport = yield* Effect.mapError(
+      backend.connectTcp({ host, port, timeout: connectTimeout }),
+      (cause) => new TlsTransportError({ cause, side: "client" })
+    )
+    return yield* connect(transport, { ...clientOptions, serverIdentity: clientOptions.serverIdentity ?? host })
   })

@@ -39,6 +39,7 @@ import type * as Stream from "effect/Stream"
 import type { Policy } from "./AcceptCertificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { ChannelBindingError, ChannelBindingType } from "./ChannelBinding.js"
+import type { Trust } from "./Credentials.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
@@ -110,8 +111,11 @@ export interface CommonOptions {
   readonly certificate?: CertifiedKey | undefined
   /** ALPN protocols: the client's offer, or the server's in order of preference (the server chooses). */
   readonly alpn?: ReadonlyArray<string> | undefined
-  /** Trust for the peer's chain; defaults to the `TlsDatabase` service, then the backend's default. */
-  readonly database?: TlsDatabaseShape | undefined
+  /**
+   * Trust for the peer's chain; defaults to the `TlsDatabase` service, then the backend's default.
+   * A `Credentials.Trust` is read at each new connection, so its anchors can change at run time.
+   */
+  readonly database?: TlsDatabaseShape | Trust | undefined
   /** The accept-certificate policy; defaults to the `AcceptCertificate` service (`strict`). */
   readonly acceptCertificate?: Policy | undefined
   /** Default `"TLSv1.2"`. Going lower is possible but insecure. */

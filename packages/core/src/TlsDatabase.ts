@@ -31,12 +31,13 @@
 import type { Certificate, CertificateChain, CertificateError } from "@effect-tls/x509/Certificate"
 import * as CertificateModule from "@effect-tls/x509/Certificate"
 import type { CertificateFlags } from "@effect-tls/x509/CertificateFlags"
-import type * as Crl from "@effect-tls/x509/Crl"
+import * as Crl from "@effect-tls/x509/Crl"
 import * as Verifier from "@effect-tls/x509/Verifier"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import * as VerdictCache from "./internal/verdictCache.js"
 
 /**
  * What a chain is verified for: `"server"` checks a server's chain (serverAuth EKU),
@@ -95,6 +96,29 @@ export interface FromAnchorsOptions {
   readonly maxIntermediates?: number | undefined
   /** Marks the platform's default store (see `TlsDatabaseShape.isSystem`); default `false`. */
   readonly isSystem?: boolean | undefined
+  /**
+   * How many verdicts to keep (default 256; `false`: none). A chain verified once is not
+   * verified again with the same options while no validity date of the certificates
+   * involved (nor a CRL's update date) lies between the two times, so a cached verdict
+   * always equals a fresh one. The `AcceptCertificate` policy still runs on every connection.
+   */
+  readonly verdictCache?: number | false | undefined
+}
+
+/** Parses DER CRLs once (the verifier ignores those that cannot be read, as does the cache). */
+const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>): Array<Crl.Crl> => {
+  const out: Array<Crl.Crl> = []
+  for (const crl of crls) {
+    if (Crl.isCrl(crl)) out.push(crl)
+    else {
+      try {
+        out.push(Crl.unsafeFromDer(crl))
+      } catch {
+        // an unreadable CRL revokes nothing; use Crl.fromDer to be told about it
+      }
+    }
+  }
+  return out
 }
 
 /**
@@ -105,10 +129,11 @@ export interface FromAnchorsOptions {
  * @category constructors
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
+  const crls = toCrls(options?.crls ?? [])
   const verifier = Verifier.make({
     anchors,
     intermediates: options?.intermediates,
-    crls: options?.crls,
+    crls,
     maxIntermediates: options?.maxIntermediates,
     // the platform's store keeps legacy roots (non-critical basicConstraints, no SKI)
     lenientAnchors: options?.isSystem ?? false
@@ -116,7 +141,18 @@ export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromA
   return {
     anchors,
     isSystem: options?.isSystem ?? false,
-    verifyChain: (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions),
+    verifyChain: options?.verdictCache === false
+      ? (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
+      : VerdictCache.cached(
+        VerdictCache.make(
+          [
+            ...VerdictCache.certificateDates([...anchors, ...(options?.intermediates ?? [])]),
+            ...crls.flatMap((crl) => [crl.thisUpdate.getTime(), ...(crl.nextUpdate ? [crl.nextUpdate.getTime()] : [])])
+          ],
+          Math.max(1, options?.verdictCache ?? 256)
+        ),
+        (chain, verifyOptions) => Verifier.verifyFlags(verifier, chain, verifyOptions)
+      ),
     lookupIssuer: verifier.lookupIssuer
   }
 }

@@ -39,7 +39,7 @@ export const TypeId: unique symbol = Symbol.for("@effect-tls/core/TlsError")
 export type TypeId = typeof TypeId
 
 /**
- * Gio's error codes, plus `Transport` and `Timeout`.
+ * Gio's error codes, plus `Transport`, `Timeout` and `Config`.
  *
  * @since 0.1.0
  * @category models
@@ -57,6 +57,7 @@ export type Reason =
   | "Closed"
   | "Transport"
   | "Timeout"
+  | "Config"
 
 /**
  * @since 0.1.0
@@ -229,6 +230,45 @@ export class TlsTimeoutError extends Data.TaggedError("TlsTimeoutError")<{
 }
 
 /**
+ * An option given to a constructor (`TlsClient`, `TlsServer`, a transport, the test PKI) is
+ * invalid, or something the options need cannot be found (e.g. no server identity): the
+ * one error family for configuration. `path` names the field (`["alpn", 0]`), `detail` says
+ * why. Nothing was opened or sent when this is raised.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TlsConfigError extends Data.TaggedError("TlsConfigError")<{
+  /** Which options object (e.g. `"TlsClient options"`, `"MemoryTransport.pair options"`). */
+  readonly subject: string
+  /** The field, outermost first (`["alpn", 0]`); empty for the object as a whole. */
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  readonly reason = "Config" as const
+  /** @since 0.1.0 */
+  override get message(): string {
+    const field = this.path.length === 0
+      ? ""
+      : ` ${
+        this.path.map((key, i) => typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)
+          .join("")
+      }`
+    return `TLS Config: ${this.subject}${field}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isTlsConfigError = (u: unknown): u is TlsConfigError => isTlsError(u) && u._tag === "TlsConfigError"
+
+/**
  * Every TLS failure.
  *
  * @since 0.1.0
@@ -241,3 +281,4 @@ export type TlsError =
   | TlsBadCertificatePasswordError
   | TlsTransportError
   | TlsTimeoutError
+  | TlsConfigError

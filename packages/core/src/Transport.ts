@@ -57,6 +57,13 @@ export interface Description {
   readonly kind: string
   readonly local?: string | undefined
   readonly remote?: string | undefined
+  /**
+   * The host this transport was asked to reach, as the caller named it (a DNS name or an
+   * IP literal, never the address it resolved to): e.g. `NodeTransport.connect({ host })`
+   * sets it. A TLS client over this transport takes it as its default `serverIdentity`
+   * (and SNI, for a host name). Leave it out when the transport cannot know it.
+   */
+  readonly host?: string | undefined
 }
 
 /**

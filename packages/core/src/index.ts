@@ -13,14 +13,16 @@ export * as AcceptCertificate from "./AcceptCertificate.js"
 
 /**
  * X.509 certificates, Gio's `GTlsCertificate` (the certificate half; the key half is
- * `PrivateKey` and the pair is `CertifiedKey`).
+ * `PrivateKey` and the pair is `CertifiedKey`). This module is `@effect-tls/x509`'s
+ * `Certificate`, re-exported.
  *
  * @since 0.1.0
  */
 export * as Certificate from "./Certificate.js"
 
 /**
- * The problems found with a certificate chain, Gio's `GTlsCertificateFlags`.
+ * The problems found with a certificate chain, Gio's `GTlsCertificateFlags`. This module is
+ * `@effect-tls/x509`'s `CertificateFlags`, re-exported.
  *
  * @since 0.1.0
  */
@@ -56,8 +58,21 @@ export * as ChannelBinding from "./ChannelBinding.js"
 export * as Condition from "./Condition.js"
 
 /**
+ * Credentials that change at run time: a server's certificate and key (`Credentials`) and a
+ * client's trust anchors (`Trust`), each held in a `SubscriptionRef`. Give one where a
+ * `CertifiedKey` (`ServerOptions.certificate`) or a database (`database`) is expected: every
+ * new handshake reads the current value, while live connections keep the ones they started
+ * with. `update` validates a replacement first (the key matches the leaf, the leaf is valid at
+ * the `Clock`'s now) and refuses a bad one with `CredentialsError`, keeping the old in place.
+ *
+ * @since 0.1.0
+ */
+export * as Credentials from "./Credentials.js"
+
+/**
  * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
- * revoked certificates (`CertificateFlags` `Revoked`).
+ * revoked certificates (`CertificateFlags` `Revoked`). This module is `@effect-tls/x509`'s
+ * `Crl`, re-exported.
  *
  * @since 0.1.0
  */
@@ -91,9 +106,10 @@ export * as PlatformSocket from "./PlatformSocket.js"
 
 /**
  * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
- * `EC PRIVATE KEY` forms. The key material is `Redacted`. The password of an encrypted key
- * comes from the caller or the `TlsInteraction` service; a wrong one is a typed
- * `TlsBadCertificatePasswordError`.
+ * `EC PRIVATE KEY` forms, from `@effect-tls/x509`. The key material is `Redacted`. Here
+ * `fromPem` adds the prompting variant: the password of an encrypted key comes from the
+ * caller or else from the `TlsInteraction` service; a wrong one is a typed
+ * `TlsBadCertificatePasswordError`. (`@effect-tls/x509`'s own `fromPem` is pure.)
  *
  * @since 0.1.0
  */
@@ -114,6 +130,26 @@ export * as ProtocolVersion from "./ProtocolVersion.js"
  * @since 0.1.0
  */
 export * as SessionCache from "./SessionCache.js"
+
+/**
+ * STARTTLS: upgrading a transport that has carried plaintext (SMTP, IMAP, POP3, XMPP, LDAP,
+ * PostgreSQL) to TLS, without the classic command injection (CVE-2011-0411 and its family).
+ *
+ * @since 0.1.0
+ */
+export * as StartTls from "./StartTls.js"
+
+/**
+ * Session ticket keys shared by several server processes, rotatable: a ticket issued by any
+ * process holding the keys resumes on any other. Keys are 48 random bytes each (OpenSSL's
+ * layout: 16 bytes of key name, 16 of HMAC key, 16 of AES key), held as `Redacted`. New
+ * tickets are issued under `current`; tickets under `previous` are still accepted (a server
+ * picks the key by the ticket's key name in the ClientHello). `rotate` makes the current key
+ * the previous one; after two rotations a ticket issued before them no longer resumes.
+ *
+ * @since 0.1.0
+ */
+export * as TicketKeys from "./TicketKeys.js"
 
 /**
  * `TlsBackend`, Gio's `GTlsBackend`: the engine that runs the TLS protocol over a
@@ -178,6 +214,17 @@ export * as TlsInteraction from "./TlsInteraction.js"
 export * as TlsMetrics from "./TlsMetrics.js"
 
 /**
+ * The schemas every public options object is checked against before anything is opened:
+ * `TlsClient` and `TlsServer` options, and the pieces transports and the testkit reuse
+ * (durations, ALPN names, ports, host names). A value that does not fit fails with
+ * `TlsConfigError`, naming the field and saying why; it never throws, and it never reaches
+ * the engine (node:tls aborts the process on an empty ALPN name).
+ *
+ * @since 0.1.0
+ */
+export * as TlsOptions from "./TlsOptions.js"
+
+/**
  * The server side of a TLS connection, Gio's `GTlsServerConnection`.
  *
  * @since 0.1.0
@@ -191,3 +238,12 @@ export * as TlsServer from "./TlsServer.js"
  * @since 0.1.0
  */
 export * as Transport from "./Transport.js"
+
+/**
+ * A `TransportServer` accepts transports: the listening half of a `Transport` backend (a TCP
+ * listener in `@effect-tls/node`, an in-memory one in the testkit). `TlsServer.makeServer`
+ * serves TLS over any of them.
+ *
+ * @since 0.1.0
+ */
+export * as TransportServer from "./TransportServer.js"

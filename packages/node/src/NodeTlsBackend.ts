@@ -22,15 +22,18 @@
  *
  * @since 0.1.0
  */
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import { TlsBackend } from "@effect-tls/core/TlsBackend"
 import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as engine from "./internal/engine.js"
+import * as tcp from "./internal/tcp.js"
 import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 
 /**
- * A Node backend. Each backend keeps its own cache of OpenSSL contexts.
+ * A Node backend. Each backend keeps its own cache of OpenSSL contexts, and its own
+ * in-memory `SessionCache` (single-use tickets) for clients given no `SessionCache` service.
  *
  * @since 0.1.0
  * @category constructors
@@ -41,8 +44,10 @@ export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
   return {
     name: "node",
     defaultDatabase,
+    sessionCache: SessionCache.makeMemory(),
     client: (config) => engine.makeClient(cache, config),
-    server: (config) => engine.makeServer(cache, config)
+    server: (config) => engine.makeServer(cache, config),
+    connectTcp: tcp.connect
   }
 })
 

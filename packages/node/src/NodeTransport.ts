@@ -28,10 +28,14 @@
  *
  * @since 0.1.0
  */
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import type * as Transport from "@effect-tls/core/Transport"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import type * as LogLevel from "effect/LogLevel"
 import type * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
@@ -71,15 +75,37 @@ export interface ConnectOptions {
 }
 
 /**
+ * The schema `connect` checks its options against: a host, a port from 1 to 65535, a
+ * duration of zero or more.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ConnectOptionsSchema = Schema.Struct({
+  host: TlsOptions.Host,
+  port: TlsOptions.Port.pipe(Schema.filter((port) => port >= 1, { message: () => "cannot connect to port 0" })),
+  timeout: Schema.optional(TlsOptions.DurationInput)
+})
+
+/**
  * Opens a TCP connection (half-open allowed). Failures to connect have reason
- * "Open", a timeout "OpenTimeout". Closing the scope destroys the socket.
+ * "Open", a timeout "OpenTimeout"; invalid options fail with `TlsConfigError` before
+ * anything is opened. Closing the scope destroys the socket.
+ *
+ * The transport's `description.host` is `options.host` as given (not the address it
+ * resolved to): a TLS client over it checks the server's certificate against that name by
+ * default, and sends it as SNI when it is a host name.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const connect: (
+export const connect = (
   options: ConnectOptions
-) => Effect.Effect<Transport.Transport, Transport.TransportError, Scope.Scope> = internal.connect
+): Effect.Effect<Transport.Transport, Transport.TransportError | TlsConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TlsOptions.validate(ConnectOptionsSchema, "NodeTransport.connect options", options),
+    internal.connect(options)
+  )
 
 /**
  * Adapts an existing `net.Socket` or any `Duplex` (create sockets with
@@ -105,6 +131,15 @@ export interface ListenOptions {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** The level at which a failing handler is logged; default `"Warning"`, `"None"` logs nothing. */
+  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
+}
+
+/**
  * A listening TCP server.
  *
  * @since 0.1.0
@@ -117,26 +152,46 @@ export interface Server {
    * Serves every accepted connection (including those accepted before `run`
    * started) with `handler`, each in its own fiber and its own scope, closed
    * (socket destroyed) when the handler ends. A failing or dying handler is
-   * logged at debug level and affects nothing else. Runs until interrupted;
+   * logged (at `handlerFailureLogLevel`, default Warning, `"None"` for
+   * nothing) with its cause and the connection's `remote` address in the log
+   * annotations, and affects nothing else. Runs until interrupted;
    * interrupting it interrupts the handlers.
    */
   readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+    options?: RunOptions | undefined
   ) => Effect.Effect<never, never, R>
   /** Number of accepted connections that are still open. */
   readonly connections: Effect.Effect<number>
 }
 
 /**
+ * The schema `listen` checks its options against.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ListenOptionsSchema = Schema.Struct({
+  host: Schema.optional(TlsOptions.Host),
+  port: Schema.optional(TlsOptions.Port),
+  backlog: Schema.optional(TlsOptions.Count(0))
+})
+
+/**
  * Listens on `host` (default 127.0.0.1) and `port` (default 0: any free port).
- * Closing the scope closes the listener and destroys every connection.
+ * Invalid options fail with `TlsConfigError`. Closing the scope closes the listener and
+ * destroys every connection.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const listen: (
+export const listen = (
   options?: ListenOptions | undefined
-) => Effect.Effect<Server, Transport.TransportError, Scope.Scope> = internal.listen
+): Effect.Effect<Server, Transport.TransportError | TlsConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TlsOptions.validate(ListenOptionsSchema, "NodeTransport.listen options", options),
+    internal.listen(options)
+  )
 
 /**
  * Two transports connected over loopback TCP (127.0.0.1, a fresh listener on

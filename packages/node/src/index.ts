@@ -26,6 +26,16 @@ export * as NodeTlsBackend from "./NodeTlsBackend.js"
 export * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 
 /**
+ * A TLS server on TCP as a Layer: `NodeTlsServer.layer(options)` listens and provides core's
+ * `TlsServer` service (a handler per connection, each in its own fiber of a `FiberSet`,
+ * `maxConnections`, a graceful drain on shutdown, failures logged at Warning with the remote
+ * address); `layerSocketServer` provides it as an `@effect/platform` `SocketServer`.
+ *
+ * @since 0.1.0
+ */
+export * as NodeTlsServer from "./NodeTlsServer.js"
+
+/**
  * TCP transports over `node:net`: `connect`, `listen` (a scoped server running
  * a handler per accepted connection) and `fromSocket` to adapt an existing
  * `net.Socket` or any `Duplex`.

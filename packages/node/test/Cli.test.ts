@@ -238,6 +238,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           )
           assert.match(yield* subjectFor(["-servername", "B.TEST", "-CAfile", b.written.caFile]), /CN=b\.test/)
           assert.match(yield* subjectFor(["-noservername"]), /CN=default\.test/)
+          // the server prints a connection's line when its handshake is done: wait for the third
+          yield* server.peer.waitFor(/("event":"connection"[\s\S]*){3}/)
           const lines = (yield* server.peer.stdout).split("\n").filter((line) => line.includes("\"connection\""))
           const served = lines.map((line) => JSON.parse(line).certificate?.subject)
           assert.deepStrictEqual(served.slice(0, 3).map((subject: string) => /CN=([^,]+)/.exec(subject)?.[1]), [

@@ -3,6 +3,7 @@ import type { DistinguishedName } from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import type { CertifiedKey } from "@effect-tls/core/CertifiedKey"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
+import type * as TlsBackend from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
@@ -118,7 +119,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             yield* Effect.ignore(transport.read)
           }))
           const results = yield* Effect.all(
-            [good(1), bad, good(2), bad, good(3)].map((effect) => Effect.either(effect)),
+            [good(1), bad, good(2), bad, good(3)].map((
+              effect: Effect.Effect<string | void, unknown, TlsBackend.TlsBackend>
+            ) => Effect.either(effect)),
             { concurrency: 5 }
           )
           const echoed: Array<string> = []

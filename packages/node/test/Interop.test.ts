@@ -389,7 +389,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
         const info = yield* served.info
         assert.strictEqual(info.protocolVersion, version)
         assert.deepStrictEqual(Option.getOrNull(info.negotiatedProtocol), "h2")
-        assert.deepStrictEqual(Option.getOrNull(info.serverIdentity), "localhost")
+        assert.deepStrictEqual(Option.getOrNull(info.serverName), "localhost")
         assert.isTrue(Option.isNone(info.peerCertificate))
         assert.isTrue(Exit.isSuccess(served.echo), String(served.echo))
 
@@ -527,7 +527,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: gnutls", (i
         const info = yield* served.info
         assert.strictEqual(info.protocolVersion, version)
         assert.deepStrictEqual(Option.getOrNull(info.negotiatedProtocol), "h2")
-        assert.deepStrictEqual(Option.getOrNull(info.serverIdentity), "localhost")
+        assert.deepStrictEqual(Option.getOrNull(info.serverName), "localhost")
         assert.isTrue(Exit.isSuccess(served.echo), String(served.echo))
 
         const output = yield* client.output

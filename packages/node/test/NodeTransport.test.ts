@@ -2,7 +2,7 @@ import * as Transport from "@effect-tls/core/Transport"
 import * as NodeTransport from "@effect-tls/node/NodeTransport"
 import * as TransportSuite from "@effect-tls/testkit/TransportSuite"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Scope, Stream } from "effect"
+import { Cause, Deferred, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 
@@ -53,7 +53,7 @@ describe("NodeTransport", () => {
       // find a free port, then close it
       const port = yield* Effect.scoped(Effect.map(NodeTransport.listen(), (server) => server.address.port))
       const error = yield* Effect.flip(Effect.scoped(NodeTransport.connect({ host: "127.0.0.1", port })))
-      assert.isTrue(Transport.isTransportError(error))
+      if (!Transport.isTransportError(error)) return assert.fail(`expected a TransportError, got ${error._tag}`)
       assert.strictEqual(error.reason, "Open")
       assert.strictEqual(error.description?.kind, "tcp")
       assert.strictEqual(error.description?.remote, `127.0.0.1:${port}`)
@@ -309,3 +309,43 @@ const settledHandlesOf = (server: NodeTransport.Server, target: number) =>
     }
     return yield* server.connections
   })
+
+describe("NodeTransport.listen run: handler failures (issue 6 defect 7)", () => {
+  const capture = () => {
+    const entries: Array<{ level: string; cause: string; remote: unknown }> = []
+    const logger = Logger.make(({ annotations, cause, logLevel }) => {
+      entries.push({ level: logLevel.label, cause: Cause.pretty(cause), remote: HashMap.get(annotations, "remote") })
+    })
+    return { entries, layer: Logger.replace(Logger.defaultLogger, logger) }
+  }
+  const failOnce = (options?: NodeTransport.RunOptions) =>
+    Effect.gen(function*() {
+      const { entries, layer } = capture()
+      const server = yield* NodeTransport.listen({ port: 0 })
+      yield* Effect.forkScoped(
+        server.run(() => Effect.fail(new Error("handler broke")), options).pipe(Effect.provide(layer))
+      )
+      const client = yield* NodeTransport.connect({ host: "127.0.0.1", port: server.address.port })
+      // the server's handler failed: its socket closes, the client reads the end
+      yield* Stream.runDrain(Transport.stream(client)).pipe(Effect.ignore)
+      yield* Effect.sleep("50 millis")
+      return entries
+    })
+
+  it.scopedLive("are logged at Warning with the cause and the remote address", () =>
+    Effect.gen(function*() {
+      const entries = yield* failOnce()
+      assert.strictEqual(entries.length, 1)
+      assert.strictEqual(entries[0]!.level, "WARN")
+      assert.include(entries[0]!.cause, "handler broke")
+      assert.match(String(Option.getOrNull(entries[0]!.remote as Option.Option<string>)), /^127\.0\.0\.1:\d+$/)
+    }))
+
+  it.scopedLive("at the level the caller chooses, or not at all", () =>
+    Effect.gen(function*() {
+      const asError = yield* failOnce({ handlerFailureLogLevel: "Error" })
+      assert.deepStrictEqual(asError.map((entry) => entry.level), ["ERROR"])
+      const silent = yield* failOnce({ handlerFailureLogLevel: "None" })
+      assert.deepStrictEqual(silent, [])
+    }))
+})

@@ -6,7 +6,7 @@ import * as TlsServer from "@effect-tls/core/TlsServer"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
+import { Effect, Layer, Option, Redacted, Ref, type Scope, Stream } from "effect"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
@@ -120,19 +120,122 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         assert.deepStrictEqual([first.resumed, other.resumed], [false, false])
       }).pipe(Effect.provide(SessionCache.layerMemory())))
 
+    describe("ticket reuse (issue 6, defect 6)", () => {
+      const reconnections = 40
+      const resumedShare = (infos: ReadonlyArray<{ readonly resumed: boolean }>) =>
+        infos.slice(1).filter((info) => info.resumed).length / (infos.length - 1)
+
+      it.scoped("with reuseTickets, sequential reconnections to one server resume at least 95 % of the time", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const connect = yield* echoServer()
+          const options = {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            maxVersion: "TLSv1.3"
+          } as const
+          const infos = yield* Effect.forEach(
+            Array.from({ length: reconnections + 1 }),
+            () => roundTrip(connect, options)
+          )
+          assert.isFalse(infos[0]!.resumed)
+          const share = resumedShare(infos)
+          assert.isAtLeast(share, 0.95, `resumed ${share * 100} %`)
+        }).pipe(Effect.provide(SessionCache.layerMemory({ reuseTickets: true }))))
+
+      it.scoped("by default no ticket is offered twice (single use, RFC 8446 C.4): two reconnections in three resume", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const connect = yield* echoServer()
+          // the default memory cache, watched: every session it hands out
+          const inner = SessionCache.makeMemory()
+          const offered: Array<string> = []
+          const watched: SessionCache.SessionCacheShape = {
+            put: inner.put,
+            take: (key) =>
+              Effect.tap(inner.take(key), (session) => {
+                if (Option.isSome(session)) offered.push(Buffer.from(Redacted.value(session.value)).toString("hex"))
+              })
+          }
+          const options = {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            maxVersion: "TLSv1.3"
+          } as const
+          const infos = yield* Effect.forEach(
+            Array.from({ length: 13 }),
+            () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
+          )
+          assert.isAbove(offered.length, 0)
+          assert.strictEqual(new Set(offered).size, offered.length, "a ticket was offered twice")
+          // node:tls servers send two tickets after a full handshake and none after a resumed one
+          assert.deepStrictEqual(infos.slice(0, 7).map((info) => info.resumed), [
+            false,
+            true,
+            true,
+            false,
+            true,
+            true,
+            false
+          ])
+        }))
+
+      it.scoped("with reuseTickets a newer session replaces the older one, which is never offered again", () =>
+        Effect.gen(function*() {
+          const cache = SessionCache.makeMemory({ reuseTickets: true })
+          const bytes = (option: Option.Option<SessionCache.Session>) =>
+            Option.getOrNull(Option.map(option, Redacted.value))
+          yield* cache.put("server", SessionCache.session(new Uint8Array([1])))
+          yield* cache.put("server", SessionCache.session(new Uint8Array([2])))
+          assert.deepStrictEqual(bytes(yield* cache.take("server")), new Uint8Array([2]))
+          assert.deepStrictEqual(bytes(yield* cache.take("server")), new Uint8Array([2]))
+          yield* cache.put("server", SessionCache.session(new Uint8Array([3])))
+          assert.deepStrictEqual(bytes(yield* cache.take("server")), new Uint8Array([3]))
+          assert.isTrue(Option.isNone(yield* cache.take("another server")))
+        }))
+
+      it.scoped("the default cache belongs to the backend layer: another runtime does not resume this one's session", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const connect = yield* echoServer()
+          const options = { serverIdentity: "localhost", database: fixture.pki.database } as const
+          // no SessionCache service: each backend layer built has its own cache
+          const runtimeA = yield* Layer.toRuntime(NodeTlsBackend.layer)
+          const runtimeB = yield* Layer.toRuntime(NodeTlsBackend.layer)
+          const inA = yield* Effect.forEach([1, 2], () => roundTrip(connect, options).pipe(Effect.provide(runtimeA)))
+          const inB = yield* roundTrip(connect, options).pipe(Effect.provide(runtimeB))
+          assert.deepStrictEqual(inA.map((info) => info.resumed), [false, true])
+          assert.isFalse(inB.resumed)
+        }))
+
+      it.effect("sessions are held as Redacted values", () =>
+        Effect.sync(() => {
+          const session = SessionCache.session(new Uint8Array([1, 2, 3]))
+          assert.isTrue(Redacted.isRedacted(session))
+          assert.notInclude(String(session), "1,2,3")
+          assert.notInclude(JSON.stringify({ session }), "1")
+        }))
+    })
+
     it.effect("the memory cache is bounded and single-use", () =>
       Effect.gen(function*() {
         const cache = SessionCache.makeMemory({ capacity: 2, perKey: 2 })
-        yield* cache.put("a", new Uint8Array([1]))
-        yield* cache.put("b", new Uint8Array([2]))
-        yield* cache.put("c", new Uint8Array([3]))
+        yield* cache.put("a", SessionCache.session(new Uint8Array([1])))
+        yield* cache.put("b", SessionCache.session(new Uint8Array([2])))
+        yield* cache.put("c", SessionCache.session(new Uint8Array([3])))
         // "a" was the oldest key
         assert.isTrue(Option.isNone(yield* cache.take("a")))
-        yield* cache.put("c", new Uint8Array([4]))
-        yield* cache.put("c", new Uint8Array([5]))
+        yield* cache.put("c", SessionCache.session(new Uint8Array([4])))
+        yield* cache.put("c", SessionCache.session(new Uint8Array([5])))
         // at most two per key, newest first, each taken once
-        assert.deepStrictEqual(Option.getOrNull(yield* cache.take("c")), new Uint8Array([5]))
-        assert.deepStrictEqual(Option.getOrNull(yield* cache.take("c")), new Uint8Array([4]))
+        assert.deepStrictEqual(
+          Option.getOrNull(Option.map(yield* cache.take("c"), Redacted.value)),
+          new Uint8Array([5])
+        )
+        assert.deepStrictEqual(
+          Option.getOrNull(Option.map(yield* cache.take("c"), Redacted.value)),
+          new Uint8Array([4])
+        )
         assert.isTrue(Option.isNone(yield* cache.take("c")))
       }))
   }

@@ -29,9 +29,14 @@
  *
  * @since 0.1.0
  */
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
+import * as TransportServer from "@effect-tls/core/TransportServer"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/memoryPipe.js"
 
@@ -141,26 +146,49 @@ export interface PairWithControl {
 
 const DEFAULT_CAPACITY = 64 * 1024
 
-const positive = (name: string, value: number | undefined, fallback: number): number => {
-  if (value === undefined) return fallback
-  if (!Number.isFinite(value) && value !== Infinity) throw new RangeError(`${name} must be a number`)
-  if (value < 1) throw new RangeError(`${name} must be at least 1`)
-  return Math.floor(value)
-}
+const FaultsSchema = Schema.Struct({
+  resetAfter: Schema.optional(TlsOptions.Count(0)),
+  corruptAt: Schema.optional(Schema.Union(TlsOptions.Count(0), Schema.Array(TlsOptions.Count(0)))),
+  truncateAfter: Schema.optional(TlsOptions.Count(0)),
+  delay: Schema.optional(TlsOptions.DurationInput),
+  stalled: Schema.optional(Schema.Boolean)
+})
+
+/**
+ * The schema `pair` and `pairWithControl` check their options against: `capacity` and
+ * `chunkSize` whole numbers of at least 1 (or `Infinity`), fault offsets of 0 or more.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const OptionsSchema = Schema.Struct({
+  capacity: Schema.optional(TlsOptions.Count(1, { infinite: true })),
+  chunkSize: Schema.optional(TlsOptions.Count(1, { infinite: true })),
+  leftToRight: Schema.optional(FaultsSchema),
+  rightToLeft: Schema.optional(FaultsSchema)
+})
 
 /**
  * Two connected transports and a handle to inject faults. Closing the scope
  * closes both ends: pending and later reads and writes fail with reason
- * "Closed".
+ * "Closed". Invalid options fail with `TlsConfigError`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const pairWithControl = (options?: Options | undefined): Effect.Effect<PairWithControl, never, Scope.Scope> =>
+export const pairWithControl = (
+  options?: Options | undefined
+): Effect.Effect<PairWithControl, TlsConfigError, Scope.Scope> =>
+  Effect.zipRight(
+    TlsOptions.validate(OptionsSchema, "MemoryTransport options", options),
+    acquire(options)
+  )
+
+const acquire = (options: Options | undefined): Effect.Effect<PairWithControl, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const capacity = positive("capacity", options?.capacity, DEFAULT_CAPACITY)
-      const chunkSize = options?.chunkSize === undefined ? Infinity : positive("chunkSize", options.chunkSize, 1)
+      const capacity = options?.capacity ?? DEFAULT_CAPACITY
+      const chunkSize = options?.chunkSize ?? Infinity
       const leftDescription: Transport.Description = { kind: "memory", local: "left", remote: "right" }
       const rightDescription: Transport.Description = { kind: "memory", local: "right", remote: "left" }
       const connection: internal.Connection = { failure: undefined, pipes: [] }
@@ -250,12 +278,31 @@ export const pairWithControl = (options?: Options | undefined): Effect.Effect<Pa
   ).pipe(Effect.map(({ control, left, right }): PairWithControl => ({ left, right, control })))
 
 /**
- * Two connected transports `[left, right]`. Closing the scope closes both ends.
+ * Two connected transports `[left, right]`. Closing the scope closes both ends. Invalid
+ * options fail with `TlsConfigError`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const pair = (
   options?: Options | undefined
-): Effect.Effect<readonly [Transport.Transport, Transport.Transport], never, Scope.Scope> =>
+): Effect.Effect<readonly [Transport.Transport, Transport.Transport], TlsConfigError, Scope.Scope> =>
   Effect.map(pairWithControl(options), ({ left, right }) => [left, right] as const)
+
+/**
+ * An in-memory `TransportServer` and a way to connect to it: each `connect` makes a pair (in
+ * the caller's scope, which closes both ends), queues one end for `server.accept` and returns
+ * the other (invalid `options` fail each `connect` with `TlsConfigError`).
+ * `TlsServer.makeServer(listener.server, options)` then serves TLS in memory.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const listener = (options?: Options | undefined): Effect.Effect<{
+  readonly server: TransportServer.TransportServer
+  readonly connect: Effect.Effect<Transport.Transport, TlsConfigError, Scope.Scope>
+}> =>
+  Effect.map(Queue.unbounded<Transport.Transport>(), (queue) => ({
+    server: TransportServer.fromQueue({ _tag: "UnixAddress", path: "memory" }, queue),
+    connect: Effect.flatMap(pair(options), ([left, right]) => Effect.as(Queue.offer(queue, right), left))
+  }))

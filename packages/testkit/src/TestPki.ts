@@ -16,9 +16,13 @@
  * the issuers, which always get a fresh key each (root, every intermediate, every
  * self-signed leaf). Pass `freshKey: true` to give a leaf its own key.
  *
- * **Time.** Certificates are dated from the wall clock (`Date.now()`), because OpenSSL checks
- * real time in real handshakes; pass `now` (to `make`, or per certificate) to date them
- * from another instant, e.g. when a test verifies under `TestClock`.
+ * **Time.** Certificates are dated around the `Clock`'s now when the PKI is made (so under
+ * `it.effect`, whose TestClock starts at 1970, they are valid at the TestClock's time and
+ * `TestClock.adjust` past `notAfter` makes them expire); pass `now` (to `make`, or per
+ * certificate) to date them from another instant. Handshakes judge validity by the `Clock`
+ * too: core's verifier is the time authority. Build the PKI on the clock its tests run on:
+ * a `layer(TestPki.layer())` shared with `it.live` / `it.scopedLive` tests wants
+ * `excludeTestServices: true` (else it is dated at the TestClock's 1970).
  *
  * @example
  * ```ts

@@ -114,7 +114,7 @@ export const run = <E>(name: string, options: Options<E>): void => {
           assert.match(info.ciphersuiteName, /^TLS_/)
           const serverInfo = yield* server.handshake
           assert.strictEqual(serverInfo.protocolVersion, version)
-          assert.deepStrictEqual(Option.getOrNull(serverInfo.serverIdentity), "localhost")
+          assert.deepStrictEqual(Option.getOrNull(serverInfo.serverName), "localhost")
         }), timeout)
     }
 

@@ -220,10 +220,28 @@ describe("MemoryTransport", () => {
         assert.strictEqual(decode(yield* TransportSuite.readAll(right)), "abcdef")
       }).pipe(Effect.scoped))
 
-    it.effect("invalid options are rejected", () =>
+    it.effect("invalid options fail with a typed TlsConfigError naming the field (never a defect)", () =>
       Effect.gen(function*() {
-        const exit = yield* Effect.exit(Effect.scoped(MemoryTransport.pair({ chunkSize: 0 })))
-        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause))
+        const cases: ReadonlyArray<readonly [MemoryTransport.Options, ReadonlyArray<PropertyKey>]> = [
+          [{ capacity: 0 }, ["capacity"]],
+          [{ capacity: -1 }, ["capacity"]],
+          [{ capacity: Number.NaN }, ["capacity"]],
+          [{ chunkSize: 0 }, ["chunkSize"]],
+          [{ chunkSize: 1.5 }, ["chunkSize"]],
+          [{ leftToRight: { resetAfter: -1 } }, ["leftToRight", "resetAfter"]],
+          [{ rightToLeft: { delay: "soon" as never } }, ["rightToLeft", "delay"]],
+          [{ rightToLeft: { corruptAt: [1, -2] } }, ["rightToLeft", "corruptAt"]]
+        ]
+        for (const [options, path] of cases) {
+          const exit = yield* Effect.exit(Effect.scoped(MemoryTransport.pair(options)))
+          assert.isTrue(Exit.isFailure(exit) && !Cause.isDie(exit.cause), JSON.stringify(options))
+          const error = yield* Effect.flip(Effect.scoped(MemoryTransport.pairWithControl(options)))
+          assert.strictEqual(error._tag, "TlsConfigError")
+          assert.deepStrictEqual(error.path.slice(0, path.length), path)
+          assert.match(error.message, /^TLS Config: MemoryTransport options /)
+        }
+        // Infinity is a valid capacity and chunk size
+        yield* Effect.scoped(MemoryTransport.pair({ capacity: Infinity, chunkSize: Infinity }))
       }))
   })
 })

@@ -13,7 +13,8 @@ import * as Data from "effect/Data"
  * @category errors
  */
 export class CertificateError extends Data.TaggedError("CertificateError")<{
-  readonly reason: "InvalidPem" | "InvalidDer" | "Unsupported" | "NotFound"
+  /** `KeyMismatch`: a private key paired with a certificate whose public key is not its own. */
+  readonly reason: "InvalidPem" | "InvalidDer" | "Unsupported" | "NotFound" | "KeyMismatch"
   readonly detail: string
   readonly cause?: unknown
 }> {

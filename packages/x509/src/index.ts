@@ -1,5 +1,10 @@
 /**
- * X.509 certificates, Gio's `GTlsCertificate` (the certificate half).
+ * @since 0.1.0
+ */
+
+/**
+ * X.509 certificates, Gio's `GTlsCertificate` (the certificate half; the key half is
+ * `PrivateKey` and the pair is `CertifiedKey`).
  *
  * @since 0.1.0
  */
@@ -13,35 +18,44 @@ export * as Certificate from "./Certificate.js"
 export * as CertificateFlags from "./CertificateFlags.js"
 
 /**
- * Certificate revocation lists (RFC 5280 section 5).
+ * Certificate revocation lists (RFC 5280 section 5), consulted by `TlsDatabase` to flag
+ * revoked certificates (`CertificateFlags` `Revoked`).
  *
  * @since 0.1.0
  */
 export * as Crl from "./Crl.js"
 
 /**
- * The one strict DER reader and writer, PEM and hex helpers.
+ * The one strict DER reader (and small writer) of effect-tls, with PEM, base64 and hex
+ * helpers. Readers throw `DerError` on anything that is not minimal, definite-length DER;
+ * callers at a public boundary turn it into a typed error.
  *
  * @since 0.1.0
  */
 export * as Der from "./Der.js"
 
 /**
- * Private keys (PKCS#8, encrypted PKCS#8, legacy RSA / EC), read purely.
+ * Private keys: PKCS#8 (also encrypted with PBES2), and the legacy `RSA PRIVATE KEY` /
+ * `EC PRIVATE KEY` forms. The key material is `Redacted`. Reading is pure: the password of
+ * an encrypted key is an argument, and a missing or wrong one is a typed
+ * `PrivateKeyPasswordError` (`@effect-tls/core`'s `PrivateKey.fromPem` adds the variant
+ * that asks the `TlsInteraction` service).
  *
  * @since 0.1.0
  */
 export * as PrivateKey from "./PrivateKey.js"
 
 /**
- * RFC 5280 path building and validation.
+ * RFC 5280 certification path building and validation, usable without any TLS connection
+ * (`@effect-tls/core`'s `TlsDatabase` builds on it).
  *
  * @since 0.1.0
  */
 export * as Verifier from "./Verifier.js"
 
 /**
- * The errors of the package.
+ * The errors of `@effect-tls/x509`, in a leaf module so that every other module (public or
+ * internal) can use them without an import cycle.
  *
  * @since 0.1.0
  */

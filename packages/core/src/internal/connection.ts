@@ -11,6 +11,7 @@ import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
+import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
@@ -18,6 +19,7 @@ import { TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import { engineFlagsAtClockTime } from "./clockTime.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal */
@@ -31,6 +33,8 @@ export interface ConnectionParams {
   readonly database: TlsDatabaseShape
   readonly policy: AcceptCertificate.Policy
   readonly identity: Option.Option<string>
+  /** Client: the SNI sent (the server's comes from the engine). */
+  readonly serverName?: Option.Option<string> | undefined
   readonly clientAuth: "none" | "requested" | "required"
   readonly handshakeTimeout: Duration.Duration
   readonly policyTimeout: Duration.Duration
@@ -43,20 +47,43 @@ type HandshakeState =
 
 /** @internal */
 export const resolveDatabase = (
-  options: CommonOptions,
+  options: Pick<CommonOptions, "database">,
   fallback: Effect.Effect<TlsDatabaseShape>
-): Effect.Effect<TlsDatabaseShape> => options.database !== undefined ? Effect.succeed(options.database) : fallback
+): Effect.Effect<TlsDatabaseShape> =>
+  options.database === undefined
+    ? fallback
+    : Credentials.isTrust(options.database)
+    ? options.database.get
+    : Effect.succeed(options.database)
 
+/** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
 const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
-  Effect.reduce(
-    ders,
-    { chain: [] as Array<Certificate.Certificate>, malformed: false },
-    (acc, der) =>
-      Effect.match(Certificate.fromDer(der), {
-        onFailure: () => ({ chain: acc.chain, malformed: true }),
-        onSuccess: (certificate) => ({ chain: [...acc.chain, certificate], malformed: acc.malformed })
-      })
+  Effect.map(
+    Effect.all(ders.map((der) => Effect.option(Certificate.fromDer(der)))),
+    (parsed) => {
+      const chain: Array<Certificate.Certificate> = []
+      for (const certificate of parsed) if (Option.isSome(certificate)) chain.push(certificate.value)
+      return { chain, malformed: chain.length < ders.length }
+    }
   )
+
+/**
+ * Runs the policy, bounded by `timeout`. A policy that answers at once (an `Exit`, as
+ * `Effect.succeed` is) needs no timer: that skips the two fibers a timeout forks.
+ */
+const decide = (
+  policy: AcceptCertificate.Policy,
+  context: AcceptCertificate.AcceptContext,
+  timeout: Duration.Duration,
+  side: "client" | "server"
+): Effect.Effect<boolean, TlsError.TlsError> => {
+  const decision = policy(context)
+  if (Exit.isExit(decision)) return decision
+  return Effect.timeoutFail(decision, {
+    duration: timeout,
+    onTimeout: () => new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout, side })
+  })
+}
 
 /** @internal */
 export const make = (params: ConnectionParams): TlsConnection => {
@@ -73,7 +100,8 @@ export const make = (params: ConnectionParams): TlsConnection => {
         protocolVersion: raw.protocolVersion,
         ciphersuiteName: raw.ciphersuiteName,
         negotiatedProtocol: raw.negotiatedProtocol,
-        serverIdentity: side === "client" ? params.identity : raw.serverName,
+        serverIdentity: side === "client" ? params.identity : Option.none(),
+        serverName: side === "client" ? (params.serverName ?? Option.none()) : raw.serverName,
         resumed: raw.resumed,
         acceptedCas: Option.none()
       }
@@ -101,17 +129,18 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
         : CertificateFlags.empty
       const flags = CertificateFlags.union(
-        CertificateFlags.union(verified, raw.engineFlags),
+        CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
         malformed || chain.length === 0 ? ["GenericError"] : []
       )
-      const accepted = yield* telemetry.policy(flags, params.policy({ chain, flags, identity: params.identity, side }))
-        .pipe(
-          Effect.timeoutFail({
-            duration: params.policyTimeout,
-            onTimeout: () =>
-              new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: params.policyTimeout, side })
-          })
+      const accepted = yield* telemetry.policy(
+        flags,
+        decide(
+          params.policy,
+          { chain, flags, identity: params.identity, side },
+          params.policyTimeout,
+          side
         )
+      )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
           flags,
@@ -148,9 +177,9 @@ export const make = (params: ConnectionParams): TlsConnection => {
     )
   )
 
-  const closedByInterrupt = Exit.fail(
-    new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side })
-  )
+  // built only when a handshake was interrupted: no error objects on the success path
+  const closedByInterrupt = () =>
+    Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
@@ -162,7 +191,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         const deferred = Deferred.unsafeMake<HandshakeInfo, TlsError.TlsError>(FiberId.none)
         state = { _tag: "Running", deferred }
         return Effect.onExit(run, (exit) => {
-          const final = Exit.isInterrupted(exit) ? closedByInterrupt : exit
+          const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
           state = { _tag: "Done", exit: final }
           return Effect.zipRight(
             Exit.isSuccess(final) ? Effect.void : engine.abort,
@@ -271,7 +300,7 @@ export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint
     : Effect.succeed(Option.none())
 
 /** @internal */
-export const policyFor = (options: CommonOptions): Effect.Effect<AcceptCertificate.Policy> =>
+export const policyFor = (options: Pick<CommonOptions, "acceptCertificate">): Effect.Effect<AcceptCertificate.Policy> =>
   options.acceptCertificate !== undefined
     ? Effect.succeed(options.acceptCertificate)
     : AcceptCertificate.AcceptCertificate

@@ -7,7 +7,7 @@
  */
 import type * as Certificate from "@effect-tls/core/Certificate"
 import * as PrivateKey from "@effect-tls/core/PrivateKey"
-import type { EngineConfig } from "@effect-tls/core/TlsBackend"
+import type { EngineConfig, ServerConfig } from "@effect-tls/core/TlsBackend"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as tls from "node:tls"
@@ -73,10 +73,16 @@ export const secureContextFor = (
   /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
   anchors: ReadonlyArray<Certificate.Certificate>
 ): tls.SecureContext => {
+  // (a ticket key is told apart by its name, the public first 16 bytes, never by its secret)
+  const ticketKeys = (config as Partial<ServerConfig>).ticketKeys
+  const ticketKeyBytes = ticketKeys === undefined || Option.isNone(ticketKeys)
+    ? undefined
+    : Redacted.value(ticketKeys.value)
   const settings = JSON.stringify([
     config.minVersion,
     Option.getOrNull(config.maxVersion),
-    Option.getOrNull(config.ciphers)
+    Option.getOrNull(config.ciphers),
+    ticketKeyBytes === undefined ? null : Buffer.from(ticketKeyBytes.subarray(0, 16)).toString("hex")
   ])
   const certificate = Option.getOrUndefined(config.certificate)
   return cache.get(certificate, anchors, settings, () =>
@@ -90,6 +96,7 @@ export const secureContextFor = (
           key: Redacted.value(PrivateKey.toPem(certificate.key))
         }
         : {}),
-      ca: certificatesPem(anchors)
+      ca: certificatesPem(anchors),
+      ...(ticketKeyBytes !== undefined ? { ticketKeys: Buffer.from(ticketKeyBytes) } : {})
     }))
 }

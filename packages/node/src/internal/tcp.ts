@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
@@ -235,7 +236,11 @@ export interface ConnectOptions {
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
-  const target: Transport.Description = { kind: "tcp", remote: formatAddress(options.host, options.port) }
+  const target: Transport.Description = {
+    kind: "tcp",
+    remote: formatAddress(options.host, options.port),
+    host: options.host
+  }
   return Effect.gen(function*() {
     // the socket is owned by the scope from the start: interruption or timeout destroys it
     const socket = yield* Effect.acquireRelease(
@@ -278,7 +283,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       })
     }
     yield* Effect.onError(connecting, () => Effect.sync(() => socket.destroy()))
-    const adapted = adapt(socket, describeSocket(socket))
+    // the host as asked for (not the resolved address): a TLS client's default identity
+    const adapted = adapt(socket, { ...describeSocket(socket), host: options.host })
     yield* Effect.addFinalizer(() => adapted.close)
     return adapted.transport
   })
@@ -295,9 +301,15 @@ export interface ListenOptions {
 export interface Server {
   readonly address: { readonly host: string; readonly port: number }
   readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>
+    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+    options?: RunOptions | undefined
   ) => Effect.Effect<never, never, R>
   readonly connections: Effect.Effect<number>
+}
+
+/** @internal */
+export interface RunOptions {
+  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
 }
 
 /** @internal */
@@ -357,17 +369,23 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     const bound = server.address() as Net.AddressInfo
     const address = { host: bound.address, port: bound.port }
 
-    const run = <E, R>(handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>) =>
+    const run = <E, R>(
+      handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+      runOptions?: RunOptions | undefined
+    ) =>
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
         const runFork = yield* FiberSet.runtime(fiberSet)<R>()
+        const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
           runFork(
             fromSocket(socket).pipe(
               Effect.flatMap(handler),
               Effect.scoped,
               Effect.catchAllCause((cause) =>
-                Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logDebug("connection handler failed", cause)
+                Cause.isInterruptedOnly(cause) || level === "None"
+                  ? Effect.void
+                  : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
               ),
               Effect.annotateLogs({ module: "NodeTransport", remote: describeSocket(socket).remote })
             )

@@ -243,6 +243,7 @@ const render = (
           protocol: info?.protocolVersion ?? null,
           cipher: info?.ciphersuiteName ?? null,
           alpn: info === undefined ? null : Option.getOrNull(info.negotiatedProtocol),
+          serverName: info === undefined ? null : Option.getOrNull(info.serverName),
           resumed: info?.resumed ?? null,
           verification: flags === undefined
             ? null
@@ -278,7 +279,7 @@ const render = (
           `protocol:        ${info.protocolVersion}`,
           `cipher suite:    ${info.ciphersuiteName}`,
           `ALPN:            ${Option.getOrElse(info.negotiatedProtocol, () => "(none)")}`,
-          `SNI sent:        ${Option.getOrElse(info.serverIdentity, () => "(none)")}`
+          `SNI sent:        ${Option.getOrElse(info.serverName, () => "(none)")}`
         )
       }
       if (flags !== undefined) {

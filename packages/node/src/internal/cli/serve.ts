@@ -114,20 +114,29 @@ export const serve = (options: ServeOptions) =>
       Effect.gen(function*() {
         const remote = transport.description.remote ?? "?"
         const started = performance.now()
-        // --sni: the certificate for the name in the client's ClientHello (peeked, then pushed back)
-        const chosen = sni.length === 0 ? undefined : Sni.select(sni, yield* Sni.peekServerName(transport))
+        // --sni: TlsServer's SNI option picks the certificate from the client's server name
+        let chosen: Sni.SniEntry | undefined
         const conn = yield* TlsServer.make(
           transport,
-          chosen === undefined ? serverOptions : { ...serverOptions, certificate: chosen.certificate }
+          sni.length === 0 ? serverOptions : {
+            ...serverOptions,
+            sni: {
+              resolve: (name) =>
+                Effect.sync(() => {
+                  chosen = Sni.select(sni, Option.some(name.toLowerCase()))
+                  return Option.fromNullable(chosen?.certificate)
+                })
+            }
+          }
         )
-        const served = (chosen?.certificate ?? certificate).chain[0]!
         const info = yield* conn.handshake
+        const served = (chosen?.certificate ?? certificate).chain[0]!
         const client = Option.flatMap(info.peerCertificate, (chain) => Option.fromNullable(chain[0]))
         yield* line(
           options.json,
           `${remote} ${info.protocolVersion} ${info.ciphersuiteName} alpn=${
             Option.getOrElse(info.negotiatedProtocol, () => "-")
-          } sni=${Option.getOrElse(info.serverIdentity, () => "-")} resumed=${info.resumed ? "yes" : "no"}${
+          } sni=${Option.getOrElse(info.serverName, () => "-")} resumed=${info.resumed ? "yes" : "no"}${
             Option.isSome(client) ? ` client="${client.value.subject.text}"` : ""
           } cert="${served.subject.text}" handshake=${(performance.now() - started).toFixed(1)}ms`,
           {
@@ -137,7 +146,7 @@ export const serve = (options: ServeOptions) =>
             protocol: info.protocolVersion,
             cipher: info.ciphersuiteName,
             alpn: Option.getOrNull(info.negotiatedProtocol),
-            sni: Option.getOrNull(info.serverIdentity),
+            sni: Option.getOrNull(info.serverName),
             resumed: info.resumed,
             certificate: { subject: served.subject.text, sha256: served.fingerprintSha256 },
             client: Option.isSome(client)

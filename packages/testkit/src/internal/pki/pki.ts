@@ -8,6 +8,7 @@ import * as CertifiedKey from "@effect-tls/core/CertifiedKey"
 import * as PrivateKey from "@effect-tls/core/PrivateKey"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import type * as X509 from "@peculiar/asn1-x509"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
@@ -138,7 +139,7 @@ const toIssued = (
       certificate: chain[0],
       chain,
       key: privateKey,
-      certifiedKey: CertifiedKey.make(chain, privateKey),
+      certifiedKey: CertifiedKey.unsafeMake(chain, privateKey),
       der,
       pem,
       chainPem,
@@ -335,7 +336,8 @@ const caCertificate = (
 ): Effect.Effect<{ readonly issued: TestPki.Issued; readonly signer: Signer }, TestPkiError> =>
   Effect.gen(function*() {
     const key = yield* generate(options.keyType ?? "ec-p256")
-    const now = options.now ?? signer?.now ?? new Date(Date.now())
+    // the Clock's now (TestClock under `it.effect`), so that verification on that Clock agrees
+    const now = options.now ?? signer?.now ?? new Date(yield* Clock.currentTimeMillis)
     const validity = validityOf(options, now, 3650)
     const subject = subjectName(options, defaultCn)
     const keyId = Der.keyIdentifier(key.spki)

@@ -1,0 +1,98 @@
+/**
+ * Bulk over an in-memory pair, both ends in one child process (there is no socket to put
+ * between two processes): raw node:tls over `stream.duplexPair` (64 KiB high-water marks)
+ * against effect-tls over `MemoryTransport.pair`. The client writes `total` bytes in
+ * `chunk`-sized writes; the time runs until the server has read them all.
+ */
+import type { TlsBackend } from "@effect-tls/core/TlsBackend"
+import * as TlsClient from "@effect-tls/core/TlsClient"
+import * as TlsServer from "@effect-tls/core/TlsServer"
+import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import type * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import { duplexPair } from "node:stream"
+import * as tls from "node:tls"
+import { checkRaw, checkSuite, type Material } from "./material.js"
+import type { Metrics, Requests } from "./protocol.js"
+import { KiB, now, once, payload } from "./util.js"
+
+const raw = async (material: Material, chunk: Uint8Array, total: number): Promise<number> => {
+  const [left, right] = duplexPair({ highWaterMark: 64 * KiB })
+  const server = new tls.TLSSocket(right, { isServer: true, secureContext: material.rawServerContext.p256 })
+  const client = tls.connect({ socket: left, servername: "localhost", secureContext: material.rawClientContext })
+  server.on("error", () => {})
+  const received = new Promise<void>((resolve) => {
+    let count = 0
+    server.on("data", (data: Uint8Array) => {
+      count += data.length
+      if (count >= total) resolve()
+    })
+  })
+  await once(client, "secureConnect")
+  client.on("error", () => {})
+  checkRaw(client)
+  const start = now()
+  let sent = 0
+  while (sent < total) {
+    const n = Math.min(chunk.length, total - sent)
+    const ok = client.write(n === chunk.length ? chunk : chunk.subarray(0, n))
+    sent += n
+    if (!ok) await once(client, "drain")
+  }
+  await received
+  const elapsed = now() - start
+  client.destroy()
+  server.destroy()
+  left.destroy()
+  right.destroy()
+  return elapsed
+}
+
+const effect = (
+  runtime: ManagedRuntime.ManagedRuntime<TlsBackend, never>,
+  material: Material,
+  chunk: Uint8Array,
+  total: number
+): Promise<number> =>
+  runtime.runPromise(
+    Effect.gen(function*() {
+      const [left, right] = yield* MemoryTransport.pair()
+      const received = yield* Deferred.make<void>()
+      yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+        const server = yield* TlsServer.make(right, material.serverOptions.p256)
+        let count = 0
+        while (true) {
+          const data = yield* server.read
+          if (Option.isNone(data)) break
+          count += data.value.length
+          if (count >= total) yield* Deferred.succeed(received, undefined)
+        }
+      })))
+      const client = yield* TlsClient.connect(left, material.clientOptions)
+      const info = yield* client.handshake
+      checkSuite(info.protocolVersion, info.ciphersuiteName)
+      const start = now()
+      let sent = 0
+      while (sent < total) {
+        const n = Math.min(chunk.length, total - sent)
+        yield* client.write(n === chunk.length ? chunk : chunk.subarray(0, n))
+        sent += n
+      }
+      yield* Deferred.await(received)
+      return now() - start
+    }).pipe(Effect.scoped)
+  )
+
+export const memoryBulk = async (
+  runtime: ManagedRuntime.ManagedRuntime<TlsBackend, never>,
+  material: Material,
+  args: Requests["memoryBulk"]
+): Promise<Metrics> => {
+  const chunk = payload(args.chunk)
+  const ms = args.impl === "raw"
+    ? await raw(material, chunk, args.total)
+    : await effect(runtime, material, chunk, args.total)
+  return { mbps: args.total / 1e6 / (ms / 1000) }
+}

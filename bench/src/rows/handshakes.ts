@@ -1,0 +1,69 @@
+/**
+ * Full handshakes over loopback TCP, `concurrency` client loops: raw node:tls on both ends
+ * against effect-tls on both ends (default bridge path). No resumption: the effect-tls
+ * client runs with `SessionCache.disabled`, the raw client passes no session, and both
+ * children fail the measurement if a single handshake resumed. Each end's CPU comes from
+ * its own process (`process.cpuUsage`), divided by the handshakes it completed.
+ */
+import type { KeyName } from "../material.js"
+import type { End } from "../protocol.js"
+import type { Env, Medians, Row } from "../rounds.js"
+import { atLeast, atMost, BRIDGE, RAW, withServer } from "./tcp.js"
+
+const measure = (env: Env, end: End, key: KeyName) => (warmup: boolean) =>
+  withServer(env, { ...end, key, mode: "echo" }, (port) =>
+    env.client.call("handshakes", {
+      ...end,
+      port,
+      count: warmup ? Math.ceil(env.settings.handshakes / 4) : env.settings.handshakes,
+      concurrency: env.settings.concurrency,
+      resume: "none"
+    }))
+
+const resumedNote = (medians: Medians) => {
+  const total = (variant: string, metric: string) => medians.samples(variant, metric).reduce((a, b) => a + b, 0)
+  return `resumed: raw ${total("raw", "resumed")}/${total("raw", "count")}, ` +
+    `effect-tls ${total("effect-tls", "resumed")}/${total("effect-tls", "count")}`
+}
+
+export const full = (env: Env, key: KeyName): Row => {
+  const name = key === "p256" ? "P-256" : "RSA-2048"
+  const common = { raw: "raw", effect: "effect-tls" } as const
+  return {
+    id: `handshakes-${key}`,
+    variants: [
+      { name: "raw", measure: measure(env, RAW, key) },
+      { name: "effect-tls", measure: measure(env, BRIDGE, key) }
+    ],
+    figures: [
+      {
+        ...common,
+        label: `full ${name} handshakes/s, ${env.settings.concurrency} concurrent`,
+        metric: "rate",
+        unit: "/s",
+        compare: "ratio",
+        target: "≥ 0.90 ×",
+        met: atLeast(0.9),
+        note: resumedNote
+      },
+      {
+        ...common,
+        label: `client CPU per full ${name} handshake`,
+        metric: "cpuMs",
+        unit: "ms",
+        compare: "ratio",
+        target: "≤ 1.15 ×",
+        met: atMost(1.15)
+      },
+      {
+        ...common,
+        label: `server CPU per full ${name} handshake`,
+        metric: "server.cpuMs",
+        unit: "ms",
+        compare: "ratio",
+        target: "≤ 1.15 ×",
+        met: atMost(1.15)
+      }
+    ]
+  }
+}

@@ -1,0 +1,63 @@
+/** Small helpers of the child processes: time, CPU, a settled heap, events as promises. */
+import * as v8 from "node:v8"
+
+export const KiB = 1024
+export const MiB = 1024 * 1024
+
+export const now = (): number => performance.now()
+
+/** CPU time (user + system) of this process, in µs. */
+export const cpuMicros = (): number => {
+  const usage = process.cpuUsage()
+  return usage.user + usage.system
+}
+
+const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** Heap in use after full collections (the children run with `--expose-gc`). */
+export const settledHeap = async (): Promise<number> => {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined) throw new Error("run with --expose-gc")
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await tick()
+  }
+  return v8.getHeapStatistics().used_heap_size
+}
+
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+/** Resolves on the first `event` (rejects on "error"). */
+export const once = (emitter: NodeJS.EventEmitter, event: string): Promise<Array<unknown>> =>
+  new Promise((resolve, reject) => {
+    const onEvent = (...args: Array<unknown>) => {
+      emitter.off("error", onError)
+      resolve(args)
+    }
+    const onError = (error: unknown) => {
+      emitter.off(event, onEvent)
+      reject(error)
+    }
+    emitter.once(event, onEvent)
+    emitter.once("error", onError)
+  })
+
+/** A payload chunk (reused by every write: TLS encrypts it before the write completes). */
+export const payload = (size: number): Uint8Array => {
+  const bytes = new Uint8Array(size)
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + 7) & 0xff
+  return bytes
+}
+
+/** Runs `loops` workers that take work items until `count` are taken. */
+export const loops = async (count: number, concurrency: number, work: (i: number) => Promise<void>) => {
+  let next = 0
+  const worker = async () => {
+    while (next < count) await work(next++)
+  }
+  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, worker))
+}

@@ -1,0 +1,136 @@
+/**
+ * A TCP `TransportServer`: node's net.Server accepts at once, so accepted sockets wait in a
+ * bounded queue until the server pulls them (`accept`); beyond the bound they are refused
+ * (destroyed at once).
+ *
+ * @internal
+ */
+import type * as Transport from "@effect-tls/core/Transport"
+import { TransportError } from "@effect-tls/core/Transport"
+import type { TransportServer } from "@effect-tls/core/TransportServer"
+import type * as SocketServer from "@effect/platform/SocketServer"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import * as tcp from "./tcp.js"
+
+/** @internal */
+export interface ListenerOptions {
+  readonly host?: string | undefined
+  readonly port?: number | undefined
+  readonly backlog?: number | undefined
+  readonly maxQueued?: number | undefined
+}
+
+/** @internal */
+export interface Listener extends TransportServer {
+  /** Connections refused because the queue was full. */
+  readonly refused: Effect.Effect<number>
+}
+
+/** @internal */
+export const defaultMaxQueued = 1024
+
+/**
+ * The kernel's accept queue (node's default is 511): a burst of connections while the event
+ * loop is busy with handshakes must not overflow it (dropped SYNs are retried after 1, 3, 7 s).
+ *
+ * @internal
+ */
+export const defaultBacklog = 4096
+
+/** @internal */
+export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, TransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const host = options.host ?? "127.0.0.1"
+    const port = options.port ?? 0
+    const maxQueued = Math.max(0, options.maxQueued ?? defaultMaxQueued)
+    const description: Transport.Description = { kind: "tcp", local: `${host}:${port}` }
+    const queue: Array<Net.Socket> = []
+    const waiters = new Set<() => void>()
+    let stopped = false
+    let refused = 0
+    const wake = () => {
+      for (const waiter of [...waiters]) waiter()
+    }
+    // the listening handle closes at once; node's 'close' event waits for the accepted
+    // sockets, which belong to their connections' scopes
+    const stop = (server: Net.Server) => {
+      stopped = true
+      for (const socket of queue.splice(0)) socket.destroy()
+      wake()
+      if (server.listening) server.close()
+    }
+
+    const server = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const server = Net.createServer({ allowHalfOpen: true, noDelay: true })
+        server.on("error", () => {})
+        server.on("connection", (socket) => {
+          socket.on("error", () => {})
+          if (stopped || queue.length >= maxQueued + waiters.size) {
+            refused++
+            socket.destroy()
+            return
+          }
+          queue.push(socket)
+          wake()
+        })
+        return server
+      }),
+      (server) => Effect.sync(() => stop(server))
+    )
+
+    yield* Effect.async<void, TransportError>((resume) => {
+      const onListening = () => {
+        server.off("error", onError)
+        resume(Effect.void)
+      }
+      const onError = (cause: Error) => {
+        server.off("listening", onListening)
+        resume(Effect.fail(new TransportError({ reason: "Open", description, cause })))
+      }
+      server.once("listening", onListening)
+      server.once("error", onError)
+      server.listen({ host, port, backlog: options.backlog ?? defaultBacklog })
+      return Effect.sync(() => {
+        server.off("listening", onListening)
+        server.off("error", onError)
+      })
+    })
+    const bound = server.address() as Net.AddressInfo
+    const address: SocketServer.Address = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
+
+    const closed = () => new TransportError({ reason: "Closed", description })
+    const take: Effect.Effect<Net.Socket, TransportError> = Effect.async<Net.Socket, TransportError>((resume) => {
+      const attempt = (): boolean => {
+        while (queue.length > 0) {
+          const socket = queue.shift()!
+          if (!socket.destroyed) {
+            resume(Effect.succeed(socket))
+            return true
+          }
+        }
+        if (stopped) {
+          resume(Effect.fail(closed()))
+          return true
+        }
+        return false
+      }
+      if (attempt()) return
+      const waiter = () => {
+        if (attempt()) waiters.delete(waiter)
+      }
+      waiters.add(waiter)
+      return Effect.sync(() => {
+        waiters.delete(waiter)
+      })
+    })
+
+    return {
+      address,
+      accept: Effect.flatMap(take, tcp.fromSocket),
+      stopAccepting: Effect.sync(() => stop(server)),
+      refused: Effect.sync(() => refused)
+    } satisfies Listener
+  })
