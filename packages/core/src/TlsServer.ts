@@ -305,7 +305,6 @@ export const make = (
         )
       )
     const policy = yield* connection.policyFor(options)
-    yield* telemetry.trackOpen("server")
     const ticketKeys = options.ticketKeys !== undefined
       ? Option.some(options.ticketKeys)
       : yield* Effect.serviceOption(TicketKeys.TicketKeys)
@@ -314,9 +313,8 @@ export const make = (
       alpn: ReadonlyArray<string>,
       ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
     ) =>
-      // the days left on the certificate this connection serves
       Effect.zipRight(
-        Option.isSome(certificate) ? telemetry.certificateExpiry(certificate.value) : Effect.void,
+        Option.match(certificate, { onNone: () => Effect.void, onSome: telemetry.certificateExpiry }),
         backend.server({
           transport,
           certificate,
@@ -331,6 +329,7 @@ export const make = (
           ticketKeys: ticketKey
         })
       )
+    yield* telemetry.trackOpen("server")
     const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
       Option.isSome(ticketKeys)
     const scope = yield* Effect.scope

@@ -204,16 +204,6 @@ export * as TlsError from "./TlsError.js"
 export * as TlsInteraction from "./TlsInteraction.js"
 
 /**
- * The metrics every TLS connection records through Effect's `Metric` (read them with
- * `Metric.value` / `Metric.snapshot`, or export them with `@effect/opentelemetry`):
- * handshake durations and outcomes, failure reasons, bytes, open connections, the
- * resumption ratio, and the days left on each certificate a server presents.
- *
- * @since 0.1.0
- */
-export * as TlsMetrics from "./TlsMetrics.js"
-
-/**
  * The schemas every public options object is checked against before anything is opened:
  * `TlsClient` and `TlsServer` options, and the pieces transports and the testkit reuse
  * (durations, ALPN names, ports, host names). A value that does not fit fails with
@@ -223,6 +213,16 @@ export * as TlsMetrics from "./TlsMetrics.js"
  * @since 0.1.0
  */
 export * as TlsOptions from "./TlsOptions.js"
+
+/**
+ * The metrics every TLS connection records through Effect's `Metric` (read them with
+ * `Metric.value` / `Metric.snapshot`, or export them with `@effect/opentelemetry`):
+ * handshake durations and outcomes, failure reasons, bytes, open connections, the
+ * resumption ratio, and the days left on each certificate a server presents.
+ *
+ * @since 0.1.0
+ */
+export * as TlsMetrics from "./TlsMetrics.js"
 
 /**
  * The server side of a TLS connection, Gio's `GTlsServerConnection`.

@@ -244,7 +244,7 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })("telemetry", (it) => 
           notBefore: new Date(now - 86_400_000),
           notAfter: new Date(now + 10 * 86_400_000)
         })
-        const certifiedKey = CertifiedKey.unsafeMake(issued.chain, issued.key)
+        const certifiedKey = yield* CertifiedKey.make(issued.chain, issued.key)
         const open = yield* Effect.scoped(Effect.gen(function*() {
           yield* TestTls.makePair({
             server: { certificate: certifiedKey },

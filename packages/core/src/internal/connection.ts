@@ -134,12 +134,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
       )
       const accepted = yield* telemetry.policy(
         flags,
-        decide(
-          params.policy,
-          { chain, flags, identity: params.identity, side },
-          params.policyTimeout,
-          side
-        )
+        decide(params.policy, { chain, flags, identity: params.identity, side }, params.policyTimeout, side)
       )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({

@@ -42,6 +42,19 @@ export class TransportDuplex extends Duplex {
   onInbound: ((chunk: Uint8Array) => void) | undefined = undefined
   /** Reports whether the consumer (node:tls) has ended its own readable side. */
   consumerEnded: () => boolean = () => false
+  /**
+   * Reports whether the consumer's plaintext buffer is full. Deno's node:tls calls `_read` for
+   * ever, whether its own reader reads or not: without this gate it would pull the whole stream.
+   */
+  consumerFull: () => boolean = () => false
+  /** Reports whether the engine asked the consumer (node:tls) to end its writable side. */
+  consumerWriteEnded: () => boolean = () => true
+  /**
+   * The consumer ended our writable side although the engine never asked it to: Bun's node:tls
+   * answers the peer's close_notify at once (its own close_notify, then the end of its output),
+   * so nothing written afterwards reaches the peer.
+   */
+  endedByConsumer = false
 
   private readonly run: <A>(
     effect: Effect.Effect<A, TransportError>,
@@ -107,8 +120,40 @@ export class TransportDuplex extends Duplex {
   // ---- reading
 
   private readonly waitDemand: Effect.Effect<void> = this.demandChanged.await(() =>
-    this.demand || this.destroyed ? Effect.void : undefined
+    (this.demand && !this.consumerFull()) || this.destroyed ? Effect.void : undefined
   )
+
+  /** The consumer's reader took plaintext: a reader parked on a full consumer may go on. */
+  consumerRead(): void {
+    if (this.demand) this.demandChanged.notify()
+  }
+
+  /**
+   * Chunks read since the event loop last ran its macrotasks. Bun's and Deno's node:tls work in
+   * microtasks: over a transport that answers in microtasks too (the memory pair), a busy
+   * connection would never let timers or I/O run. The reader lets them run every few chunks.
+   */
+  private chunksSinceMacrotask = 0
+  private macrotaskPending = false
+
+  private readonly letMacrotasksRun: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const handle = setImmediate(() => {
+      this.chunksSinceMacrotask = 0
+      resume(Effect.void)
+    })
+    return Effect.sync(() => clearImmediate(handle))
+  })
+
+  private countChunk(): boolean {
+    if (!this.macrotaskPending) {
+      this.macrotaskPending = true
+      setImmediate(() => {
+        this.macrotaskPending = false
+        this.chunksSinceMacrotask = 0
+      })
+    }
+    return ++this.chunksSinceMacrotask > 64
+  }
 
   private readonly onChunk = (chunk: Option.Option<Uint8Array>): Effect.Effect<void, TransportError> => {
     if (this.destroyed) return Effect.void
@@ -126,7 +171,8 @@ export class TransportDuplex extends Duplex {
 
   private readonly readLoop: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     if (this.destroyed) return Effect.void
-    if (!this.demand) return Effect.zipRight(this.waitDemand, this.readLoop)
+    if (this.countChunk()) return Effect.zipRight(this.letMacrotasksRun, this.readLoop)
+    if (!this.demand || this.consumerFull()) return Effect.zipRight(this.waitDemand, this.readLoop)
     return Effect.flatMap(this.transport.read, this.onChunk)
   })
 
@@ -208,6 +254,7 @@ export class TransportDuplex extends Duplex {
   }
 
   override _final(callback: Callback): void {
+    if (!this.consumerWriteEnded()) this.endedByConsumer = true
     this.run(this.transport.shutdownWrite, (exit) => {
       if (Exit.isSuccess(exit)) return callback()
       this.fail(exit)

@@ -48,6 +48,7 @@ import { flagsFromVerifyError, fromNodeError } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
+import * as runtime from "./runtime.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
@@ -108,6 +109,8 @@ export class NodeTlsConnection implements EngineConnection {
     this.bridge = new TransportDuplex(config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
     this.bridge.onWriteTaken = this.changed.notify
+    // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
+    this.bridge.on("drain", this.changed.notify)
   }
 
   private evidence(): Evidence {
@@ -145,6 +148,8 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
     if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
+    this.bridge.consumerWriteEnded = () => socket.writableEnded
+    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
@@ -289,7 +294,7 @@ export class NodeTlsConnection implements EngineConnection {
     const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
     const upToTls12 = protocolVersion !== "TLSv1.3"
     const bytes = (buffer: Buffer | undefined) =>
-      upToTls12 && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+      upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
     return {
       protocolVersion,
       ciphersuiteName: cipher.standardName ?? cipher.name,
@@ -302,7 +307,9 @@ export class NodeTlsConnection implements EngineConnection {
       channelBinding: {
         ownFinished: bytes(socket.getFinished()),
         peerFinished: bytes(socket.getPeerFinished()),
-        extendedMasterSecret: upToTls12 ? sessionHasExtendedMasterSecret(socket.getSession()) : Option.none(),
+        extendedMasterSecret: upToTls12 && runtime.opensslSessions
+          ? sessionHasExtendedMasterSecret(socket.getSession())
+          : Option.none(),
         ownCertificate: this.side === "server"
           ? Option.flatMap(this.config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
           : Option.none()
@@ -318,6 +325,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     return this.changed.await(this.readCheck)
@@ -328,6 +336,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     const state = this.state
@@ -350,25 +359,46 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.suspend(() => {
       const socket = this.start()
       if (this.state.failure !== undefined) return this.failWith()
+      if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
       // done once node:tls took the bytes and the bridge handed their records to the transport
-      if (bytes.length === 0 || (socket.write(bytes) && !this.bridge.writePending)) return Effect.void
+      if (
+        bytes.length === 0 ||
+        (socket.write(bytes) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
+      ) return Effect.void
       return this.changed.await(this.writeCheck)
     })
 
   private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending) return Effect.void
+    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      return Effect.void
+    }
     if (this.state.closed) return Effect.fail(this.closedError)
     return undefined
   }
 
+  /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
+  private get halfCloseUnsupported(): TlsError.TlsGenericError {
+    return new TlsError.TlsGenericError({
+      reason: "Closed",
+      detail: runtime.lacks(
+        "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
+          "nothing written after it can reach the peer"
+      ),
+      side: this.side
+    })
+  }
+
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
+    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+    if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.changed.await(() => {
       if (socket.writableFinished) return Effect.void
@@ -390,6 +420,7 @@ export class NodeTlsConnection implements EngineConnection {
           throw new Error("no established connection")
         }
         const socket = this.socket
+        if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
         const material = context === undefined
           ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
           : socket.exportKeyingMaterial(length, label, Buffer.from(context))

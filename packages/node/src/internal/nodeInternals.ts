@@ -15,6 +15,7 @@
 import * as Option from "effect/Option"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
+import * as runtime from "./runtime.js"
 
 /** @internal */
 export type FeatureName =
@@ -125,22 +126,19 @@ export const canTellTruncation = (): boolean => has("readableState.ended")
 /**
  * OpenSSL's verdict on the peer's chain, as tls.Server and tls.connect read it (a bare
  * server TLSSocket sets no `authorized`): the error code, or none when it verified.
- * Without the feature: the client's public `authorizationError` when set, none otherwise
- * (core's verifier still runs on every chain).
+ * Without the feature: the public `authorizationError` when set (Bun sets it on both sides),
+ * none otherwise (core's verifier still runs on every chain).
  *
  * @internal
  */
 export const verifyError = (socket: tls.TLSSocket): Option.Option<string> => {
-  if (has("handle.verifyError")) {
-    const error: { code?: string; message?: string } | null | undefined = (socket as any)._handle?.verifyError?.()
-    return error === null || error === undefined
-      ? Option.none()
-      : Option.some(String(error.code ?? error.message ?? "UNKNOWN"))
-  }
-  const public_ = socket.authorizationError as unknown
-  return public_ === undefined || public_ === null
-    ? Option.none()
-    : Option.some(String(public_ instanceof Error ? (public_ as any).code ?? public_.message : public_))
+  // Node: null or an Error with OpenSSL's code; Deno: "" or the code as a string; Bun: no
+  // verifyError, but `authorizationError` set on every TLSSocket (see runtime.ts)
+  const handle = (socket as any)._handle
+  return Option.fromNullable(runtime.verifyErrorCode(
+    has("handle.verifyError") ? () => handle?.verifyError?.() : undefined,
+    socket.authorizationError
+  ))
 }
 
 /**

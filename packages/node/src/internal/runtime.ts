@@ -1,0 +1,88 @@
+/**
+ * What the engine must know about the JavaScript runtime under node:tls: Node, Bun or Deno.
+ * Each behaviour below was verified by experiment (see the README's support matrix). Private
+ * fields are read only in `nodeInternals` (which uses `verifyErrorCode` below); this module
+ * says how a runtime's node:tls differs from Node's.
+ *
+ * @internal
+ */
+
+/** @internal */
+export type RuntimeName = "node" | "bun" | "deno"
+
+/** @internal */
+export const runtimeName: RuntimeName = typeof (globalThis as any).Deno === "object"
+  ? "deno"
+  : typeof (globalThis as any).Bun === "object" || typeof process.versions.bun === "string"
+  ? "bun"
+  : "node"
+
+/** @internal */
+export const runtimeVersion: string = runtimeName === "deno"
+  ? String((globalThis as any).Deno.version?.deno ?? "unknown")
+  : runtimeName === "bun"
+  ? String(process.versions.bun)
+  : process.versions.node
+
+/**
+ * OpenSSL's verdict as a verify error code, or undefined when the chain verified.
+ *
+ * - Node: `_handle.verifyError()` returns null, or an Error whose `code` is OpenSSL's.
+ * - Deno: `_handle.verifyError()` returns a string: `""` when the chain verified, else the code.
+ * - Bun: `_handle` has no `verifyError`; `authorizationError` (public) is set on both sides,
+ *   a bare server TLSSocket included (Node sets it only in tls.Server and tls.connect).
+ *
+ * @internal
+ */
+export const verifyErrorCode = (
+  verifyError: (() => unknown) | undefined,
+  authorizationError: unknown
+): string | undefined => {
+  const value = verifyError !== undefined ? verifyError() : authorizationError
+  if (value === null || value === undefined || value === "") return undefined
+  if (typeof value === "string") return value
+  if (typeof value === "object") {
+    const { code, message } = value as { code?: unknown; message?: unknown }
+    if (typeof code === "string" && code !== "") return code
+    if (typeof message === "string" && message !== "") return message
+  }
+  return "UNKNOWN"
+}
+
+/**
+ * Whether this runtime's node:tls keeps our write side open when the peer's close_notify
+ * arrives over a JS Duplex. Bun (1.4) answers it at once with its own close_notify and ends
+ * the Duplex, and drops what is written afterwards (the write callback gets ECANCELED, but
+ * `write()` returns true). Over a native TCP socket Bun keeps it open.
+ *
+ * @internal
+ */
+export const halfCloseOverDuplex: boolean = runtimeName !== "bun"
+
+/**
+ * Whether `TLSSocket.exportKeyingMaterial` exists (Deno 2.9 has none).
+ *
+ * @internal
+ */
+export const hasExportKeyingMaterial = (socket: object): boolean =>
+  typeof (socket as { exportKeyingMaterial?: unknown }).exportKeyingMaterial === "function"
+
+/**
+ * Whether `getFinished()` / `getPeerFinished()` return the Finished messages (tls-unique).
+ * Bun returns undefined; Deno returns 32 bytes even for a SHA-384 suite, so not the Finished.
+ *
+ * @internal
+ */
+export const reportsFinished: boolean = runtimeName === "node"
+
+/**
+ * Whether `getSession()` is OpenSSL's SSL_SESSION DER, read for the extended master secret
+ * (`[13]` flags). Deno's is a 40-byte blob of its own; Bun's is BoringSSL's encoding, which
+ * keeps that bit elsewhere.
+ *
+ * @internal
+ */
+export const opensslSessions: boolean = runtimeName === "node"
+
+/** @internal */
+export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
