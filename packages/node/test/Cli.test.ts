@@ -205,6 +205,49 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(connection.sni, "localhost")
           assert.strictEqual(connection.protocol, "TLSv1.3")
         }))
+
+      it.scoped("--sni NAME=CERT,KEY: openssl s_client gets each name's certificate, and the default without SNI", () =>
+        Effect.gen(function*() {
+          const { fixture } = yield* files
+          const issue = (name: string) =>
+            Effect.flatMap(
+              fixture.pki.issueServer({ commonName: name, dnsNames: [name] }),
+              (issued) => Effect.map(TestPki.writeFiles(issued, fixture.pki), (written) => ({ issued, written }))
+            )
+          const a = yield* issue("a.test")
+          const b = yield* issue("b.test")
+          const server = yield* serve([
+            "--generate",
+            "default.test",
+            "--sni",
+            `a.test=${a.written.chainFile},${a.written.keyFile}`,
+            "--sni",
+            `*.b.test=${b.written.chainFile},${b.written.keyFile}`,
+            "--sni",
+            `b.test=${b.written.chainFile},${b.written.keyFile}`
+          ])
+          const subjectFor = (args: ReadonlyArray<string>) =>
+            Effect.scoped(Effect.gen(function*() {
+              const client = yield* Peers.sClient(server.port, [...args, "-ign_eof"])
+              const match = yield* client.waitFor(/^subject=(.*)$/m)
+              return match[1]!.replace(/\s/g, "")
+            }))
+          assert.match(
+            yield* subjectFor(["-servername", "a.test", "-verify_return_error", "-CAfile", a.written.caFile]),
+            /CN=a\.test/
+          )
+          assert.match(yield* subjectFor(["-servername", "B.TEST", "-CAfile", b.written.caFile]), /CN=b\.test/)
+          assert.match(yield* subjectFor(["-noservername"]), /CN=default\.test/)
+          // the server prints a connection's line when its handshake is done: wait for the third
+          yield* server.peer.waitFor(/("event":"connection"[\s\S]*){3}/)
+          const lines = (yield* server.peer.stdout).split("\n").filter((line) => line.includes("\"connection\""))
+          const served = lines.map((line) => JSON.parse(line).certificate?.subject)
+          assert.deepStrictEqual(served.slice(0, 3).map((subject: string) => /CN=([^,]+)/.exec(subject)?.[1]), [
+            "a.test",
+            "b.test",
+            "default.test"
+          ])
+        }))
     })
 
     describe("cert", () => {

@@ -116,9 +116,8 @@ const onEnd = (
         span.attribute("tls.cipher", info.ciphersuiteName)
         if (Option.isSome(info.negotiatedProtocol)) span.attribute("tls.next_protocol", info.negotiatedProtocol.value)
         span.attribute("tls.resumed", info.resumed)
-        if (side === "server" && Option.isSome(info.serverName)) {
-          span.attribute("tls.client.server_name", info.serverName.value)
-        }
+        // the SNI, as the client sent it or the server received it
+        if (Option.isSome(info.serverName)) span.attribute("tls.client.server_name", info.serverName.value)
         if (Option.isSome(info.peerCertificate)) certificateAttributes(span, peerPrefix, info.peerCertificate.value[0])
         span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(info.peerCertificateErrors))
         TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.success)

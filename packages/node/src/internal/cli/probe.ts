@@ -243,6 +243,7 @@ const render = (
           protocol: info?.protocolVersion ?? null,
           cipher: info?.ciphersuiteName ?? null,
           alpn: info === undefined ? null : Option.getOrNull(info.negotiatedProtocol),
+          serverName: info === undefined ? null : Option.getOrNull(info.serverName),
           resumed: info?.resumed ?? null,
           verification: flags === undefined
             ? null

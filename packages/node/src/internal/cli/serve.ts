@@ -22,6 +22,7 @@ import { readChain } from "./cert.js"
 import { CliError, ExitCode, fromInput, messageOf, reasonOf, usage } from "./errors.js"
 import { generate } from "./generate.js"
 import { loadCertifiedKey, splitList } from "./probe.js"
+import * as Sni from "./sni.js"
 
 /** @internal */
 export interface ServeOptions {
@@ -65,9 +66,7 @@ export const serve = (options: ServeOptions) =>
     if (given !== undefined && options.generate.length > 0) {
       return yield* Effect.fail(usage("--cert/--key and --generate exclude each other"))
     }
-    if (options.sni.length > 0) {
-      return yield* Effect.fail(usage("--sni is not available in this build"))
-    }
+    const sni = yield* Effect.forEach(options.sni, Sni.parseSni)
     if (options.clientAuth !== "none" && Option.isNone(options.ca)) {
       return yield* Effect.fail(usage(`--client-auth ${options.clientAuth} needs --ca FILE (the client CAs)`))
     }
@@ -80,8 +79,10 @@ export const serve = (options: ServeOptions) =>
       const generated = yield* generate(names)
       certificate = generated.certifiedKey
       caPath = (yield* writeCa(generated.caPem)).path
+    } else if (sni.length > 0) {
+      certificate = sni[0]!.certificate
     } else {
-      return yield* Effect.fail(usage("give --cert FILE --key FILE, or --generate NAME"))
+      return yield* Effect.fail(usage("give --cert FILE --key FILE, --generate NAME or --sni NAME=CERT,KEY"))
     }
     const database = Option.isSome(options.ca)
       ? TlsDatabase.fromAnchors(yield* readChain(options.ca.value, "--ca file"))
@@ -113,8 +114,23 @@ export const serve = (options: ServeOptions) =>
       Effect.gen(function*() {
         const remote = transport.description.remote ?? "?"
         const started = performance.now()
-        const conn = yield* TlsServer.make(transport, serverOptions)
+        // --sni: TlsServer's SNI option picks the certificate from the client's server name
+        let chosen: Sni.SniEntry | undefined
+        const conn = yield* TlsServer.make(
+          transport,
+          sni.length === 0 ? serverOptions : {
+            ...serverOptions,
+            sni: {
+              resolve: (name) =>
+                Effect.sync(() => {
+                  chosen = Sni.select(sni, Option.some(name.toLowerCase()))
+                  return Option.fromNullable(chosen?.certificate)
+                })
+            }
+          }
+        )
         const info = yield* conn.handshake
+        const served = (chosen?.certificate ?? certificate).chain[0]!
         const client = Option.flatMap(info.peerCertificate, (chain) => Option.fromNullable(chain[0]))
         yield* line(
           options.json,
@@ -122,7 +138,7 @@ export const serve = (options: ServeOptions) =>
             Option.getOrElse(info.negotiatedProtocol, () => "-")
           } sni=${Option.getOrElse(info.serverName, () => "-")} resumed=${info.resumed ? "yes" : "no"}${
             Option.isSome(client) ? ` client="${client.value.subject.text}"` : ""
-          } handshake=${(performance.now() - started).toFixed(1)}ms`,
+          } cert="${served.subject.text}" handshake=${(performance.now() - started).toFixed(1)}ms`,
           {
             event: "connection",
             remote,
@@ -132,6 +148,7 @@ export const serve = (options: ServeOptions) =>
             alpn: Option.getOrNull(info.negotiatedProtocol),
             sni: Option.getOrNull(info.serverName),
             resumed: info.resumed,
+            certificate: { subject: served.subject.text, sha256: served.fingerprintSha256 },
             client: Option.isSome(client)
               ? {
                 subject: client.value.subject.text,
