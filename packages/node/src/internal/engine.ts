@@ -368,24 +368,25 @@ export class NodeTlsConnection implements EngineConnection {
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
         )
       }
-      // done once node:tls took the bytes and the bridge handed their records to the transport
-      // (the callback tells waiters when node:tls has handed the bytes on: a teardown flushes them)
-      if (
-        bytes.length === 0 ||
-        (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain)
-      ) return Effect.void
-      return this.changed.await(this.writeCheck)
+      if (bytes.length === 0) return Effect.void
+      // done once the transport accepted the bytes' records: node:tls calls back when its
+      // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
+      // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
+      // node:tls still held behind one in flight.)
+      let handedOn = false
+      socket.write(bytes, () => {
+        handedOn = true
+        this.changed.notify()
+      })
+      const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
+        if (this.state.failure !== undefined) return this.failWith()
+        if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+        if (handedOn) return Effect.void
+        if (this.state.closed) return Effect.fail(this.closedError)
+        return undefined
+      }
+      return handedOn ? Effect.void : this.changed.await(check)
     })
-
-  private readonly writeCheck = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
-    if (this.state.failure !== undefined) return this.failWith()
-    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
-      return Effect.void
-    }
-    if (this.state.closed) return Effect.fail(this.closedError)
-    return undefined
-  }
 
   /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
   private get halfCloseUnsupported(): TlsError.TlsGenericError {
