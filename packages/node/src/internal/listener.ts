@@ -81,23 +81,7 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
       (server) => Effect.sync(() => stop(server))
     )
 
-    yield* Effect.async<void, TransportError>((resume) => {
-      const onListening = () => {
-        server.off("error", onError)
-        resume(Effect.void)
-      }
-      const onError = (cause: Error) => {
-        server.off("listening", onListening)
-        resume(Effect.fail(new TransportError({ reason: "Open", description, cause })))
-      }
-      server.once("listening", onListening)
-      server.once("error", onError)
-      server.listen({ host, port, backlog: options.backlog ?? defaultBacklog })
-      return Effect.sync(() => {
-        server.off("listening", onListening)
-        server.off("error", onError)
-      })
-    })
+    yield* tcp.listenOn(server, { host, port, backlog: options.backlog ?? defaultBacklog }, description)
     const bound = server.address() as Net.AddressInfo
     const address: SocketServer.Address = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
 

@@ -314,6 +314,34 @@ export interface RunOptions {
   readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
 }
 
+/**
+ * Starts `server` listening; fails with a `TransportError` (reason `Open`) when it cannot.
+ *
+ * @internal
+ */
+export const listenOn = (
+  server: Net.Server,
+  listen: Net.ListenOptions,
+  description: Transport.Description
+): Effect.Effect<void, TransportError> =>
+  Effect.async<void, TransportError>((resume) => {
+    const onListening = () => {
+      server.off("error", onError)
+      resume(Effect.void)
+    }
+    const onError = (cause: Error) => {
+      server.off("listening", onListening)
+      resume(Effect.fail(new TransportError({ reason: "Open", description, cause })))
+    }
+    server.once("listening", onListening)
+    server.once("error", onError)
+    server.listen(listen)
+    return Effect.sync(() => {
+      server.off("listening", onListening)
+      server.off("error", onError)
+    })
+  })
+
 /** @internal */
 export const listen = (options?: ListenOptions | undefined): Effect.Effect<Server, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -351,23 +379,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
         })
     )
 
-    yield* Effect.async<void, TransportError>((resume) => {
-      const onListening = () => {
-        server.off("error", onError)
-        resume(Effect.void)
-      }
-      const onError = (cause: Error) => {
-        server.off("listening", onListening)
-        resume(Effect.fail(new TransportError({ reason: "Open", description, cause })))
-      }
-      server.once("listening", onListening)
-      server.once("error", onError)
-      server.listen({ host, port, backlog: options?.backlog })
-      return Effect.sync(() => {
-        server.off("listening", onListening)
-        server.off("error", onError)
-      })
-    })
+    yield* listenOn(server, { host, port, backlog: options?.backlog }, description)
 
     const bound = server.address() as Net.AddressInfo
     const address = { host: bound.address, port: bound.port }
