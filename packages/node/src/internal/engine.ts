@@ -369,6 +369,14 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       if (bytes.length === 0) return Effect.void
+      // Bun's and Deno's node:tls call back late or never over a JS Duplex: their old rule,
+      // "node:tls took the bytes and the bridge handed their records on"
+      if (!runtime.writeCallbackAfterTransport) {
+        if (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+          return Effect.void
+        }
+        return this.changed.await(this.handedToBridge)
+      }
       // done once the transport accepted the bytes' records: node:tls calls back when its
       // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
       // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
@@ -387,6 +395,16 @@ export class NodeTlsConnection implements EngineConnection {
       }
       return handedOn ? Effect.void : this.changed.await(check)
     })
+
+  private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
+    if (this.state.failure !== undefined) return this.failWith()
+    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      return Effect.void
+    }
+    if (this.state.closed) return Effect.fail(this.closedError)
+    return undefined
+  }
 
   /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
   private get halfCloseUnsupported(): TlsError.TlsGenericError {

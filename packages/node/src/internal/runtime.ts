@@ -86,3 +86,6 @@ export const opensslSessions: boolean = runtimeName === "node"
 
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
+
+/** Node calls a TLSSocket write back once the bridge's transport write is done (Bun and Deno do not, over a JS Duplex). */
+export const writeCallbackAfterTransport: boolean = runtimeName === "node"
