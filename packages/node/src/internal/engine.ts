@@ -168,7 +168,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
       this.state.secured(this.describe(socket))
-      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
+      this.guard?.setProtocol(this.state.handshake?.protocolVersion ?? "unknown")
       this.stopSniffingListener?.()
       this.changed.notify()
     })
