@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import type * as Verifier from "@effect-tls/x509/Verifier"
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema"
 import * as X509 from "@peculiar/asn1-x509"
 import * as Crypto from "node:crypto"
@@ -107,18 +108,6 @@ const extension = (extnID: string, critical: boolean, value: unknown): X509.Exte
   new X509.Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) })
 
 /** @internal */
-export type KeyUsageName =
-  | "digitalSignature"
-  | "nonRepudiation"
-  | "keyEncipherment"
-  | "dataEncipherment"
-  | "keyAgreement"
-  | "keyCertSign"
-  | "cRLSign"
-  | "encipherOnly"
-  | "decipherOnly"
-
-/** @internal */
 export const extensions = {
   basicConstraints: (isCa: boolean, pathLength: number | undefined, critical = true) =>
     extension(
@@ -126,7 +115,7 @@ export const extensions = {
       critical,
       new X509.BasicConstraints(pathLength === undefined ? { cA: isCa } : { cA: isCa, pathLenConstraint: pathLength })
     ),
-  keyUsage: (usages: ReadonlyArray<KeyUsageName>, critical = true) => {
+  keyUsage: (usages: ReadonlyArray<Verifier.KeyUsage>, critical = true) => {
     let flags = 0
     for (const usage of usages) flags |= X509.KeyUsageFlags[usage]
     return extension(X509.id_ce_keyUsage, critical, new X509.KeyUsage(flags))
