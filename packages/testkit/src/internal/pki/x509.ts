@@ -144,6 +144,17 @@ export const extensions = {
     new X509.Extension({ extnID: oid, critical, extnValue: new OctetString(value) })
 }
 
+/** Signs the DER of `tbs` with `key`; returns the DER of the signed object `wrap` builds around the signature. */
+const signed = (
+  tbs: object,
+  key: KeyPair,
+  signature: SignatureSpec,
+  wrap: (signature: ArrayBuffer) => object
+): Uint8Array => {
+  const value = sign(key, signature, new Uint8Array(AsnConvert.serialize(tbs)))
+  return new Uint8Array(AsnConvert.serialize(wrap(value.slice().buffer)))
+}
+
 /** @internal */
 export interface CertificateSpec {
   readonly serial: Uint8Array
@@ -174,14 +185,12 @@ export const buildCertificate = (spec: CertificateSpec): Uint8Array => {
     subjectPublicKeyInfo: AsnConvert.parse(spec.subjectKey.spki, X509.SubjectPublicKeyInfo),
     extensions: new X509.Extensions([...spec.extensions])
   })
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sign(spec.issuerKey, spec.signature, tbsDer)
-  const certificate = new X509.Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: algorithm,
-    signatureValue: signature.slice().buffer
-  })
-  return new Uint8Array(AsnConvert.serialize(certificate))
+  return signed(
+    tbs,
+    spec.issuerKey,
+    spec.signature,
+    (signatureValue) => new X509.Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue })
+  )
 }
 
 /** @internal */
@@ -233,12 +242,10 @@ export const buildCrl = (spec: CrlSpec): Uint8Array => {
       })
     )
   }
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sign(spec.issuerKey, spec.signature, tbsDer)
-  const crl = new X509.CertificateList({
-    tbsCertList: tbs,
-    signatureAlgorithm: algorithm,
-    signature: signature.slice().buffer
-  })
-  return new Uint8Array(AsnConvert.serialize(crl))
+  return signed(
+    tbs,
+    spec.issuerKey,
+    spec.signature,
+    (signature) => new X509.CertificateList({ tbsCertList: tbs, signatureAlgorithm: algorithm, signature })
+  )
 }
