@@ -11,6 +11,7 @@
  */
 import type { PublicKeyInfo } from "../Certificate.js"
 import * as Der from "./der.js"
+import * as Dsa from "./dsa.js"
 import * as Name from "./name.js"
 import { curves, OID, signatureAlgorithmNames } from "./oids.js"
 
@@ -255,6 +256,9 @@ export const publicKeyInfo = (alg: AlgorithmId, bits: Uint8Array): PublicKeyInfo
           ? { algorithm: "EC", size: 0 }
           : { algorithm: "EC", size: curve.size, curve: curve.name }
       }
+      case OID.dsa:
+        // size 0: the parameters are absent (inherited from the issuer) or unreadable
+        return { algorithm: "DSA", size: Dsa.keySize(alg.params) }
       case OID.ed25519:
         return { algorithm: "Ed25519", size: 256 }
       case OID.ed448:
