@@ -129,8 +129,7 @@ const certificateProblems = (
     if (x.version !== 3) out.push(`version ${x.version} certificate`)
     const serial = x.serial
     const raw = x.serialRaw
-    if ((raw[0] & 0x80) !== 0) out.push("negative serial number")
-    else if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
+    if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
     if (raw.length > 20) out.push("serial number longer than 20 octets")
   }
   if (ext(OID.authorityKeyIdentifier)?.critical) out.push("critical authorityKeyIdentifier")
