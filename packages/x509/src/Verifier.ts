@@ -192,21 +192,6 @@ export interface Verifier {
   readonly lookupIssuer: (certificate: Certificate) => Effect.Effect<Option.Option<Certificate>>
 }
 
-const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
-  const out: Array<Crl.Crl> = []
-  for (const crl of crls) {
-    if (Crl.isCrl(crl)) out.push(crl)
-    else {
-      try {
-        out.push(Crl.unsafeFromDer(crl))
-      } catch {
-        // an unreadable CRL revokes nothing; use Crl.fromDer to be told about it
-      }
-    }
-  }
-  return out
-}
-
 /**
  * A verifier trusting `options.anchors`. Anchors are parsed and indexed once.
  *
@@ -217,7 +202,7 @@ export const make = (options: VerifierOptions): Verifier => {
   const store = internal.makeStore(
     options.anchors,
     options.intermediates ?? [],
-    toCrls(options.crls ?? []).map(Crl.parsed),
+    Crl.readable(options.crls ?? []).map(Crl.parsed),
     options.maxIntermediates,
     options.lenientAnchors ?? false
   )
