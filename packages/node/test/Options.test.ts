@@ -148,7 +148,9 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
             const isServer = options === serverOptions
             for (let i = 0; i < 2; i++) {
               yield* expectConfigError(
-                isServer ? TlsServer.accept(right, serverOptions) : TlsClient.connect(left, clientOptions),
+                isServer
+                  ? Effect.asVoid(TlsServer.accept(right, serverOptions))
+                  : TlsClient.connect(left, clientOptions),
                 path
               )
             }
