@@ -651,7 +651,9 @@ export class NodeTlsConnection implements EngineConnection {
  * consumes the transport (`tcp.takeSocket`).
  */
 const nativeSocket = (config: EngineConfig): Duplex | undefined => {
-  if (config.requireCloseNotify || Transport.hasPendingInput(config.transport)) return undefined
+  if (!runtime.nativeSocketPath || config.requireCloseNotify || Transport.hasPendingInput(config.transport)) {
+    return undefined
+  }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
 
