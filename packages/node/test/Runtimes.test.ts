@@ -71,8 +71,10 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           Effect.gen(function*() {
             const fixture = yield* TestPki.TestPki
             const { client, server } = yield* connect(makePair)
-            const [info] = yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+            const [info, serverInfo] = yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
             assert.strictEqual(info.protocolVersion, "TLSv1.3")
+            // the server learnt the client's SNI
+            assert.deepStrictEqual(serverInfo.serverName, Option.some("localhost"))
             const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
             yield* Effect.forkScoped(
               Effect.ignore(
