@@ -98,6 +98,16 @@ const killAndExpectEof = (peer: Peer.Peer, conn: TlsConnection) =>
     assert.strictEqual(error.reason, "Eof")
   })
 
+/** openssl s_server with a PKI's certificate and key, plus `extra` arguments. */
+const sServerWith = (
+  server: { readonly chainFile: string; readonly keyFile: string },
+  extra: ReadonlyArray<string> = []
+) => Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile, ...extra])
+
+/** openssl s_client to our server, verifying it as `localhost` against `caFile`, plus `extra` arguments. */
+const sClientVerifying = (port: number, caFile: string, extra: ReadonlyArray<string>) =>
+  Peers.sClient(port, ["-servername", "localhost", "-verify_return_error", "-CAfile", caFile, ...extra])
+
 /** gnutls-serv echoing with the PKI's server certificate, plus `extra` arguments. */
 const gnutlsEcho = (
   server: { readonly chainFile: string; readonly keyFile: string },
@@ -155,11 +165,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: verified handshake, forced suite, ALPN, data both ways (-rev)`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* sServerWith(server, [
           Peers.opensslVersion[version],
           ...forcedSuite[version].openssl,
           "-alpn",
@@ -192,7 +198,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const fixture = yield* TestPki.TestPki
       const other = yield* fixture.pki.issueServer({ dnsNames: ["other.example"], ipAddresses: [] })
       const otherFiles = yield* TestPki.writeFiles(other, fixture.pki)
-      const { port } = yield* Peers.sServer(["-cert", otherFiles.chainFile, "-key", otherFiles.keyFile, "-rev"])
+      const { port } = yield* sServerWith(otherFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -207,7 +213,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const stranger = yield* TestPki.make()
       const leaf = yield* stranger.issueServer()
       const strangerFiles = yield* TestPki.writeFiles(leaf, stranger)
-      const { port } = yield* Peers.sServer(["-cert", strangerFiles.chainFile, "-key", strangerFiles.keyFile, "-rev"])
+      const { port } = yield* sServerWith(strangerFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -219,11 +225,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1): our client certificate is accepted`, () =>
       Effect.gen(function*() {
         const { client, fixture, server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -243,11 +245,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1) without a client certificate: a typed error`, () =>
       Effect.gen(function*() {
         const { fixture, server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -279,7 +277,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server killed (SIGKILL) mid-stream fails our stream with Eof", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("first half\n")
@@ -290,7 +288,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server -rev answers CLOSE with close_notify, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile, "-rev"])
+      const { peer, port } = yield* sServerWith(server, ["-rev"])
       const conn = yield* connectTo(port)
       // s_server -rev stops on a CLOSE line and frees its SSL BIO, which sends close_notify; our
       // stream requires close_notify (the default), so ending without error proves it came (the
@@ -305,7 +303,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server answers our close_notify with its own, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("from s_server\n")
@@ -322,7 +320,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server's Q closes the socket without close_notify", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("Q\n")
@@ -337,11 +335,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: exporter EXPORTER-Channel-Binding equals s_server's -keymatexport`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* sServerWith(server, [
           Peers.opensslVersion[version],
           "-keymatexport",
           "EXPORTER-Channel-Binding",
@@ -365,12 +359,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { server } = yield* files
         const ours = yield* ourServer({ alpn: ["h2", "http/1.1"] })
-        const client = yield* Peers.sClient(ours.port, [
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
+        const client = yield* sClientVerifying(ours.port, server.caFile, [
           "-alpn",
           "http/1.1,h2",
           Peers.opensslVersion[version],
@@ -407,13 +396,8 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { client, fixture, server } = yield* files
         const ours = yield* ourServer({ clientAuth: "required" })
-        const peer = yield* Peers.sClient(ours.port, [
+        const peer = yield* sClientVerifying(ours.port, server.caFile, [
           "-brief",
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
           "-cert",
           client.certFile,
           "-key",
@@ -436,13 +420,8 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { server } = yield* files
         const ours = yield* ourServer({ clientAuth: "required" })
-        const peer = yield* Peers.sClient(ours.port, [
+        const peer = yield* sClientVerifying(ours.port, server.caFile, [
           "-brief",
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
           Peers.opensslVersion[version]
         ])
         yield* peer.write("without\n")
