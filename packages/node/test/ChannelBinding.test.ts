@@ -149,63 +149,28 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })("channel binding over
     }))
 
   describe("tls-server-end-point: the hash follows the certificate's signature algorithm (RFC 5929 §4.1)", () => {
-    const cases: ReadonlyArray<{
-      readonly name: string
-      readonly authority: TestPki.MakeOptions
-      readonly issue: TestPki.IssueOptions
-      readonly signatureAlgorithm: string
-      readonly hash: string
-    }> = [
-      {
-        name: "ECDSA-SHA1: SHA-256",
-        authority: {},
-        issue: { signatureHash: "sha1" },
-        signatureAlgorithm: "ecdsa-with-SHA1",
-        hash: "sha256"
-      },
-      {
-        name: "RSA-SHA1: SHA-256",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha1" },
-        signatureAlgorithm: "sha1WithRSAEncryption",
-        hash: "sha256"
-      },
-      {
-        name: "ECDSA-SHA384: SHA-384",
-        authority: {},
-        issue: { signatureHash: "sha384" },
-        signatureAlgorithm: "ecdsa-with-SHA384",
-        hash: "sha384"
-      },
-      {
-        name: "RSA-SHA512: SHA-512",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha512" },
-        signatureAlgorithm: "sha512WithRSAEncryption",
-        hash: "sha512"
-      },
-      {
-        name: "RSA-PSS with SHA-384: the PSS hash, SHA-384",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha384", rsaPss: true },
-        signatureAlgorithm: "rsassaPss",
-        hash: "sha384"
-      },
-      {
-        name: "Ed25519: SHA-512, as GnuTLS and OpenSSL",
-        authority: { keyType: "ed25519" },
-        issue: {},
-        signatureAlgorithm: "Ed25519",
-        hash: "sha512"
-      }
+    // the CA's key type, the leaf's issue options, its signature algorithm, the binding's hash
+    const cases: ReadonlyArray<readonly [string, TestPki.KeyType, TestPki.IssueOptions, string, string]> = [
+      ["ECDSA-SHA1: SHA-256", "ec-p256", { signatureHash: "sha1" }, "ecdsa-with-SHA1", "sha256"],
+      ["RSA-SHA1: SHA-256", "rsa-2048", { signatureHash: "sha1" }, "sha1WithRSAEncryption", "sha256"],
+      ["ECDSA-SHA384: SHA-384", "ec-p256", { signatureHash: "sha384" }, "ecdsa-with-SHA384", "sha384"],
+      ["RSA-SHA512: SHA-512", "rsa-2048", { signatureHash: "sha512" }, "sha512WithRSAEncryption", "sha512"],
+      [
+        "RSA-PSS with SHA-384: the PSS hash, SHA-384",
+        "rsa-2048",
+        { signatureHash: "sha384", rsaPss: true },
+        "rsassaPss",
+        "sha384"
+      ],
+      ["Ed25519: SHA-512, as GnuTLS and OpenSSL", "ed25519", {}, "Ed25519", "sha512"]
     ]
-    for (const testCase of cases) {
-      it.scoped(testCase.name, () =>
+    for (const [name, keyType, issue, signatureAlgorithm, hash] of cases) {
+      it.scoped(name, () =>
         Effect.gen(function*() {
-          const pki = yield* TestPki.make(testCase.authority)
-          const issued = yield* pki.issueServer(testCase.issue)
-          assert.strictEqual(issued.certificate.signatureAlgorithm, testCase.signatureAlgorithm)
-          const expected = digest(testCase.hash, issued.certificate)
+          const pki = yield* TestPki.make({ keyType })
+          const issued = yield* pki.issueServer(issue)
+          assert.strictEqual(issued.certificate.signatureAlgorithm, signatureAlgorithm)
+          const expected = digest(hash, issued.certificate)
           assert.strictEqual(hex(yield* ChannelBinding.serverEndPoint(issued.certificate)), expected)
         }))
     }
@@ -272,30 +237,45 @@ const ourValues = (served: Served) =>
     ChannelBinding.types.map((type) => [type, Either.getOrUndefined(served.bindings[type])])
   )
 
+/**
+ * gnutls-cli -V (verifying against the test CA, with `priority` and `extra` arguments) to our
+ * server, until `completed` appears; it then ends its input and must exit 0. Its output, and
+ * our server's view of each connection.
+ */
+const gnutlsToOurs = (
+  priority: string,
+  extra: ReadonlyArray<string> = [],
+  completed: RegExp = /- Handshake was completed/
+) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+    const ours = yield* ourServer
+    const cli = yield* Peers.gnutlsCli(ours.port, [
+      "-V",
+      ...extra,
+      "--x509cafile",
+      files.caFile,
+      "--priority",
+      priority
+    ])
+    yield* cli.waitFor(completed)
+    yield* cli.endInput
+    assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
+    return { served: ours.served, output: yield* cli.output }
+  })
+
 layer(env, { excludeTestServices: true, timeout: 30_000 })(
   "channel binding interop: gnutls-cli to our server",
   (it) => {
     for (const version of versions) {
       it.scoped(`${version}: gnutls-cli's channel bindings equal ours`, () =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-          const ours = yield* ourServer
-          const cli = yield* Peers.gnutlsCli(ours.port, [
-            "-V",
-            "--x509cafile",
-            files.caFile,
-            "--priority",
-            Peers.gnutlsPriority[version]
-          ])
-          yield* cli.waitFor(/- Handshake was completed/)
-          yield* cli.endInput
-          assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-
-          const served = yield* ours.served
+          const { output, served: next } = yield* gnutlsToOurs(Peers.gnutlsPriority[version])
+          const served = yield* next
           assert.strictEqual((yield* served.info).protocolVersion, version)
-          const printed = gnutlsBindings(yield* cli.output)
-          assert.strictEqual(printed.length, 3, yield* cli.output)
+          const printed = gnutlsBindings(output)
+          assert.strictEqual(printed.length, 3, output)
           assert.deepStrictEqual(byType(printed), ourValues(served))
           // every type GnuTLS offers on this version, we offer too, and the other way round
           assert.strictEqual(printed.filter((line) => line.value !== undefined).length, version === "TLSv1.3" ? 2 : 3)
@@ -305,23 +285,13 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })(
 
     it.scoped("TLSv1.2 resumed (-r): tls-unique is the server's Finished, as GnuTLS computes it", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-        const ours = yield* ourServer
-        const cli = yield* Peers.gnutlsCli(ours.port, [
-          "-V",
-          "-r",
-          "--x509cafile",
-          files.caFile,
-          "--priority",
-          Peers.gnutlsPriority["TLSv1.2"]
-        ])
-        yield* cli.waitFor(/- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/)
-        yield* cli.endInput
-        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-        const output = yield* cli.output
-        const first = yield* ours.served
-        const second = yield* ours.served
+        const { output, served } = yield* gnutlsToOurs(
+          Peers.gnutlsPriority["TLSv1.2"],
+          ["-r"],
+          /- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/
+        )
+        const first = yield* served
+        const second = yield* served
         const printed = gnutlsBindings(output)
         assert.strictEqual(printed.length, 6, output)
         assert.deepStrictEqual(byType(printed.slice(0, 3)), ourValues(first))
@@ -334,22 +304,9 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })(
 
     it.scoped("TLSv1.2 without extended master secret (%NO_SESSION_HASH): no tls-exporter on either side", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-        const ours = yield* ourServer
-        const cli = yield* Peers.gnutlsCli(ours.port, [
-          "-V",
-          "--x509cafile",
-          files.caFile,
-          "--priority",
-          `${Peers.gnutlsPriority["TLSv1.2"]}:%NO_SESSION_HASH`
-        ])
-        yield* cli.waitFor(/- Handshake was completed/)
-        yield* cli.endInput
-        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-        const output = yield* cli.output
+        const { output, served: next } = yield* gnutlsToOurs(`${Peers.gnutlsPriority["TLSv1.2"]}:%NO_SESSION_HASH`)
         assert.notInclude(output, "extended master secret")
-        const served = yield* ours.served
+        const served = yield* next
         assert.deepStrictEqual(served.bindings["tls-exporter"], Either.left("NotSupported"))
         const printed = gnutlsBindings(output)
         assert.deepStrictEqual(byType(printed), ourValues(served))
