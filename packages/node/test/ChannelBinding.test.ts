@@ -10,7 +10,6 @@ import type { HandshakeInfo } from "@effect-tls/core/HandshakeInfo"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsError from "@effect-tls/core/TlsError"
-import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as TestTls from "@effect-tls/testkit/TestTls"
 import { assert, describe, layer } from "@effect/vitest"
@@ -18,11 +17,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as NodeCrypto from "node:crypto"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
-import * as NodeTransport from "../src/NodeTransport.js"
+import * as OurServer from "./interop/ourServer.js"
 import * as Peers from "./interop/peers.js"
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
@@ -199,24 +197,13 @@ interface Served {
  * Our server behind `NodeTransport.listen` on 127.0.0.1: after the handshake it computes every
  * binding, then reads until the peer's close_notify and answers with its own.
  */
-const ourServer = Effect.gen(function*() {
-  const fixture = yield* TestPki.TestPki
-  const listener = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0 })
-  const served = yield* Queue.unbounded<Served>()
-  yield* Effect.forkScoped(listener.run((transport) =>
-    Effect.gen(function*() {
-      const conn = yield* TlsServer.make(transport, {
-        certificate: fixture.server.certifiedKey,
-        handshakeTimeout: "10 seconds"
-      })
-      const info = yield* Effect.exit(conn.handshake)
-      yield* Queue.offer(served, { info, bindings: yield* allBindings(conn) })
-      yield* Effect.ignore(Stream.runDrain(conn.stream))
-      yield* Effect.ignore(conn.closeWrite)
-    })
-  ))
-  return { port: listener.address.port, served: Queue.take(served).pipe(Effect.timeout("10 seconds")) }
-})
+const ourServer = OurServer.ourServer<Served>({}, (conn, report) =>
+  Effect.gen(function*() {
+    const info = yield* Effect.exit(conn.handshake)
+    yield* report({ info, bindings: yield* allBindings(conn) })
+    yield* Effect.ignore(Stream.runDrain(conn.stream))
+    yield* Effect.ignore(conn.closeWrite)
+  }))
 
 /** gnutls-cli's `- 'type': value` lines, in order, `undefined` for "not available". */
 const gnutlsBindings = (output: string) =>

@@ -10,17 +10,17 @@ import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsError from "@effect-tls/core/TlsError"
-import * as TlsServer from "@effect-tls/core/TlsServer"
+import type * as TlsServer from "@effect-tls/core/TlsServer"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import * as OurServer from "./interop/ourServer.js"
 import * as Peer from "./interop/Peer.js"
 import * as Peers from "./interop/peers.js"
 
@@ -129,32 +129,21 @@ interface Served {
  * the handshake, how the echo ended (success = the peer's close_notify arrived), the exporter.
  */
 const ourServer = (options: Partial<TlsServer.ServerOptions> = {}) =>
-  Effect.gen(function*() {
-    const fixture = yield* TestPki.TestPki
-    const listener = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0 })
-    const served = yield* Queue.unbounded<Served>()
-    yield* Effect.forkScoped(listener.run((transport) =>
-      Effect.gen(function*() {
-        const conn = yield* TlsServer.make(transport, {
-          certificate: fixture.server.certifiedKey,
-          database: fixture.pki.database,
-          handshakeTimeout: "10 seconds",
-          ...options
+  Effect.flatMap(TestPki.TestPki, (fixture) =>
+    OurServer.ourServer<Served>(
+      { database: fixture.pki.database, ...options },
+      (conn, report) =>
+        Effect.gen(function*() {
+          const info = yield* Effect.exit(conn.handshake)
+          if (Exit.isFailure(info)) return yield* report({ info, echo: Exit.void, exporter: Option.none() })
+          const exporter = yield* Effect.option(conn.exportKeyingMaterial(32, "EXPORTER-Channel-Binding"))
+          // ends without error only on the peer's close_notify
+          const echo = yield* Effect.exit(conn.stream.pipe(Stream.map(upper), Stream.run(conn.sink)))
+          yield* report({ info, echo, exporter })
+          // our close_notify in return; the peer may have hung up already, that is no failure of its
+          yield* Effect.ignore(conn.closeWrite)
         })
-        const info = yield* Effect.exit(conn.handshake)
-        if (Exit.isFailure(info)) {
-          return yield* Queue.offer(served, { info, echo: Exit.void, exporter: Option.none() })
-        }
-        const exporter = yield* Effect.option(conn.exportKeyingMaterial(32, "EXPORTER-Channel-Binding"))
-        // ends without error only on the peer's close_notify
-        const echo = yield* Effect.exit(conn.stream.pipe(Stream.map(upper), Stream.run(conn.sink)))
-        yield* Queue.offer(served, { info, echo, exporter })
-        // our close_notify in return; the peer may have hung up already, that is no failure of its
-        yield* Effect.ignore(conn.closeWrite)
-      })
     ))
-    return { port: listener.address.port, served: Queue.take(served).pipe(Effect.timeout("10 seconds")) }
-  })
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("")
 
