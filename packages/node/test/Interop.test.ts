@@ -98,12 +98,6 @@ const killAndExpectEof = (peer: Peer.Peer, conn: TlsConnection) =>
     assert.strictEqual(error.reason, "Eof")
   })
 
-/** openssl s_server with a PKI's certificate and key, plus `extra` arguments. */
-const sServerWith = (
-  server: { readonly chainFile: string; readonly keyFile: string },
-  extra: ReadonlyArray<string> = []
-) => Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile, ...extra])
-
 /** openssl s_client to our server, verifying it as `localhost` against `caFile`, plus `extra` arguments. */
 const sClientVerifying = (port: number, caFile: string, extra: ReadonlyArray<string>) =>
   Peers.sClient(port, ["-servername", "localhost", "-verify_return_error", "-CAfile", caFile, ...extra])
@@ -154,7 +148,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: verified handshake, forced suite, ALPN, data both ways (-rev)`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* sServerWith(server, [
+        const { peer, port } = yield* Peers.sServerWith(server, [
           Peers.opensslVersion[version],
           ...forcedSuite[version].openssl,
           "-alpn",
@@ -187,7 +181,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const fixture = yield* TestPki.TestPki
       const other = yield* fixture.pki.issueServer({ dnsNames: ["other.example"], ipAddresses: [] })
       const otherFiles = yield* TestPki.writeFiles(other, fixture.pki)
-      const { port } = yield* sServerWith(otherFiles, ["-rev"])
+      const { port } = yield* Peers.sServerWith(otherFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -202,7 +196,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const stranger = yield* TestPki.make()
       const leaf = yield* stranger.issueServer()
       const strangerFiles = yield* TestPki.writeFiles(leaf, stranger)
-      const { port } = yield* sServerWith(strangerFiles, ["-rev"])
+      const { port } = yield* Peers.sServerWith(strangerFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -214,7 +208,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1): our client certificate is accepted`, () =>
       Effect.gen(function*() {
         const { client, fixture, server } = yield* files
-        const { peer, port } = yield* sServerWith(server, [
+        const { peer, port } = yield* Peers.sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -234,7 +228,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1) without a client certificate: a typed error`, () =>
       Effect.gen(function*() {
         const { fixture, server } = yield* files
-        const { peer, port } = yield* sServerWith(server, [
+        const { peer, port } = yield* Peers.sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -266,7 +260,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server killed (SIGKILL) mid-stream fails our stream with Eof", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* sServerWith(server)
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("first half\n")
@@ -277,7 +271,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server -rev answers CLOSE with close_notify, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* sServerWith(server, ["-rev"])
+      const { peer, port } = yield* Peers.sServerWith(server, ["-rev"])
       const conn = yield* connectTo(port)
       // s_server -rev stops on a CLOSE line and frees its SSL BIO, which sends close_notify; our
       // stream requires close_notify (the default), so ending without error proves it came (the
@@ -292,7 +286,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server answers our close_notify with its own, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* sServerWith(server)
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("from s_server\n")
@@ -309,7 +303,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server's Q closes the socket without close_notify", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* sServerWith(server)
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("Q\n")
@@ -324,7 +318,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: exporter EXPORTER-Channel-Binding equals s_server's -keymatexport`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* sServerWith(server, [
+        const { peer, port } = yield* Peers.sServerWith(server, [
           Peers.opensslVersion[version],
           "-keymatexport",
           "EXPORTER-Channel-Binding",
