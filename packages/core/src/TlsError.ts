@@ -126,8 +126,7 @@ export const isAlertDescription = (u: unknown): u is AlertDescription => typeof 
 export type Side = "client" | "server"
 
 /** How every message starts: `TLS <reason>`, with the side when known. */
-const heading = (reason: Reason, side?: Side | undefined): string =>
-  side ? `TLS ${reason} (${side})` : `TLS ${reason}`
+const heading = (reason: Reason, side?: Side | undefined): string => side ? `TLS ${reason} (${side})` : `TLS ${reason}`
 
 const causeText = (cause: unknown): string =>
   cause instanceof Error ? `: ${cause.message}` : typeof cause === "string" ? `: ${cause}` : ""

@@ -260,12 +260,17 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki
           const { connect, served } = yield* echoServer({ clientAuth: "requested", database: fixture.pki.database })
+          const asked = yield* Ref.make(0)
+          const declines = TlsInteraction.make({
+            requestCertificate: () => Effect.as(Ref.update(asked, (n) => n + 1), Option.none())
+          })
           const client = yield* TlsClient.connectWithInteraction(connect, {
             serverIdentity: "localhost",
             database: fixture.pki.database
-          })
+          }).pipe(Effect.provide(TlsInteraction.layer(declines)))
           const info = yield* client.handshake
           assert.isTrue(Option.isSome(info.acceptedCas))
+          assert.strictEqual(yield* Ref.get(asked), 1)
           yield* client.write(encoder.encode("anonymous"))
           yield* client.closeWrite
           assert.strictEqual(yield* Stream.runFold(client.stream, 0, (n, chunk) => n + chunk.length), 9)
