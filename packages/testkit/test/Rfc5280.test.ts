@@ -190,6 +190,20 @@ describe("RFC 5280 6.1: certificate policies", () => {
       expectValid(yield* verify([good.root], good.chain))
     }))
 
+  it.effect("a CA with a non-critical basicConstraints is a CA (4.2.1.9's MUST binds CAs); TLS server paths refuse it", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const nonCritical: TestPki.RawExtension = {
+        oid: "2.5.29.19",
+        value: seq(Der.encode(Der.Tag.BOOLEAN, Uint8Array.of(0xff)))
+      }
+      const ca = yield* root.intermediate({ isCa: "omit", extraExtensions: [nonCritical] })
+      const leaf = yield* ca.issue({ dnsNames: ["server.example"] })
+      expectValid(yield* verify([root], [leaf, ca.ca]))
+      const server = yield* verify([root], [leaf, ca.ca], { identity: "server.example" })
+      assert.isTrue(server.reasons.some((r) => r.detail === "non-critical basicConstraints in a CA"))
+    }))
+
   it.effect("a non-critical policyConstraints is processed (4.2.1.11's MUST binds CAs); TLS server paths refuse it", () =>
     Effect.gen(function*() {
       const nonCritical = { ...policyConstraints(0), critical: false }

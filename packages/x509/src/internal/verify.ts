@@ -178,7 +178,9 @@ const certificateProblems = (
     else if (!x.basicConstraints.ca) out.push("issuer is not a CA")
     // (a platform store's anchors are exempt from these two formatting rules: Node's bundled
     // Mozilla store has a root with a non-critical basicConstraints and one without SKI)
-    else if (!(isAnchor && lenientAnchors) && !ext(OID.basicConstraints)!.critical) {
+    // RFC 5280 4.2.1.9: CAs "MUST mark the extension as critical", an issuance rule the
+    // Web PKI's profile enforces (PKITS 4.6.4 is valid with a non-critical one)
+    else if (webPki && !(isAnchor && lenientAnchors) && !ext(OID.basicConstraints)!.critical) {
       out.push("non-critical basicConstraints in a CA")
     }
     if (!hasKeyUsage(x, KeyUsageBit.keyCertSign)) out.push("issuer keyUsage without keyCertSign")
