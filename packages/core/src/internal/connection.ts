@@ -1,9 +1,7 @@
 /** @internal */
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -11,6 +9,7 @@ import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
+import * as Condition from "../Condition.js"
 import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
@@ -50,7 +49,8 @@ export interface ConnectionParams {
 
 type HandshakeState =
   | { readonly _tag: "Idle" }
-  | { readonly _tag: "Running"; readonly deferred: Deferred.Deferred<HandshakeInfo, TlsError.TlsError> }
+  // callers that come while it runs wait on a condition, made for the first of them
+  | { readonly _tag: "Running"; waiters: Condition.Condition | undefined }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
 
 /** @internal */
@@ -193,22 +193,22 @@ export const make = (params: ConnectionParams): TlsConnection => {
   const closedByInterrupt = () =>
     Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
+  const finished = () => state._tag === "Done" ? state.exit : undefined
+
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
       case "Done":
         return state.exit
       case "Running":
-        return Deferred.await(state.deferred)
+        return (state.waiters ??= Condition.make()).await(finished)
       case "Idle": {
-        const deferred = Deferred.unsafeMake<HandshakeInfo, TlsError.TlsError>(FiberId.none)
-        state = { _tag: "Running", deferred }
+        const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
+        state = running
         return Effect.onExit(run, (exit) => {
           const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
           state = { _tag: "Done", exit: final }
-          return Effect.zipRight(
-            Exit.isSuccess(final) ? Effect.void : engine.abort,
-            Deferred.done(deferred, final)
-          )
+          const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
+          return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
         })
       }
     }
