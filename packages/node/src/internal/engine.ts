@@ -53,6 +53,7 @@ import {
   RecordAcceptedCas
 } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
 import * as keyLog from "./keyLog.js"
@@ -139,6 +140,9 @@ const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20,
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** (the constructor's `runtime` parameter hides the module) */
+const guardsCloseNotify = runtime.guardsCloseNotify
+
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
@@ -157,6 +161,8 @@ export class NodeTlsConnection implements EngineConnection {
   private handshakeMs = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
+  /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
+  private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
   constructor(
     private readonly side: "client" | "server",
@@ -172,7 +178,15 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
     private readonly sessionsKept: boolean = false
   ) {
-    this.bridge = new TransportDuplex(config.transport, runtime)
+    // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
+    this.guard = guardsCloseNotify && native === undefined
+      ? closeNotifyGuard.make(config.transport, side, {
+        writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
+        handedOn: () => this.bridge.readableLength === 0,
+        onPeerClosed: this.changed.notify
+      })
+      : undefined
+    this.bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
     this.bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
@@ -223,6 +237,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
     }
     this.startedAt = performance.now()
+    if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
@@ -231,6 +246,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
       this.state.secured(this.describe(socket))
+      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
       this.stopSniffingListener?.()
       this.changed.notify()
     })
@@ -431,6 +447,8 @@ export class NodeTlsConnection implements EngineConnection {
       )
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
+    // (Bun) the peer's close_notify, kept from node:tls until our side closes
+    if (this.guard?.peerClosed() === true) return Effect.succeed(Option.none())
     if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
@@ -501,7 +519,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.changed.await(() => {
-      if (socket.writableFinished) return Effect.void
+      if (socket.writableFinished) {
+        // (Bun) our close_notify is out: node:tls may now see the peer's
+        this.guard?.release()
+        return Effect.void
+      }
       if (this.state.failure !== undefined) return this.failWith()
       if (this.state.closed) return Effect.fail(this.closedError)
       return undefined
