@@ -191,7 +191,44 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     return writers.await(shutdownCheck).pipe(Effect.ensuring(Effect.sync(() => socket.off("finish", onFinish))))
   })
 
-  const transport = Transport.make({ read, write, shutdownWrite, description })
+  /** The synchronous fast path (`Transport.Immediate`): the same checks as `read` and `write`, without waiting. */
+  const immediate: Transport.Immediate = {
+    read: () => {
+      if (closed || taken || error !== undefined) return undefined
+      const chunk: Uint8Array | null = socket.read()
+      if (chunk !== null) return chunk
+      if (ended || socket.readableEnded) return null
+      return socket.destroyed ? undefined : "wait"
+    },
+    write: (bytes) => {
+      if (closed || taken || error !== undefined || socket.writableEnded || socket.destroyed) return 0
+      // below the high-water mark: accepted now, even one write past it (as `write` takes it
+      // before it waits for 'drain'); at the mark, 'drain' is due (a write reached it)
+      if (socket.writableLength >= socket.writableHighWaterMark) return 0
+      socket.write(bytes)
+      return bytes.length
+    },
+    whenReadable: readers.onNext,
+    whenWritable: (wake) => {
+      let done = false
+      const once = () => {
+        if (done) return
+        done = true
+        socket.off("drain", once)
+        cancel()
+        wake()
+      }
+      socket.on("drain", once)
+      const cancel = writers.onNext(once)
+      return () => {
+        done = true
+        socket.off("drain", once)
+        cancel()
+      }
+    }
+  }
+
+  const transport = Transport.make({ read, write, shutdownWrite, description, immediate })
   takers.set(transport, {
     socket,
     take: () => {
