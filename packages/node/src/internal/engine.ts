@@ -369,9 +369,11 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       if (bytes.length === 0) return Effect.void
-      // Bun's and Deno's node:tls call back late or never over a JS Duplex: their old rule,
-      // "node:tls took the bytes and the bridge handed their records on"
-      if (!runtime.writeCallbackAfterTransport) {
+      // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
+      // where the transport is consumed, so no operation of the caller's can overtake them (a
+      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
+      // back late or never over a JS Duplex
+      if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
         if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
         }
