@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { Duplex } from "node:stream"
+import type { ConnectOptions, ListenOptions, RunOptions, Server } from "../NodeTransport.js"
 
 /**
  * What a transport made here hands to the engine that takes its socket over (the native
@@ -265,13 +266,6 @@ export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, n
   )
 
 /** @internal */
-export interface ConnectOptions {
-  readonly host: string
-  readonly port: number
-  readonly timeout?: Duration.DurationInput | undefined
-}
-
-/** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
   const target: Transport.Description = {
     kind: "tcp",
@@ -327,28 +321,6 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     yield* Effect.addFinalizer(() => adapted.close)
     return adapted.transport
   })
-}
-
-/** @internal */
-export interface ListenOptions {
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly backlog?: number | undefined
-}
-
-/** @internal */
-export interface Server {
-  readonly address: { readonly host: string; readonly port: number }
-  readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
-    options?: RunOptions | undefined
-  ) => Effect.Effect<never, never, R>
-  readonly connections: Effect.Effect<number>
-}
-
-/** @internal */
-export interface RunOptions {
-  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
 }
 
 /**
