@@ -185,6 +185,12 @@ export interface Immediate {
    */
   readonly write: (bytes: Uint8Array) => number
   /**
+   * Optional: writes `chunks`, in order, as one write, now, and returns true; or writes
+   * nothing and returns false (then join them and `write`). It spares a copy where the
+   * transport gathers writes itself (a socket's writev).
+   */
+  readonly writeAll?: ((chunks: ReadonlyArray<Uint8Array>) => boolean) | undefined
+  /**
    * Calls `wake` once, when `read` may see something new (bytes, the end of input, a
    * failure); returns a function that cancels it.
    */
@@ -247,6 +253,7 @@ export const make = (implementation: Implementation): Transport => {
     immediates.set(transport, {
       read: () => pushedBack.length > 0 ? pushedBack.shift()! : fast.read(),
       write: fast.write,
+      writeAll: fast.writeAll,
       whenReadable: fast.whenReadable,
       whenWritable: fast.whenWritable
     })

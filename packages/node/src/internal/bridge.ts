@@ -4,7 +4,8 @@
  * - reads are pulled from the transport only when node:tls asks for ciphertext (`_read`),
  *   so a consumer that stops reading plaintext stops the transport, and memory stays bounded;
  * - writes that node batched in one turn arrive together in `_writev` and go out as one
- *   transport write (one copy to join them, none for a single chunk);
+ *   transport write (a socket gathers them itself, `Immediate.writeAll`; otherwise one copy
+ *   joins them, none for a single chunk);
  * - it records when the transport's end of input was handed to node:tls, which is how the
  *   engine tells a peer's close_notify (node:tls ends before that) from a bare FIN.
  *
@@ -318,6 +319,8 @@ export class TransportDuplex extends Duplex {
     callback: Callback
   ): void {
     if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
+    const writeAll = this.immediate?.writeAll
+    if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) return callback()
     let total = 0
     for (const { chunk } of chunks) total += chunk.length
     const joined = new Uint8Array(total)

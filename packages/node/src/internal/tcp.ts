@@ -209,6 +209,17 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
       socket.write(bytes)
       return bytes.length
     },
+    writeAll: (chunks) => {
+      if (
+        closed || taken || error !== undefined || socket.writableEnded || socket.destroyed ||
+        socket.writableLength >= socket.writableHighWaterMark
+      ) return false
+      // one writev, no join
+      socket.cork()
+      for (const chunk of chunks) socket.write(chunk)
+      socket.uncork()
+      return true
+    },
     whenReadable: readers.onNext,
     whenWritable: (wake) => {
       let done = false
