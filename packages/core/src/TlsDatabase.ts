@@ -109,22 +109,6 @@ export interface FromAnchorsOptions {
   readonly verdictCache?: number | false | undefined
 }
 
-/** Parses DER CRLs once (the verifier ignores those that cannot be read, as does the cache). */
-const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>): Array<Crl.Crl> => {
-  const out: Array<Crl.Crl> = []
-  for (const crl of crls) {
-    if (Crl.isCrl(crl)) out.push(crl)
-    else {
-      try {
-        out.push(Crl.unsafeFromDer(crl))
-      } catch {
-        // an unreadable CRL revokes nothing; use Crl.fromDer to be told about it
-      }
-    }
-  }
-  return out
-}
-
 /**
  * A database trusting `anchors`. Anchors are parsed and indexed once, so verifying a
  * short chain costs a few signature checks.
@@ -133,7 +117,8 @@ const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>): Array<Crl.Crl> => {
  * @category constructors
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
-  const crls = toCrls(options?.crls ?? [])
+  // DER CRLs parsed once (the verifier ignores those that cannot be read, as does the cache)
+  const crls = Crl.readable(options?.crls ?? [])
   const verifier = Verifier.make({
     anchors,
     intermediates: options?.intermediates,

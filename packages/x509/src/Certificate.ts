@@ -69,8 +69,11 @@ export interface DistinguishedName {
  * @category models
  */
 export interface PublicKeyInfo {
-  readonly algorithm: "RSA" | "RSA-PSS" | "EC" | "Ed25519" | "Ed448" | "unknown"
-  /** Key size in bits (RSA modulus, EC field size). */
+  readonly algorithm: "RSA" | "RSA-PSS" | "EC" | "DSA" | "Ed25519" | "Ed448" | "unknown"
+  /**
+   * Key size in bits (RSA modulus, EC field size, DSA prime `p`; 0 for a DSA key that
+   * inherits its issuer's parameters).
+   */
   readonly size: number
   /** EC named curve, e.g. `"P-256"`. */
   readonly curve?: string | undefined
@@ -84,6 +87,7 @@ export interface PublicKeyInfo {
  */
 export interface Certificate {
   readonly [TypeId]: TypeId
+  /** The DER encoding (a copy of what was parsed; shared by every holder: do not modify it). */
   readonly der: Uint8Array
   readonly subject: DistinguishedName
   readonly issuer: DistinguishedName
@@ -128,6 +132,10 @@ export const CertificateError: typeof X509Error.CertificateError = X509Error.Cer
 export type CertificateError = X509Error.CertificateError
 
 /**
+ * Parses a DER certificate (the bytes are copied). Certificates are immutable, and the same
+ * bytes parsed again (a peer's chain on every handshake) give back the certificate parsed
+ * before, from a small cache of recent ones.
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -165,8 +173,9 @@ export const nameFromDer = (der: Uint8Array): Effect.Effect<DistinguishedName, C
 
 /**
  * Whether `issuer` issued `self`: its subject is `self`'s issuer and its key verifies
- * `self`'s signature (RSA PKCS#1 v1.5, RSA-PSS, ECDSA P-256/384/521, Ed25519, with
- * WebCrypto). Says nothing about validity or trust: see `TlsDatabase.verifyChain`.
+ * `self`'s signature (RSA PKCS#1 v1.5, RSA-PSS, ECDSA P-256/384/521, Ed25519 with
+ * WebCrypto; DSA in BigInt arithmetic, when `issuer`'s key carries its parameters). Says
+ * nothing about validity or trust: see `Verifier.verify`.
  *
  * @since 0.1.0
  * @category predicates

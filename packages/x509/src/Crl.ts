@@ -113,3 +113,25 @@ export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Crl>, Certific
  * @category guards
  */
 export const isCrl = (u: unknown): u is Crl => typeof u === "object" && u !== null && TypeId in u
+
+/**
+ * The CRLs of `crls` that can be read: `Crl`s as they are, DER parsed once. A DER that is
+ * no CRL is left out (it revokes nothing; `fromDer` says why it cannot be read).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const readable = (crls: ReadonlyArray<Crl | Uint8Array>): Array<Crl> => {
+  const out: Array<Crl> = []
+  for (const crl of crls) {
+    if (isCrl(crl)) out.push(crl)
+    else {
+      try {
+        out.push(unsafeFromDer(crl))
+      } catch {
+        // an unreadable CRL revokes nothing
+      }
+    }
+  }
+  return out
+}

@@ -111,8 +111,11 @@ export interface VerifyOptions {
 /**
  * Why a flag was raised. `code` is for programs; `detail` for people.
  *
- * - `UnsupportedAlgorithm`: a signature this runtime cannot check (DSA: WebCrypto has none;
- *   MD2/MD5, SHA-224, explicit or unsupported curves); `algorithm` names it.
+ * - `UnsupportedAlgorithm`: a signature this runtime cannot check (MD2/MD5, RSA or ECDSA
+ *   with SHA-224, explicit or unsupported curves, a DSA key whose parameters can be found
+ *   neither in it nor up the path); `algorithm` names it. DSA itself is checked (in BigInt
+ *   arithmetic, WebCrypto has none), keys without parameters taking their issuer's
+ *   (RFC 3279 §2.3.2).
  *
  * @since 0.1.0
  * @category models
@@ -136,7 +139,7 @@ export interface Reason {
     | "Malformed"
   /** The position in the path (0 = leaf), when one certificate is concerned. */
   readonly certificate?: number | undefined
-  /** For `UnsupportedAlgorithm`: e.g. `"DSA"`. */
+  /** For `UnsupportedAlgorithm`: e.g. `"RSA"`, `"DSA"`. */
   readonly algorithm?: string | undefined
   readonly detail: string
 }
@@ -189,21 +192,6 @@ export interface Verifier {
   readonly lookupIssuer: (certificate: Certificate) => Effect.Effect<Option.Option<Certificate>>
 }
 
-const toCrls = (crls: ReadonlyArray<Crl.Crl | Uint8Array>) => {
-  const out: Array<Crl.Crl> = []
-  for (const crl of crls) {
-    if (Crl.isCrl(crl)) out.push(crl)
-    else {
-      try {
-        out.push(Crl.unsafeFromDer(crl))
-      } catch {
-        // an unreadable CRL revokes nothing; use Crl.fromDer to be told about it
-      }
-    }
-  }
-  return out
-}
-
 /**
  * A verifier trusting `options.anchors`. Anchors are parsed and indexed once.
  *
@@ -214,7 +202,7 @@ export const make = (options: VerifierOptions): Verifier => {
   const store = internal.makeStore(
     options.anchors,
     options.intermediates ?? [],
-    toCrls(options.crls ?? []).map(Crl.parsed),
+    Crl.readable(options.crls ?? []).map(Crl.parsed),
     options.maxIntermediates,
     options.lenientAnchors ?? false
   )

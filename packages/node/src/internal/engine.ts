@@ -34,6 +34,7 @@ import type {
   ServerConfig
 } from "@effect-tls/core/TlsBackend"
 import * as TlsError from "@effect-tls/core/TlsError"
+import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -41,10 +42,17 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import type { X509Certificate } from "node:crypto"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
+import {
+  type AcceptedCasResult,
+  type AcceptedCasSniffer,
+  makeAcceptedCasSniffer,
+  RecordAcceptedCas
+} from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
 import * as keyLog from "./keyLog.js"
@@ -57,16 +65,63 @@ import * as tcp from "./tcp.js"
 
 export { SecureContextCache } from "./secureContexts.js"
 
-const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
+/**
+ * The peer's chain as it arrived, leaf first, read once at `secure`/`secureConnect` through
+ * `getPeerX509Certificate()` (its `.issuerCertificate` links, DER from `.raw`): no JS object
+ * per certificate field, and no issuer looked up in the trust store (which
+ * `getPeerCertificate(true)` appends). On a client, node 20 hands the chain over: a second read
+ * returns nothing, so nothing else may ask for it.
+ */
+const readPeerChain = (
+  socket: tls.TLSSocket
+): { readonly leaf: X509Certificate | undefined; readonly chain: Array<Uint8Array> } => {
+  const leaf = socket.getPeerX509Certificate()
+  const chain: Array<Uint8Array> = []
   const seen = new Set<string>()
-  let certificate: tls.DetailedPeerCertificate | undefined = leaf
-  while (certificate !== undefined && certificate.raw !== undefined && !seen.has(certificate.fingerprint256)) {
+  let certificate: X509Certificate | undefined = leaf
+  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN && !seen.has(certificate.fingerprint256)) {
     seen.add(certificate.fingerprint256)
-    out.push(new Uint8Array(certificate.raw))
+    chain.push(new Uint8Array(certificate.raw))
     certificate = certificate.issuerCertificate
   }
-  return out
+  return { leaf, chain }
+}
+
+/** More certificates than any real chain carries (node's own legacy walk has no bound). */
+const MAX_PEER_CHAIN = 32
+
+/** What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text). */
+const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
+  const subject: Record<string, string | Array<string>> = {}
+  for (const line of leaf.subject.split("\n")) {
+    const at = line.indexOf("=")
+    if (at <= 0) continue
+    const key = line.slice(0, at)
+    const value = line.slice(at + 1)
+    const previous = subject[key]
+    subject[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
+  }
+  return { subject, subjectaltname: leaf.subjectAltName } as unknown as tls.PeerCertificate
+}
+
+/**
+ * node:tls's client reads `getPeerCertificate(true)` before `secureConnect` for
+ * `checkServerIdentity` (a JS object per certificate field and a trust-store lookup: about a
+ * third of a millisecond per handshake), which ours ignores: the engine reads the chain once
+ * at `secureConnect`. An own property shadows the method on our socket until then.
+ */
+const skipNodesPeerCertificateRead = (socket: tls.TLSSocket): void => {
+  Object.defineProperty(socket, "getPeerCertificate", {
+    value: () => ({}),
+    configurable: true,
+    writable: true
+  })
+}
+
+const restorePeerCertificateRead = (socket: tls.TLSSocket): void => {
+  if (Object.prototype.hasOwnProperty.call(socket, "getPeerCertificate")) {
+    delete (socket as { getPeerCertificate?: unknown }).getPeerCertificate
+  }
 }
 
 /**
@@ -75,6 +130,9 @@ const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
+
+/** (the constructor's `runtime` parameter hides the module) */
+const guardsCloseNotify = runtime.guardsCloseNotify
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -91,6 +149,8 @@ export class NodeTlsConnection implements EngineConnection {
   private inboundAtSecure = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
+  /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
+  private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
   constructor(
     private readonly side: "client" | "server",
@@ -100,9 +160,19 @@ export class NodeTlsConnection implements EngineConnection {
     /** The transport's own socket, taken from it (the native path), or none: the bridge. */
     private readonly native: Duplex | undefined,
     /** Client: the sessions offered and received. */
-    private readonly sessionsOf: ClientSessions | undefined
+    private readonly sessionsOf: ClientSessions | undefined,
+    /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
+    private readonly decryptCertificateRequest: boolean = false
   ) {
-    this.bridge = new TransportDuplex(config.transport, runtime)
+    // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
+    this.guard = guardsCloseNotify && native === undefined
+      ? closeNotifyGuard.make(config.transport, side, {
+        writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
+        handedOn: () => this.bridge.readableLength === 0,
+        onPeerClosed: this.changed.notify
+      })
+      : undefined
+    this.bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
     this.bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
@@ -146,6 +216,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.state.start()
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
     if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
+    if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
@@ -153,6 +224,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
       this.state.secured(this.describe(socket))
+      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
       this.stopSniffingListener?.()
       this.changed.notify()
     })
@@ -182,13 +254,16 @@ export class NodeTlsConnection implements EngineConnection {
 
   /**
    * Client: follows the server's flight to recover its CertificateRequest's CA names (no
-   * node:tls API gives them). The keylog listener must be attached right after `tls.connect`.
+   * node:tls API gives them). TLS 1.2's is in clear and always read; TLS 1.3's is decrypted only
+   * when `decryptCertificateRequest` (see `acceptedCasMatter`): the keylog listener, attached
+   * right after `tls.connect`, is what makes node:tls hand the handshake secret out.
    */
   private sniffAcceptedCas(socket: tls.TLSSocket): void {
-    const sniffer = makeAcceptedCasSniffer()
+    const decrypt = this.decryptCertificateRequest
+    const sniffer = makeAcceptedCasSniffer({ decryptTls13: decrypt })
     this.sniffer = sniffer
     const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
-    socket.on("keylog", onKeylog)
+    if (decrypt) socket.on("keylog", onKeylog)
     this.bridge.onInbound = (chunk) => {
       sniffer.onServerBytes(chunk)
       if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
@@ -270,24 +345,20 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
-  /** Client: the peer certificate node:tls read for its checkServerIdentity call (read once). */
-  leafFromNode: tls.DetailedPeerCertificate | undefined = undefined
-
   private describe(socket: tls.TLSSocket): EngineHandshake {
-    const leaf = this.leafFromNode ?? socket.getPeerCertificate(true)
-    this.leafFromNode = undefined
+    restorePeerCertificateRead(socket)
+    const { chain: received, leaf } = readPeerChain(socket)
     const resumed = socket.isSessionReused()
-    const received = peerChain(leaf)
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
     const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
       engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
       // (a resumed session has no certificate object for node's check; core checks the identity)
-      if (this.side === "client" && received.length > 0) {
+      if (this.side === "client" && leaf !== undefined) {
         const identity = (this.config as ClientConfig).serverIdentity
         if (Option.isSome(identity)) {
-          const error = tls.checkServerIdentity(identity.value, leaf)
+          const error = tls.checkServerIdentity(identity.value, identityFields(leaf))
           if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
         }
       }
@@ -354,6 +425,8 @@ export class NodeTlsConnection implements EngineConnection {
       )
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
+    // (Bun) the peer's close_notify, kept from node:tls until our side closes
+    if (this.guard?.peerClosed() === true) return Effect.succeed(Option.none())
     if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
@@ -426,7 +499,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.changed.await(() => {
-      if (socket.writableFinished) return Effect.void
+      if (socket.writableFinished) {
+        // (Bun) our close_notify is out: node:tls may now see the peer's
+        this.guard?.release()
+        return Effect.void
+      }
       if (this.state.failure !== undefined) return this.failWith()
       if (this.state.closed) return Effect.fail(this.closedError)
       return undefined
@@ -579,6 +656,26 @@ const refuseUntellableTruncation = (
 const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
   new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
 
+/**
+ * Whether a client's TLS 1.3 CertificateRequest is worth decrypting (`HandshakeInfo.acceptedCas`,
+ * and the refusal heuristics that read it): when the client has a certificate to send, a
+ * `TlsInteraction` that answers certificate requests is in the Context, or
+ * `NodeTlsBackend.RecordAcceptedCas` asks for it. Otherwise the sniffer reads only the clear
+ * part of the server's flight (TLS 1.2's CertificateRequest), and nothing is decrypted.
+ *
+ * @internal
+ */
+export const acceptedCasMatter = (config: ClientConfig): Effect.Effect<boolean> =>
+  Option.isSome(config.certificate)
+    ? Effect.succeed(true)
+    : Effect.flatMap(
+      TlsInteraction.TlsInteraction,
+      (interaction) =>
+        interaction.requestCertificate !== TlsInteraction.none.requestCertificate
+          ? Effect.succeed(true)
+          : RecordAcceptedCas
+    )
+
 /** @internal */
 export const makeClient = (
   cache: SecureContextCache,
@@ -596,25 +693,26 @@ export const makeClient = (
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
-      (underlying) =>
-        withKeyLog(tls.connect({
+      (underlying) => {
+        const socket = withKeyLog(tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
-          // node:tls reads the peer certificate for this call: keep it, so it is read once
-          checkServerIdentity: (_host: string, certificate: tls.PeerCertificate) => {
-            connection.leafFromNode = certificate as tls.DetailedPeerCertificate
-            return undefined
-          },
+          // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
+          checkServerIdentity: () => undefined,
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions)),
+        } as tls.ConnectionOptions))
+        skipNodesPeerCertificateRead(socket)
+        return socket
+      },
       runtime,
       nativeSocket(config),
-      new ClientSessions(offered)
+      new ClientSessions(offered),
+      yield* acceptedCasMatter(config)
     )
     yield* Effect.addFinalizer((exit) => connection.close(exit))
     return connection

@@ -60,6 +60,14 @@ export const verifyErrorCode = (
 export const halfCloseOverDuplex: boolean = runtimeName !== "bun"
 
 /**
+ * Whether the engine keeps the peer's TLS 1.3 close_notify from node:tls until our side closed
+ * (`closeNotifyGuard.ts`): where node:tls over a JS Duplex would answer it itself (Bun).
+ *
+ * @internal
+ */
+export const guardsCloseNotify: boolean = !halfCloseOverDuplex
+
+/**
  * Whether `TLSSocket.exportKeyingMaterial` exists (Deno 2.9 has none).
  *
  * @internal

@@ -7,7 +7,7 @@ import * as Der from "./der.js"
 import * as Name from "./name.js"
 import { OID } from "./oids.js"
 import type { AlgorithmId, DistributionPointName } from "./parse.js"
-import { readDistributionPointName, readFlags, readTime } from "./parse.js"
+import { readAlgorithm, readDistributionPointName, readFlags, readSigned, readTime } from "./parse.js"
 
 /** @internal */
 export interface CrlEntry {
@@ -50,17 +50,6 @@ export interface ParsedCrl {
   readonly problems: ReadonlyArray<string>
 }
 
-const readAlgorithm = (buf: Uint8Array, tlv: Der.Tlv | undefined): AlgorithmId => {
-  const seq = Der.expect(tlv, Der.Tag.SEQUENCE, "AlgorithmIdentifier")
-  const [oidTlv, params, ...rest] = Der.children(buf, seq)
-  if (rest.length > 0) throw new Der.DerError("bad AlgorithmIdentifier")
-  return {
-    oid: Der.readOid(buf, oidTlv),
-    params: params === undefined ? undefined : Der.whole(buf, params).slice(),
-    der: Der.whole(buf, seq).slice()
-  }
-}
-
 /** The INTEGER contents, minimal two's complement, as hex. @internal */
 export const integerKey = (bytes: Uint8Array): string => {
   if (bytes.length === 0) throw new Der.DerError("empty INTEGER")
@@ -90,51 +79,39 @@ const readBoolean = (buf: Uint8Array, tlv: Der.Tlv): boolean => {
   return true
 }
 
+/** The BOOLEAN fields of IssuingDistributionPoint, by context tag number. */
+const idpBooleans = {
+  1: "onlyContainsUserCerts",
+  2: "onlyContainsCACerts",
+  4: "indirectCrl",
+  5: "onlyContainsAttributeCerts"
+} as const
+
 const parseIdp = (value: Uint8Array): IssuingDistributionPoint => {
   const fields = Der.children(value, Der.readOnly(value, Der.Tag.SEQUENCE))
-  let distributionPoint: DistributionPointName | undefined
-  let onlyContainsUserCerts = false
-  let onlyContainsCACerts = false
-  let onlySomeReasons: number | undefined
-  let indirectCrl = false
-  let onlyContainsAttributeCerts = false
+  const out: { -readonly [K in keyof IssuingDistributionPoint]: IssuingDistributionPoint[K] } = {
+    distributionPoint: undefined,
+    onlyContainsUserCerts: false,
+    onlyContainsCACerts: false,
+    onlySomeReasons: undefined,
+    indirectCrl: false,
+    onlyContainsAttributeCerts: false
+  }
   let last = -1
   for (const field of fields) {
     const n = field.tag & 0x1f
     if ((field.tag & 0xc0) !== 0x80 || n > 5 || n <= last) throw new Der.DerError("bad IssuingDistributionPoint")
     last = n
-    switch (n) {
-      case 0:
-        distributionPoint = readDistributionPointName(value, field)
-        break
-      case 1:
-        onlyContainsUserCerts = readBoolean(value, field)
-        break
-      case 2:
-        onlyContainsCACerts = readBoolean(value, field)
-        break
-      case 3:
-        onlySomeReasons = readFlags(value, field)
-        break
-      case 4:
-        indirectCrl = readBoolean(value, field)
-        break
-      case 5:
-        onlyContainsAttributeCerts = readBoolean(value, field)
-        break
-    }
+    if (n === 0) out.distributionPoint = readDistributionPointName(value, field)
+    else if (n === 3) out.onlySomeReasons = readFlags(value, field)
+    else out[idpBooleans[n as 1 | 2 | 4 | 5]] = readBoolean(value, field)
   }
-  if ([onlyContainsUserCerts, onlyContainsCACerts, onlyContainsAttributeCerts].filter((b) => b).length > 1) {
+  if (
+    [out.onlyContainsUserCerts, out.onlyContainsCACerts, out.onlyContainsAttributeCerts].filter((b) => b).length > 1
+  ) {
     throw new Der.DerError("IssuingDistributionPoint with more than one onlyContains")
   }
-  return {
-    distributionPoint,
-    onlyContainsUserCerts,
-    onlyContainsCACerts,
-    onlySomeReasons,
-    indirectCrl,
-    onlyContainsAttributeCerts
-  }
+  return out
 }
 
 interface RawExtension {
@@ -167,13 +144,8 @@ const directoryName = (names: ReadonlyArray<Name.GeneralName>): Name.ParsedName 
 
 /** Parses a DER CRL; throws when it is not one. @internal */
 export const parseCrl = (input: Uint8Array): ParsedCrl => {
-  const der = input.slice()
-  const top = Der.readOnly(der, Der.Tag.SEQUENCE)
-  const [tbsTlv, algTlv, sigTlv, ...rest] = Der.children(der, top)
-  if (rest.length > 0 || sigTlv === undefined) throw new Der.DerError("bad CertificateList")
-  const signatureAlgorithm = readAlgorithm(der, algTlv)
-  const signature = Der.readBitString(der, sigTlv).bytes.slice()
-  const tbsItems = Der.children(der, Der.expect(tbsTlv, Der.Tag.SEQUENCE, "TBSCertList"))
+  const { der, signature, signatureAlgorithm, tbsTlv } = readSigned(input, "CertificateList", "TBSCertList")
+  const tbsItems = Der.children(der, tbsTlv)
   const problems: Array<string> = []
   let i = 0
   if (tbsItems[0]?.tag === Der.Tag.INTEGER) {

@@ -20,6 +20,7 @@ export const signatureAlgorithmNames: Record<string, string> = {
   "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
   "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
   "1.2.840.10040.4.3": "dsa-with-SHA1",
+  "2.16.840.1.101.3.4.3.1": "dsa-with-SHA224",
   "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
   "1.3.101.112": "Ed25519",
   "1.3.101.113": "Ed448"
@@ -51,6 +52,7 @@ export const OID = {
   rsassaPss: "1.2.840.113549.1.1.10",
   mgf1: "1.2.840.113549.1.1.8",
   ecPublicKey: "1.2.840.10045.2.1",
+  dsa: "1.2.840.10040.4.1",
   ed25519: "1.3.101.112",
   ed448: "1.3.101.113",
   subjectKeyIdentifier: "2.5.29.14",

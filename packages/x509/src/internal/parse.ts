@@ -11,6 +11,7 @@
  */
 import type { PublicKeyInfo } from "../Certificate.js"
 import * as Der from "./der.js"
+import * as Dsa from "./dsa.js"
 import * as Name from "./name.js"
 import { curves, OID, signatureAlgorithmNames } from "./oids.js"
 
@@ -217,7 +218,8 @@ export const KeyUsageBit = {
 export const hasKeyUsage = (x: X509, bit: number): boolean =>
   x.keyUsage === undefined || ((x.keyUsage >> bit) & 1) === 1
 
-const readAlgorithm = (buf: Uint8Array, tlv: Der.Tlv | undefined): AlgorithmId => {
+/** An AlgorithmIdentifier: its OID, raw parameters and whole DER. @internal */
+export const readAlgorithm = (buf: Uint8Array, tlv: Der.Tlv | undefined): AlgorithmId => {
   const seq = Der.expect(tlv, Der.Tag.SEQUENCE, "AlgorithmIdentifier")
   const [oidTlv, params, ...rest] = Der.children(buf, seq)
   if (rest.length > 0) throw new Der.DerError("bad AlgorithmIdentifier")
@@ -255,6 +257,9 @@ export const publicKeyInfo = (alg: AlgorithmId, bits: Uint8Array): PublicKeyInfo
           ? { algorithm: "EC", size: 0 }
           : { algorithm: "EC", size: curve.size, curve: curve.name }
       }
+      case OID.dsa:
+        // size 0: the parameters are absent (inherited from the issuer) or unreadable
+        return { algorithm: "DSA", size: Dsa.keySize(alg.params) }
       case OID.ed25519:
         return { algorithm: "Ed25519", size: 256 }
       case OID.ed448:
@@ -360,17 +365,36 @@ export const readTime = (buf: Uint8Array, tlv: Der.Tlv): Date => {
   return date
 }
 
-/** Parses a DER certificate; throws `Der.DerError` (or the library's errors) when it is not one. @internal */
-export const parseCertificate = (input: Uint8Array): X509 => {
+/** A SIGNED{...} structure (RFC 5280 4.1.1 / 5.1.1), read from a private copy of `input`. @internal */
+export interface Signed {
+  readonly der: Uint8Array
+  readonly tbsTlv: Der.Tlv
+  readonly signatureAlgorithm: AlgorithmId
+  readonly signature: Uint8Array
+}
+
+/**
+ * Reads `SEQUENCE { tbs SEQUENCE, signatureAlgorithm, signatureValue BIT STRING }` over a
+ * private copy of `input`; `what` names the structure in errors.
+ *
+ * @internal
+ */
+export const readSigned = (input: Uint8Array, what: string, tbsWhat: string): Signed => {
   const der = input.slice()
-  // Raw structure with the strict reader.
   const top = Der.readOnly(der, Der.Tag.SEQUENCE)
-  const [tbsTlv, outerAlgTlv, sigTlv, ...more] = Der.children(der, top)
-  if (more.length > 0 || sigTlv === undefined) throw new Der.DerError("bad Certificate")
-  Der.expect(tbsTlv, Der.Tag.SEQUENCE, "TBSCertificate")
-  const signatureAlgorithm = readAlgorithm(der, outerAlgTlv)
+  const [tbsTlv, algTlv, sigTlv, ...rest] = Der.children(der, top)
+  if (rest.length > 0 || sigTlv === undefined) throw new Der.DerError(`bad ${what}`)
+  Der.expect(tbsTlv, Der.Tag.SEQUENCE, tbsWhat)
+  const signatureAlgorithm = readAlgorithm(der, algTlv)
   const sig = Der.readBitString(der, sigTlv)
   if (sig.unused !== 0) throw new Der.DerError("signature with unused bits")
+  return { der, tbsTlv, signatureAlgorithm, signature: sig.bytes.slice() }
+}
+
+/** Parses a DER certificate; throws `Der.DerError` (or the library's errors) when it is not one. @internal */
+export const parseCertificate = (input: Uint8Array): X509 => {
+  // Raw structure with the strict reader.
+  const { der, signature, signatureAlgorithm, tbsTlv } = readSigned(input, "Certificate", "TBSCertificate")
   const tbsItems = Der.children(der, tbsTlv)
   let i = 0
   let version = 1
@@ -522,7 +546,7 @@ export const parseCertificate = (input: Uint8Array): X509 => {
     serialRaw: serialRaw.slice(),
     tbs: Der.whole(der, tbsTlv).slice(),
     signatureAlgorithm,
-    signature: sig.bytes.slice(),
+    signature,
     issuer,
     subject,
     notBefore,

@@ -1,20 +1,27 @@
 /**
  * Signature verification with WebCrypto: RSA PKCS#1 v1.5, RSA-PSS, ECDSA (P-256/384/521)
- * and Ed25519.
+ * and Ed25519; DSA (which WebCrypto lacks) in `dsa.ts`, over a WebCrypto digest.
  *
  * @internal
  */
 import type { Parsed } from "./certificate.js"
 import * as Der from "./der.js"
+import * as Dsa from "./dsa.js"
 import { curves, hashOids, OID } from "./oids.js"
 import type { AlgorithmId } from "./parse.js"
+import { sha224 } from "./sha2.js"
 import * as WebCrypto from "./webcrypto.js"
 
 /** @internal */
 export type Outcome =
   | { readonly _tag: "Valid"; readonly weak: boolean }
   | { readonly _tag: "Invalid" }
-  /** The algorithm or key cannot be checked here (MD5, DSA, P-192, SHA-224, ...). */
+  /**
+   * The issuer's DSA key has no parameters: they are its own issuer's (RFC 3279 §2.3.2),
+   * so the signature can only be checked once the path above the issuer is known.
+   */
+  | { readonly _tag: "NeedsParameters" }
+  /** The algorithm or key cannot be checked here (MD5, P-192, SHA-224 with RSA, ...). */
   | {
     readonly _tag: "Unsupported"
     readonly weak: boolean
@@ -24,7 +31,7 @@ export type Outcome =
   }
 
 interface Plan {
-  readonly kind: "RSASSA-PKCS1-v1_5" | "RSA-PSS" | "ECDSA" | "Ed25519"
+  readonly kind: "RSASSA-PKCS1-v1_5" | "RSA-PSS" | "ECDSA" | "Ed25519" | "DSA"
   readonly hash: string | undefined
   readonly saltLength?: number
 }
@@ -90,11 +97,18 @@ const pssPlan = (params: Uint8Array | undefined): Plan | string => {
   return { kind: "RSA-PSS", hash, saltLength }
 }
 
-const dsaOids = new Set(["1.2.840.10040.4.3", "2.16.840.1.101.3.4.3.1", "2.16.840.1.101.3.4.3.2"])
+const dsaHashes: Record<string, string> = {
+  "1.2.840.10040.4.3": "SHA-1",
+  "2.16.840.1.101.3.4.3.1": "SHA-224",
+  "2.16.840.1.101.3.4.3.2": "SHA-256"
+}
+
+/** Whether `oid` is a DSA signature algorithm. @internal */
+export const isDsa = (oid: string): boolean => dsaHashes[oid] !== undefined
 
 /** The algorithm family of a signature algorithm, for reports. @internal */
 export const family = (oid: string): string =>
-  dsaOids.has(oid)
+  isDsa(oid)
     ? "DSA"
     : rsaHashes[oid] !== undefined
     ? "RSA"
@@ -121,7 +135,12 @@ export const plan = (alg: AlgorithmId): Plan | string => {
     return { kind: "ECDSA", hash: ecHash }
   }
   if (alg.oid === OID.rsassaPss) return pssPlan(alg.params)
-  if (dsaOids.has(alg.oid)) return "DSA signatures are not supported: WebCrypto has no DSA"
+  const dsaHash = dsaHashes[alg.oid]
+  if (dsaHash !== undefined) {
+    // RFC 3279 2.2.2 / RFC 5758 3.1: the parameters MUST be absent
+    if (alg.params !== undefined) return "DSA signature algorithm with parameters"
+    return { kind: "DSA", hash: dsaHash }
+  }
   if (alg.oid === OID.ed25519) {
     if (alg.params !== undefined) return "Ed25519 with parameters"
     return { kind: "Ed25519", hash: undefined }
@@ -133,6 +152,38 @@ export const plan = (alg: AlgorithmId): Plan | string => {
 export const isWeakHash = (hash: string | undefined) => hash === "SHA-1" || hash === "MD5" || hash === "MD2"
 
 const webCryptoHashes = new Set(["SHA-1", "SHA-256", "SHA-384", "SHA-512"])
+
+const digest = async (hash: string, data: Uint8Array): Promise<Uint8Array> =>
+  hash === "SHA-224"
+    ? sha224(data)
+    : new Uint8Array(await WebCrypto.subtle().digest(hash, Der.toArrayBuffer(data)))
+
+/**
+ * A DSA signature: the issuer's key with its own parameters, or with `inherited` ones when
+ * it has none (RFC 3279 §2.3.2).
+ */
+const verifyDsa = async (
+  issuer: Parsed,
+  hash: string,
+  data: Uint8Array,
+  signature: Uint8Array,
+  inherited: Uint8Array | undefined
+): Promise<Outcome> => {
+  const x = issuer.x509
+  if (x.spkiAlgorithm.oid !== OID.dsa) return { _tag: "Invalid" }
+  const encoded = x.spkiAlgorithm.params ?? inherited
+  if (encoded === undefined) return { _tag: "NeedsParameters" }
+  let params: Dsa.Params
+  let y: bigint
+  try {
+    params = Dsa.readParams(encoded)
+    y = Dsa.readPublicKey(x.publicKeyBits, params)
+  } catch {
+    return { _tag: "Invalid" }
+  }
+  const ok = Dsa.verify(params, y, await digest(hash, data), signature)
+  return ok ? { _tag: "Valid", weak: isWeakHash(hash) } : { _tag: "Invalid" }
+}
 
 const rsaSpki = (issuer: Parsed): Uint8Array =>
   issuer.x509.spkiAlgorithm.oid === OID.rsaEncryption
@@ -170,6 +221,8 @@ const importKey = (issuer: Parsed, p: Plan): Promise<WebCrypto.CryptoKey> | stri
       ])
       break
     }
+    case "DSA":
+      return "key type mismatch"
     case "Ed25519": {
       if (x.spkiAlgorithm.oid !== OID.ed25519) return "key type mismatch"
       promise = subtle.importKey("spki", Der.toArrayBuffer(x.spki), { name: "Ed25519" }, false, ["verify"])
@@ -202,6 +255,8 @@ const ecdsaRaw = (der: Uint8Array, size: number): Uint8Array | undefined => {
 
 /**
  * Verifies `signature` over `data` made with `alg` by `issuer`'s key. Never rejects.
+ * `inheritedDsaParameters`: the DSA parameters an issuer key without its own takes from
+ * up the path (`NeedsParameters` when it has none and none are given).
  *
  * @internal
  */
@@ -209,7 +264,8 @@ export const verify = async (
   issuer: Parsed,
   alg: AlgorithmId,
   data: Uint8Array,
-  signature: Uint8Array
+  signature: Uint8Array,
+  inheritedDsaParameters?: Uint8Array
 ): Promise<Outcome> => {
   let p: Plan | string
   try {
@@ -222,6 +278,13 @@ export const verify = async (
     return { _tag: "Unsupported", weak, reason: p, algorithm: family(alg.oid) }
   }
   const weak = isWeakHash(p.hash)
+  if (p.kind === "DSA") {
+    try {
+      return await verifyDsa(issuer, p.hash!, data, signature, inheritedDsaParameters)
+    } catch {
+      return { _tag: "Invalid" }
+    }
+  }
   if (p.hash !== undefined && !webCryptoHashes.has(p.hash)) {
     return { _tag: "Unsupported", weak, reason: `hash ${p.hash} is not available`, algorithm: family(alg.oid) }
   }

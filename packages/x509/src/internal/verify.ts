@@ -19,6 +19,7 @@ import * as Constraints from "./constraints.js"
 import type { ParsedCrl } from "./crl.js"
 import { integerKey } from "./crl.js"
 import * as Der from "./der.js"
+import * as Dsa from "./dsa.js"
 import * as Name from "./name.js"
 import { OID } from "./oids.js"
 import type { AlgorithmId, DistributionPoint, DistributionPointName } from "./parse.js"
@@ -128,8 +129,7 @@ const certificateProblems = (
     if (x.version !== 3) out.push(`version ${x.version} certificate`)
     const serial = x.serial
     const raw = x.serialRaw
-    if ((raw[0] & 0x80) !== 0) out.push("negative serial number")
-    else if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
+    if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
     if (raw.length > 20) out.push("serial number longer than 20 octets")
   }
   if (ext(OID.authorityKeyIdentifier)?.critical) out.push("critical authorityKeyIdentifier")
@@ -286,6 +286,7 @@ const leafProblems = (p: Parsed, options: Options): Array<Problem> => {
       break
     case "Ed25519":
     case "Ed448":
+    case "DSA": // its size is checked along the path: its parameters may be its issuer's
       break
     default:
       insecure = true
@@ -379,14 +380,50 @@ const checkSignature = (
   v: Verification,
   signed: { readonly signatureAlgorithm: AlgorithmId; readonly tbs: Uint8Array; readonly signature: Uint8Array },
   issuer: Parsed,
-  key: string
+  key: string,
+  inheritedDsaParameters?: Uint8Array
 ): Promise<Signature.Outcome> => {
   const cached = v.sigCache.get(key)
   if (cached !== undefined) return cached
   v.signatures++
-  const promise = Signature.verify(issuer, signed.signatureAlgorithm, signed.tbs, signed.signature)
+  const promise = Signature.verify(
+    issuer,
+    signed.signatureAlgorithm,
+    signed.tbs,
+    signed.signature,
+    inheritedDsaParameters
+  )
   v.sigCache.set(key, promise)
   return promise
+}
+
+/**
+ * The DSA parameters of the key of `path[i]`: its own, else (RFC 3279 2.3.2) those of its
+ * issuer's DSA key when the issuer signed it with DSA, recursively. `from` is the
+ * certificate that carries them.
+ */
+const dsaParameters = (
+  path: ReadonlyArray<Node>,
+  i: number
+): { readonly params: Uint8Array; readonly from: string } | undefined => {
+  for (let k = i; k < path.length; k++) {
+    const x = path[k].p.x509
+    if (x.spkiAlgorithm.oid !== OID.dsa) return undefined
+    if (x.spkiAlgorithm.params !== undefined) {
+      return { params: x.spkiAlgorithm.params, from: path[k].cert.fingerprintSha256 }
+    }
+    if (!Signature.isDsa(x.signatureAlgorithm.oid)) return undefined
+  }
+  return undefined
+}
+
+/** The link `path[i - 1]` → `path[i]` when `path[i]`'s DSA key inherits its parameters. */
+const inheritedLink = (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Signature.Outcome> => {
+  const params = dsaParameters(path, i)
+  if (params === undefined) return Promise.resolve({ _tag: "NeedsParameters" })
+  const child = path[i - 1]
+  const key = `${child.cert.fingerprintSha256}|${path[i].cert.fingerprintSha256}|${params.from}`
+  return checkSignature(v, child.p.x509, path[i].p, key, params.params)
 }
 
 // ---- revocation (RFC 5280 6.3) ----
@@ -482,15 +519,19 @@ const checkCrlSigner = async (
 ): Promise<SignerCheck> => {
   const anchor = path[path.length - 1]
   const issuerNode = path[i + 1]
-  const candidates: Array<{ cert: Certificate; p: Parsed; onPath: boolean }> = []
+  const candidates: Array<{ cert: Certificate; p: Parsed; onPath: boolean; index: number }> = []
   const seen = new Set<string>()
-  const consider = (cert: Certificate, onPath: boolean) => {
+  const consider = (cert: Certificate, onPath: boolean, index = -1) => {
     if (seen.has(cert.fingerprintSha256)) return
     seen.add(cert.fingerprintSha256)
-    candidates.push({ cert, p: parsed(cert), onPath })
+    candidates.push({ cert, p: parsed(cert), onPath, index })
   }
-  if (issuerNode !== undefined && issuerNode.p.x509.subject.key === crl.issuer.key) consider(issuerNode.cert, true)
-  for (const node of path.slice(i + 2)) if (node.p.x509.subject.key === crl.issuer.key) consider(node.cert, true)
+  if (issuerNode !== undefined && issuerNode.p.x509.subject.key === crl.issuer.key) {
+    consider(issuerNode.cert, true, i + 1)
+  }
+  for (let k = i + 2; k < path.length; k++) {
+    if (path[k].p.x509.subject.key === crl.issuer.key) consider(path[k].cert, true, k)
+  }
   if (v.depth === 0) {
     for (
       const cert of [
@@ -511,11 +552,14 @@ const checkCrlSigner = async (
       reason = "the CRL issuer's keyUsage lacks cRLSign"
       continue
     }
+    // a DSA key of the path without parameters takes them from up the path (RFC 3279 2.3.2)
+    const inherited = candidate.index < 0 ? undefined : dsaParameters(path, candidate.index)
     const outcome = await checkSignature(
       v,
       crl,
       candidate.p,
-      `crl:${Der.toHex(crl.signature.subarray(0, 32))}|${candidate.cert.fingerprintSha256}`
+      `crl:${Der.toHex(crl.signature.subarray(0, 32))}|${candidate.cert.fingerprintSha256}|${inherited?.from ?? ""}`,
+      inherited?.params
     )
     if (outcome._tag !== "Valid") continue
     if (candidate.onPath || v.store.anchorFingerprints.has(candidate.cert.fingerprintSha256)) {
@@ -640,8 +684,12 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       for (const problem of certificateProblems(node.p, "issuer", node.isAnchor, v.store.lenientAnchors)) {
         add("GenericError", "Constraints", problem, i)
       }
-      const link = node.link!
-      if (link._tag === "Unsupported") {
+      let link = node.link!
+      if (link._tag === "NeedsParameters") link = await inheritedLink(v, path, i)
+      if (link._tag === "Invalid") add("UnknownCa", "Signature", "bad signature", i - 1)
+      else if (link._tag === "NeedsParameters") {
+        add("GenericError", "UnsupportedAlgorithm", "DSA key without parameters to inherit", i, "DSA")
+      } else if (link._tag === "Unsupported") {
         add("GenericError", "UnsupportedAlgorithm", `signature not verifiable: ${link.reason}`, i - 1, link.algorithm)
         if (link.weak) add("Insecure", "Weak", "weak signature", i - 1)
       } else if (link._tag === "Valid" && link.weak) add("Insecure", "Weak", "weak signature", i - 1)
@@ -668,6 +716,19 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       if (!node.isAnchor && !selfIssued(node.p)) nonSelfIssuedBelow++
     }
     if (keyInsecure(node.p)) add("Insecure", "Weak", "RSA key smaller than 2048 bits", i)
+    if (node.p.x509.spkiAlgorithm.oid === OID.dsa) {
+      // A path checked for a host name or IP address is a TLS server's, where DSA has no
+      // place: TLS 1.3 has no DSA signature scheme and the CA/B Forum's Baseline
+      // Requirements (6.1.5, 7.1.3.2) permit RSA and ECDSA keys only. Elsewhere (PKITS,
+      // S/MIME, legacy PKIs) DSA signatures are verified (FIPS 186-5 still allows it).
+      if (v.options.identity !== undefined) {
+        add("GenericError", "UnsupportedAlgorithm", "DSA key in a path for a TLS server identity", i, "DSA")
+      }
+      const params = dsaParameters(path, i)
+      if (params === undefined) {
+        if (i === 0) add("GenericError", "UnsupportedAlgorithm", "DSA key without parameters to inherit", i, "DSA")
+      } else if (Dsa.keySize(params.params) < 2048) add("Insecure", "Weak", "DSA key smaller than 2048 bits", i)
+    }
   }
   if (v.store.maxIntermediates !== undefined) {
     const intermediates = path.slice(1).filter((n) => !n.isAnchor && !selfIssued(n.p)).length
