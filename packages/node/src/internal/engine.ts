@@ -464,10 +464,12 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       if (bytes.length === 0) return Effect.void
-      // Bun's and Deno's node:tls call back late or never over a JS Duplex: their old rule,
-      // "node:tls took the bytes and the bridge handed their records on"
-      if (!runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
+      // where the transport is consumed, so no operation of the caller's can overtake them (a
+      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
+      // back late or never over a JS Duplex
+      if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
+        if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
         }
         return this.changed.await(this.handedToBridge)
@@ -494,7 +496,7 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+    if (!this.socket!.writableNeedDrain && !this.bridge.writableNeedDrain) {
       return Effect.void
     }
     if (this.state.closed) return Effect.fail(this.closedError)
@@ -570,7 +572,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     if (
       socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      !this.bridge.writeBlocked && (socket.writableLength > 0 || this.bridge.writePending)
+      !this.bridge.writeBlocked && socket.writableLength > 0
     ) {
       return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
     }
@@ -579,8 +581,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private readonly plaintextFlushed: Effect.Effect<void> = this.changed.await(() => {
     const socket = this.socket!
-    return socket.destroyed || this.state.failure !== undefined ||
-        (socket.writableLength === 0 && !this.bridge.writePending)
+    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
       ? Effect.void
       : undefined
   })
@@ -592,8 +593,7 @@ export class NodeTlsConnection implements EngineConnection {
     const blocked = this.bridge.writeBlocked
     this.stop()
     if (shutDown || blocked) return Effect.void
-    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
-    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
+    return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -618,11 +618,6 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
-
-  /** Waits until the bridge's writer has taken what node:tls handed it. */
-  private readonly bridgeWritten: Effect.Effect<void> = this.changed.await(() =>
-    this.bridge.writePending ? undefined : Effect.void
-  )
 
   /**
    * Client: the sessions the server gave, wrapped for the cache.
