@@ -244,11 +244,11 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(this.describe(socket))
-      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
-      this.stopSniffingListener?.()
-      this.changed.notify()
+      this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
+      // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
+      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+        setImmediate(() => this.secured(socket))
+      } else this.secured(socket)
     })
     socket.on("error", (error) => this.recordError(error))
     socket.on("readable", this.changed.notify)
@@ -266,6 +266,18 @@ export class NodeTlsConnection implements EngineConnection {
       this.changed.notify()
     })
     return socket
+  }
+
+  private secured(socket: tls.TLSSocket): void {
+    try {
+      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+      this.state.secured(this.describe(socket))
+    } catch (error) {
+      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
+      this.recordError(error)
+    }
+    this.stopSniffingListener?.()
+    this.changed.notify()
   }
 
   // ---- the accepted-CA sniffer (client, bridge only)
