@@ -39,6 +39,8 @@ export class TransportDuplex extends Duplex {
   transportError: TransportError | undefined = undefined
   /** How many chunks came from the transport so far. */
   inboundChunks = 0
+  /** How many writes node:tls handed the duplex so far (`_write` / `_writev` calls). */
+  writtenChunks = 0
   /** The first byte the peer sent (a TLS peer starts with a handshake or alert record). */
   firstInboundByte: number | undefined = undefined
   /** Called with every chunk read from the transport, before node:tls sees it. */
@@ -311,6 +313,7 @@ export class TransportDuplex extends Duplex {
   }
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: Callback): void {
+    this.writtenChunks++
     this.send(chunk, callback)
   }
 
@@ -318,6 +321,7 @@ export class TransportDuplex extends Duplex {
     chunks: Array<{ chunk: Uint8Array; encoding: BufferEncoding }>,
     callback: Callback
   ): void {
+    this.writtenChunks++
     if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
     const writeAll = this.immediate?.writeAll
     if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) return callback()

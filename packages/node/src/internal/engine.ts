@@ -559,7 +559,35 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.start()
     // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
     if (this.bridge.endedByConsumer) return Effect.void
-    if (!socket.writableEnded) socket.end()
+    const end = Effect.suspend(() => {
+      if (!socket.writableEnded) socket.end()
+      return this.ended(socket)
+    })
+    return runtime.endOvertakesWrites ? Effect.zipRight(this.writesSettled(socket), end) : end
+  })
+
+  /**
+   * Deno: a TLSSocket's `end()` can send its close_notify before ciphertext of earlier writes
+   * it still holds reached the bridge (seen through the PlatformSocket adapter: the peer's read
+   * ended cleanly halfway through an echo). `closeWrite` first waits until node:tls and the
+   * bridge hold nothing and a later turn brought no more ciphertext.
+   */
+  private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.async<void, TlsError.TlsError>((resume) => {
+      let handle: ReturnType<typeof setTimeout> | undefined = undefined
+      let seen = this.bridge.writtenChunks
+      const check = () => {
+        const idle = socket.writableLength === 0 && !this.bridge.writeBlocked && this.bridge.writableLength === 0
+        if (idle && seen === this.bridge.writtenChunks) return resume(Effect.void)
+        seen = this.bridge.writtenChunks
+        handle = setTimeout(check, 1)
+      }
+      handle = setTimeout(check, 1)
+      return Effect.sync(() => clearTimeout(handle))
+    })
+  }
+
+  private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return this.changed.await(() => {
       if (socket.writableFinished) {
         // (Bun) our close_notify is out: node:tls may now see the peer's
@@ -570,7 +598,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (this.state.closed) return Effect.fail(this.closedError)
       return undefined
     })
-  })
+  }
 
   readonly exportKeyingMaterial = (
     length: number,

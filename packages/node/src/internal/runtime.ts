@@ -110,6 +110,15 @@ export const keylogAfterSecure: boolean = runtimeName === "bun"
  */
 export const nativeSocketPath: boolean = runtimeName !== "deno"
 
+/**
+ * Whether `end()` on a TLSSocket over a JS Duplex may send close_notify ahead of ciphertext of
+ * earlier writes still on its way to the Duplex (Deno 2.9): `closeWrite` then waits for writes
+ * to settle first.
+ *
+ * @internal
+ */
+export const endOvertakesWrites: boolean = runtimeName === "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
