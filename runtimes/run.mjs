@@ -6,7 +6,8 @@
 // that got better, or worse, fails the run until the matrix says so. An entry marked
 // `intermittent` (seen failing under load, not on every run) may also pass.
 //
-//   node runtimes/run.mjs [bun] [deno]        (both when none is named)
+//   node runtimes/run.mjs [--list] [bun] [deno]   (both when none is named; --list names every
+//                                                 failure, documented or not, with its message)
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -33,6 +34,7 @@ const suites = [
     dir: "packages/node",
     files: [
       "test/Runtimes.test.ts",
+      "test/CloseNotifyGuard.test.ts",
       "test/TlsSuite.test.ts",
       "test/NodeTransport.test.ts",
       "test/PlatformSocket.test.ts",
@@ -104,6 +106,7 @@ const checkSuites = (name, runtime) => {
   const documented = expected[name].failing.map((entry) => ({ ...entry, regex: new RegExp(entry.match), seen: 0 }))
   for (const failure of failures) {
     const entry = documented.find((e) => e.regex.test(failure.name))
+    if (list) console.log(`${name}: failed: ${failure.name}\n    ${String(failure.message).split("\n")[0]}`)
     if (entry === undefined) {
       problems.push(`${name}: undocumented failure: ${failure.name}\n    ${String(failure.message).split("\n")[0]}`)
     } else entry.seen++
@@ -116,7 +119,9 @@ const checkSuites = (name, runtime) => {
   totalFailed += failures.length
 }
 
-const names = process.argv.slice(2).length > 0 ? process.argv.slice(2) : Object.keys(runtimes)
+const list = process.argv.includes("--list")
+const named = process.argv.slice(2).filter((arg) => arg !== "--list")
+const names = named.length > 0 ? named : Object.keys(runtimes)
 for (const name of names) {
   const runtime = runtimes[name]
   if (runtime === undefined) throw new Error(`unknown runtime ${name}`)

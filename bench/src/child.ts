@@ -33,9 +33,8 @@ const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise
   serve: async (args) => {
     if (server !== undefined) throw new Error("a server is running")
     counters.handshakes = 0
-    server = args.impl === "raw"
-      ? await startRawServer(loaded(), args.path, args.key, args.mode, args.total, counters)
-      : await startEffectServer(runtime, loaded(), args.path, args.key, args.mode, args.total, counters)
+    const spec = { material: loaded(), path: args.path, key: args.key, mode: args.mode, total: args.total, counters }
+    server = args.impl === "raw" ? await startRawServer(spec) : await startEffectServer(runtime, spec)
     return { port: server.port }
   },
   mark: async (args) => {

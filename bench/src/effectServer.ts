@@ -12,21 +12,11 @@ import * as Exit from "effect/Exit"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import type { KeyName, Material } from "./material.js"
-import type { Path, ServerMode } from "./protocol.js"
-import type { Counters, RunningServer } from "./rawServer.js"
+import { type RunningServer, type ServerSpec, sinkCounter } from "./rawServer.js"
 
 const ack = new Uint8Array([1])
 
-const handler = (
-  material: Material,
-  path: Path,
-  key: KeyName,
-  mode: ServerMode,
-  total: number,
-  counters: Counters
-) =>
-(transport: Transport) =>
+const handler = ({ counters, key, material, mode, path, total }: ServerSpec) => (transport: Transport) =>
   Effect.gen(function*() {
     const options = material.serverOptions[key]
     const connection = yield* TlsServer.make(
@@ -36,34 +26,25 @@ const handler = (
     yield* connection.handshake
     counters.handshakes++
     if (mode === "noRead") return yield* Effect.never
-    let count = 0
+    const arrived = sinkCounter(total)
     while (true) {
       const chunk = yield* connection.read
       if (Option.isNone(chunk)) break
       if (mode === "echo") yield* connection.write(chunk.value)
-      else if (mode === "sink") {
-        const before = count
-        count += chunk.value.length
-        if (before < total && count >= total) yield* connection.write(ack)
-      }
+      else if (mode === "sink" && arrived(chunk.value.length)) yield* connection.write(ack)
     }
     yield* connection.closeWrite
   }).pipe(Effect.scoped, Effect.ignore)
 
 export const startEffectServer = async (
   runtime: ManagedRuntime.ManagedRuntime<TlsBackend, never>,
-  material: Material,
-  path: Path,
-  key: KeyName,
-  mode: ServerMode,
-  total: number,
-  counters: Counters
+  spec: ServerSpec
 ): Promise<RunningServer> => {
   const scope = Effect.runSync(Scope.make())
   const port = await runtime.runPromise(
     Effect.gen(function*() {
       const server = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0, backlog: 1024 })
-      yield* Effect.forkScoped(server.run(handler(material, path, key, mode, total, counters)))
+      yield* Effect.forkScoped(server.run(handler(spec)))
       return server.address.port
     }).pipe(Scope.extend(scope))
   )

@@ -19,6 +19,26 @@ export interface RunningServer {
   readonly close: () => Promise<void>
 }
 
+/** What a server is asked to be (the parent's `serve` request), and where it counts handshakes. */
+export interface ServerSpec {
+  readonly material: Material
+  readonly path: Path
+  readonly key: KeyName
+  readonly mode: ServerMode
+  readonly total: number
+  readonly counters: Counters
+}
+
+/** The sink mode's count: true once, for the chunk with which `total` bytes have arrived. */
+export const sinkCounter = (total: number) => {
+  let count = 0
+  return (length: number): boolean => {
+    const before = count
+    count += length
+    return before < total && count >= total
+  }
+}
+
 /** What a server does with a connection once its handshake is done. */
 const serve = (socket: tls.TLSSocket, mode: ServerMode, total: number) => {
   socket.on("error", () => {})
@@ -30,23 +50,15 @@ const serve = (socket: tls.TLSSocket, mode: ServerMode, total: number) => {
     socket.pause()
     return
   }
-  let count = 0
+  const arrived = sinkCounter(total)
   socket.on("data", (data: Uint8Array) => {
-    if (mode !== "sink") return
-    const before = count
-    count += data.length
-    if (before < total && count >= total) socket.write(new Uint8Array([1]))
+    if (mode === "sink" && arrived(data.length)) socket.write(new Uint8Array([1]))
   })
   socket.on("end", () => socket.end())
 }
 
 export const startRawServer = async (
-  material: Material,
-  path: Path,
-  key: KeyName,
-  mode: ServerMode,
-  total: number,
-  counters: Counters
+  { counters, key, material, mode, path, total }: ServerSpec
 ): Promise<RunningServer> => {
   const open = new Set<Duplex>()
   const track = (socket: Duplex) => {

@@ -5,7 +5,9 @@
  *
  *   pnpm --filter @effect-tls/examples smtp        # server and client over loopback TCP
  *
- * `openssl s_client -starttls smtp -connect 127.0.0.1:PORT` talks to `serve` too.
+ * `openssl s_client -starttls smtp -connect 127.0.0.1:PORT` and `gnutls-cli --starttls-proto=smtp
+ * -p PORT 127.0.0.1` talk to `serve` too (lines may end in LF: gnutls-cli's `--crlf` mangles all
+ * but the first line of each read).
  */
 import type { CertifiedKey } from "@effect-tls/core/CertifiedKey"
 import * as StartTls from "@effect-tls/core/StartTls"

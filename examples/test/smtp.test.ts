@@ -1,7 +1,7 @@
 /**
  * The STARTTLS example (issue 10): our server and client over the memory pair and TCP, the
- * pipelined-plaintext injection refused on both sides, `openssl s_client -starttls smtp` against
- * our server, our client against a STARTTLS server
+ * pipelined-plaintext injection refused on both sides, `openssl s_client -starttls smtp` and
+ * `gnutls-cli --starttls-proto=smtp` against our server, our client against a STARTTLS server
  * that is not ours (Python's ssl module: OpenSSL 3.0's s_server has no -starttls).
  */
 import * as StartTls from "@effect-tls/core/StartTls"
@@ -56,6 +56,18 @@ const run = (command: string, args: ReadonlyArray<string>, input?: string) =>
       return { child, exited, output: () => output }
     }),
     ({ child }) => Effect.sync(() => child.exitCode === null && child.kill("SIGKILL"))
+  )
+
+/** Waits for a peer's session and exit, at most 20 s; a timeout fails with what the peer printed. */
+const session = (
+  sessions: Deferred.Deferred<ReadonlyArray<string>>,
+  peer: { readonly exited: Promise<{ code: number | null; output: string }>; readonly output: () => string }
+) =>
+  Effect.all([Deferred.await(sessions), Effect.promise(() => peer.exited)]).pipe(
+    Effect.timeoutFail({
+      duration: "20 seconds",
+      onTimeout: () => new Error(`no session in 20 s; the peer printed:\n${peer.output()}`)
+    })
   )
 
 layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices: true, timeout: 60_000 })(
@@ -186,9 +198,36 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             "-crlf",
             "-quiet"
           ], "EHLO openssl.test\nQUIT\n")
-          assert.deepStrictEqual(yield* Deferred.await(sessions), ["EHLO openssl.test", "QUIT"])
-          const exited = yield* Effect.promise(() => peer.exited)
+          const [received, exited] = yield* session(sessions, peer)
+          assert.deepStrictEqual(received, ["EHLO openssl.test", "QUIT"])
           assert.include(exited.output, "221 Bye")
+        }))
+
+      it.scoped("gnutls-cli --starttls-proto=smtp against our server", () =>
+        Effect.gen(function*() {
+          const { files, port, sessions } = yield* tcpServer
+          // gnutls-cli speaks first (EHLO mail.example.com, then STARTTLS, each waiting for a
+          // "250 " / "220 " reply line), then sends our input over TLS. No --crlf: gnutls-cli
+          // 3.7.9 replaces only the first LF of each stdin read with "\r\n\0", mangling every
+          // later line (QUIT never arrives and both sides wait: the earlier timeout). Our server
+          // takes LF-terminated lines.
+          const peer = yield* run("gnutls-cli", [
+            "--starttls-proto=smtp",
+            "--port",
+            String(port),
+            "--x509cafile",
+            files.caFile,
+            "--sni-hostname",
+            "localhost",
+            "--verify-hostname",
+            "localhost",
+            "127.0.0.1"
+          ], "EHLO gnutls.test\nQUIT\n")
+          const [received, exited] = yield* session(sessions, peer)
+          assert.deepStrictEqual(received, ["EHLO gnutls.test", "QUIT"])
+          assert.include(exited.output, "250 localhost")
+          assert.include(exited.output, "221 Bye")
+          assert.strictEqual(exited.code, 0, exited.output)
         }))
 
       it.scoped("our client against a STARTTLS server that is not ours (Python's ssl)", () =>

@@ -155,6 +155,19 @@ export const upgrade = <A extends TlsConnection, E, R>(
   })
 
 /**
+ * What `client` and `server` give: the TLS connection over the upgraded transport, in the
+ * caller's scope.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Upgraded<A extends TlsConnection> = Effect.Effect<
+  A,
+  TlsError | StartTlsError | Transport.TransportError,
+  Scope.Scope | TlsBackend
+>
+
+/**
  * The client side: `TlsClient.connect` over the upgraded transport.
  *
  * @since 0.1.0
@@ -163,11 +176,8 @@ export const upgrade = <A extends TlsConnection, E, R>(
 export const client = (
   transport: Transport.Transport,
   options: TlsClient.ClientOptions & UpgradeOptions = {}
-): Effect.Effect<
-  TlsClient.TlsClientConnection,
-  TlsError | StartTlsError | Transport.TransportError,
-  Scope.Scope | TlsBackend
-> => upgrade(transport, "client", (guarded) => TlsClient.connect(guarded, options), options)
+): Upgraded<TlsClient.TlsClientConnection> =>
+  upgrade(transport, "client", (guarded) => TlsClient.connect(guarded, options), options)
 
 /**
  * The server side: `TlsServer.accept` over the upgraded transport.
@@ -178,11 +188,8 @@ export const client = (
 export const server = (
   transport: Transport.Transport,
   options: TlsServer.ServerOptions & UpgradeOptions
-): Effect.Effect<
-  TlsServer.TlsServerConnection,
-  TlsError | StartTlsError | Transport.TransportError,
-  Scope.Scope | TlsBackend
-> => upgrade(transport, "server", (guarded) => TlsServer.accept(guarded, options), options)
+): Upgraded<TlsServer.TlsServerConnection> =>
+  upgrade(transport, "server", (guarded) => TlsServer.accept(guarded, options), options)
 
 /**
  * Reads one CRLF- (or LF-) terminated line of plaintext, without its terminator, and pushes

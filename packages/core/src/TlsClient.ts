@@ -38,6 +38,7 @@ import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
+import * as validated from "./internal/validated.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
@@ -141,7 +142,7 @@ export const make = (
   options: ClientOptions = {}
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
-    yield* TlsOptions.validate(TlsOptions.ClientOptions, "TlsClient options", options)
+    yield* validated.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options)
     const backend = yield* TlsBackend
     const database = yield* connection.resolveDatabase(
       options,
@@ -196,7 +197,8 @@ export const make = (
       serverName,
       clientAuth: "none",
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
+      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+      abortEndsHandshake: true
     }) as TlsClientConnection
     // keep the newest session of a connection that verified, for the next one to the same
     // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)

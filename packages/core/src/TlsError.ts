@@ -125,6 +125,9 @@ export const isAlertDescription = (u: unknown): u is AlertDescription => typeof 
  */
 export type Side = "client" | "server"
 
+/** How every message starts: `TLS <reason>`, with the side when known. */
+const heading = (reason: Reason, side?: Side | undefined): string => side ? `TLS ${reason} (${side})` : `TLS ${reason}`
+
 const causeText = (cause: unknown): string =>
   cause instanceof Error ? `: ${cause.message}` : typeof cause === "string" ? `: ${cause}` : ""
 
@@ -158,7 +161,7 @@ export class TlsGenericError extends Data.TaggedError("TlsGenericError")<{
   /** @since 0.1.0 */
   override get message(): string {
     const alert = this.alert !== undefined ? ` (alert ${this.alert} from the peer)` : ""
-    return `TLS ${this.reason}${this.side ? ` (${this.side})` : ""}: ${this.detail}${alert}${causeText(this.cause)}`
+    return `${heading(this.reason, this.side)}: ${this.detail}${alert}${causeText(this.cause)}`
   }
 }
 
@@ -195,10 +198,10 @@ export class TlsBadCertificateError extends Data.TaggedError("TlsBadCertificateE
   override get message(): string {
     if (this.byPeer === true || this.alert !== undefined) {
       const how = this.alert !== undefined ? `alert ${this.alert}` : "it closed the connection without an alert"
-      return `TLS BadCertificate (${this.side}): the peer rejected our certificate (${how})`
+      return `${heading(this.reason, this.side)}: the peer rejected our certificate (${how})`
     }
     const subject = this.peerCertificate[0]?.subject.text ?? "no certificate"
-    return `TLS BadCertificate (${this.side}): ${subject}${
+    return `${heading(this.reason, this.side)}: ${subject}${
       this.identity !== undefined ? ` for ${this.identity}` : ""
     } not accepted, flags: ${CertificateFlags.format(this.flags)}`
   }
@@ -223,7 +226,7 @@ export class TlsCertificateRequiredError extends Data.TaggedError("TlsCertificat
   /** @since 0.1.0 */
   override get message(): string {
     const cas = this.acceptedCas.length === 0 ? "any CA" : this.acceptedCas.map((name) => name.text).join("; ")
-    return `TLS CertificateRequired (${this.side}): a client certificate is required (accepted CAs: ${cas})`
+    return `${heading(this.reason, this.side)}: a client certificate is required (accepted CAs: ${cas})`
   }
 }
 
@@ -243,7 +246,7 @@ export class TlsBadCertificatePasswordError extends Data.TaggedError("TlsBadCert
   readonly reason = "BadCertificatePassword" as const
   /** @since 0.1.0 */
   override get message(): string {
-    return `TLS BadCertificatePassword: ${this.detail}`
+    return `${heading(this.reason)}: ${this.detail}`
   }
 }
 
@@ -263,7 +266,7 @@ export class TlsTransportError extends Data.TaggedError("TlsTransportError")<{
   readonly reason = "Transport" as const
   /** @since 0.1.0 */
   override get message(): string {
-    return `TLS Transport${this.side ? ` (${this.side})` : ""}: ${this.cause.message}`
+    return `${heading(this.reason, this.side)}: ${this.cause.message}`
   }
 }
 
@@ -284,9 +287,7 @@ export class TlsTimeoutError extends Data.TaggedError("TlsTimeoutError")<{
   readonly reason = "Timeout" as const
   /** @since 0.1.0 */
   override get message(): string {
-    return `TLS Timeout${this.side ? ` (${this.side})` : ""}: ${this.operation} did not finish within ${
-      String(this.timeout)
-    }`
+    return `${heading(this.reason, this.side)}: ${this.operation} did not finish within ${String(this.timeout)}`
   }
 }
 
@@ -319,7 +320,7 @@ export class TlsConfigError extends Data.TaggedError("TlsConfigError")<{
         this.path.map((key, i) => typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`)
           .join("")
       }`
-    return `TLS Config: ${this.subject}${field}: ${this.detail}`
+    return `${heading(this.reason)}: ${this.subject}${field}: ${this.detail}`
   }
 }
 

@@ -56,6 +56,7 @@ import * as clientHello from "./internal/clientHello.js"
 import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
+import * as validated from "./internal/validated.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as TicketKeys from "./TicketKeys.js"
@@ -284,7 +285,7 @@ export const make = (
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
-    yield* TlsOptions.validate(TlsOptions.ServerOptions, "TlsServer options", options)
+    yield* validated.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options)
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
     // a server that asks for no certificate verifies nothing: no need to load a store
@@ -345,7 +346,9 @@ export const make = (
       identity: Option.none(),
       clientAuth,
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
+      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+      // an engine made after the ClientHello was read cannot end a read of it
+      abortEndsHandshake: !choosesByHello
     }) as TlsServerConnection
   })
 

@@ -134,4 +134,43 @@ describe("Certificate", () => {
       )
       assert.strictEqual(badBase64.reason, "InvalidPem")
     }))
+  it.effect("fingerprints are SHA-256 of the DER and of the SPKI, for every size of certificate", () =>
+    Effect.gen(function*() {
+      // names of growing length move the DER across every padding boundary of SHA-256's blocks
+      for (let n = 0; n < 140; n += 1) {
+        const leaf = X.leaf(root, [`${"a".repeat(n)}.test`])
+        const cert = yield* Certificate.fromDer(leaf.der)
+        assert.strictEqual(cert.fingerprintSha256, crypto.createHash("sha256").update(leaf.der).digest("hex"))
+        const spki = new crypto.X509Certificate(leaf.der).publicKey.export({ type: "spki", format: "der" })
+        assert.strictEqual(cert.spkiSha256, crypto.createHash("sha256").update(spki).digest("base64"))
+      }
+      const rsa = X.issue({ subject: "rsa", key: X.generateKey("rsa2048") })
+      const rsaCert = yield* Certificate.fromDer(rsa.der)
+      assert.strictEqual(rsaCert.fingerprintSha256, crypto.createHash("sha256").update(rsa.der).digest("hex"))
+    }))
+
+  it.effect("the same DER parsed again gives an equal certificate; changed bytes are parsed anew", () =>
+    Effect.gen(function*() {
+      const leaf = X.leaf(root, ["cache.test"])
+      const first = yield* Certificate.fromDer(leaf.der.slice())
+      const again = yield* Certificate.fromDer(leaf.der.slice())
+      assert.isTrue(Equal.equals(first, again))
+      assert.deepStrictEqual(again.der, leaf.der)
+      assert.strictEqual(again.subject.text, "CN=cache.test")
+      // a caller that changes a certificate's bytes never gets that certificate for the original DER
+      const victim = yield* Certificate.fromDer(leaf.der.slice())
+      ;(victim.der as Uint8Array)[victim.der.length - 1] ^= 0x01
+      const fresh = yield* Certificate.fromDer(leaf.der.slice())
+      assert.deepStrictEqual(fresh.der, leaf.der)
+      assert.strictEqual(fresh.fingerprintSha256, crypto.createHash("sha256").update(leaf.der).digest("hex"))
+      // the input is copied: changing it afterwards changes nothing
+      const input = leaf.der.slice()
+      const parsed = yield* Certificate.fromDer(input)
+      input[10] ^= 0xff
+      assert.deepStrictEqual(parsed.der, leaf.der)
+      // another certificate is another entry
+      const other = yield* Certificate.fromDer(X.leaf(root, ["other.test"]).der)
+      assert.isFalse(Equal.equals(other, fresh))
+      assert.strictEqual(other.subject.text, "CN=other.test")
+    }))
 })

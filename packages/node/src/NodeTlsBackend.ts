@@ -27,6 +27,7 @@ import { TlsBackend } from "@effect-tls/core/TlsBackend"
 import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as acceptedCas from "./internal/acceptedCas.js"
 import * as engine from "./internal/engine.js"
 import * as tcp from "./internal/tcp.js"
 import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
@@ -41,15 +42,46 @@ import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
   const cache = new engine.SecureContextCache()
   const defaultDatabase = yield* Effect.cached(NodeTlsDatabase.system)
+  const sessionCache = SessionCache.makeMemory()
   return {
     name: "node",
     defaultDatabase,
-    sessionCache: SessionCache.makeMemory(),
-    client: (config) => engine.makeClient(cache, config),
+    sessionCache,
+    client: (config) => engine.makeClient(cache, config, sessionCache),
     server: (config) => engine.makeServer(cache, config),
     connectTcp: tcp.connect
   }
 })
+
+/**
+ * Whether a client records the CA names of a TLS 1.3 server's CertificateRequest
+ * (`HandshakeInfo.acceptedCas`, and `TlsCertificateRequiredError.acceptedCas`) when nothing
+ * else makes them matter. node:tls has no API for them: on TLS 1.3 the engine decrypts the
+ * server's handshake flight to read them, so it does so only when a certificate request can
+ * matter: the client has a `certificate`, a `TlsInteraction` that answers `requestCertificate`
+ * is in the Context, or this reference is `true`. Otherwise a TLS 1.3 client reports
+ * `acceptedCas: none`. TLS 1.2's CertificateRequest travels in clear and is always read; the
+ * native path (`requireCloseNotify: false`) sees no handshake bytes and never reports them.
+ *
+ * @example
+ * ```ts
+ * import { TlsClient } from "@effect-tls/core"
+ * import { NodeTlsBackend } from "@effect-tls/node"
+ * import { Effect } from "effect"
+ *
+ * const acceptedCas = TlsClient.connectTcp({ host: "example.com", port: 443 }).pipe(
+ *   Effect.flatMap((tls) => tls.handshake),
+ *   Effect.map((info) => info.acceptedCas),
+ *   Effect.provideService(NodeTlsBackend.RecordAcceptedCas, true),
+ *   Effect.scoped,
+ *   Effect.provide(NodeTlsBackend.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const RecordAcceptedCas: typeof acceptedCas.RecordAcceptedCas = acceptedCas.RecordAcceptedCas
 
 /**
  * @since 0.1.0

@@ -42,15 +42,6 @@ import type { Duplex } from "node:stream"
 import * as internal from "./internal/tcp.js"
 
 /**
- * The raw socket behind a transport made by this module, if any, without taking it (for
- * inspection: its state, its buffers).
- *
- * @since 0.1.0
- * @category accessors
- */
-export const getSocket: (transport: Transport.Transport) => Option.Option<Duplex> = internal.peekSocket
-
-/**
  * Takes over the `net.Socket` behind a transport made by this module, to hand it to a
  * native implementation (node:tls takes this path when close_notify is not required). The
  * transport's listeners are removed and the transport is consumed: its `read`, `write` and

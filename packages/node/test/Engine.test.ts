@@ -13,6 +13,7 @@ import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope, Stream } from "effect"
+import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
@@ -164,7 +165,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           const fixture = yield* TestPki.TestPki
           const { connect } = yield* echoServer({ requireCloseNotify: false })
           const transport = yield* connect
-          const socket = Option.getOrThrow(NodeTransport.getSocket(transport))
+          const socket = Option.getOrThrow(peekSocket(transport))
           const client = yield* TlsClient.connect(transport, {
             serverIdentity: "localhost",
             database: fixture.pki.database,
@@ -259,12 +260,17 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki
           const { connect, served } = yield* echoServer({ clientAuth: "requested", database: fixture.pki.database })
+          const asked = yield* Ref.make(0)
+          const declines = TlsInteraction.make({
+            requestCertificate: () => Effect.as(Ref.update(asked, (n) => n + 1), Option.none())
+          })
           const client = yield* TlsClient.connectWithInteraction(connect, {
             serverIdentity: "localhost",
             database: fixture.pki.database
-          })
+          }).pipe(Effect.provide(TlsInteraction.layer(declines)))
           const info = yield* client.handshake
           assert.isTrue(Option.isSome(info.acceptedCas))
+          assert.strictEqual(yield* Ref.get(asked), 1)
           yield* client.write(encoder.encode("anonymous"))
           yield* client.closeWrite
           assert.strictEqual(yield* Stream.runFold(client.stream, 0, (n, chunk) => n + chunk.length), 9)

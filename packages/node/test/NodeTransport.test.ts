@@ -5,6 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
+import { peekSocket } from "../src/internal/tcp.js"
 
 // loopback kernel buffers hold a few MiB (about 3.7 MiB measured on Linux); 16 MiB leaves room for other kernels
 TransportSuite.run("tcp loopback", NodeTransport.pairForTest, { maxBufferedBytes: 16 * 1024 * 1024 })
@@ -107,16 +108,16 @@ describe("NodeTransport", () => {
     20_000
   )
 
-  it.scopedLive("descriptions carry ip:port both ways, and the raw socket is reachable", () =>
+  it.scopedLive("descriptions carry ip:port both ways, and the raw socket is reachable internally", () =>
     Effect.gen(function*() {
       const [client, server] = yield* NodeTransport.pairForTest
       assert.strictEqual(client.description.kind, "tcp")
       assert.match(client.description.local!, /^127\.0\.0\.1:\d+$/)
       assert.strictEqual(client.description.local, server.description.remote)
       assert.strictEqual(client.description.remote, server.description.local)
-      const socket = NodeTransport.getSocket(client)
+      const socket = peekSocket(client)
       assert.isTrue(Option.isSome(socket) && socket.value instanceof Net.Socket)
-      assert.isTrue(Option.isNone(NodeTransport.getSocket(Transport.make({ ...client }))))
+      assert.isTrue(Option.isNone(peekSocket(Transport.make({ ...client }))))
     }))
 
   it.scopedLive("takeSocket hands the socket over once and consumes the transport", () =>
@@ -140,7 +141,7 @@ describe("NodeTransport", () => {
       const [client, server] = yield* NodeTransport.pairForTest
       const pending = yield* Effect.fork(client.read)
       yield* Effect.sleep("20 millis")
-      const raw = Option.getOrThrow(NodeTransport.getSocket(server)) as Net.Socket
+      const raw = Option.getOrThrow(peekSocket(server)) as Net.Socket
       raw.resetAndDestroy()
       const error = failureOf(yield* Fiber.await(pending))
       assert.isTrue(Transport.isTransportError(error))
@@ -152,7 +153,7 @@ describe("NodeTransport", () => {
   it.scopedLive("reads are pull-based: a peer that stops reading holds at most its high-water mark", () =>
     Effect.gen(function*() {
       const [client, server] = yield* NodeTransport.pairForTest
-      const raw = Option.getOrThrow(NodeTransport.getSocket(server))
+      const raw = Option.getOrThrow(peekSocket(server))
       const block = new Uint8Array(64 * 1024)
       const writer = yield* Effect.fork(Effect.forever(client.write(block)))
       yield* Effect.sleep("300 millis")

@@ -117,6 +117,63 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
         assert.strictEqual((yield* client.handshake).negotiatedProtocol._tag, "Some")
         yield* Fiber.join(server)
       }))
+
+    it.scoped("an options object is checked once, and again whenever it changed or failed", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const alpn = ["echo/1"]
+        const serverOptions: { -readonly [K in keyof TlsServer.ServerOptions]: TlsServer.ServerOptions[K] } = {
+          certificate: fixture.server.certifiedKey,
+          alpn
+        }
+        const clientOptions: { -readonly [K in keyof TlsClient.ClientOptions]: TlsClient.ClientOptions[K] } = {
+          serverIdentity: "localhost",
+          database: fixture.pki.database,
+          alpn,
+          handshakeTimeout: "10 seconds"
+        }
+        const connectOnce = Effect.gen(function*() {
+          const [left, right] = yield* MemoryTransport.pair()
+          const server = yield* Effect.fork(TlsServer.accept(right, serverOptions))
+          const client = yield* TlsClient.connect(left, clientOptions)
+          assert.strictEqual((yield* client.handshake).negotiatedProtocol._tag, "Some")
+          yield* Fiber.join(server)
+        }).pipe(Effect.scoped)
+        yield* connectOnce
+        yield* connectOnce
+        const failsBeforeTheEngine = (options: object, path: ReadonlyArray<PropertyKey>) =>
+          Effect.gen(function*() {
+            const [left, right] = yield* MemoryTransport.pair()
+            const before = yield* EngineCalls
+            const isServer = options === serverOptions
+            for (let i = 0; i < 2; i++) {
+              yield* expectConfigError(
+                isServer
+                  ? Effect.asVoid(TlsServer.accept(right, serverOptions))
+                  : TlsClient.connect(left, clientOptions),
+                path
+              )
+            }
+            assert.strictEqual(yield* EngineCalls, before, "the engine was reached")
+          }).pipe(Effect.scoped)
+        // changed in place, inside an array that passed before (node:tls would abort on it)
+        alpn.push("")
+        yield* failsBeforeTheEngine(clientOptions, ["alpn", 1])
+        yield* failsBeforeTheEngine(serverOptions, ["alpn", 1])
+        alpn.pop()
+        yield* connectOnce
+        // a field replaced, or added
+        clientOptions.handshakeTimeout = "soon" as never
+        yield* failsBeforeTheEngine(clientOptions, ["handshakeTimeout"])
+        delete clientOptions.handshakeTimeout
+        serverOptions.clientAuth = "sometimes" as never
+        yield* failsBeforeTheEngine(serverOptions, ["clientAuth"])
+        delete serverOptions.clientAuth
+        serverOptions.sni = { resolve: () => Effect.succeedNone, timeout: "1 second" }
+        yield* connectOnce
+        ;(serverOptions.sni as { timeout: unknown }).timeout = -5
+        yield* failsBeforeTheEngine(serverOptions, ["sni", "timeout"])
+      }))
   })
 
   describe("transports", () => {

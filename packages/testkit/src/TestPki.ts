@@ -44,6 +44,7 @@ import type * as CertifiedKey from "@effect-tls/core/CertifiedKey"
 import type * as PrivateKey from "@effect-tls/core/PrivateKey"
 import type * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import type * as Verifier from "@effect-tls/x509/Verifier"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
@@ -86,21 +87,12 @@ export type ExtendedKeyUsage =
   | (string & {})
 
 /**
- * A key usage bit.
+ * A key usage bit: `@effect-tls/x509`'s `Verifier.KeyUsage`.
  *
  * @since 0.1.0
  * @category models
  */
-export type KeyUsage =
-  | "digitalSignature"
-  | "nonRepudiation"
-  | "keyEncipherment"
-  | "dataEncipherment"
-  | "keyAgreement"
-  | "keyCertSign"
-  | "cRLSign"
-  | "encipherOnly"
-  | "decipherOnly"
+export type KeyUsage = Verifier.KeyUsage
 
 /**
  * A validity preset relative to `now`: `"valid"` (from one hour ago; leaves for 90 days,

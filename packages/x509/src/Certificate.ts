@@ -87,6 +87,7 @@ export interface PublicKeyInfo {
  */
 export interface Certificate {
   readonly [TypeId]: TypeId
+  /** The DER encoding (a copy of what was parsed; shared by every holder: do not modify it). */
   readonly der: Uint8Array
   readonly subject: DistinguishedName
   readonly issuer: DistinguishedName
@@ -131,6 +132,10 @@ export const CertificateError: typeof X509Error.CertificateError = X509Error.Cer
 export type CertificateError = X509Error.CertificateError
 
 /**
+ * Parses a DER certificate (the bytes are copied). Certificates are immutable, and the same
+ * bytes parsed again (a peer's chain on every handshake) give back the certificate parsed
+ * before, from a small cache of recent ones.
+ *
  * @since 0.1.0
  * @category constructors
  */

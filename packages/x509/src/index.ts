@@ -54,6 +54,17 @@ export * as PrivateKey from "./PrivateKey.js"
 export * as Verifier from "./Verifier.js"
 
 /**
+ * The web platform effect-tls calls, typed without the DOM lib so that published declarations
+ * stand alone (a consumer compiles with `lib: ["ES2022"]`): WebCrypto's `subtle` (the subset
+ * effect-tls uses) and the WHATWG text codecs, read from `globalThis` (`crypto` lazily). Every
+ * supported runtime (Node ≥ 20, Bun, Deno, browsers, workers) has them. `@effect-tls/core`
+ * uses these too, so there is one typed copy.
+ *
+ * @since 0.1.0
+ */
+export * as WebCrypto from "./WebCrypto.js"
+
+/**
  * The errors of `@effect-tls/x509`, in a leaf module so that every other module (public or
  * internal) can use them without an import cycle.
  *

@@ -19,7 +19,19 @@
  *
  * @internal
  */
+import * as Context from "effect/Context"
 import * as RecordProtection from "./tls13RecordProtection.js"
+
+/**
+ * Whether every bridged client connection decrypts the server's TLS 1.3 flight for its
+ * CertificateRequest (public as `NodeTlsBackend.RecordAcceptedCas`).
+ *
+ * @internal
+ */
+export class RecordAcceptedCas extends Context.Reference<RecordAcceptedCas>()(
+  "@effect-tls/node/NodeTlsBackend/RecordAcceptedCas",
+  { defaultValue: (): boolean => false }
+) {}
 
 /**
  * @since 0.1.0
@@ -73,6 +85,12 @@ export interface AcceptedCasSnifferOptions {
   readonly maxBufferedBytes?: number | undefined
   /** Give up (state `failed`) when the answer is not known after this many server bytes. */
   readonly maxInspectedBytes?: number | undefined
+  /**
+   * Follow a TLS 1.3 handshake into its encrypted part (default true). False: the sniffer reads
+   * only what travels in clear (TLS 1.2's whole CertificateRequest) and settles as `failed` at a
+   * TLS 1.3 ServerHello, so no `keylog` line is needed and nothing is decrypted.
+   */
+  readonly decryptTls13?: boolean | undefined
 }
 
 const CT_CHANGE_CIPHER_SPEC = 20
@@ -207,6 +225,7 @@ const hexValue = (c: number): number =>
 export const makeAcceptedCasSniffer = (options?: AcceptedCasSnifferOptions): AcceptedCasSniffer => {
   const maxBuffered = options?.maxBufferedBytes ?? 256 * 1024
   const maxInspected = options?.maxInspectedBytes ?? 1024 * 1024
+  const decryptTls13 = options?.decryptTls13 ?? true
 
   let settled = false
   let outcome: AcceptedCasResult = pending
@@ -450,6 +469,7 @@ export const makeAcceptedCasSniffer = (options?: AcceptedCasSnifferOptions): Acc
       const wasTls13 = tls13
       onHandshakeBytes(rec.subarray(5))
       if (!settled && tls13 && !wasTls13) {
+        if (!decryptTls13) return settle(failed)
         if (hsHeaderLength !== 0) throw malformed
         startReader()
       }

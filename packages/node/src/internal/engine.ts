@@ -26,6 +26,7 @@ import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as Condition from "@effect-tls/core/Condition"
 import * as KeyLog from "@effect-tls/core/KeyLog"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import type {
   ClientConfig,
   EngineConfig,
@@ -34,6 +35,7 @@ import type {
   ServerConfig
 } from "@effect-tls/core/TlsBackend"
 import * as TlsError from "@effect-tls/core/TlsError"
+import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -41,10 +43,17 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
+import type { X509Certificate } from "node:crypto"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import { type AcceptedCasResult, type AcceptedCasSniffer, makeAcceptedCasSniffer } from "./acceptedCas.js"
+import {
+  type AcceptedCasResult,
+  type AcceptedCasSniffer,
+  makeAcceptedCasSniffer,
+  RecordAcceptedCas
+} from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
 import * as keyLog from "./keyLog.js"
@@ -57,17 +66,72 @@ import * as tcp from "./tcp.js"
 
 export { SecureContextCache } from "./secureContexts.js"
 
-const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
-  const out: Array<Uint8Array> = []
+/**
+ * The peer's chain as it arrived, leaf first, read once at `secure`/`secureConnect` through
+ * `getPeerX509Certificate()` (its `.issuerCertificate` links, DER from `.raw`): no JS object
+ * per certificate field, and no issuer looked up in the trust store (which
+ * `getPeerCertificate(true)` appends). On a client, node 20 hands the chain over: a second read
+ * returns nothing, so nothing else may ask for it.
+ */
+const readPeerChain = (
+  socket: tls.TLSSocket
+): { readonly leaf: X509Certificate | undefined; readonly chain: Array<Uint8Array> } => {
+  const leaf = socket.getPeerX509Certificate()
+  const chain: Array<Uint8Array> = []
   const seen = new Set<string>()
-  let certificate: tls.DetailedPeerCertificate | undefined = leaf
-  while (certificate !== undefined && certificate.raw !== undefined && !seen.has(certificate.fingerprint256)) {
+  let certificate: X509Certificate | undefined = leaf
+  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN && !seen.has(certificate.fingerprint256)) {
     seen.add(certificate.fingerprint256)
-    out.push(new Uint8Array(certificate.raw))
+    chain.push(new Uint8Array(certificate.raw))
     certificate = certificate.issuerCertificate
   }
-  return out
+  return { leaf, chain }
 }
+
+/** More certificates than any real chain carries (node's own legacy walk has no bound). */
+const MAX_PEER_CHAIN = 32
+
+/** What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text). */
+const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
+  const subject: Record<string, string | Array<string>> = {}
+  for (const line of leaf.subject.split("\n")) {
+    const at = line.indexOf("=")
+    if (at <= 0) continue
+    const key = line.slice(0, at)
+    const value = line.slice(at + 1)
+    const previous = subject[key]
+    subject[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
+  }
+  return { subject, subjectaltname: leaf.subjectAltName } as unknown as tls.PeerCertificate
+}
+
+/**
+ * node:tls's client reads `getPeerCertificate(true)` before `secureConnect` for
+ * `checkServerIdentity` (a JS object per certificate field and a trust-store lookup: about a
+ * third of a millisecond per handshake), which ours ignores: the engine reads the chain once
+ * at `secureConnect`. An own property shadows the method on our socket until then.
+ */
+const skipNodesPeerCertificateRead = (socket: tls.TLSSocket): void => {
+  Object.defineProperty(socket, "getPeerCertificate", {
+    value: () => ({}),
+    configurable: true,
+    writable: true
+  })
+}
+
+const restorePeerCertificateRead = (socket: tls.TLSSocket): void => {
+  if (Object.prototype.hasOwnProperty.call(socket, "getPeerCertificate")) {
+    delete (socket as { getPeerCertificate?: unknown }).getPeerCertificate
+  }
+}
+
+/**
+ * How long a client closing right after a TLS 1.3 handshake waits for the server's first ticket:
+ * it comes about one handshake's time after ours completed (our Finished travels, the server
+ * answers, and this process may be busy meanwhile), so three times the handshake's duration,
+ * within [20, 200] ms.
+ */
+const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20, 3 * handshakeMs))
 
 /**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
@@ -75,6 +139,9 @@ const peerChain = (leaf: tls.DetailedPeerCertificate): Array<Uint8Array> => {
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
+
+/** (the constructor's `runtime` parameter hides the module) */
+const guardsCloseNotify = runtime.guardsCloseNotify
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -89,8 +156,13 @@ export class NodeTlsConnection implements EngineConnection {
   private receivedData = false
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
+  /** When node:tls was started, and how long its handshake took (ms, wall clock). */
+  private startedAt = 0
+  private handshakeMs = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
+  /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
+  private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
   constructor(
     private readonly side: "client" | "server",
@@ -100,9 +172,21 @@ export class NodeTlsConnection implements EngineConnection {
     /** The transport's own socket, taken from it (the native path), or none: the bridge. */
     private readonly native: Duplex | undefined,
     /** Client: the sessions offered and received. */
-    private readonly sessionsOf: ClientSessions | undefined
+    private readonly sessionsOf: ClientSessions | undefined,
+    /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
+    private readonly decryptCertificateRequest: boolean = false,
+    /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
+    private readonly sessionsKept: boolean = false
   ) {
-    this.bridge = new TransportDuplex(config.transport, runtime)
+    // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
+    this.guard = guardsCloseNotify && native === undefined
+      ? closeNotifyGuard.make(config.transport, side, {
+        writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
+        handedOn: () => this.bridge.readableLength === 0,
+        onPeerClosed: this.changed.notify
+      })
+      : undefined
+    this.bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
     this.bridge.on("error", this.changed.notify)
     this.bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
@@ -145,16 +229,26 @@ export class NodeTlsConnection implements EngineConnection {
     this.socket = socket
     this.state.start()
     if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
-    if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
+    const sessionsOf = this.sessionsOf
+    if (sessionsOf !== undefined) {
+      socket.on("session", (session: Buffer) => {
+        sessionsOf.onSession(session)
+        this.changed.notify()
+      })
+    }
+    this.startedAt = performance.now()
+    if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
+      this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(this.describe(socket))
-      this.stopSniffingListener?.()
-      this.changed.notify()
+      this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
+      // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
+      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+        setImmediate(() => this.secured(socket))
+      } else this.secured(socket)
     })
     socket.on("error", (error) => this.recordError(error))
     socket.on("readable", this.changed.notify)
@@ -174,6 +268,18 @@ export class NodeTlsConnection implements EngineConnection {
     return socket
   }
 
+  private secured(socket: tls.TLSSocket): void {
+    try {
+      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+      this.state.secured(this.describe(socket))
+    } catch (error) {
+      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
+      this.recordError(error)
+    }
+    this.stopSniffingListener?.()
+    this.changed.notify()
+  }
+
   // ---- the accepted-CA sniffer (client, bridge only)
 
   private sniffer: AcceptedCasSniffer | undefined = undefined
@@ -182,13 +288,16 @@ export class NodeTlsConnection implements EngineConnection {
 
   /**
    * Client: follows the server's flight to recover its CertificateRequest's CA names (no
-   * node:tls API gives them). The keylog listener must be attached right after `tls.connect`.
+   * node:tls API gives them). TLS 1.2's is in clear and always read; TLS 1.3's is decrypted only
+   * when `decryptCertificateRequest` (see `acceptedCasMatter`): the keylog listener, attached
+   * right after `tls.connect`, is what makes node:tls hand the handshake secret out.
    */
   private sniffAcceptedCas(socket: tls.TLSSocket): void {
-    const sniffer = makeAcceptedCasSniffer()
+    const decrypt = this.decryptCertificateRequest
+    const sniffer = makeAcceptedCasSniffer({ decryptTls13: decrypt })
     this.sniffer = sniffer
     const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
-    socket.on("keylog", onKeylog)
+    if (decrypt) socket.on("keylog", onKeylog)
     this.bridge.onInbound = (chunk) => {
       sniffer.onServerBytes(chunk)
       if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
@@ -270,24 +379,20 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
-  /** Client: the peer certificate node:tls read for its checkServerIdentity call (read once). */
-  leafFromNode: tls.DetailedPeerCertificate | undefined = undefined
-
   private describe(socket: tls.TLSSocket): EngineHandshake {
-    const leaf = this.leafFromNode ?? socket.getPeerCertificate(true)
-    this.leafFromNode = undefined
+    restorePeerCertificateRead(socket)
+    const { chain: received, leaf } = readPeerChain(socket)
     const resumed = socket.isSessionReused()
-    const received = peerChain(leaf)
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
     const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
     if (chain.length > 0) {
       engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
       // (a resumed session has no certificate object for node's check; core checks the identity)
-      if (this.side === "client" && received.length > 0) {
+      if (this.side === "client" && leaf !== undefined) {
         const identity = (this.config as ClientConfig).serverIdentity
         if (Option.isSome(identity)) {
-          const error = tls.checkServerIdentity(identity.value, leaf)
+          const error = tls.checkServerIdentity(identity.value, identityFields(leaf))
           if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
         }
       }
@@ -354,6 +459,8 @@ export class NodeTlsConnection implements EngineConnection {
       )
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
+    // (Bun) the peer's close_notify, kept from node:tls until our side closes
+    if (this.guard?.peerClosed() === true) return Effect.succeed(Option.none())
     if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
@@ -369,10 +476,12 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       if (bytes.length === 0) return Effect.void
-      // Bun's and Deno's node:tls call back late or never over a JS Duplex: their old rule,
-      // "node:tls took the bytes and the bridge handed their records on"
-      if (!runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
+      // where the transport is consumed, so no operation of the caller's can overtake them (a
+      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
+      // back late or never over a JS Duplex
+      if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
+        if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
         }
         return this.changed.await(this.handedToBridge)
@@ -399,7 +508,7 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+    if (!this.socket!.writableNeedDrain && !this.bridge.writableNeedDrain) {
       return Effect.void
     }
     if (this.state.closed) return Effect.fail(this.closedError)
@@ -424,7 +533,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.bridge.endedByConsumer) return Effect.void
     if (!socket.writableEnded) socket.end()
     return this.changed.await(() => {
-      if (socket.writableFinished) return Effect.void
+      if (socket.writableFinished) {
+        // (Bun) our close_notify is out: node:tls may now see the peer's
+        this.guard?.release()
+        return Effect.void
+      }
       if (this.state.failure !== undefined) return this.failWith()
       if (this.state.closed) return Effect.fail(this.closedError)
       return undefined
@@ -471,7 +584,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     if (
       socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      !this.bridge.writeBlocked && (socket.writableLength > 0 || this.bridge.writePending)
+      !this.bridge.writeBlocked && socket.writableLength > 0
     ) {
       return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
     }
@@ -480,8 +593,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private readonly plaintextFlushed: Effect.Effect<void> = this.changed.await(() => {
     const socket = this.socket!
-    return socket.destroyed || this.state.failure !== undefined ||
-        (socket.writableLength === 0 && !this.bridge.writePending)
+    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
       ? Effect.void
       : undefined
   })
@@ -493,8 +605,7 @@ export class NodeTlsConnection implements EngineConnection {
     const blocked = this.bridge.writeBlocked
     this.stop()
     if (shutDown || blocked) return Effect.void
-    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
-    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
+    return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -520,19 +631,52 @@ export class NodeTlsConnection implements EngineConnection {
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
 
-  /** Waits until the bridge's writer has taken what node:tls handed it. */
-  private readonly bridgeWritten: Effect.Effect<void> = this.changed.await(() =>
-    this.bridge.writePending ? undefined : Effect.void
-  )
-
   /**
    * Client: the sessions the server gave, wrapped for the cache.
+   *
+   * A TLS 1.3 server sends its tickets after it has read our Finished, about one round trip
+   * after our handshake completed: a connection closed at once would never see one, and every
+   * connection after it would run a full handshake. So, after a full handshake, when a
+   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWaitMs` (wall clock: a
+   * network delay, not a user timeout) and no longer than the connection stays quiet: any
+   * plaintext, end or failure first means the server sends none.
    */
-  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.sync(() => {
+  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.suspend(() => {
     const handshake = this.state.handshake
-    if (handshake === undefined || this.sessionsOf === undefined) return []
-    return this.sessionsOf.wrapped(handshake)
+    const sessionsOf = this.sessionsOf
+    if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
+    const wrapped = Effect.sync(() => sessionsOf.wrapped(handshake))
+    // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+    if (!this.sessionsKept || sessionsOf.hasReceived || handshake.protocolVersion !== "TLSv1.3" || handshake.resumed) {
+      return wrapped
+    }
+    if (!this.ticketMayCome()) return wrapped
+    return Effect.zipRight(this.ticketOrQuiet(ticketWaitMs(this.handshakeMs)), wrapped)
   })
+
+  /** Nothing but a ticket can still be expected from the server. */
+  private ticketMayCome(): boolean {
+    const socket = this.socket
+    const state = this.state
+    return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
+      state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
+  }
+
+  private ticketOrQuiet(ms: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      let expired = false
+      const timer = setTimeout(() => {
+        expired = true
+        this.changed.notify()
+      }, ms)
+      timer.unref?.()
+      // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
+      this.socket!.read(0)
+      return this.changed.await(() =>
+        expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
+      ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+    })
+  }
 
   /**
    * The scope's finalizer, by its exit: after success and a good handshake, close_notify, waiting
@@ -584,10 +728,32 @@ const refuseUntellableTruncation = (
 const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
   new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
 
+/**
+ * Whether a client's TLS 1.3 CertificateRequest is worth decrypting (`HandshakeInfo.acceptedCas`,
+ * and the refusal heuristics that read it): when the client has a certificate to send, a
+ * `TlsInteraction` that answers certificate requests is in the Context, or
+ * `NodeTlsBackend.RecordAcceptedCas` asks for it. Otherwise the sniffer reads only the clear
+ * part of the server's flight (TLS 1.2's CertificateRequest), and nothing is decrypted.
+ *
+ * @internal
+ */
+export const acceptedCasMatter = (config: ClientConfig): Effect.Effect<boolean> =>
+  Option.isSome(config.certificate)
+    ? Effect.succeed(true)
+    : Effect.flatMap(
+      TlsInteraction.TlsInteraction,
+      (interaction) =>
+        interaction.requestCertificate !== TlsInteraction.none.requestCertificate
+          ? Effect.succeed(true)
+          : RecordAcceptedCas
+    )
+
 /** @internal */
 export const makeClient = (
   cache: SecureContextCache,
-  config: ClientConfig
+  config: ClientConfig,
+  /** The backend's own cache, used when the Context has no `SessionCache`. */
+  defaultSessionCache: SessionCache.SessionCacheShape = SessionCache.disabled
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* refuseUntellableTruncation(config, "client")
@@ -601,25 +767,28 @@ export const makeClient = (
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
-      (underlying) =>
-        withKeyLog(tls.connect({
+      (underlying) => {
+        const socket = withKeyLog(tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
-          // node:tls reads the peer certificate for this call: keep it, so it is read once
-          checkServerIdentity: (_host: string, certificate: tls.PeerCertificate) => {
-            connection.leafFromNode = certificate as tls.DetailedPeerCertificate
-            return undefined
-          },
+          // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
+          checkServerIdentity: () => undefined,
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions)),
+        } as tls.ConnectionOptions))
+        skipNodesPeerCertificateRead(socket)
+        return socket
+      },
       runtime,
       nativeSocket(config),
-      new ClientSessions(offered)
+      new ClientSessions(offered),
+      yield* acceptedCasMatter(config),
+      Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
+        SessionCache.disabled
     )
     yield* Effect.addFinalizer((exit) => connection.close(exit))
     return connection

@@ -60,6 +60,14 @@ export const verifyErrorCode = (
 export const halfCloseOverDuplex: boolean = runtimeName !== "bun"
 
 /**
+ * Whether the engine keeps the peer's TLS 1.3 close_notify from node:tls until our side closed
+ * (`closeNotifyGuard.ts`): where node:tls over a JS Duplex would answer it itself (Bun).
+ *
+ * @internal
+ */
+export const guardsCloseNotify: boolean = !halfCloseOverDuplex
+
+/**
  * Whether `TLSSocket.exportKeyingMaterial` exists (Deno 2.9 has none).
  *
  * @internal
@@ -83,6 +91,15 @@ export const reportsFinished: boolean = runtimeName === "node"
  * @internal
  */
 export const opensslSessions: boolean = runtimeName === "node"
+
+/**
+ * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
+ * JS Duplex): the engine then reads the handshake's result a turn later, so that the accepted-CA
+ * sniffer has the server's handshake secret.
+ *
+ * @internal
+ */
+export const keylogAfterSecure: boolean = runtimeName === "bun"
 
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`

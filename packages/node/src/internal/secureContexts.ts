@@ -10,6 +10,7 @@ import * as PrivateKey from "@effect-tls/core/PrivateKey"
 import type { EngineConfig, ServerConfig } from "@effect-tls/core/TlsBackend"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
 import * as tls from "node:tls"
 
 const toPem = (der: Uint8Array, label: string): string => {
@@ -48,7 +49,7 @@ export class SecureContextCache {
     certificate: object | undefined,
     anchors: ReadonlyArray<Certificate.Certificate>,
     settings: string,
-    create: () => tls.SecureContext
+    create: (key: string) => tls.SecureContext
   ): tls.SecureContext {
     const owner = certificate ?? this.noCertificate
     let contexts = this.cache.get(owner)
@@ -59,12 +60,29 @@ export class SecureContextCache {
     const key = `${settings}|${this.trustKey(anchors)}`
     let context = contexts.get(key)
     if (context === undefined) {
-      context = create()
+      context = create(key)
       contexts.set(key, context)
     }
     return context
   }
 }
+
+/**
+ * A server context's session id context (OpenSSL's `sid_ctx`, at most 32 bytes): without one,
+ * a server that asks for a client certificate fails every resumption attempt ("session id
+ * context uninitialized"; node's own `tls.Server` sets one from `process.argv`). Derived from
+ * the configuration, so a session made under one trust list is never resumed under another.
+ * Server contexts only: a client checks a resumed session's against its own context's, so client
+ * contexts keep the empty one and sessions move freely between them.
+ */
+const sessionIdContext = (
+  certificate: { readonly chain: ReadonlyArray<Certificate.Certificate> } | undefined,
+  key: string
+) =>
+  createHash("sha256")
+    .update(`${certificate?.chain[0]?.fingerprintSha256 ?? ""}|${key}`)
+    .digest("hex")
+    .slice(0, 32)
 
 /** @internal */
 export const secureContextFor = (
@@ -78,15 +96,18 @@ export const secureContextFor = (
   const ticketKeyBytes = ticketKeys === undefined || Option.isNone(ticketKeys)
     ? undefined
     : Redacted.value(ticketKeys.value)
+  const server = "clientAuth" in config
   const settings = JSON.stringify([
+    server,
     config.minVersion,
     Option.getOrNull(config.maxVersion),
     Option.getOrNull(config.ciphers),
     ticketKeyBytes === undefined ? null : Buffer.from(ticketKeyBytes.subarray(0, 16)).toString("hex")
   ])
   const certificate = Option.getOrUndefined(config.certificate)
-  return cache.get(certificate, anchors, settings, () =>
+  return cache.get(certificate, anchors, settings, (key) =>
     tls.createSecureContext({
+      ...(server ? { sessionIdContext: sessionIdContext(certificate, key) } : {}),
       minVersion: config.minVersion as tls.SecureVersion,
       ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
       ...(Option.isSome(config.ciphers) ? { ciphers: config.ciphers.value } : {}),

@@ -12,8 +12,9 @@ import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
+import { sha256 } from "./sha2.js"
 import * as Signature from "./signature.js"
-import * as WebCrypto from "./webcrypto.js"
+import type * as WebCrypto from "./webcrypto.js"
 
 const TypeId: unique symbol = Symbol.for("@effect-tls/core/Certificate") as never
 
@@ -68,9 +69,33 @@ export const x509 = (self: Certificate): Parse.X509 => parsed(self).x509
 
 const describe = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
 
+/**
+ * Certificates parsed lately, by their DER: a handshake hands over the same chain again and
+ * again, and a `Certificate` is immutable, so the same bytes give back the same object. Keyed
+ * by a cheap hash of the bytes; a hit is checked byte for byte against the certificate's own
+ * DER (so a collision, or DER bytes a caller changed, is a miss). At most `cacheCapacity`
+ * entries, the least recently used dropped first.
+ */
+const cacheCapacity = 128
+const cache = new Map<number, Certificate>()
+
+/** FNV-1a over the bytes, mixed with the length. */
+const hashBytes = (bytes: Uint8Array): number => {
+  let h = 0x811c9dc5 ^ bytes.length
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193)
+  return h >>> 0
+}
+
 /** @internal */
 export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> =>
   Effect.suspend(() => {
+    const key = hashBytes(der)
+    const hit = cache.get(key)
+    if (hit !== undefined && Der.equalBytes(hit.der, der)) {
+      cache.delete(key)
+      cache.set(key, hit)
+      return Effect.succeed(hit)
+    }
     let x: Parse.X509
     try {
       x = Parse.parseCertificate(der)
@@ -79,18 +104,11 @@ export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, Certificate
         new CertificateError({ reason: "InvalidDer", detail: `not an X.509 certificate: ${describe(cause)}`, cause })
       )
     }
-    return Effect.map(
-      Effect.tryPromise({
-        try: () =>
-          Promise.all([
-            WebCrypto.subtle().digest("SHA-256", Der.toArrayBuffer(der)),
-            WebCrypto.subtle().digest("SHA-256", Der.toArrayBuffer(x.spki))
-          ]),
-        catch: (cause) =>
-          new CertificateError({ reason: "Unsupported", detail: "WebCrypto SHA-256 is not available", cause })
-      }),
-      ([fingerprint, spkiHash]) => make(x, new Uint8Array(fingerprint), new Uint8Array(spkiHash))
-    )
+    const certificate = make(x, sha256(x.der), sha256(x.spki))
+    cache.delete(key)
+    cache.set(key, certificate)
+    if (cache.size > cacheCapacity) cache.delete(cache.keys().next().value!)
+    return Effect.succeed(certificate)
   })
 
 const make = (x: Parse.X509, fingerprint: Uint8Array, spkiHash: Uint8Array): Certificate => {

@@ -1,5 +1,5 @@
 /**
- * What `@effect-tls/x509` needs of the web platform (its own copy of core's), typed here instead of through the DOM lib, so that
+ * What `@effect-tls/x509` (and, through `WebCrypto`, core) needs of the web platform, typed here instead of through the DOM lib, so that
  * the published declarations stand alone (a consumer compiles with `lib: ["ES2022"]` and no
  * DOM): WebCrypto's `SubtleCrypto` (the subset core calls), the WHATWG text codecs and
  * base64. Every runtime core supports (Node ≥ 20, Bun, Deno, browsers, workers) has them as

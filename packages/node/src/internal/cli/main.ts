@@ -24,6 +24,18 @@ import * as Serve from "./serve.js"
 /** @internal */
 export const version = "0.1.0"
 
+/** An option with its description that may be left out. */
+const optional = <A>(option: Options.Options<A>, description: string): Options.Options<Option.Option<A>> =>
+  Options.optional(Options.withDescription(option, description))
+
+/** An option with its description that may be given several times. */
+const repeated = <A>(option: Options.Options<A>, description: string): Options.Options<Array<A>> =>
+  Options.repeated(Options.withDescription(option, description))
+
+/** An option with its description and the value it takes when left out. */
+const defaulted = <A>(option: Options.Options<A>, description: string, fallback: A): Options.Options<A> =>
+  Options.withDefault(Options.withDescription(option, description), fallback)
+
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 
 const keylog = Options.file("keylog").pipe(
@@ -41,33 +53,18 @@ const probeCommand = Command.make(
   "probe",
   {
     target: Args.text({ name: "HOST:PORT" }).pipe(Args.withDescription("where to connect (port 443 by default)")),
-    servername: Options.text("servername").pipe(
-      Options.withDescription("the server identity: the SNI sent and the name the certificate must match"),
-      Options.optional
+    servername: optional(
+      Options.text("servername"),
+      "the server identity: the SNI sent and the name the certificate must match"
     ),
-    alpn: Options.text("alpn").pipe(
-      Options.withDescription("ALPN protocols to offer, comma-separated"),
-      Options.optional
-    ),
-    ca: Options.file("ca").pipe(
-      Options.withDescription("trust these CA certificates (PEM) instead of the system store"),
-      Options.optional
-    ),
-    cert: Options.file("cert").pipe(Options.withDescription("a client certificate chain (PEM)"), Options.optional),
-    key: Options.file("key").pipe(
-      Options.withDescription("the client certificate's private key (PEM)"),
-      Options.optional
-    ),
+    alpn: optional(Options.text("alpn"), "ALPN protocols to offer, comma-separated"),
+    ca: optional(Options.file("ca"), "trust these CA certificates (PEM) instead of the system store"),
+    cert: optional(Options.file("cert"), "a client certificate chain (PEM)"),
+    key: optional(Options.file("key"), "the client certificate's private key (PEM)"),
     tls12: Options.boolean("tls1.2").pipe(Options.withDescription("TLS 1.2 only")),
     tls13: Options.boolean("tls1.3").pipe(Options.withDescription("TLS 1.3 only")),
-    starttls: Options.choice("starttls", ["smtp"]).pipe(
-      Options.withDescription("upgrade a plaintext protocol first"),
-      Options.optional
-    ),
-    timeout: Options.integer("timeout").pipe(
-      Options.withDescription("seconds for the TCP connect and for the handshake"),
-      Options.withDefault(10)
-    ),
+    starttls: optional(Options.choice("starttls", ["smtp"]), "upgrade a plaintext protocol first"),
+    timeout: defaulted(Options.integer("timeout"), "seconds for the TCP connect and for the handshake", 10),
     keylog,
     json
   },
@@ -79,35 +76,26 @@ const probeCommand = Command.make(
 const serveCommand = Command.make(
   "serve",
   {
-    host: Options.text("host").pipe(Options.withDescription("address to listen on"), Options.withDefault("127.0.0.1")),
-    port: Options.integer("port").pipe(Options.withDescription("port (0: any free port)"), Options.withDefault(0)),
-    cert: Options.file("cert").pipe(Options.withDescription("the certificate chain (PEM)"), Options.optional),
-    key: Options.file("key").pipe(Options.withDescription("its private key (PEM)"), Options.optional),
-    generate: Options.text("generate").pipe(
-      Options.withDescription(
-        "generate a CA and a certificate for NAME (repeat, or comma-separated); prints the CA's path"
-      ),
-      Options.repeated
+    host: defaulted(Options.text("host"), "address to listen on", "127.0.0.1"),
+    port: defaulted(Options.integer("port"), "port (0: any free port)", 0),
+    cert: optional(Options.file("cert"), "the certificate chain (PEM)"),
+    key: optional(Options.file("key"), "its private key (PEM)"),
+    generate: repeated(
+      Options.text("generate"),
+      "generate a CA and a certificate for NAME (repeat, or comma-separated); prints the CA's path"
     ),
-    sni: Options.text("sni").pipe(
-      Options.withDescription("NAME=CERT,KEY: the certificate for clients asking for NAME (repeat)"),
-      Options.repeated
+    sni: repeated(Options.text("sni"), "NAME=CERT,KEY: the certificate for clients asking for NAME (repeat)"),
+    alpn: optional(Options.text("alpn"), "ALPN protocols, in order of preference, comma-separated"),
+    clientAuth: defaulted(
+      Options.choice("client-auth", ["none", "requested", "required"]),
+      "ask clients for a certificate",
+      "none"
     ),
-    alpn: Options.text("alpn").pipe(
-      Options.withDescription("ALPN protocols, in order of preference, comma-separated"),
-      Options.optional
-    ),
-    clientAuth: Options.choice("client-auth", ["none", "requested", "required"]).pipe(
-      Options.withDescription("ask clients for a certificate"),
-      Options.withDefault("none" as const)
-    ),
-    ca: Options.file("ca").pipe(
-      Options.withDescription("CAs that client certificates must chain to"),
-      Options.optional
-    ),
-    mode: Options.choice("mode", ["echo", "reply"]).pipe(
-      Options.withDescription("echo: send back what arrives; reply: send the handshake report, then close"),
-      Options.withDefault("echo" as const)
+    ca: optional(Options.file("ca"), "CAs that client certificates must chain to"),
+    mode: defaulted(
+      Options.choice("mode", ["echo", "reply"]),
+      "echo: send back what arrives; reply: send the handshake report, then close",
+      "echo"
     ),
     keylog,
     json
@@ -130,15 +118,9 @@ const verifyCommand = Command.make(
   {
     chain: Args.file({ name: "CHAIN" }).pipe(Args.withDescription("the chain to verify, leaf first (PEM)")),
     ca: Options.file("ca").pipe(Options.withDescription("the trust anchors (PEM)")),
-    host: Options.text("host").pipe(Options.withDescription("the identity the leaf must match"), Options.optional),
-    time: Options.text("time").pipe(
-      Options.withDescription("verify at this time (ISO 8601, or seconds since the epoch)"),
-      Options.optional
-    ),
-    purpose: Options.choice("purpose", ["server", "client"]).pipe(
-      Options.withDescription("what the leaf is for"),
-      Options.withDefault("server" as const)
-    ),
+    host: optional(Options.text("host"), "the identity the leaf must match"),
+    time: optional(Options.text("time"), "verify at this time (ISO 8601, or seconds since the epoch)"),
+    purpose: defaulted(Options.choice("purpose", ["server", "client"]), "what the leaf is for", "server"),
     json
   },
   (options) => Effect.asVoid(Cert.verify(options))

@@ -226,16 +226,31 @@ const extensionsOf = (
   return out
 }
 
+interface LeafDefaults {
+  /** "" takes the first SAN (or "leaf"). */
+  readonly commonName: string
+  readonly extendedKeyUsage: ReadonlyArray<TestPki.ExtendedKeyUsage>
+  readonly dnsNames: ReadonlyArray<string>
+  readonly ipAddresses: ReadonlyArray<string>
+}
+
+/** `issue`, `issueServer` and `issueClient`: one leaf issuer, three sets of defaults. */
+const leafProfiles = {
+  issue: { commonName: "", extendedKeyUsage: ["serverAuth", "clientAuth"], dnsNames: [], ipAddresses: [] },
+  issueServer: {
+    commonName: "",
+    extendedKeyUsage: ["serverAuth"],
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1", "::1"]
+  },
+  issueClient: { commonName: "client", extendedKeyUsage: ["clientAuth"], dnsNames: [], ipAddresses: [] }
+} as const satisfies Record<string, LeafDefaults>
+
 const issueLeaf = (
   context: Context,
   signer: Signer,
   options: TestPki.IssueOptions,
-  defaults: {
-    readonly commonName: string
-    readonly extendedKeyUsage: ReadonlyArray<TestPki.ExtendedKeyUsage>
-    readonly dnsNames: ReadonlyArray<string>
-    readonly ipAddresses: ReadonlyArray<string>
-  }
+  defaults: LeafDefaults
 ): Effect.Effect<TestPki.Issued, TestPkiError> =>
   Effect.gen(function*() {
     const keyType = options.keyType ?? "ec-p256"
@@ -292,6 +307,16 @@ const makeAuthority = (
         options.crls ?? []
       )
     let database: TlsDatabase.TlsDatabaseShape | undefined
+    const leaf = (profile: keyof typeof leafProfiles) => (options: TestPki.IssueOptions = {}) =>
+      checked(
+        IssueOptionsSchema,
+        `TestPki.${profile} options`,
+        options,
+        issueLeaf(context, signer, options, {
+          ...leafProfiles[profile],
+          commonName: options.commonName ?? leafProfiles[profile].commonName
+        })
+      )
     const authority: TestPki.Authority = {
       ca: self,
       root: context.root,
@@ -302,42 +327,9 @@ const makeAuthority = (
         return database ??= databaseWith({})
       },
       databaseWith,
-      issue: (options = {}) =>
-        checked(
-          IssueOptionsSchema,
-          "TestPki.issue options",
-          options,
-          issueLeaf(context, signer, options, {
-            commonName: options.commonName ?? "",
-            extendedKeyUsage: ["serverAuth", "clientAuth"],
-            dnsNames: [],
-            ipAddresses: []
-          })
-        ),
-      issueServer: (options = {}) =>
-        checked(
-          IssueOptionsSchema,
-          "TestPki.issueServer options",
-          options,
-          issueLeaf(context, signer, options, {
-            commonName: options.commonName ?? "",
-            extendedKeyUsage: ["serverAuth"],
-            dnsNames: ["localhost"],
-            ipAddresses: ["127.0.0.1", "::1"]
-          })
-        ),
-      issueClient: (options = {}) =>
-        checked(
-          IssueOptionsSchema,
-          "TestPki.issueClient options",
-          options,
-          issueLeaf(context, signer, options, {
-            commonName: options.commonName ?? "client",
-            extendedKeyUsage: ["clientAuth"],
-            dnsNames: [],
-            ipAddresses: []
-          })
-        ),
+      issue: leaf("issue"),
+      issueServer: leaf("issueServer"),
+      issueClient: leaf("issueClient"),
       intermediate: (options = {}) =>
         checked(
           AuthorityOptionsSchema,

@@ -3,6 +3,7 @@
  *
  * @internal
  */
+import type * as Verifier from "@effect-tls/x509/Verifier"
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema"
 import * as X509 from "@peculiar/asn1-x509"
 import * as Crypto from "node:crypto"
@@ -107,18 +108,6 @@ const extension = (extnID: string, critical: boolean, value: unknown): X509.Exte
   new X509.Extension({ extnID, critical, extnValue: new OctetString(AsnConvert.serialize(value)) })
 
 /** @internal */
-export type KeyUsageName =
-  | "digitalSignature"
-  | "nonRepudiation"
-  | "keyEncipherment"
-  | "dataEncipherment"
-  | "keyAgreement"
-  | "keyCertSign"
-  | "cRLSign"
-  | "encipherOnly"
-  | "decipherOnly"
-
-/** @internal */
 export const extensions = {
   basicConstraints: (isCa: boolean, pathLength: number | undefined, critical = true) =>
     extension(
@@ -126,7 +115,7 @@ export const extensions = {
       critical,
       new X509.BasicConstraints(pathLength === undefined ? { cA: isCa } : { cA: isCa, pathLenConstraint: pathLength })
     ),
-  keyUsage: (usages: ReadonlyArray<KeyUsageName>, critical = true) => {
+  keyUsage: (usages: ReadonlyArray<Verifier.KeyUsage>, critical = true) => {
     let flags = 0
     for (const usage of usages) flags |= X509.KeyUsageFlags[usage]
     return extension(X509.id_ce_keyUsage, critical, new X509.KeyUsage(flags))
@@ -153,6 +142,17 @@ export const extensions = {
   crlNumber: (value: number) => extension(X509.id_ce_cRLNumber, false, new X509.CRLNumber(value)),
   raw: (oid: string, critical: boolean, value: Uint8Array) =>
     new X509.Extension({ extnID: oid, critical, extnValue: new OctetString(value) })
+}
+
+/** Signs the DER of `tbs` with `key`; returns the DER of the signed object `wrap` builds around the signature. */
+const signed = (
+  tbs: object,
+  key: KeyPair,
+  signature: SignatureSpec,
+  wrap: (signature: ArrayBuffer) => object
+): Uint8Array => {
+  const value = sign(key, signature, new Uint8Array(AsnConvert.serialize(tbs)))
+  return new Uint8Array(AsnConvert.serialize(wrap(value.slice().buffer)))
 }
 
 /** @internal */
@@ -185,14 +185,12 @@ export const buildCertificate = (spec: CertificateSpec): Uint8Array => {
     subjectPublicKeyInfo: AsnConvert.parse(spec.subjectKey.spki, X509.SubjectPublicKeyInfo),
     extensions: new X509.Extensions([...spec.extensions])
   })
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sign(spec.issuerKey, spec.signature, tbsDer)
-  const certificate = new X509.Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: algorithm,
-    signatureValue: signature.slice().buffer
-  })
-  return new Uint8Array(AsnConvert.serialize(certificate))
+  return signed(
+    tbs,
+    spec.issuerKey,
+    spec.signature,
+    (signatureValue) => new X509.Certificate({ tbsCertificate: tbs, signatureAlgorithm: algorithm, signatureValue })
+  )
 }
 
 /** @internal */
@@ -244,12 +242,10 @@ export const buildCrl = (spec: CrlSpec): Uint8Array => {
       })
     )
   }
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs))
-  const signature = sign(spec.issuerKey, spec.signature, tbsDer)
-  const crl = new X509.CertificateList({
-    tbsCertList: tbs,
-    signatureAlgorithm: algorithm,
-    signature: signature.slice().buffer
-  })
-  return new Uint8Array(AsnConvert.serialize(crl))
+  return signed(
+    tbs,
+    spec.issuerKey,
+    spec.signature,
+    (signature) => new X509.CertificateList({ tbsCertList: tbs, signatureAlgorithm: algorithm, signature })
+  )
 }
