@@ -236,13 +236,14 @@ export class NodeTlsConnection implements EngineConnection {
         this.changed.notify()
       })
     }
-    this.startedAt = performance.now()
+    // (the ticket wait's bound: clients keeping sessions only)
+    if (this.sessionsKept) this.startedAt = performance.now()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      this.handshakeMs = performance.now() - this.startedAt
+      if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
       this.state.secured(this.describe(socket))
