@@ -228,7 +228,11 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     this.state.start()
-    if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
+    // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
+    if (
+      this.side === "client" && this.native === undefined &&
+      (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
+    ) this.sniffAcceptedCas(socket)
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
