@@ -14,7 +14,7 @@ import * as Certificate from "../src/Certificate.js"
 import * as CertificateFlags from "../src/CertificateFlags.js"
 import * as Crl from "../src/Crl.js"
 import { modPow, readParams, verify } from "../src/internal/dsa.js"
-import { sha224 } from "../src/internal/sha224.js"
+import { sha224 } from "../src/internal/sha2.js"
 import * as Verifier from "../src/Verifier.js"
 
 const fixtures = JSON.parse(

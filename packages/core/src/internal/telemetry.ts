@@ -74,13 +74,29 @@ const portOf = (address: string | undefined): number | undefined => {
   return match === null ? undefined : Number(match[1])
 }
 
+const attributeNames = (prefix: string) =>
+  ["subject", "issuer", "hash.sha256", "not_before", "not_after"].map((name) => `${prefix}.${name}`)
+const serverNames = attributeNames("tls.server")
+const clientNames = attributeNames("tls.client")
+
+/** A leaf's attribute values, made once per certificate (a peer's chain is parsed once and kept). */
+const leafValues = new WeakMap<Certificate, readonly [string, string, string, string, string]>()
+
 const certificateAttributes = (span: Tracer.Span, prefix: string, leaf: Certificate | undefined) => {
   if (leaf === undefined) return
-  span.attribute(`${prefix}.subject`, leaf.subject.text)
-  span.attribute(`${prefix}.issuer`, leaf.issuer.text)
-  span.attribute(`${prefix}.hash.sha256`, leaf.fingerprintSha256.replace(/:/g, "").toUpperCase())
-  span.attribute(`${prefix}.not_before`, leaf.notBefore.toISOString())
-  span.attribute(`${prefix}.not_after`, leaf.notAfter.toISOString())
+  let values = leafValues.get(leaf)
+  if (values === undefined) {
+    values = [
+      leaf.subject.text,
+      leaf.issuer.text,
+      leaf.fingerprintSha256.replace(/:/g, "").toUpperCase(),
+      leaf.notBefore.toISOString(),
+      leaf.notAfter.toISOString()
+    ]
+    leafValues.set(leaf, values)
+  }
+  const names = prefix === "tls.server" ? serverNames : clientNames
+  for (let i = 0; i < names.length; i++) span.attribute(names[i]!, values[i])
 }
 
 /** @internal */
@@ -198,7 +214,7 @@ export const verifyChain = <E, R>(
 ): Effect.Effect<CertificateFlags.CertificateFlags, E, R> =>
   Effect.useSpan(
     "tls.verify_chain",
-    { attributes: { "effect_tls.chain.length": chainLength } },
+    { captureStackTrace: false, attributes: { "effect_tls.chain.length": chainLength } },
     (span) =>
       Effect.tap(
         Effect.withParentSpan(verify, span),

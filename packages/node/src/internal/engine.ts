@@ -249,11 +249,11 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(this.describe(socket))
-      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
-      this.stopSniffingListener?.()
-      this.changed.notify()
+      this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
+      // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
+      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+        setImmediate(() => this.secured(socket))
+      } else this.secured(socket)
     })
     socket.on("error", (error) => this.recordError(error))
     socket.on("readable", this.changed.notify)
@@ -271,6 +271,18 @@ export class NodeTlsConnection implements EngineConnection {
       this.changed.notify()
     })
     return socket
+  }
+
+  private secured(socket: tls.TLSSocket): void {
+    try {
+      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+      this.state.secured(this.describe(socket))
+    } catch (error) {
+      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
+      this.recordError(error)
+    }
+    this.stopSniffingListener?.()
+    this.changed.notify()
   }
 
   // ---- the accepted-CA sniffer (client, bridge only)
@@ -469,10 +481,12 @@ export class NodeTlsConnection implements EngineConnection {
         )
       }
       if (bytes.length === 0) return Effect.void
-      // Bun's and Deno's node:tls call back late or never over a JS Duplex: their old rule,
-      // "node:tls took the bytes and the bridge handed their records on"
-      if (!runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+      // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
+      // where the transport is consumed, so no operation of the caller's can overtake them (a
+      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
+      // back late or never over a JS Duplex
+      if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
+        if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
         }
         return this.changed.await(this.handedToBridge)
@@ -499,7 +513,7 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writePending && !this.bridge.writableNeedDrain) {
+    if (!this.socket!.writableNeedDrain && !this.bridge.writableNeedDrain) {
       return Effect.void
     }
     if (this.state.closed) return Effect.fail(this.closedError)
@@ -575,7 +589,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     if (
       socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      !this.bridge.writeBlocked && (socket.writableLength > 0 || this.bridge.writePending)
+      !this.bridge.writeBlocked && socket.writableLength > 0
     ) {
       return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
     }
@@ -584,8 +598,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private readonly plaintextFlushed: Effect.Effect<void> = this.changed.await(() => {
     const socket = this.socket!
-    return socket.destroyed || this.state.failure !== undefined ||
-        (socket.writableLength === 0 && !this.bridge.writePending)
+    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
       ? Effect.void
       : undefined
   })
@@ -597,8 +610,7 @@ export class NodeTlsConnection implements EngineConnection {
     const blocked = this.bridge.writeBlocked
     this.stop()
     if (shutDown || blocked) return Effect.void
-    const shutdownWrite = Effect.ignore(this.config.transport.shutdownWrite)
-    return this.bridge.writePending ? Effect.zipRight(this.bridgeWritten, shutdownWrite) : shutdownWrite
+    return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -623,11 +635,6 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
-
-  /** Waits until the bridge's writer has taken what node:tls handed it. */
-  private readonly bridgeWritten: Effect.Effect<void> = this.changed.await(() =>
-    this.bridge.writePending ? undefined : Effect.void
-  )
 
   /**
    * Client: the sessions the server gave, wrapped for the cache.

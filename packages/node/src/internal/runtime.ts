@@ -92,6 +92,15 @@ export const reportsFinished: boolean = runtimeName === "node"
  */
 export const opensslSessions: boolean = runtimeName === "node"
 
+/**
+ * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
+ * JS Duplex): the engine then reads the handshake's result a turn later, so that the accepted-CA
+ * sniffer has the server's handshake secret.
+ *
+ * @internal
+ */
+export const keylogAfterSecure: boolean = runtimeName === "bun"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 

@@ -170,6 +170,39 @@ export class Pipe {
     return this.read
   })
 
+  /** `Transport.Immediate.read`: what `read` would deliver now, "wait", or undefined (a delay or a failure: `read`). */
+  readonly readImmediate = (): Uint8Array | null | "wait" | undefined => {
+    if (this.connection.failure !== undefined && (this.connection.failure._tag !== "Reset" || this.buffered === 0)) {
+      return undefined
+    }
+    if (this.stalled) return "wait"
+    if (this.buffered > 0) {
+      return this.delay !== undefined && Duration.toMillis(this.delay) > 0 ? undefined : this.take()
+    }
+    return this.ended ? null : "wait"
+  }
+
+  /**
+   * `Transport.Immediate.write`: accepts what fits now and returns its length; nothing while
+   * a fault is armed at a byte offset (those go through `write`, which reports them).
+   */
+  readonly writeImmediate = (bytes: Uint8Array): number => {
+    if (
+      this.connection.failure !== undefined || this.shutdown || this.truncated ||
+      this.resetAfter !== undefined || this.truncateAfter !== undefined
+    ) return 0
+    let offset = 0
+    while (offset < bytes.length) {
+      const accepted = this.acceptOne(bytes, offset)
+      if (typeof accepted !== "number" || accepted === 0) break
+      offset += accepted
+    }
+    return offset
+  }
+
+  readonly whenReadable = (wake: () => void): () => void => this.readers.onNext(wake)
+  readonly whenWritable = (wake: () => void): () => void => this.writers.onNext(wake)
+
   private writeCheck(): TransportError | undefined {
     const failure = this.connection.failure
     if (failure !== undefined) return this.writeError(failure)

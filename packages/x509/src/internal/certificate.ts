@@ -12,7 +12,7 @@ import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
-import { sha256 } from "./sha256.js"
+import { sha256 } from "./sha2.js"
 import * as Signature from "./signature.js"
 import type * as WebCrypto from "./webcrypto.js"
 

@@ -9,7 +9,7 @@ import * as Der from "./der.js"
 import * as Dsa from "./dsa.js"
 import { curves, hashOids, OID } from "./oids.js"
 import type { AlgorithmId } from "./parse.js"
-import { sha224 } from "./sha224.js"
+import { sha224 } from "./sha2.js"
 import * as WebCrypto from "./webcrypto.js"
 
 /** @internal */
