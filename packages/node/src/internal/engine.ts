@@ -438,6 +438,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.plaintextReads++
       this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
@@ -449,6 +450,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.plaintextReads++
       this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
@@ -465,8 +467,34 @@ export class NodeTlsConnection implements EngineConnection {
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
     // (Bun) the peer's close_notify, kept from node:tls until our side closes
-    if (this.guard?.peerClosed() === true) return Effect.succeed(Option.none())
+    if (this.guard?.peerClosed() === true) return this.peerEndedQuietly()
     if (state.closed) return this.endedAbruptly(this.closedError)
+    return undefined
+  }
+
+  /** Plaintext chunks read so far (the end after a withheld close_notify waits for a quiet turn). */
+  private plaintextReads = 0
+  private quietCheck: "scheduled" | "quiet" | undefined = undefined
+
+  /**
+   * Bun: the guard withheld the peer's close_notify after handing node:tls every record before
+   * it, but Bun may still hold some of their plaintext (it stops decrypting while its readable
+   * buffer is full, and resumes on the `read()` that found it empty). The end is reported only
+   * once a read found nothing and a later turn brought nothing either.
+   */
+  private peerEndedQuietly(): Effect.Effect<Option.Option<Uint8Array>> | undefined {
+    if (this.quietCheck === "quiet") return Effect.succeed(Option.none())
+    if (this.quietCheck === undefined) {
+      this.quietCheck = "scheduled"
+      const reads = this.plaintextReads
+      setImmediate(() =>
+        setTimeout(() => {
+          const socket = this.socket!
+          this.quietCheck = reads === this.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
+          this.changed.notify()
+        }, 1)
+      )
+    }
     return undefined
   }
 
@@ -711,7 +739,9 @@ export class NodeTlsConnection implements EngineConnection {
  * consumes the transport (`tcp.takeSocket`).
  */
 const nativeSocket = (config: EngineConfig): Duplex | undefined => {
-  if (config.requireCloseNotify || Transport.hasPendingInput(config.transport)) return undefined
+  if (!runtime.nativeSocketPath || config.requireCloseNotify || Transport.hasPendingInput(config.transport)) {
+    return undefined
+  }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
 

@@ -101,6 +101,15 @@ export const opensslSessions: boolean = runtimeName === "node"
  */
 export const keylogAfterSecure: boolean = runtimeName === "bun"
 
+/**
+ * Whether the engine may hand a TCP transport's own socket to node:tls (the native path). Deno
+ * 2.9: a TLSSocket on the socket the transport had been reading stalled (an echo of 1 MiB with
+ * half-close never finished; plain node:tls on a fresh socket does not), so Deno keeps the bridge.
+ *
+ * @internal
+ */
+export const nativeSocketPath: boolean = runtimeName !== "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
