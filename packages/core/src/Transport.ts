@@ -182,8 +182,10 @@ export interface Immediate {
    * its length. 0: nothing was written, use `write` (it waits or fails); a part: wait for
    * `whenWritable` before writing the rest. Backpressure holds as with `write`: a transport may
    * take one write past its high-water mark, as `write` does before it waits for room.
+   * `handedOver`: the caller never touches `bytes` again, so the transport may keep them
+   * rather than a copy.
    */
-  readonly write: (bytes: Uint8Array) => number
+  readonly write: (bytes: Uint8Array, handedOver?: boolean) => number
   /**
    * Optional: writes `chunks`, in order, as one write, now, and returns true; or writes
    * nothing and returns false (then join them and `write`). It spares a copy where the

@@ -89,6 +89,14 @@ layer(env, { excludeTestServices: true })("client handshake path", (it) => {
         assert.deepStrictEqual(Option.getOrNull(names), [fixture.pki.ca.certificate.subject.text])
       }))
 
+    it.scoped("a TLS 1.3-only client: none by default, the CA names when a request can matter", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        assert.isTrue(Option.isNone(yield* acceptedCasOf({ minVersion: "TLSv1.3" })))
+        const names = yield* acceptedCasOf({ minVersion: "TLSv1.3", certificate: fixture.client.certifiedKey })
+        assert.deepStrictEqual(Option.getOrNull(names), [fixture.pki.ca.certificate.subject.text])
+      }))
+
     it.scoped("TLS 1.2: the CertificateRequest travels in clear and is always read", () =>
       Effect.gen(function*() {
         const fixture = yield* TestPki.TestPki

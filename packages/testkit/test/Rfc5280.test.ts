@@ -190,6 +190,24 @@ describe("RFC 5280 6.1: certificate policies", () => {
       expectValid(yield* verify([good.root], good.chain))
     }))
 
+  it.effect("a critical extKeyUsage is honoured (4.2.1.12: either way); TLS server paths refuse it (CA/B Forum)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const criticalEku: TestPki.RawExtension = {
+        oid: "2.5.29.37",
+        critical: true,
+        value: seq(oid("1.3.6.1.5.5.7.3.1"))
+      }
+      const leaf = yield* root.issue({
+        dnsNames: ["server.example"],
+        extendedKeyUsage: "none",
+        extraExtensions: [criticalEku]
+      })
+      expectValid(yield* verify([root], [leaf], { purpose: "server", extendedKeyUsage: undefined }))
+      const server = yield* verify([root], [leaf], { purpose: "server", identity: "server.example" })
+      assert.deepStrictEqual(server.reasons.map((r) => r.detail), ["critical extKeyUsage"])
+    }))
+
   it.effect("a CA with a non-critical basicConstraints is a CA (4.2.1.9's MUST binds CAs); TLS server paths refuse it", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })

@@ -264,7 +264,8 @@ export class TransportDuplex extends Duplex {
   private send(bytes: Uint8Array, callback: Callback): void {
     const immediate = this.immediate
     if (immediate !== undefined) {
-      const accepted = immediate.write(bytes)
+      // node:tls's ciphertext (or our join of it) is fresh and never touched again
+      const accepted = immediate.write(bytes, true)
       if (accepted === bytes.length) return callback()
       if (accepted === 0) return this.writeThroughEffect(bytes, callback)
       this.writing = callback
@@ -281,7 +282,7 @@ export class TransportDuplex extends Duplex {
     this.cancelWrite = undefined
     const bytes = this.unwritten!
     const callback = this.writing!
-    const accepted = this.immediate!.write(bytes)
+    const accepted = this.immediate!.write(bytes, true)
     if (accepted === bytes.length) {
       this.unwritten = undefined
       this.writing = undefined

@@ -228,7 +228,11 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     this.state.start()
-    if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
+    // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
+    if (
+      this.side === "client" && this.native === undefined &&
+      (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
+    ) this.sniffAcceptedCas(socket)
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -236,13 +240,14 @@ export class NodeTlsConnection implements EngineConnection {
         this.changed.notify()
       })
     }
-    this.startedAt = performance.now()
+    // (the ticket wait's bound: clients keeping sessions only)
+    if (this.sessionsKept) this.startedAt = performance.now()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      this.handshakeMs = performance.now() - this.startedAt
+      if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them

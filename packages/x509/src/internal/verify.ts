@@ -275,7 +275,9 @@ const leafProblems = (p: Parsed, options: Options): Array<Problem> => {
     for (const oid of ekus) {
       if (!x.extKeyUsage.includes(oid)) generic("ExtendedKeyUsage", `extKeyUsage does not allow ${oid}`)
     }
-    if (x.extensions.find((e) => e.oid === OID.extKeyUsage)?.critical) {
+    // RFC 5280 4.2.1.12 lets the issuer mark it either way; the Web PKI's profile
+    // (CA/B Forum BR 7.1.2.7.10) requires it non-critical
+    if (webPkiProfile(options) && x.extensions.find((e) => e.oid === OID.extKeyUsage)?.critical) {
       generic("ExtendedKeyUsage", "critical extKeyUsage")
     }
     if (ekus.length > 0 && x.extKeyUsage.includes(OID.anyExtendedKeyUsage)) {
