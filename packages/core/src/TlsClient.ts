@@ -202,12 +202,17 @@ export const make = (
     }) as TlsClientConnection
     // keep the newest session of a connection that verified, for the next one to the same
     // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        if (Option.isNone(yield* conn.info)) return
-        for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
-      })
-    )
+    // (a finalizer of the scope itself: it needs none of the fiber's state, so it skips the
+    // bookkeeping of Effect.addFinalizer)
+    if (cache !== SessionCache.disabled) {
+      yield* Scope.addFinalizer(
+        yield* Effect.scope,
+        Effect.gen(function*() {
+          if (Option.isNone(yield* conn.info)) return
+          for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
+        })
+      )
+    }
     return conn
   })
 
