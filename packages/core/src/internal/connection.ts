@@ -12,9 +12,10 @@ import * as ChannelBinding from "../ChannelBinding.js"
 import * as Condition from "../Condition.js"
 import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
-import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
+import * as ProtocolVersion from "../ProtocolVersion.js"
+import type { EngineConfig, EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
-import { TypeId } from "../TlsConnection.js"
+import { defaultCloseTimeout, TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
@@ -52,6 +53,25 @@ type HandshakeState =
   // callers that come while it runs wait on a condition, made for the first of them
   | { readonly _tag: "Running"; waiters: Condition.Condition | undefined }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
+
+/**
+ * The engine settings both sides take from their options as they are.
+ *
+ * @internal
+ */
+export const engineSettings = (
+  options: Omit<CommonOptions, "certificate">,
+  transport: Transport,
+  database: TlsDatabaseShape
+): Omit<EngineConfig, "certificate" | "alpn"> => ({
+  transport,
+  minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
+  maxVersion: Option.fromNullable(options.maxVersion),
+  ciphers: Option.fromNullable(options.ciphers),
+  database,
+  requireCloseNotify: options.requireCloseNotify ?? true,
+  closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
+})
 
 /** @internal */
 export const resolveDatabase = (
