@@ -47,6 +47,11 @@ export interface Condition {
   ) => Effect.Effect<A, E, R>
   /** Waits for the next `notify` (for loops that re-check by themselves). Interruptible. */
   readonly next: Effect.Effect<void>
+  /**
+   * Calls `callback` once, at the next `notify` (for code that waits in callbacks rather than
+   * in a fiber); returns a function that removes it.
+   */
+  readonly onNext: (callback: () => void) => () => void
   /** Tells every waiter that the state changed: each re-checks. */
   readonly notify: () => void
   /** How many fibers are waiting. */
@@ -107,6 +112,15 @@ class ConditionImpl implements Condition {
         return Effect.sync(() => this.remove(waiter))
       })
     })
+
+  readonly onNext = (callback: () => void): () => void => {
+    const waiter = () => {
+      this.remove(waiter)
+      callback()
+    }
+    this.add(waiter)
+    return () => this.remove(waiter)
+  }
 
   readonly next: Effect.Effect<void> = Effect.async<void>((resume) => {
     const waiter = () => {

@@ -161,6 +161,47 @@ export const hasPendingInput = (transport: Transport): boolean =>
     : true
 
 /**
+ * An optional synchronous fast path beside a transport's Effects, for engines driven by
+ * callbacks (node:tls's stream bridge): each operation completes now or does nothing, and
+ * never waits; the caller then falls back to the Effect. What it returns is exactly what the
+ * Effect would have returned at once. It saves running an Effect per chunk on a busy
+ * connection; a transport without it works the same, a little slower.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Immediate {
+  /**
+   * A chunk that `read` would return now, `null` for the end of input, `"wait"` when nothing
+   * is there yet (`whenReadable` tells when to try again), or `undefined`: anything else (a
+   * failure, a delay): use `read`.
+   */
+  readonly read: () => Uint8Array | null | "wait" | undefined
+  /**
+   * Writes the prefix of `bytes` that the transport accepts now, without waiting, and returns
+   * its length. 0: nothing was written, use `write` (it waits or fails); a part: wait for
+   * `whenWritable` before writing the rest. Backpressure holds as with `write`: a transport may
+   * take one write past its high-water mark, as `write` does before it waits for room.
+   * `handedOver`: the caller never touches `bytes` again, so the transport may keep them
+   * rather than a copy.
+   */
+  readonly write: (bytes: Uint8Array, handedOver?: boolean) => number
+  /**
+   * Optional: writes `chunks`, in order, as one write, now, and returns true; or writes
+   * nothing and returns false (then join them and `write`). It spares a copy where the
+   * transport gathers writes itself (a socket's writev).
+   */
+  readonly writeAll?: ((chunks: ReadonlyArray<Uint8Array>) => boolean) | undefined
+  /**
+   * Calls `wake` once, when `read` may see something new (bytes, the end of input, a
+   * failure); returns a function that cancels it.
+   */
+  readonly whenReadable: (wake: () => void) => () => void
+  /** Calls `wake` once, when `write` may accept more (or fail); returns a function that cancels it. */
+  readonly whenWritable: (wake: () => void) => () => void
+}
+
+/**
  * The parts a transport implementation supplies; `make` adds push-back (`unread`).
  *
  * @since 0.1.0
@@ -171,7 +212,19 @@ export interface Implementation {
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TransportError>
   readonly shutdownWrite: Effect.Effect<void, TransportError>
   readonly description: Description
+  /** The synchronous fast path, when the implementation can offer one. */
+  readonly immediate?: Immediate | undefined
 }
+
+const immediates = new WeakMap<Transport, Immediate>()
+
+/**
+ * The synchronous fast path of a transport built by `make` with one, if any.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const immediate = (transport: Transport): Immediate | undefined => immediates.get(transport)
 
 /**
  * Builds a `Transport` from its parts, adding the push-back buffer behind `unread`.
@@ -196,6 +249,16 @@ export const make = (implementation: Implementation): Transport => {
         if (bytes.length > 0) pushedBack.unshift(bytes)
       }),
     description: implementation.description
+  }
+  const fast = implementation.immediate
+  if (fast !== undefined) {
+    immediates.set(transport, {
+      read: () => pushedBack.length > 0 ? pushedBack.shift()! : fast.read(),
+      write: fast.write,
+      writeAll: fast.writeAll,
+      whenReadable: fast.whenReadable,
+      whenWritable: fast.whenWritable
+    })
   }
   return transport
 }

@@ -46,4 +46,18 @@ describe("Condition", () => {
       yield* Fiber.join(next)
       assert.strictEqual(condition.waiting, 0)
     }))
+
+  it("onNext calls back once at the next notify; its canceller removes it", () => {
+    const condition = Condition.make()
+    let calls = 0
+    condition.onNext(() => calls++)
+    const cancel = condition.onNext(() => calls += 10)
+    assert.strictEqual(condition.waiting, 2)
+    cancel()
+    assert.strictEqual(condition.waiting, 1)
+    condition.notify()
+    condition.notify()
+    assert.strictEqual(calls, 1)
+    assert.strictEqual(condition.waiting, 0)
+  })
 })

@@ -213,13 +213,25 @@ const acquire = (options: Options | undefined): Effect.Effect<PairWithControl, n
         read: rightToLeft.read,
         write: leftToRight.write,
         shutdownWrite: leftToRight.shutdownWrite,
-        description: leftDescription
+        description: leftDescription,
+        immediate: {
+          read: rightToLeft.readImmediate,
+          write: leftToRight.writeImmediate,
+          whenReadable: rightToLeft.whenReadable,
+          whenWritable: leftToRight.whenWritable
+        }
       })
       const right = Transport.make({
         read: leftToRight.read,
         write: rightToLeft.write,
         shutdownWrite: rightToLeft.shutdownWrite,
-        description: rightDescription
+        description: rightDescription,
+        immediate: {
+          read: leftToRight.readImmediate,
+          write: rightToLeft.writeImmediate,
+          whenReadable: leftToRight.whenReadable,
+          whenWritable: rightToLeft.whenWritable
+        }
       })
       const pipe = (direction: Direction) => direction === "leftToRight" ? leftToRight : rightToLeft
       const update = (direction: Direction, f: (pipe: internal.Pipe) => void) =>

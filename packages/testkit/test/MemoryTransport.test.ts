@@ -1,3 +1,4 @@
+import * as Transport from "@effect-tls/core/Transport"
 import { TransportError } from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TransportSuite from "@effect-tls/testkit/TransportSuite"
@@ -104,6 +105,34 @@ describe("MemoryTransport", () => {
       assert.strictEqual(stats.pendingReads, 0)
       assert.strictEqual(stats.pendingWrites, 0)
     }).pipe(Effect.scoped))
+
+  it.effect("the immediate fast path agrees with the Effects: bytes, waiting, backpressure, end, failure", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const { control, left, right } = yield* Scope.extend(MemoryTransport.pairWithControl({ capacity: 10 }), scope)
+      const fromLeft = Transport.immediate(left)!
+      const toRight = Transport.immediate(right)!
+      assert.strictEqual(toRight.read(), "wait")
+      let woken = 0
+      toRight.whenReadable(() => woken++)
+      assert.strictEqual(fromLeft.write(new Uint8Array(25)), 10)
+      assert.strictEqual(woken, 1)
+      assert.strictEqual(fromLeft.write(new Uint8Array(5)), 0)
+      let writable = 0
+      fromLeft.whenWritable(() => writable++)
+      assert.strictEqual(toRight.read()!.length, 10)
+      assert.strictEqual(writable, 1)
+      yield* right.unread(text("back"))
+      assert.strictEqual(decode(toRight.read() as Uint8Array), "back")
+      yield* left.shutdownWrite
+      assert.strictEqual(toRight.read(), null)
+      // a fault armed at an offset goes through the Effect, which reports it
+      yield* control.resetAfter("rightToLeft", 1)
+      assert.strictEqual(Transport.immediate(right)!.write(new Uint8Array(4)), 0)
+      yield* Scope.close(scope, Exit.void)
+      assert.strictEqual(Transport.immediate(left)!.read(), undefined)
+      assert.strictEqual(reasonOf(failure(yield* Effect.exit(left.read))), "Closed")
+    }))
 
   describe("fault injection", () => {
     it.effect("drop: both sides fail, pending and later operations", () =>

@@ -4,22 +4,24 @@
  * - reads are pulled from the transport only when node:tls asks for ciphertext (`_read`),
  *   so a consumer that stops reading plaintext stops the transport, and memory stays bounded;
  * - writes that node batched in one turn arrive together in `_writev` and go out as one
- *   transport write (one copy to join them, none for a single chunk);
+ *   transport write (a socket gathers them itself, `Immediate.writeAll`; otherwise one copy
+ *   joins them, none for a single chunk);
  * - it records when the transport's end of input was handed to node:tls, which is how the
  *   engine tells a peer's close_notify (node:tls ends before that) from a bare FIN.
  *
- * Each direction is served by one long-lived fiber (a pump) rather than a fiber per call:
- * the reader reads from the transport while node:tls wants data (a `push` that returns true)
- * and parks when it does not, until the next `_read`; the writer takes what `_write` /
- * `_writev` hand it and parks between writes. Both end when the duplex is destroyed; a
- * transport operation still in flight then is interrupted.
+ * No fiber lives here: node's callbacks call the transport directly. Its synchronous fast
+ * path (`Transport.immediate`) is taken first; only an operation that must wait (no bytes
+ * yet, a transport that pushes back, a foreign transport) runs the transport's Effect, one
+ * fiber per operation, which ends with it. An idle connection therefore holds no fiber, and
+ * a busy one enters Effect only when it waits. Destroying the duplex interrupts a transport
+ * operation still in flight.
  *
  * @internal
  */
-import * as Condition from "@effect-tls/core/Condition"
-import type { Transport, TransportError } from "@effect-tls/core/Transport"
+import * as Transport from "@effect-tls/core/Transport"
+import type { TransportError } from "@effect-tls/core/Transport"
 import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -61,45 +63,33 @@ export class TransportDuplex extends Duplex {
     effect: Effect.Effect<A, TransportError>,
     onExit: (exit: Exit.Exit<A, TransportError>) => void
   ) => () => void
-  /** Interrupts the reader (and the transport read in flight): a destroyed duplex must not keep reading. */
-  private cancelRead: (() => void) | undefined = undefined
+  private readonly immediate: Transport.Immediate | undefined
 
-  // ---- reader pump
-  private readerStarted = false
+  // ---- reading
   /** node:tls wants more ciphertext: `_read` was called, or the last `push` stayed below the mark. */
   private demand = false
-  /** Where the reader parks for want of demand. */
-  private readonly demandChanged = Condition.make()
+  /** The reading loop runs (a `_read` made by a `push` inside it only sets `demand`). */
+  private pulling = false
+  /** A transport read waits (for `whenReadable`, or in its own fiber): this stops it. */
+  private cancelRead: (() => void) | undefined = undefined
 
-  // ---- writer pump
-  private writerStarted = false
-  /** Interrupts the writer (and the transport write in flight). */
+  // ---- writing
+  /** The callback of the transport write in flight (one that waits for the transport). */
+  private writing: Callback | undefined = undefined
   private cancelWrite: (() => void) | undefined = undefined
-  private outbox: Uint8Array | undefined = undefined
-  private outCallback: Callback | undefined = undefined
-  /** Where the writer parks for want of bytes. */
-  private readonly outboxChanged = Condition.make()
-  /** Called when the writer takes bytes node handed over (their transport write has begun) and when it completes. */
+  /** Called when a transport write completes. */
   onWriteProgress: (() => void) | undefined = undefined
 
   /**
-   * Whether bytes node handed over wait for the writer (at most one turn of the scheduler). A
-   * caller that must not overtake them with its own transport operation waits until false.
-   */
-  get writePending(): boolean {
-    return this.outbox !== undefined
-  }
-
-  /**
-   * Whether the writer is suspended in a transport write: the transport pushes back (a peer
-   * that stopped reading). A write that the transport takes at once never shows here.
+   * Whether a transport write waits: the transport pushes back (a peer that stopped
+   * reading). A write that the transport takes at once never shows here.
    */
   get writeBlocked(): boolean {
     return this.writing !== undefined
   }
 
   constructor(
-    readonly transport: Transport,
+    readonly transport: Transport.Transport,
     runtime: Runtime.Runtime<never>
   ) {
     super({
@@ -108,6 +98,7 @@ export class TransportDuplex extends Duplex {
       readableHighWaterMark: 64 * 1024,
       writableHighWaterMark: 64 * 1024
     })
+    this.immediate = Transport.immediate(transport)
     const runCallback = Runtime.runCallback(runtime)
     this.run = (effect, onExit) => {
       const cancel = runCallback(effect, { onExit })
@@ -128,15 +119,29 @@ export class TransportDuplex extends Duplex {
     }
   }
 
+  /**
+   * Runs a transport operation: `onExit` at once when it completes without waiting (the
+   * return value is then undefined), otherwise later, and the returned function interrupts it.
+   */
+  private start<A>(
+    effect: Effect.Effect<A, TransportError>,
+    onExit: (exit: Exit.Exit<A, TransportError>) => void
+  ): { readonly exit: Exit.Exit<A, TransportError> } | (() => void) {
+    let now: Exit.Exit<A, TransportError> | undefined = undefined
+    let inCall = true
+    const cancel = this.run(effect, (exit) => {
+      if (inCall) now = exit
+      else onExit(exit)
+    })
+    inCall = false
+    return now !== undefined ? { exit: now } : cancel
+  }
+
   // ---- reading
 
-  private readonly waitDemand: Effect.Effect<void> = this.demandChanged.await(() =>
-    (this.demand && !this.consumerFull()) || this.destroyed ? Effect.void : undefined
-  )
-
-  /** The consumer's reader took plaintext: a reader parked on a full consumer may go on. */
+  /** The consumer's reader took plaintext: a reader stopped by a full consumer may go on. */
   consumerRead(): void {
-    if (this.demand) this.demandChanged.notify()
+    if (this.demand) this.pull()
   }
 
   /**
@@ -146,105 +151,164 @@ export class TransportDuplex extends Duplex {
    */
   private chunksSinceMacrotask = 0
   private macrotaskPending = false
-
-  private readonly letMacrotasksRun: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const handle = setImmediate(() => {
-      this.chunksSinceMacrotask = 0
-      resume(Effect.void)
-    })
-    return Effect.sync(() => clearImmediate(handle))
-  })
+  private resumeAfterMacrotasks = false
 
   private countChunk(): boolean {
     if (!this.macrotaskPending) {
       this.macrotaskPending = true
-      setImmediate(() => {
-        this.macrotaskPending = false
-        this.chunksSinceMacrotask = 0
-      })
+      setImmediate(this.afterMacrotasks)
     }
     return ++this.chunksSinceMacrotask > 64
   }
 
-  private readonly onChunk = (chunk: Option.Option<Uint8Array>): Effect.Effect<void, TransportError> => {
-    if (this.destroyed) return Effect.void
-    if (Option.isNone(chunk)) {
-      this.push(null)
-      return Effect.void
+  private readonly afterMacrotasks = (): void => {
+    this.macrotaskPending = false
+    this.chunksSinceMacrotask = 0
+    if (this.resumeAfterMacrotasks) {
+      this.resumeAfterMacrotasks = false
+      this.pull()
     }
-    if (this.inboundChunks++ === 0) this.firstInboundByte = chunk.value[0]
-    this.onInbound?.(chunk.value)
-    // a `_read` made while pushing (node wants more) sets it again
-    this.demand = false
-    if (this.push(chunk.value)) this.demand = true
-    return this.readLoop
   }
 
-  private readonly readLoop: Effect.Effect<void, TransportError> = Effect.suspend(() => {
-    if (this.destroyed) return Effect.void
-    if (this.countChunk()) return Effect.zipRight(this.letMacrotasksRun, this.readLoop)
-    if (!this.demand || this.consumerFull()) return Effect.zipRight(this.waitDemand, this.readLoop)
-    return Effect.flatMap(this.transport.read, this.onChunk)
-  })
+  /** Hands a chunk (or the end of input) to node:tls; whether it wants more now. */
+  private deliver(chunk: Uint8Array | null): boolean {
+    if (this.destroyed) return false
+    if (chunk === null) {
+      this.push(null)
+      return false
+    }
+    if (this.inboundChunks++ === 0) this.firstInboundByte = chunk[0]
+    this.onInbound?.(chunk)
+    // a `_read` made while pushing (node wants more) sets it again
+    this.demand = false
+    if (this.push(chunk)) this.demand = true
+    return this.demand
+  }
+
+  private readonly onRead = (exit: Exit.Exit<Option.Option<Uint8Array>, TransportError>): void => {
+    this.cancelRead = undefined
+    if (Exit.isSuccess(exit)) {
+      if (this.deliver(Option.getOrNull(exit.value))) this.pull()
+    } else if (!Exit.isInterrupted(exit)) {
+      this.fail(exit)
+    }
+  }
+
+  /** Reads from the transport while node:tls wants ciphertext, without waiting when it can. */
+  private pull(): void {
+    if (this.pulling || this.cancelRead !== undefined) return
+    this.pulling = true
+    try {
+      while (this.demand && !this.destroyed && !this.consumerFull()) {
+        if (this.countChunk()) {
+          this.resumeAfterMacrotasks = true
+          return
+        }
+        const immediate = this.immediate
+        if (immediate !== undefined) {
+          const now = immediate.read()
+          if (now === "wait") {
+            this.cancelRead = immediate.whenReadable(this.onReadable)
+            return
+          }
+          if (now !== undefined) {
+            if (!this.deliver(now)) return
+            continue
+          }
+        }
+        const started = this.start(this.transport.read, this.onRead)
+        if (typeof started === "function") {
+          this.cancelRead = started
+          return
+        }
+        const exit = started.exit
+        if (Exit.isFailure(exit)) {
+          if (!Exit.isInterrupted(exit)) this.fail(exit)
+          return
+        }
+        if (!this.deliver(Option.getOrNull(exit.value))) return
+      }
+    } finally {
+      this.pulling = false
+    }
+  }
+
+  private readonly onReadable = (): void => {
+    this.cancelRead = undefined
+    this.pull()
+  }
 
   override _read(): void {
     this.demand = true
-    if (this.readerStarted) return this.demandChanged.notify()
-    this.readerStarted = true
-    this.cancelRead = this.run(this.readLoop, (exit) => {
-      this.cancelRead = undefined
-      if (Exit.isInterrupted(exit)) return
-      this.fail(exit)
-    })
+    this.pull()
   }
 
   // ---- writing
 
-  private readonly waitBytes: Effect.Effect<void> = this.outboxChanged.await(() =>
-    this.outbox !== undefined || this.destroyed ? Effect.void : undefined
-  )
+  private afterWrite(exit: Exit.Exit<void, TransportError>, callback: Callback): void {
+    if (Exit.isSuccess(exit)) {
+      callback()
+      this.onWriteProgress?.()
+    } else if (!Exit.isInterrupted(exit)) {
+      this.fail(exit)
+      callback(this.transportError ?? new Error("transport write failed"))
+    }
+    // interrupted: the duplex was destroyed, node no longer waits for this write
+  }
 
-  /** The callback of the transport write in flight. */
-  private writing: Callback | undefined = undefined
+  /** What the write in flight still has to write (while it waits for `whenWritable`). */
+  private unwritten: Uint8Array | undefined = undefined
 
-  private readonly afterWrite = {
-    onSuccess: (): Effect.Effect<void> => {
-      const callback = this.writing!
+  private send(bytes: Uint8Array, callback: Callback): void {
+    const immediate = this.immediate
+    if (immediate !== undefined) {
+      // node:tls's ciphertext (or our join of it) is fresh and never touched again
+      const accepted = immediate.write(bytes, true)
+      if (accepted === bytes.length) return callback()
+      if (accepted === 0) return this.writeThroughEffect(bytes, callback)
+      this.writing = callback
+      this.unwritten = accepted === 0 ? bytes : bytes.subarray(accepted)
+      this.cancelWrite = immediate.whenWritable(this.onWritable)
+      this.onWriteProgress?.()
+      return
+    }
+    this.writeThroughEffect(bytes, callback)
+  }
+
+  /** The transport may take more: the fast path again, or the Effect when it makes no progress. */
+  private readonly onWritable = (): void => {
+    this.cancelWrite = undefined
+    const bytes = this.unwritten!
+    const callback = this.writing!
+    const accepted = this.immediate!.write(bytes, true)
+    if (accepted === bytes.length) {
+      this.unwritten = undefined
       this.writing = undefined
       callback()
       this.onWriteProgress?.()
-      return this.writeLoop
-    },
-    onFailure: (cause: Cause.Cause<TransportError>): Effect.Effect<void> => {
-      const callback = this.writing!
+    } else if (accepted > 0) {
+      this.unwritten = bytes.subarray(accepted)
+      this.cancelWrite = this.immediate!.whenWritable(this.onWritable)
+    } else {
+      this.unwritten = undefined
       this.writing = undefined
-      this.fail(Exit.failCause(cause))
-      callback(this.transportError ?? new Error("transport write failed"))
-      return Effect.void
+      this.writeThroughEffect(bytes, callback)
     }
   }
 
-  private readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
-    const bytes = this.outbox
-    if (bytes === undefined) {
-      if (this.destroyed) return Effect.void
-      return Effect.zipRight(this.waitBytes, this.writeLoop)
-    }
-    this.writing = this.outCallback
-    this.outbox = undefined
-    this.outCallback = undefined
-    this.onWriteProgress?.()
-    return Effect.matchCauseEffect(this.transport.write(bytes), this.afterWrite)
-  })
-
-  private send(bytes: Uint8Array, callback: Callback): void {
-    this.outbox = bytes
-    this.outCallback = callback
-    if (this.writerStarted) return this.outboxChanged.notify()
-    this.writerStarted = true
-    this.cancelWrite = this.run(this.writeLoop, () => {
+  private writeThroughEffect(bytes: Uint8Array, callback: Callback): void {
+    const started = this.start(this.transport.write(bytes), (exit) => {
+      this.writing = undefined
       this.cancelWrite = undefined
+      this.afterWrite(exit, callback)
     })
+    if (typeof started === "function") {
+      this.writing = callback
+      this.cancelWrite = started
+      this.onWriteProgress?.()
+    } else {
+      this.afterWrite(started.exit, callback)
+    }
   }
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: Callback): void {
@@ -256,6 +320,8 @@ export class TransportDuplex extends Duplex {
     callback: Callback
   ): void {
     if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
+    const writeAll = this.immediate?.writeAll
+    if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) return callback()
     let total = 0
     for (const { chunk } of chunks) total += chunk.length
     const joined = new Uint8Array(total)
@@ -278,11 +344,9 @@ export class TransportDuplex extends Duplex {
 
   override _destroy(error: Error | null, callback: Callback): void {
     this.cancelRead?.()
-    // an idle writer ends (after handing over what node:tls gave it last, an alert); one
-    // stuck in a transport write (a peer that stopped reading) is interrupted: a destroyed
+    // a write stuck in the transport (a peer that stopped reading) is interrupted: a destroyed
     // connection must not wait for its peer
-    if (this.writing !== undefined) this.cancelWrite?.()
-    this.outboxChanged.notify()
+    this.cancelWrite?.()
     callback(error)
   }
 }

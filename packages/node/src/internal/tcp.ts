@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { Duplex } from "node:stream"
+import type { ConnectOptions, ListenOptions, RunOptions, Server } from "../NodeTransport.js"
 
 /**
  * What a transport made here hands to the engine that takes its socket over (the native
@@ -191,7 +192,55 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     return writers.await(shutdownCheck).pipe(Effect.ensuring(Effect.sync(() => socket.off("finish", onFinish))))
   })
 
-  const transport = Transport.make({ read, write, shutdownWrite, description })
+  /** The synchronous fast path (`Transport.Immediate`): the same checks as `read` and `write`, without waiting. */
+  const immediate: Transport.Immediate = {
+    read: () => {
+      if (closed || taken || error !== undefined) return undefined
+      const chunk: Uint8Array | null = socket.read()
+      if (chunk !== null) return chunk
+      if (ended || socket.readableEnded) return null
+      return socket.destroyed ? undefined : "wait"
+    },
+    write: (bytes) => {
+      if (closed || taken || error !== undefined || socket.writableEnded || socket.destroyed) return 0
+      // below the high-water mark: accepted now, even one write past it (as `write` takes it
+      // before it waits for 'drain'); at the mark, 'drain' is due (a write reached it)
+      if (socket.writableLength >= socket.writableHighWaterMark) return 0
+      socket.write(bytes)
+      return bytes.length
+    },
+    writeAll: (chunks) => {
+      if (
+        closed || taken || error !== undefined || socket.writableEnded || socket.destroyed ||
+        socket.writableLength >= socket.writableHighWaterMark
+      ) return false
+      // one writev, no join
+      socket.cork()
+      for (const chunk of chunks) socket.write(chunk)
+      socket.uncork()
+      return true
+    },
+    whenReadable: readers.onNext,
+    whenWritable: (wake) => {
+      let done = false
+      const once = () => {
+        if (done) return
+        done = true
+        socket.off("drain", once)
+        cancel()
+        wake()
+      }
+      socket.on("drain", once)
+      const cancel = writers.onNext(once)
+      return () => {
+        done = true
+        socket.off("drain", once)
+        cancel()
+      }
+    }
+  }
+
+  const transport = Transport.make({ read, write, shutdownWrite, description, immediate })
   takers.set(transport, {
     socket,
     take: () => {
@@ -226,13 +275,6 @@ export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, n
     Effect.acquireRelease(Effect.sync(() => adapt(socket, describeSocket(socket))), (adapted) => adapted.close),
     (adapted) => adapted.transport
   )
-
-/** @internal */
-export interface ConnectOptions {
-  readonly host: string
-  readonly port: number
-  readonly timeout?: Duration.DurationInput | undefined
-}
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
@@ -290,28 +332,6 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     yield* Effect.addFinalizer(() => adapted.close)
     return adapted.transport
   })
-}
-
-/** @internal */
-export interface ListenOptions {
-  readonly host?: string | undefined
-  readonly port?: number | undefined
-  readonly backlog?: number | undefined
-}
-
-/** @internal */
-export interface Server {
-  readonly address: { readonly host: string; readonly port: number }
-  readonly run: <E, R>(
-    handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
-    options?: RunOptions | undefined
-  ) => Effect.Effect<never, never, R>
-  readonly connections: Effect.Effect<number>
-}
-
-/** @internal */
-export interface RunOptions {
-  readonly handlerFailureLogLevel?: LogLevel.Literal | undefined
 }
 
 /**

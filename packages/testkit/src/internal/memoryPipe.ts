@@ -4,7 +4,8 @@
  *
  * Buffering policy (documented in MemoryTransport.ts):
  * - a write is copied exactly once (`slice`) so that the writer may reuse its
- *   buffer as soon as `write` resolves; reads hand out that copy (or
+ *   buffer as soon as `write` resolves (not when the fast path's writer hands the
+ *   bytes over: node:tls's fresh ciphertext); reads hand out that copy (or
  *   `subarray` views of it when `chunkSize` splits it), never copying again;
  * - a write is split in pieces of at most `capacity` bytes; a piece is accepted
  *   when it fits in the free space or the buffer is empty, so at most
@@ -170,6 +171,39 @@ export class Pipe {
     return this.read
   })
 
+  /** `Transport.Immediate.read`: what `read` would deliver now, "wait", or undefined (a delay or a failure: `read`). */
+  readonly readImmediate = (): Uint8Array | null | "wait" | undefined => {
+    if (this.connection.failure !== undefined && (this.connection.failure._tag !== "Reset" || this.buffered === 0)) {
+      return undefined
+    }
+    if (this.stalled) return "wait"
+    if (this.buffered > 0) {
+      return this.delay !== undefined && Duration.toMillis(this.delay) > 0 ? undefined : this.take()
+    }
+    return this.ended ? null : "wait"
+  }
+
+  /**
+   * `Transport.Immediate.write`: accepts what fits now and returns its length; nothing while
+   * a fault is armed at a byte offset (those go through `write`, which reports them).
+   */
+  readonly writeImmediate = (bytes: Uint8Array, handedOver?: boolean): number => {
+    if (
+      this.connection.failure !== undefined || this.shutdown || this.truncated ||
+      this.resetAfter !== undefined || this.truncateAfter !== undefined
+    ) return 0
+    let offset = 0
+    while (offset < bytes.length) {
+      const accepted = this.acceptOne(bytes, offset, handedOver !== true)
+      if (typeof accepted !== "number" || accepted === 0) break
+      offset += accepted
+    }
+    return offset
+  }
+
+  readonly whenReadable = (wake: () => void): () => void => this.readers.onNext(wake)
+  readonly whenWritable = (wake: () => void): () => void => this.writers.onNext(wake)
+
   private writeCheck(): TransportError | undefined {
     const failure = this.connection.failure
     if (failure !== undefined) return this.writeError(failure)
@@ -184,7 +218,7 @@ export class Pipe {
   }
 
   /** Outcome of trying to accept a piece now: bytes consumed, an error, or undefined (wait) */
-  private acceptOne(bytes: Uint8Array, offset: number): number | TransportError | undefined {
+  private acceptOne(bytes: Uint8Array, offset: number, copy = true): number | TransportError | undefined {
     const error = this.writeCheck()
     if (error !== undefined) return error
     if (this.truncated) return bytes.length - offset // swallowed silently
@@ -206,7 +240,11 @@ export class Pipe {
       }
     }
     if (n > 0) {
-      const piece = bytes.slice(offset, offset + n)
+      const piece = copy
+        ? bytes.slice(offset, offset + n)
+        : offset === 0 && n === bytes.length
+        ? bytes
+        : bytes.subarray(offset, offset + n)
       if (this.corruptAt.length > 0) {
         for (const at of this.corruptAt) {
           if (at >= this.written && at < this.written + n) piece[at - this.written] ^= 0xff
