@@ -368,6 +368,35 @@ describe("RFC 5280 6.3: revocation", () => {
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [minusOne] })), ["Revoked"])
     }))
 
+  it.effect("a certificate whose signature BIT STRING has unused bits can be read but never validates", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue({})
+      const der = leaf.der.slice()
+      const [, , sig] = Der.children(der, Der.readOnly(der, Der.Tag.SEQUENCE))
+      der[sig.valueStart] = 1
+      const odd = yield* Certificate.fromDer(der)
+      const result = yield* verify([root], [odd])
+      assert.isTrue(CertificateFlags.has(result.flags, "GenericError"))
+      assert.isTrue(result.reasons.some((r) => r.detail === "signature with unused bits"))
+    }))
+
+  it.effect("a CRL whose signature BIT STRING has unused bits is unusable: the path it covers fails", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue({})
+      const crl = yield* root.crl({})
+      const der = crl.der.slice()
+      const [, , sig] = Der.children(der, Der.readOnly(der, Der.Tag.SEQUENCE))
+      der[sig.valueStart] = 1 // one unused bit (PKITS's Bad Signed CA is encoded so)
+      const result = yield* Verifier.make({ anchors: [root.ca.certificate], crls: [der] }).verify([leaf.certificate], {
+        purpose: "client",
+        time: NOW,
+        extendedKeyUsage: "any"
+      })
+      assert.isTrue(result.reasons.some((r) => r.code === "Revocation" && r.detail.includes("unused bits")))
+    }))
+
   it.effect("distribution points: a CRL counts only when its IDP names the certificate's DP (6.3.3 b 2 i)", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })

@@ -371,15 +371,24 @@ export interface Signed {
   readonly tbsTlv: Der.Tlv
   readonly signatureAlgorithm: AlgorithmId
   readonly signature: Uint8Array
+  /** The signature BIT STRING's unused bits (no signature algorithm here has any). */
+  readonly unusedBits: number
 }
 
 /**
  * Reads `SEQUENCE { tbs SEQUENCE, signatureAlgorithm, signatureValue BIT STRING }` over a
- * private copy of `input`; `what` names the structure in errors.
+ * private copy of `input`; `what` names the structure in errors. A signature with unused
+ * bits is refused, or with `"report"` returned for the caller to record as a problem (a
+ * readable certificate or CRL that then fails every path it is part of or covers).
  *
  * @internal
  */
-export const readSigned = (input: Uint8Array, what: string, tbsWhat: string): Signed => {
+export const readSigned = (
+  input: Uint8Array,
+  what: string,
+  tbsWhat: string,
+  unusedBits: "refuse" | "report"
+): Signed => {
   const der = input.slice()
   const top = Der.readOnly(der, Der.Tag.SEQUENCE)
   const [tbsTlv, algTlv, sigTlv, ...rest] = Der.children(der, top)
@@ -387,18 +396,26 @@ export const readSigned = (input: Uint8Array, what: string, tbsWhat: string): Si
   Der.expect(tbsTlv, Der.Tag.SEQUENCE, tbsWhat)
   const signatureAlgorithm = readAlgorithm(der, algTlv)
   const sig = Der.readBitString(der, sigTlv)
-  if (sig.unused !== 0) throw new Der.DerError("signature with unused bits")
-  return { der, tbsTlv, signatureAlgorithm, signature: sig.bytes.slice() }
+  if (sig.unused !== 0 && unusedBits === "refuse") throw new Der.DerError("signature with unused bits")
+  return { der, tbsTlv, signatureAlgorithm, signature: sig.bytes.slice(), unusedBits: sig.unused }
 }
 
 /** Parses a DER certificate; throws `Der.DerError` (or the library's errors) when it is not one. @internal */
 export const parseCertificate = (input: Uint8Array): X509 => {
   // Raw structure with the strict reader.
-  const { der, signature, signatureAlgorithm, tbsTlv } = readSigned(input, "Certificate", "TBSCertificate")
+  const { der, signature, signatureAlgorithm, tbsTlv, unusedBits } = readSigned(
+    input,
+    "Certificate",
+    "TBSCertificate",
+    "report"
+  )
   const tbsItems = Der.children(der, tbsTlv)
   let i = 0
   let version = 1
   const problems: Array<string> = []
+  // no signature algorithm has unused bits: such a certificate can be read (PKITS 4.1.2's
+  // Bad Signed CA is one) but never validates
+  if (unusedBits !== 0) problems.push("signature with unused bits")
   if (tbsItems[0]?.tag === 0xa0) {
     const inner = Der.children(der, tbsItems[0])
     if (inner.length !== 1) throw new Der.DerError("bad version")
