@@ -39,10 +39,9 @@ import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
 import * as validated from "./internal/validated.js"
-import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
-import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
+import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import {
   isTlsError,
@@ -174,15 +173,9 @@ export const make = (
       : Option.map(yield* cache.take(sessionKey), Redacted.value)
     yield* telemetry.trackOpen("client")
     const engine = yield* backend.client({
-      transport,
+      ...connection.engineSettings(options, transport, database),
       certificate: Option.fromNullable(options.certificate),
       alpn: options.alpn ?? [],
-      minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
-      maxVersion: Option.fromNullable(options.maxVersion),
-      ciphers: Option.fromNullable(options.ciphers),
-      database,
-      requireCloseNotify: options.requireCloseNotify ?? true,
-      closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
       serverIdentity,
       serverName,
       session
@@ -202,12 +195,17 @@ export const make = (
     }) as TlsClientConnection
     // keep the newest session of a connection that verified, for the next one to the same
     // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)
-    yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
-        if (Option.isNone(yield* conn.info)) return
-        for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
-      })
-    )
+    // (a finalizer of the scope itself: it needs none of the fiber's state, so it skips the
+    // bookkeeping of Effect.addFinalizer)
+    if (cache !== SessionCache.disabled) {
+      yield* Scope.addFinalizer(
+        yield* Effect.scope,
+        Effect.gen(function*() {
+          if (Option.isNone(yield* conn.info)) return
+          for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
+        })
+      )
+    }
     return conn
   })
 

@@ -58,11 +58,10 @@ import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
 import * as validated from "./internal/validated.js"
 import * as PlatformSocket from "./PlatformSocket.js"
-import * as ProtocolVersion from "./ProtocolVersion.js"
 import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
 import { TlsBackend } from "./TlsBackend.js"
-import { type CommonOptions, defaultCloseTimeout, type TlsConnection } from "./TlsConnection.js"
+import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import * as TlsError from "./TlsError.js"
@@ -310,15 +309,9 @@ export const make = (
       Effect.zipRight(
         Option.match(certificate, { onNone: () => Effect.void, onSome: telemetry.certificateExpiry }),
         backend.server({
-          transport,
+          ...connection.engineSettings(options, transport, database),
           certificate,
           alpn,
-          minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
-          maxVersion: Option.fromNullable(options.maxVersion),
-          ciphers: Option.fromNullable(options.ciphers),
-          database,
-          requireCloseNotify: options.requireCloseNotify ?? true,
-          closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout),
           clientAuth,
           clientCas: options.clientCas ?? database.anchors,
           ticketKeys: ticketKey

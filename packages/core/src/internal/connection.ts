@@ -12,9 +12,10 @@ import * as ChannelBinding from "../ChannelBinding.js"
 import * as Condition from "../Condition.js"
 import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
-import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
+import * as ProtocolVersion from "../ProtocolVersion.js"
+import type { EngineConfig, EngineConnection, EngineHandshake } from "../TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "../TlsConnection.js"
-import { TypeId } from "../TlsConnection.js"
+import { defaultCloseTimeout, TypeId } from "../TlsConnection.js"
 import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
@@ -53,6 +54,25 @@ type HandshakeState =
   | { readonly _tag: "Running"; waiters: Condition.Condition | undefined }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
 
+/**
+ * The engine settings both sides take from their options as they are.
+ *
+ * @internal
+ */
+export const engineSettings = (
+  options: Omit<CommonOptions, "certificate">,
+  transport: Transport,
+  database: TlsDatabaseShape
+): Omit<EngineConfig, "certificate" | "alpn"> => ({
+  transport,
+  minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
+  maxVersion: Option.fromNullable(options.maxVersion),
+  ciphers: Option.fromNullable(options.ciphers),
+  database,
+  requireCloseNotify: options.requireCloseNotify ?? true,
+  closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
+})
+
 /** @internal */
 export const resolveDatabase = (
   options: Pick<CommonOptions, "database">,
@@ -74,6 +94,19 @@ const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
       return { chain, malformed: chain.length < ders.length }
     }
   )
+
+/** Our verifier's flags, the engine's, and `GenericError` for a chain that could not be read. */
+const allFlags = (
+  ours: CertificateFlags.CertificateFlags,
+  engines: CertificateFlags.CertificateFlags,
+  unreadable: boolean
+): CertificateFlags.CertificateFlags => {
+  if (engines.size === 0 && !unreadable) return ours
+  const flags = new Set(ours)
+  for (const flag of engines) flags.add(flag)
+  if (unreadable) flags.add("GenericError")
+  return flags
+}
 
 /**
  * Runs the policy, bounded by `timeout` and by the handshake's deadline. A policy that
@@ -112,60 +145,64 @@ export const make = (params: ConnectionParams): TlsConnection => {
   /** The engine's report of the handshake, kept for channel binding. */
   let engineHandshake: EngineHandshake | undefined = undefined
 
-  const verify = (raw: EngineHandshake, deadline: Deadline) =>
-    Effect.gen(function*() {
-      const { chain, malformed } = yield* parseChain(raw.peerCertificates)
-      const base: Omit<HandshakeInfo, "peerCertificate" | "peerCertificateErrors"> = {
-        side,
-        protocolVersion: raw.protocolVersion,
-        ciphersuiteName: raw.ciphersuiteName,
-        negotiatedProtocol: raw.negotiatedProtocol,
-        serverIdentity: side === "client" ? params.identity : Option.none(),
-        serverName: side === "client" ? (params.serverName ?? Option.none()) : raw.serverName,
-        resumed: raw.resumed,
-        acceptedCas: Option.none()
+  const info = (
+    raw: EngineHandshake,
+    peerCertificate: Option.Option<Certificate.CertificateChain>,
+    peerCertificateErrors: CertificateFlags.CertificateFlags
+  ): HandshakeInfo => ({
+    side,
+    protocolVersion: raw.protocolVersion,
+    ciphersuiteName: raw.ciphersuiteName,
+    negotiatedProtocol: raw.negotiatedProtocol,
+    serverIdentity: side === "client" ? params.identity : Option.none(),
+    serverName: side === "client" ? (params.serverName ?? Option.none()) : raw.serverName,
+    resumed: raw.resumed,
+    acceptedCas: Option.none(),
+    peerCertificate,
+    peerCertificateErrors
+  })
+
+  const refused = (flags: CertificateFlags.CertificateFlags, chain: Certificate.CertificateChain) =>
+    Effect.fail(
+      new TlsError.TlsBadCertificateError({
+        flags,
+        peerCertificate: chain,
+        identity: Option.getOrUndefined(params.identity),
+        side
+      })
+    )
+
+  const verify = (raw: EngineHandshake, deadline: Deadline): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
+    if (raw.peerCertificates.length === 0) {
+      if (side === "server" && params.clientAuth !== "required") {
+        return Effect.succeed(info(raw, Option.none(), CertificateFlags.empty))
       }
-      if (raw.peerCertificates.length === 0) {
-        if (side === "server" && params.clientAuth !== "required") {
-          return { ...base, peerCertificate: Option.none(), peerCertificateErrors: CertificateFlags.empty }
-        }
-        if (side === "server") {
-          return yield* new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side })
-        }
-        return yield* new TlsError.TlsBadCertificateError({
-          flags: CertificateFlags.make("GenericError"),
-          peerCertificate: [],
-          identity: Option.getOrUndefined(params.identity),
-          side
-        })
-      }
+      if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
+      return refused(CertificateFlags.make("GenericError"), [])
+    }
+    return Effect.flatMap(parseChain(raw.peerCertificates), ({ chain, malformed }) => {
       const verified = chain.length > 0
-        ? yield* telemetry.verifyChain(
+        ? telemetry.verifyChain(
           chain.length,
           params.database.verifyChain(chain, {
             purpose: side === "client" ? "server" : "client",
             identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
           })
         )
-        : CertificateFlags.empty
-      const flags = CertificateFlags.union(
-        CertificateFlags.union(verified, yield* engineFlagsAtClockTime(raw.engineFlags)),
-        malformed || chain.length === 0 ? ["GenericError"] : []
-      )
-      const accepted = yield* telemetry.policy(
-        flags,
-        decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
-      )
-      if (!accepted) {
-        return yield* new TlsError.TlsBadCertificateError({
-          flags,
-          peerCertificate: chain,
-          identity: Option.getOrUndefined(params.identity),
-          side
-        })
-      }
-      return { ...base, peerCertificate: Option.some(chain), peerCertificateErrors: flags }
+        : Effect.succeed(CertificateFlags.empty)
+      return Effect.flatMap(verified, (ours) =>
+        Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
+          const flags = allFlags(ours, engines, malformed || chain.length === 0)
+          return Effect.flatMap(
+            telemetry.policy(
+              flags,
+              decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
+            ),
+            (accepted) => accepted ? Effect.succeed(info(raw, Option.some(chain), flags)) : refused(flags, chain)
+          )
+        }))
     })
+  }
 
   const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
     Option.match(raw.acceptedCas, {
@@ -272,19 +309,26 @@ export const make = (params: ConnectionParams): TlsConnection => {
       }
     })
 
+  let stream: TlsConnection["stream"] | undefined = undefined
+  let sink: TlsConnection["sink"] | undefined = undefined
   return {
     [TypeId]: TypeId,
     side,
     handshake,
     read,
-    stream: Stream.repeatEffectOption(
-      Effect.flatMap(
-        Effect.mapError(read, Option.some),
-        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+    // the stream and the sink are made on first use (most connections use one or neither)
+    get stream() {
+      return stream ??= Stream.repeatEffectOption(
+        Effect.flatMap(
+          Effect.mapError(read, Option.some),
+          Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+        )
       )
-    ),
+    },
     write,
-    sink: Sink.forEach(write),
+    get sink() {
+      return sink ??= Sink.forEach(write)
+    },
     closeWrite: Effect.zipRight(handshake, engine.closeWrite),
     info: Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()

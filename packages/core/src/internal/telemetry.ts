@@ -19,7 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import type { Certificate } from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
@@ -296,10 +296,13 @@ export const countWrite = <E>(side: Side, bytes: Uint8Array, write: Effect.Effec
  */
 export const trackOpen = (side: Side): Effect.Effect<void, never, Scope.Scope> => {
   const l = labels[side].side
-  return Effect.acquireRelease(
-    Effect.sync(() => TlsMetrics.openConnections.unsafeModify(1, l)),
-    () => Effect.sync(() => TlsMetrics.openConnections.unsafeModify(-1, l))
-  )
+  // the scope's own finalizer (Effect.acquireRelease would also save and restore the fiber's
+  // state around it, which a metric update does not need)
+  return Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) =>
+    Effect.zipRight(
+      Scope.addFinalizer(scope, Effect.sync(() => TlsMetrics.openConnections.unsafeModify(-1, l))),
+      Effect.sync(() => TlsMetrics.openConnections.unsafeModify(1, l))
+    )))
 }
 
 /** Label arrays per certificate, made once (the metric hooks cache by array identity). */
