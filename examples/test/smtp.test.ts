@@ -206,8 +206,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       it.scoped("gnutls-cli --starttls-proto=smtp against our server", () =>
         Effect.gen(function*() {
           const { files, port, sessions } = yield* tcpServer
-          // gnutls-cli speaks first (EHLO mail.example.com, then STARTTLS, each waiting for a
-          // "250 " / "220 " reply line), then sends our input over TLS. No --crlf: gnutls-cli
+          // gnutls-cli runs its own dialogue first (waits for "220 ", EHLO 127.0.0.1, waits for a
+          // "250 " line, STARTTLS, waits for "220 "), then sends our input over TLS. No --crlf: gnutls-cli
           // 3.7.9 replaces only the first LF of each stdin read with "\r\n\0", mangling every
           // later line (QUIT never arrives and both sides wait: the earlier timeout). Our server
           // takes LF-terminated lines.

@@ -85,7 +85,11 @@ export interface EngineConnection {
     label: string,
     context?: Uint8Array | undefined
   ) => Effect.Effect<Uint8Array, TlsError>
-  /** Tears the connection down at once (no close_notify): used when a peer is rejected. */
+  /**
+   * Tears the connection down at once (no close_notify): used when a peer is rejected, and
+   * when the handshake runs out of time. It may run from another fiber while `handshake`
+   * waits, and that `handshake` must then end (with any failure) rather than wait on.
+   */
   readonly abort: Effect.Effect<void>
   /**
    * Client: the sessions the server gave for resumption and not used yet, serialized by the

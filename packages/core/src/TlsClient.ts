@@ -197,7 +197,8 @@ export const make = (
       serverName,
       clientAuth: "none",
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
+      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+      abortEndsHandshake: true
     }) as TlsClientConnection
     // keep the newest session of a connection that verified, for the next one to the same
     // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)

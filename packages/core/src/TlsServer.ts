@@ -346,7 +346,9 @@ export const make = (
       identity: Option.none(),
       clientAuth,
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout)
+      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+      // an engine made after the ClientHello was read cannot end a read of it
+      abortEndsHandshake: !choosesByHello
     }) as TlsServerConnection
   })
 

@@ -42,11 +42,12 @@ import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
   const cache = new engine.SecureContextCache()
   const defaultDatabase = yield* Effect.cached(NodeTlsDatabase.system)
+  const sessionCache = SessionCache.makeMemory()
   return {
     name: "node",
     defaultDatabase,
-    sessionCache: SessionCache.makeMemory(),
-    client: (config) => engine.makeClient(cache, config),
+    sessionCache,
+    client: (config) => engine.makeClient(cache, config, sessionCache),
     server: (config) => engine.makeServer(cache, config),
     connectTcp: tcp.connect
   }

@@ -10,7 +10,6 @@ import type { HandshakeInfo } from "@effect-tls/core/HandshakeInfo"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsError from "@effect-tls/core/TlsError"
-import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as TestTls from "@effect-tls/testkit/TestTls"
 import { assert, describe, layer } from "@effect/vitest"
@@ -18,11 +17,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as NodeCrypto from "node:crypto"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
-import * as NodeTransport from "../src/NodeTransport.js"
+import * as OurServer from "./interop/ourServer.js"
 import * as Peers from "./interop/peers.js"
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex")
@@ -149,63 +147,28 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })("channel binding over
     }))
 
   describe("tls-server-end-point: the hash follows the certificate's signature algorithm (RFC 5929 §4.1)", () => {
-    const cases: ReadonlyArray<{
-      readonly name: string
-      readonly authority: TestPki.MakeOptions
-      readonly issue: TestPki.IssueOptions
-      readonly signatureAlgorithm: string
-      readonly hash: string
-    }> = [
-      {
-        name: "ECDSA-SHA1: SHA-256",
-        authority: {},
-        issue: { signatureHash: "sha1" },
-        signatureAlgorithm: "ecdsa-with-SHA1",
-        hash: "sha256"
-      },
-      {
-        name: "RSA-SHA1: SHA-256",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha1" },
-        signatureAlgorithm: "sha1WithRSAEncryption",
-        hash: "sha256"
-      },
-      {
-        name: "ECDSA-SHA384: SHA-384",
-        authority: {},
-        issue: { signatureHash: "sha384" },
-        signatureAlgorithm: "ecdsa-with-SHA384",
-        hash: "sha384"
-      },
-      {
-        name: "RSA-SHA512: SHA-512",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha512" },
-        signatureAlgorithm: "sha512WithRSAEncryption",
-        hash: "sha512"
-      },
-      {
-        name: "RSA-PSS with SHA-384: the PSS hash, SHA-384",
-        authority: { keyType: "rsa-2048" },
-        issue: { signatureHash: "sha384", rsaPss: true },
-        signatureAlgorithm: "rsassaPss",
-        hash: "sha384"
-      },
-      {
-        name: "Ed25519: SHA-512, as GnuTLS and OpenSSL",
-        authority: { keyType: "ed25519" },
-        issue: {},
-        signatureAlgorithm: "Ed25519",
-        hash: "sha512"
-      }
+    // the CA's key type, the leaf's issue options, its signature algorithm, the binding's hash
+    const cases: ReadonlyArray<readonly [string, TestPki.KeyType, TestPki.IssueOptions, string, string]> = [
+      ["ECDSA-SHA1: SHA-256", "ec-p256", { signatureHash: "sha1" }, "ecdsa-with-SHA1", "sha256"],
+      ["RSA-SHA1: SHA-256", "rsa-2048", { signatureHash: "sha1" }, "sha1WithRSAEncryption", "sha256"],
+      ["ECDSA-SHA384: SHA-384", "ec-p256", { signatureHash: "sha384" }, "ecdsa-with-SHA384", "sha384"],
+      ["RSA-SHA512: SHA-512", "rsa-2048", { signatureHash: "sha512" }, "sha512WithRSAEncryption", "sha512"],
+      [
+        "RSA-PSS with SHA-384: the PSS hash, SHA-384",
+        "rsa-2048",
+        { signatureHash: "sha384", rsaPss: true },
+        "rsassaPss",
+        "sha384"
+      ],
+      ["Ed25519: SHA-512, as GnuTLS and OpenSSL", "ed25519", {}, "Ed25519", "sha512"]
     ]
-    for (const testCase of cases) {
-      it.scoped(testCase.name, () =>
+    for (const [name, keyType, issue, signatureAlgorithm, hash] of cases) {
+      it.scoped(name, () =>
         Effect.gen(function*() {
-          const pki = yield* TestPki.make(testCase.authority)
-          const issued = yield* pki.issueServer(testCase.issue)
-          assert.strictEqual(issued.certificate.signatureAlgorithm, testCase.signatureAlgorithm)
-          const expected = digest(testCase.hash, issued.certificate)
+          const pki = yield* TestPki.make({ keyType })
+          const issued = yield* pki.issueServer(issue)
+          assert.strictEqual(issued.certificate.signatureAlgorithm, signatureAlgorithm)
+          const expected = digest(hash, issued.certificate)
           assert.strictEqual(hex(yield* ChannelBinding.serverEndPoint(issued.certificate)), expected)
         }))
     }
@@ -234,24 +197,13 @@ interface Served {
  * Our server behind `NodeTransport.listen` on 127.0.0.1: after the handshake it computes every
  * binding, then reads until the peer's close_notify and answers with its own.
  */
-const ourServer = Effect.gen(function*() {
-  const fixture = yield* TestPki.TestPki
-  const listener = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0 })
-  const served = yield* Queue.unbounded<Served>()
-  yield* Effect.forkScoped(listener.run((transport) =>
-    Effect.gen(function*() {
-      const conn = yield* TlsServer.make(transport, {
-        certificate: fixture.server.certifiedKey,
-        handshakeTimeout: "10 seconds"
-      })
-      const info = yield* Effect.exit(conn.handshake)
-      yield* Queue.offer(served, { info, bindings: yield* allBindings(conn) })
-      yield* Effect.ignore(Stream.runDrain(conn.stream))
-      yield* Effect.ignore(conn.closeWrite)
-    })
-  ))
-  return { port: listener.address.port, served: Queue.take(served).pipe(Effect.timeout("10 seconds")) }
-})
+const ourServer = OurServer.ourServer<Served>({}, (conn, report) =>
+  Effect.gen(function*() {
+    const info = yield* Effect.exit(conn.handshake)
+    yield* report({ info, bindings: yield* allBindings(conn) })
+    yield* Effect.ignore(Stream.runDrain(conn.stream))
+    yield* Effect.ignore(conn.closeWrite)
+  }))
 
 /** gnutls-cli's `- 'type': value` lines, in order, `undefined` for "not available". */
 const gnutlsBindings = (output: string) =>
@@ -272,30 +224,45 @@ const ourValues = (served: Served) =>
     ChannelBinding.types.map((type) => [type, Either.getOrUndefined(served.bindings[type])])
   )
 
+/**
+ * gnutls-cli -V (verifying against the test CA, with `priority` and `extra` arguments) to our
+ * server, until `completed` appears; it then ends its input and must exit 0. Its output, and
+ * our server's view of each connection.
+ */
+const gnutlsToOurs = (
+  priority: string,
+  extra: ReadonlyArray<string> = [],
+  completed: RegExp = /- Handshake was completed/
+) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+    const ours = yield* ourServer
+    const cli = yield* Peers.gnutlsCli(ours.port, [
+      "-V",
+      ...extra,
+      "--x509cafile",
+      files.caFile,
+      "--priority",
+      priority
+    ])
+    yield* cli.waitFor(completed)
+    yield* cli.endInput
+    assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
+    return { served: ours.served, output: yield* cli.output }
+  })
+
 layer(env, { excludeTestServices: true, timeout: 30_000 })(
   "channel binding interop: gnutls-cli to our server",
   (it) => {
     for (const version of versions) {
       it.scoped(`${version}: gnutls-cli's channel bindings equal ours`, () =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-          const ours = yield* ourServer
-          const cli = yield* Peers.gnutlsCli(ours.port, [
-            "-V",
-            "--x509cafile",
-            files.caFile,
-            "--priority",
-            Peers.gnutlsPriority[version]
-          ])
-          yield* cli.waitFor(/- Handshake was completed/)
-          yield* cli.endInput
-          assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-
-          const served = yield* ours.served
+          const { output, served: next } = yield* gnutlsToOurs(Peers.gnutlsPriority[version])
+          const served = yield* next
           assert.strictEqual((yield* served.info).protocolVersion, version)
-          const printed = gnutlsBindings(yield* cli.output)
-          assert.strictEqual(printed.length, 3, yield* cli.output)
+          const printed = gnutlsBindings(output)
+          assert.strictEqual(printed.length, 3, output)
           assert.deepStrictEqual(byType(printed), ourValues(served))
           // every type GnuTLS offers on this version, we offer too, and the other way round
           assert.strictEqual(printed.filter((line) => line.value !== undefined).length, version === "TLSv1.3" ? 2 : 3)
@@ -305,23 +272,13 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })(
 
     it.scoped("TLSv1.2 resumed (-r): tls-unique is the server's Finished, as GnuTLS computes it", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-        const ours = yield* ourServer
-        const cli = yield* Peers.gnutlsCli(ours.port, [
-          "-V",
-          "-r",
-          "--x509cafile",
-          files.caFile,
-          "--priority",
-          Peers.gnutlsPriority["TLSv1.2"]
-        ])
-        yield* cli.waitFor(/- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/)
-        yield* cli.endInput
-        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-        const output = yield* cli.output
-        const first = yield* ours.served
-        const second = yield* ours.served
+        const { output, served } = yield* gnutlsToOurs(
+          Peers.gnutlsPriority["TLSv1.2"],
+          ["-r"],
+          /- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/
+        )
+        const first = yield* served
+        const second = yield* served
         const printed = gnutlsBindings(output)
         assert.strictEqual(printed.length, 6, output)
         assert.deepStrictEqual(byType(printed.slice(0, 3)), ourValues(first))
@@ -334,22 +291,9 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })(
 
     it.scoped("TLSv1.2 without extended master secret (%NO_SESSION_HASH): no tls-exporter on either side", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
-        const ours = yield* ourServer
-        const cli = yield* Peers.gnutlsCli(ours.port, [
-          "-V",
-          "--x509cafile",
-          files.caFile,
-          "--priority",
-          `${Peers.gnutlsPriority["TLSv1.2"]}:%NO_SESSION_HASH`
-        ])
-        yield* cli.waitFor(/- Handshake was completed/)
-        yield* cli.endInput
-        assert.deepStrictEqual(yield* cli.exited(), { code: 0, signal: null })
-        const output = yield* cli.output
+        const { output, served: next } = yield* gnutlsToOurs(`${Peers.gnutlsPriority["TLSv1.2"]}:%NO_SESSION_HASH`)
         assert.notInclude(output, "extended master secret")
-        const served = yield* ours.served
+        const served = yield* next
         assert.deepStrictEqual(served.bindings["tls-exporter"], Either.left("NotSupported"))
         const printed = gnutlsBindings(output)
         assert.deepStrictEqual(byType(printed), ourValues(served))

@@ -64,6 +64,10 @@ const readLine = (transport: Transport) =>
     return line.trimEnd()
   })
 
+/** `effect-tls probe` of 127.0.0.1:PORT as `localhost`, trusting `caFile`, plus `extra` arguments. */
+const probe = (port: number, caFile: string, extra: ReadonlyArray<string> = []) =>
+  cli(["probe", `127.0.0.1:${port}`, "--servername", "localhost", "--ca", caFile, ...extra])
+
 /** An SMTP server offering STARTTLS, then TLS with the fixture's certificate (one per connection). */
 const smtpServer = Effect.gen(function*() {
   const fixture = yield* TestPki.TestPki
@@ -90,23 +94,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       it.scoped("reports an openssl s_server: --json parses, the chain verifies, a second connect resumes", () =>
         Effect.gen(function*() {
           const { fixture, server } = yield* files
-          const { port } = yield* Peers.sServer([
-            "-naccept",
-            "2",
-            "-cert",
-            server.chainFile,
-            "-key",
-            server.keyFile,
-            "-alpn",
-            "h2"
-          ])
-          const run = yield* cli([
-            "probe",
-            `127.0.0.1:${port}`,
-            "--servername",
-            "localhost",
-            "--ca",
-            server.caFile,
+          const { port } = yield* Peers.sServerWith(server, ["-naccept", "2", "-alpn", "h2"])
+          const run = yield* probe(port, server.caFile, [
             "--alpn",
             "h2,http/1.1",
             "--keylog",
@@ -135,8 +124,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           const { server } = yield* files
           const other = yield* TestPki.make({ commonName: "Other CA" })
           const otherCa = yield* TestPki.writeFiles(other.ca, other)
-          const { port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
-          const run = yield* cli(["probe", `127.0.0.1:${port}`, "--servername", "localhost", "--ca", otherCa.caFile])
+          const { port } = yield* Peers.sServerWith(server)
+          const run = yield* probe(port, otherCa.caFile)
           assert.strictEqual(run.code, 1, run.output)
           assert.match(run.stdout, /verification: +REFUSED \(flags: UnknownCa\)/)
           const errors = run.output.split("\n").filter((line) => line.startsWith("effect-tls:"))
@@ -148,17 +137,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         Effect.gen(function*() {
           const { server } = yield* files
           const port = yield* smtpServer
-          const run = yield* cli([
-            "probe",
-            `127.0.0.1:${port}`,
-            "--servername",
-            "localhost",
-            "--ca",
-            server.caFile,
-            "--starttls",
-            "smtp",
-            "--json"
-          ])
+          const run = yield* probe(port, server.caFile, ["--starttls", "smtp", "--json"])
           assert.strictEqual(run.code, 0, run.output)
           const report = JSON.parse(run.stdout)
           assert.strictEqual(report.starttls, "smtp")
@@ -262,16 +241,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             identity: "localhost"
           })
           assert.deepStrictEqual(CertificateFlags.toArray(library), ["BadIdentity", "Expired"])
-          const refused = yield* cli([
-            "cert",
-            "verify",
-            expiredFiles.chainFile,
-            "--ca",
-            expiredFiles.caFile,
-            "--host",
-            "localhost",
-            "--json"
-          ])
+          const verify = (files: TestPki.PemFiles, extra: ReadonlyArray<string> = []) =>
+            cli(["cert", "verify", files.chainFile, "--ca", files.caFile, "--host", "localhost", ...extra])
+          const refused = yield* verify(expiredFiles, ["--json"])
           assert.strictEqual(refused.code, 1, refused.output)
           assert.deepStrictEqual(JSON.parse(refused.stdout).flags, CertificateFlags.toArray(library))
           // at a time inside its validity it is not expired (the root may not be valid yet then): --time is used
@@ -281,22 +253,11 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             identity: "localhost",
             time: at
           })
-          const past = yield* cli([
-            "cert",
-            "verify",
-            expiredFiles.chainFile,
-            "--ca",
-            expiredFiles.caFile,
-            "--host",
-            "localhost",
-            "--time",
-            at.toISOString(),
-            "--json"
-          ])
+          const past = yield* verify(expiredFiles, ["--time", at.toISOString(), "--json"])
           assert.deepStrictEqual(JSON.parse(past.stdout).flags, CertificateFlags.toArray(then))
           assert.isFalse(CertificateFlags.has(then, "Expired"))
           assert.isTrue(CertificateFlags.has(then, "BadIdentity"))
-          const ok = yield* cli(["cert", "verify", good.chainFile, "--ca", good.caFile, "--host", "localhost"])
+          const ok = yield* verify(good)
           assert.strictEqual(ok.code, 0, ok.output)
           assert.match(ok.stdout, /^OK: /)
         }))

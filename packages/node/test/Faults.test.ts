@@ -377,6 +377,43 @@ const checkEcho = (outcome: EchoOutcome, payload: Uint8Array, label: string): Ar
   return errors
 }
 
+/** A fault at `offset` in one direction of an echo, over TLS or mutual TLS. */
+const faultArbs = {
+  version: versionArb,
+  direction: directionArb,
+  offset: fc.oneof(fc.nat(4000), fc.nat(16000)),
+  payload: payloadArb(1, 8192),
+  mutual: fc.boolean()
+}
+
+interface Fault {
+  readonly version: ProtocolVersion
+  readonly direction: MemoryTransport.Direction
+  readonly payload: Uint8Array
+  readonly mutual: boolean
+}
+
+const faultLabel = (what: string, { direction, mutual, version }: Fault) =>
+  `${what} (${direction}, ${version}${mutual ? ", mutual" : ""})`
+
+/** An echo over a memory pair with `faults` in `fault.direction`, whose sender's writes are recorded. */
+const faultyEcho = (faults: MemoryTransport.Faults, fault: Fault, what: string) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const { direction, mutual, payload, version } = fault
+    const { control, left, right } = yield* MemoryTransport.pairWithControl({ [direction]: faults })
+    const recorded = recording(direction === "leftToRight" ? left : right)
+    const [clientSide, serverSide] = direction === "leftToRight"
+      ? [recorded.transport, right]
+      : [left, recorded.transport]
+    const outcome = yield* within(
+      20_000,
+      `echo with ${what}`,
+      echo(fixture, clientSide, serverSide, { version, payload, mutual })
+    )
+    return { control, outcome, recorded }
+  })
+
 // ---- the suite ------------------------------------------------------------------------------------
 
 const env = Layer.merge(TestPki.layer(), NodeTlsBackend.layer)
@@ -484,32 +521,12 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
   describe("faults in a real connection", () => {
     it.scoped.prop(
       "corruption anywhere: typed errors or the exact data, never silently wrong data",
-      {
-        version: versionArb,
-        direction: directionArb,
-        offset: fc.oneof(fc.nat(4000), fc.nat(16000)),
-        payload: payloadArb(1, 8192),
-        mutual: fc.boolean()
-      },
-      ({ direction, mutual, offset, payload, version }) =>
+      faultArbs,
+      (fault) =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const { control, left, right } = yield* MemoryTransport.pairWithControl({
-            [direction]: { corruptAt: offset }
-          })
-          const recorded = recording(direction === "leftToRight" ? left : right)
-          const [clientSide, serverSide] = direction === "leftToRight"
-            ? [recorded.transport, right]
-            : [left, recorded.transport]
-          const outcome = yield* within(
-            20_000,
-            "echo with a corrupted byte",
-            echo(fixture, clientSide, serverSide, {
-              version,
-              payload
-            })
-          )
-          const label = `corruption at ${offset} (${direction}, ${version}${mutual ? ", mutual" : ""})`
+          const { direction, offset, payload } = fault
+          const { control, outcome, recorded } = yield* faultyEcho({ corruptAt: offset }, fault, "a corrupted byte")
+          const label = faultLabel(`corruption at ${offset}`, fault)
           checkEcho(outcome, payload, label)
           // a corrupted byte that reached the peer breaks the connection (only the record
           // header's legacy version bytes of clear records may go unchecked)
@@ -528,30 +545,12 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
 
     it.scoped.prop(
       "reset mid-stream: TlsTransportError or TlsGenericError, typed",
-      {
-        version: versionArb,
-        direction: directionArb,
-        offset: fc.oneof(fc.nat(4000), fc.nat(16000)),
-        payload: payloadArb(1, 8192),
-        mutual: fc.boolean()
-      },
-      ({ direction, mutual, offset, payload, version }) =>
+      faultArbs,
+      (fault) =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const { left, right } = yield* MemoryTransport.pairWithControl({ [direction]: { resetAfter: offset } })
-          const recorded = recording(direction === "leftToRight" ? left : right)
-          const [clientSide, serverSide] = direction === "leftToRight"
-            ? [recorded.transport, right]
-            : [left, recorded.transport]
-          const outcome = yield* within(
-            20_000,
-            "echo with a reset",
-            echo(fixture, clientSide, serverSide, {
-              version,
-              payload
-            })
-          )
-          const label = `reset after ${offset} (${direction}, ${version}${mutual ? ", mutual" : ""})`
+          const { offset, payload } = fault
+          const { outcome, recorded } = yield* faultyEcho({ resetAfter: offset }, fault, "a reset")
+          const label = faultLabel(`reset after ${offset}`, fault)
           const errors = checkEcho(outcome, payload, label)
           for (const error of errors) {
             assert.include(["TlsTransportError", "TlsGenericError"], error._tag, `${label}: ${error.message}`)

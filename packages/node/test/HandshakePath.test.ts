@@ -15,6 +15,8 @@ import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
+import * as NodeTlsServer from "../src/NodeTlsServer.js"
+import * as NodeTransport from "../src/NodeTransport.js"
 
 // full handshakes only: a resumed one has no CertificateRequest
 const env = Layer.mergeAll(TestPki.layer(), NodeTlsBackend.layer, SessionCache.layerDisabled)
@@ -38,6 +40,17 @@ const acceptedCasOf = (client: Partial<ClientOptions>, maxVersion: ProtocolVersi
     const [info] = yield* Effect.all([connection.handshake, server.handshake], { concurrency: 2 })
     return Option.map(info.acceptedCas, (names) => names.map((name) => name.text))
   })
+
+/** A loopback TCP listener, and a connection to it: both ends. */
+const tcpPair = Effect.gen(function*() {
+  const listener = yield* NodeTlsServer.listener()
+  const address = listener.address
+  if (address._tag !== "TcpAddress") return yield* Effect.dieMessage("not a TCP listener")
+  return Effect.gen(function*() {
+    const client = yield* NodeTransport.connect({ host: "127.0.0.1", port: address.port })
+    return [client, yield* listener.accept] as const
+  })
+})
 
 const declines = TlsInteraction.make({ requestCertificate: () => Effect.succeed(Option.none()) })
 
@@ -76,6 +89,14 @@ layer(env, { excludeTestServices: true })("client handshake path", (it) => {
         assert.deepStrictEqual(Option.getOrNull(names), [fixture.pki.ca.certificate.subject.text])
       }))
 
+    it.scoped("a TLS 1.3-only client: none by default, the CA names when a request can matter", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        assert.isTrue(Option.isNone(yield* acceptedCasOf({ minVersion: "TLSv1.3" })))
+        const names = yield* acceptedCasOf({ minVersion: "TLSv1.3", certificate: fixture.client.certifiedKey })
+        assert.deepStrictEqual(Option.getOrNull(names), [fixture.pki.ca.certificate.subject.text])
+      }))
+
     it.scoped("TLS 1.2: the CertificateRequest travels in clear and is always read", () =>
       Effect.gen(function*() {
         const fixture = yield* TestPki.TestPki
@@ -85,6 +106,28 @@ layer(env, { excludeTestServices: true })("client handshake path", (it) => {
   })
 
   describe("resumption", () => {
+    for (const transport of ["memory pair", "loopback TCP"] as const) {
+      it.scoped(`TLS 1.3 over ${transport}: a client closed right after its handshake still keeps a ticket`, () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const cache = SessionCache.makeMemory()
+          // (one listener: the session cache's key holds the server's address)
+          const pair = transport === "memory pair" ? MemoryTransport.pair() : yield* tcpPair
+          const once = Effect.scoped(Effect.gen(function*() {
+            const [clientTransport, serverTransport] = yield* pair
+            const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
+            yield* Effect.forkScoped(Effect.ignore(Effect.zipRight(server.handshake, server.read)))
+            const client = yield* TlsClient.connect(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database
+            })
+            return (yield* client.handshake).resumed
+          })).pipe(Effect.provideService(SessionCache.SessionCache, cache))
+          // a full handshake gives two single-use tickets (node:tls servers give none on resumption)
+          assert.deepStrictEqual([yield* once, yield* once, yield* once, yield* once], [false, true, true, false])
+        }))
+    }
+
     for (const clientAuth of ["requested", "required"] as const) {
       it.scoped(`a server with clientAuth "${clientAuth}" resumes (its contexts have a session id context)`, () =>
         Effect.gen(function*() {

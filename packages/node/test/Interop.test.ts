@@ -10,17 +10,17 @@ import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsError from "@effect-tls/core/TlsError"
-import * as TlsServer from "@effect-tls/core/TlsServer"
+import type * as TlsServer from "@effect-tls/core/TlsServer"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import * as OurServer from "./interop/ourServer.js"
 import * as Peer from "./interop/Peer.js"
 import * as Peers from "./interop/peers.js"
 
@@ -98,6 +98,10 @@ const killAndExpectEof = (peer: Peer.Peer, conn: TlsConnection) =>
     assert.strictEqual(error.reason, "Eof")
   })
 
+/** openssl s_client to our server, verifying it as `localhost` against `caFile`, plus `extra` arguments. */
+const sClientVerifying = (port: number, caFile: string, extra: ReadonlyArray<string>) =>
+  Peers.sClient(port, ["-servername", "localhost", "-verify_return_error", "-CAfile", caFile, ...extra])
+
 /** gnutls-serv echoing with the PKI's server certificate, plus `extra` arguments. */
 const gnutlsEcho = (
   server: { readonly chainFile: string; readonly keyFile: string },
@@ -119,32 +123,21 @@ interface Served {
  * the handshake, how the echo ended (success = the peer's close_notify arrived), the exporter.
  */
 const ourServer = (options: Partial<TlsServer.ServerOptions> = {}) =>
-  Effect.gen(function*() {
-    const fixture = yield* TestPki.TestPki
-    const listener = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0 })
-    const served = yield* Queue.unbounded<Served>()
-    yield* Effect.forkScoped(listener.run((transport) =>
-      Effect.gen(function*() {
-        const conn = yield* TlsServer.make(transport, {
-          certificate: fixture.server.certifiedKey,
-          database: fixture.pki.database,
-          handshakeTimeout: "10 seconds",
-          ...options
+  Effect.flatMap(TestPki.TestPki, (fixture) =>
+    OurServer.ourServer<Served>(
+      { database: fixture.pki.database, ...options },
+      (conn, report) =>
+        Effect.gen(function*() {
+          const info = yield* Effect.exit(conn.handshake)
+          if (Exit.isFailure(info)) return yield* report({ info, echo: Exit.void, exporter: Option.none() })
+          const exporter = yield* Effect.option(conn.exportKeyingMaterial(32, "EXPORTER-Channel-Binding"))
+          // ends without error only on the peer's close_notify
+          const echo = yield* Effect.exit(conn.stream.pipe(Stream.map(upper), Stream.run(conn.sink)))
+          yield* report({ info, echo, exporter })
+          // our close_notify in return; the peer may have hung up already, that is no failure of its
+          yield* Effect.ignore(conn.closeWrite)
         })
-        const info = yield* Effect.exit(conn.handshake)
-        if (Exit.isFailure(info)) {
-          return yield* Queue.offer(served, { info, echo: Exit.void, exporter: Option.none() })
-        }
-        const exporter = yield* Effect.option(conn.exportKeyingMaterial(32, "EXPORTER-Channel-Binding"))
-        // ends without error only on the peer's close_notify
-        const echo = yield* Effect.exit(conn.stream.pipe(Stream.map(upper), Stream.run(conn.sink)))
-        yield* Queue.offer(served, { info, echo, exporter })
-        // our close_notify in return; the peer may have hung up already, that is no failure of its
-        yield* Effect.ignore(conn.closeWrite)
-      })
     ))
-    return { port: listener.address.port, served: Queue.take(served).pipe(Effect.timeout("10 seconds")) }
-  })
 
 const hex = (bytes: Uint8Array) => Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("")
 
@@ -155,11 +148,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: verified handshake, forced suite, ALPN, data both ways (-rev)`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* Peers.sServerWith(server, [
           Peers.opensslVersion[version],
           ...forcedSuite[version].openssl,
           "-alpn",
@@ -192,7 +181,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const fixture = yield* TestPki.TestPki
       const other = yield* fixture.pki.issueServer({ dnsNames: ["other.example"], ipAddresses: [] })
       const otherFiles = yield* TestPki.writeFiles(other, fixture.pki)
-      const { port } = yield* Peers.sServer(["-cert", otherFiles.chainFile, "-key", otherFiles.keyFile, "-rev"])
+      const { port } = yield* Peers.sServerWith(otherFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -207,7 +196,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
       const stranger = yield* TestPki.make()
       const leaf = yield* stranger.issueServer()
       const strangerFiles = yield* TestPki.writeFiles(leaf, stranger)
-      const { port } = yield* Peers.sServer(["-cert", strangerFiles.chainFile, "-key", strangerFiles.keyFile, "-rev"])
+      const { port } = yield* Peers.sServerWith(strangerFiles, ["-rev"])
       const conn = yield* connectTo(port)
       const error = yield* Effect.flip(conn.handshake)
       if (error._tag !== "TlsBadCertificateError") return assert.fail(`expected BadCertificate, got ${error.message}`)
@@ -219,11 +208,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1): our client certificate is accepted`, () =>
       Effect.gen(function*() {
         const { client, fixture, server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* Peers.sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -243,11 +228,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: mTLS (-Verify 1) without a client certificate: a typed error`, () =>
       Effect.gen(function*() {
         const { fixture, server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* Peers.sServerWith(server, [
           "-Verify",
           "1",
           "-CAfile",
@@ -280,7 +261,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server killed (SIGKILL) mid-stream fails our stream with Eof", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("first half\n")
@@ -291,7 +272,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server -rev answers CLOSE with close_notify, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile, "-rev"])
+      const { peer, port } = yield* Peers.sServerWith(server, ["-rev"])
       const conn = yield* connectTo(port)
       // s_server -rev stops on a CLOSE line and frees its SSL BIO, which sends close_notify; our
       // stream requires close_notify (the default), so ending without error proves it came (the
@@ -306,7 +287,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("clean close: s_server answers our close_notify with its own, our stream ends without error", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("from s_server\n")
@@ -323,7 +304,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
   it.scoped("truncation: s_server's Q closes the socket without close_notify", () =>
     Effect.gen(function*() {
       const { server } = yield* files
-      const { peer, port } = yield* Peers.sServer(["-cert", server.chainFile, "-key", server.keyFile])
+      const { peer, port } = yield* Peers.sServerWith(server)
       const conn = yield* connectTo(port)
       yield* conn.handshake
       yield* peer.write("Q\n")
@@ -338,11 +319,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
     it.scoped(`${version}: exporter EXPORTER-Channel-Binding equals s_server's -keymatexport`, () =>
       Effect.gen(function*() {
         const { server } = yield* files
-        const { peer, port } = yield* Peers.sServer([
-          "-cert",
-          server.chainFile,
-          "-key",
-          server.keyFile,
+        const { peer, port } = yield* Peers.sServerWith(server, [
           Peers.opensslVersion[version],
           "-keymatexport",
           "EXPORTER-Channel-Binding",
@@ -366,12 +343,7 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { server } = yield* files
         const ours = yield* ourServer({ alpn: ["h2", "http/1.1"] })
-        const client = yield* Peers.sClient(ours.port, [
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
+        const client = yield* sClientVerifying(ours.port, server.caFile, [
           "-alpn",
           "http/1.1,h2",
           Peers.opensslVersion[version],
@@ -408,13 +380,8 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { client, fixture, server } = yield* files
         const ours = yield* ourServer({ clientAuth: "required" })
-        const peer = yield* Peers.sClient(ours.port, [
+        const peer = yield* sClientVerifying(ours.port, server.caFile, [
           "-brief",
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
           "-cert",
           client.certFile,
           "-key",
@@ -437,13 +404,8 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: openssl s_c
       Effect.gen(function*() {
         const { server } = yield* files
         const ours = yield* ourServer({ clientAuth: "required" })
-        const peer = yield* Peers.sClient(ours.port, [
+        const peer = yield* sClientVerifying(ours.port, server.caFile, [
           "-brief",
-          "-servername",
-          "localhost",
-          "-verify_return_error",
-          "-CAfile",
-          server.caFile,
           Peers.opensslVersion[version]
         ])
         yield* peer.write("without\n")

@@ -118,6 +118,8 @@ describe("NodeTransport", () => {
       const socket = peekSocket(client)
       assert.isTrue(Option.isSome(socket) && socket.value instanceof Net.Socket)
       assert.isTrue(Option.isNone(peekSocket(Transport.make({ ...client }))))
+      // the public API hands the socket out only by taking it (takeSocket consumes the transport)
+      assert.notProperty(NodeTransport, "getSocket")
     }))
 
   it.scopedLive("takeSocket hands the socket over once and consumes the transport", () =>

@@ -37,6 +37,18 @@ const roundTrip = (
     return yield* client.handshake
   }))
 
+/** Our echo server, and client options that trust it as `localhost` (with `extra`). */
+const setup = (extra: Partial<TlsClient.ClientOptions> = {}) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const connect = yield* echoServer()
+    const options: TlsClient.ClientOptions = { serverIdentity: "localhost", database: fixture.pki.database, ...extra }
+    return { connect, fixture, options }
+  })
+
+/** A cache's answer as bytes (null when it had nothing). */
+const bytes = (option: Option.Option<SessionCache.Session>) => Option.getOrNull(Option.map(option, Redacted.value))
+
 layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices: true, timeout: 60_000 })(
   "session resumption",
   (it) => {
@@ -44,15 +56,11 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       describe(version, () => {
         it.scoped("the SessionCache resumes the next connection to the same server, and verifies it again", () =>
           Effect.gen(function*() {
-            const fixture = yield* TestPki.TestPki
-            const connect = yield* echoServer()
             const policyRuns = yield* Ref.make(0)
-            const options: TlsClient.ClientOptions = {
-              serverIdentity: "localhost",
-              database: fixture.pki.database,
+            const { connect, fixture, options } = yield* setup({
               maxVersion: version,
               acceptCertificate: (context) => Effect.as(Ref.update(policyRuns, (n) => n + 1), context.flags.size === 0)
-            }
+            })
             const first = yield* roundTrip(connect, options)
             const second = yield* roundTrip(connect, options)
             const third = yield* roundTrip(connect, options)
@@ -68,13 +76,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
         it.scoped("a resumed session whose certificate the policy now refuses is refused", () =>
           Effect.gen(function*() {
-            const fixture = yield* TestPki.TestPki
-            const connect = yield* echoServer()
-            const options: TlsClient.ClientOptions = {
-              serverIdentity: "localhost",
-              database: fixture.pki.database,
-              maxVersion: version
-            }
+            const { connect, options } = yield* setup({ maxVersion: version })
             yield* roundTrip(connect, options)
             const error = yield* Effect.flip(roundTrip(connect, {
               ...options,
@@ -85,13 +87,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
         it.scoped("resumeFrom resumes another connection's session without a cache", () =>
           Effect.gen(function*() {
-            const fixture = yield* TestPki.TestPki
-            const connect = yield* echoServer()
-            const options: TlsClient.ClientOptions = {
-              serverIdentity: "localhost",
-              database: fixture.pki.database,
-              maxVersion: version
-            }
+            const { connect, options } = yield* setup({ maxVersion: version })
             const first = yield* TlsClient.connect(yield* connect, options)
             yield* first.write(new TextEncoder().encode("ping"))
             yield* first.read
@@ -103,9 +99,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
     it.scoped("SessionCache.layerDisabled makes every handshake a full one", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const connect = yield* echoServer()
-        const options: TlsClient.ClientOptions = { serverIdentity: "localhost", database: fixture.pki.database }
+        const { connect, options } = yield* setup()
         const first = yield* roundTrip(connect, options)
         const second = yield* roundTrip(connect, options)
         assert.deepStrictEqual([first.resumed, second.resumed], [false, false])
@@ -113,10 +107,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
     it.scoped("sessions are kept per server: another server identity does not get it", () =>
       Effect.gen(function*() {
-        const fixture = yield* TestPki.TestPki
-        const connect = yield* echoServer()
-        const first = yield* roundTrip(connect, { serverIdentity: "localhost", database: fixture.pki.database })
-        const other = yield* roundTrip(connect, { serverIdentity: "127.0.0.1", database: fixture.pki.database })
+        const { connect, options } = yield* setup()
+        const first = yield* roundTrip(connect, options)
+        const other = yield* roundTrip(connect, { ...options, serverIdentity: "127.0.0.1" })
         assert.deepStrictEqual([first.resumed, other.resumed], [false, false])
       }).pipe(Effect.provide(SessionCache.layerMemory())))
 
@@ -127,13 +120,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
       it.scoped("with reuseTickets, sequential reconnections to one server resume at least 95 % of the time", () =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const connect = yield* echoServer()
-          const options = {
-            serverIdentity: "localhost",
-            database: fixture.pki.database,
-            maxVersion: "TLSv1.3"
-          } as const
+          const { connect, options } = yield* setup({ maxVersion: "TLSv1.3" })
           const infos = yield* Effect.forEach(
             Array.from({ length: reconnections + 1 }),
             () => roundTrip(connect, options)
@@ -145,8 +132,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
       it.scoped("by default no ticket is offered twice (single use, RFC 8446 C.4): two reconnections in three resume", () =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const connect = yield* echoServer()
+          const { connect, options } = yield* setup({ maxVersion: "TLSv1.3" })
           // the default memory cache, watched: every session it hands out
           const inner = SessionCache.makeMemory()
           const offered: Array<string> = []
@@ -157,11 +143,6 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
                 if (Option.isSome(session)) offered.push(Buffer.from(Redacted.value(session.value)).toString("hex"))
               })
           }
-          const options = {
-            serverIdentity: "localhost",
-            database: fixture.pki.database,
-            maxVersion: "TLSv1.3"
-          } as const
           const infos = yield* Effect.forEach(
             Array.from({ length: 13 }),
             () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
@@ -183,8 +164,6 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       it.scoped("with reuseTickets a newer session replaces the older one, which is never offered again", () =>
         Effect.gen(function*() {
           const cache = SessionCache.makeMemory({ reuseTickets: true })
-          const bytes = (option: Option.Option<SessionCache.Session>) =>
-            Option.getOrNull(Option.map(option, Redacted.value))
           yield* cache.put("server", SessionCache.session(new Uint8Array([1])))
           yield* cache.put("server", SessionCache.session(new Uint8Array([2])))
           assert.deepStrictEqual(bytes(yield* cache.take("server")), new Uint8Array([2]))
@@ -196,9 +175,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 
       it.scoped("the default cache belongs to the backend layer: another runtime does not resume this one's session", () =>
         Effect.gen(function*() {
-          const fixture = yield* TestPki.TestPki
-          const connect = yield* echoServer()
-          const options = { serverIdentity: "localhost", database: fixture.pki.database } as const
+          const { connect, options } = yield* setup()
           // no SessionCache service: each backend layer built has its own cache
           const runtimeA = yield* Layer.toRuntime(NodeTlsBackend.layer)
           const runtimeB = yield* Layer.toRuntime(NodeTlsBackend.layer)
@@ -228,14 +205,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         yield* cache.put("c", SessionCache.session(new Uint8Array([4])))
         yield* cache.put("c", SessionCache.session(new Uint8Array([5])))
         // at most two per key, newest first, each taken once
-        assert.deepStrictEqual(
-          Option.getOrNull(Option.map(yield* cache.take("c"), Redacted.value)),
-          new Uint8Array([5])
-        )
-        assert.deepStrictEqual(
-          Option.getOrNull(Option.map(yield* cache.take("c"), Redacted.value)),
-          new Uint8Array([4])
-        )
+        assert.deepStrictEqual(bytes(yield* cache.take("c")), new Uint8Array([5]))
+        assert.deepStrictEqual(bytes(yield* cache.take("c")), new Uint8Array([4]))
         assert.isTrue(Option.isNone(yield* cache.take("c")))
       }))
   }

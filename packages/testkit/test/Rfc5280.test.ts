@@ -190,6 +190,52 @@ describe("RFC 5280 6.1: certificate policies", () => {
       expectValid(yield* verify([good.root], good.chain))
     }))
 
+  it.effect("a critical extKeyUsage is honoured (4.2.1.12: either way); TLS server paths refuse it (CA/B Forum)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const criticalEku: TestPki.RawExtension = {
+        oid: "2.5.29.37",
+        critical: true,
+        value: seq(oid("1.3.6.1.5.5.7.3.1"))
+      }
+      const leaf = yield* root.issue({
+        dnsNames: ["server.example"],
+        extendedKeyUsage: "none",
+        extraExtensions: [criticalEku]
+      })
+      expectValid(yield* verify([root], [leaf], { purpose: "server", extendedKeyUsage: undefined }))
+      const server = yield* verify([root], [leaf], { purpose: "server", identity: "server.example" })
+      assert.deepStrictEqual(server.reasons.map((r) => r.detail), ["critical extKeyUsage"])
+    }))
+
+  it.effect("a CA with a non-critical basicConstraints is a CA (4.2.1.9's MUST binds CAs); TLS server paths refuse it", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const nonCritical: TestPki.RawExtension = {
+        oid: "2.5.29.19",
+        value: seq(Der.encode(Der.Tag.BOOLEAN, Uint8Array.of(0xff)))
+      }
+      const ca = yield* root.intermediate({ isCa: "omit", extraExtensions: [nonCritical] })
+      const leaf = yield* ca.issue({ dnsNames: ["server.example"] })
+      expectValid(yield* verify([root], [leaf, ca.ca]))
+      const server = yield* verify([root], [leaf, ca.ca], { identity: "server.example" })
+      assert.isTrue(server.reasons.some((r) => r.detail === "non-critical basicConstraints in a CA"))
+    }))
+
+  it.effect("a non-critical policyConstraints is processed (4.2.1.11's MUST binds CAs); TLS server paths refuse it", () =>
+    Effect.gen(function*() {
+      const nonCritical = { ...policyConstraints(0), critical: false }
+      const bad = yield* chainWith([policies(P1), nonCritical], [])
+      // processed: requireExplicitPolicy 0 with a leaf that asserts no policy
+      assert.deepStrictEqual(flags(yield* verify([bad.root], bad.chain)), ["GenericError"])
+      const good = yield* chainWith([policies(P1), nonCritical], [policies(P1)])
+      expectValid(yield* verify([good.root], good.chain))
+      // a path checked for a host name is held to the issuance rule (the Web PKI's profile)
+      const server = yield* good.ca.issue({ dnsNames: ["server.example"], extraExtensions: [policies(P1)] })
+      const result = yield* verify([good.root], [server, good.ca.ca], { identity: "server.example" })
+      assert.isTrue(result.reasons.some((r) => r.detail === "non-critical policyConstraints"))
+    }))
+
   it.effect("policy mappings: P1 in the issuer's domain is P2 in the subject's (6.1.4 b)", () =>
     Effect.gen(function*() {
       const { chain, root } = yield* chainWith([policies(P1), mappings([P1, P2])], [policies(P2)])

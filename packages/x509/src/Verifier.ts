@@ -85,7 +85,12 @@ export interface PolicyOptions {
  */
 export interface VerifyOptions {
   readonly purpose: Purpose
-  /** Host name or IP address the leaf must match (RFC 6125); no check when absent. */
+  /**
+   * Host name or IP address the leaf must match (RFC 6125); no check when absent. A path
+   * checked for an identity is a TLS server's and is also held to the Web PKI's issuance
+   * rules where RFC 5280 only tells CAs what they MUST do (a critical policyConstraints) and
+   * to its algorithms (no DSA: TLS 1.3 has none, CA/B Forum BR 6.1.5).
+   */
   readonly identity?: string | undefined
   /** An e-mail address the leaf must name (rfc822Name SAN, or the subject's emailAddress without SAN). */
   readonly email?: string | undefined

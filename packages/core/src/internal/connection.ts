@@ -1,9 +1,7 @@
 /** @internal */
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -11,6 +9,7 @@ import * as AcceptCertificate from "../AcceptCertificate.js"
 import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
+import * as Condition from "../Condition.js"
 import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import type { EngineConnection, EngineHandshake } from "../TlsBackend.js"
@@ -20,6 +19,8 @@ import type { TlsDatabaseShape } from "../TlsDatabase.js"
 import * as TlsError from "../TlsError.js"
 import type { Transport } from "../Transport.js"
 import { engineFlagsAtClockTime } from "./clockTime.js"
+import * as deadline from "./deadline.js"
+import type { Deadline } from "./deadline.js"
 import * as telemetry from "./telemetry.js"
 
 /** @internal */
@@ -38,11 +39,18 @@ export interface ConnectionParams {
   readonly clientAuth: "none" | "requested" | "required"
   readonly handshakeTimeout: Duration.Duration
   readonly policyTimeout: Duration.Duration
+  /**
+   * The engine's `abort` ends its pending handshake (a failure), so the handshake timeout
+   * needs no fiber of its own (see `deadline.ts`). Not so for an engine still to be made
+   * (a server reading the ClientHello first): there the timeout races in fibers.
+   */
+  readonly abortEndsHandshake: boolean
 }
 
 type HandshakeState =
   | { readonly _tag: "Idle" }
-  | { readonly _tag: "Running"; readonly deferred: Deferred.Deferred<HandshakeInfo, TlsError.TlsError> }
+  // callers that come while it runs wait on a condition, made for the first of them
+  | { readonly _tag: "Running"; waiters: Condition.Condition | undefined }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
 
 /** @internal */
@@ -68,22 +76,34 @@ const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
   )
 
 /**
- * Runs the policy, bounded by `timeout`. A policy that answers at once (an `Exit`, as
- * `Effect.succeed` is) needs no timer: that skips the two fibers a timeout forks.
+ * Runs the policy, bounded by `timeout` and by the handshake's deadline. A policy that
+ * answers at once (an `Exit`, as `Effect.succeed` is) needs no timer: that skips the two
+ * fibers a timeout forks.
  */
 const decide = (
   policy: AcceptCertificate.Policy,
   context: AcceptCertificate.AcceptContext,
-  timeout: Duration.Duration,
-  side: "client" | "server"
+  params: ConnectionParams,
+  deadline: Deadline
 ): Effect.Effect<boolean, TlsError.TlsError> => {
   const decision = policy(context)
   if (Exit.isExit(decision)) return decision
+  const { policyTimeout, side } = params
+  const left = deadline.at === undefined ? Infinity : Math.max(0, deadline.at - Date.now())
+  if (left < Duration.toMillis(policyTimeout)) {
+    return Effect.timeoutFail(decision, {
+      duration: Duration.millis(left),
+      onTimeout: () => handshakeTimeoutError(params)
+    })
+  }
   return Effect.timeoutFail(decision, {
-    duration: timeout,
-    onTimeout: () => new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout, side })
+    duration: policyTimeout,
+    onTimeout: () => new TlsError.TlsTimeoutError({ operation: "accept-certificate", timeout: policyTimeout, side })
   })
 }
+
+const handshakeTimeoutError = (params: ConnectionParams) =>
+  new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side: params.side })
 
 /** @internal */
 export const make = (params: ConnectionParams): TlsConnection => {
@@ -92,7 +112,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
   /** The engine's report of the handshake, kept for channel binding. */
   let engineHandshake: EngineHandshake | undefined = undefined
 
-  const verify = (raw: EngineHandshake) =>
+  const verify = (raw: EngineHandshake, deadline: Deadline) =>
     Effect.gen(function*() {
       const { chain, malformed } = yield* parseChain(raw.peerCertificates)
       const base: Omit<HandshakeInfo, "peerCertificate" | "peerCertificateErrors"> = {
@@ -134,7 +154,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
       )
       const accepted = yield* telemetry.policy(
         flags,
-        decide(params.policy, { chain, flags, identity: params.identity, side }, params.policyTimeout, side)
+        decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
       )
       if (!accepted) {
         return yield* new TlsError.TlsBadCertificateError({
@@ -159,39 +179,36 @@ export const make = (params: ConnectionParams): TlsConnection => {
 
   const run = telemetry.handshake(
     params,
-    engine.handshake.pipe(
-      Effect.tap((raw) => {
+    deadline.within(params.handshakeTimeout, {
+      onTimeout: () => handshakeTimeoutError(params),
+      wake: params.abortEndsHandshake ? engine.abort : undefined
+    }, (limit) =>
+      Effect.flatMap(engine.handshake, (raw) => {
         engineHandshake = raw
-      }),
-      Effect.flatMap((raw) => Effect.flatMap(verify(raw), (info) => attachAcceptedCas(raw, info))),
-      Effect.timeoutFail({
-        duration: params.handshakeTimeout,
-        onTimeout: () =>
-          new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side })
-      })
-    )
+        return Effect.flatMap(verify(raw, limit), (info) => attachAcceptedCas(raw, info))
+      }))
   )
 
   // built only when a handshake was interrupted: no error objects on the success path
   const closedByInterrupt = () =>
     Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
+  const finished = () => state._tag === "Done" ? state.exit : undefined
+
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
       case "Done":
         return state.exit
       case "Running":
-        return Deferred.await(state.deferred)
+        return (state.waiters ??= Condition.make()).await(finished)
       case "Idle": {
-        const deferred = Deferred.unsafeMake<HandshakeInfo, TlsError.TlsError>(FiberId.none)
-        state = { _tag: "Running", deferred }
+        const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
+        state = running
         return Effect.onExit(run, (exit) => {
           const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
           state = { _tag: "Done", exit: final }
-          return Effect.zipRight(
-            Exit.isSuccess(final) ? Effect.void : engine.abort,
-            Deferred.done(deferred, final)
-          )
+          const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
+          return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
         })
       }
     }

@@ -74,13 +74,29 @@ const portOf = (address: string | undefined): number | undefined => {
   return match === null ? undefined : Number(match[1])
 }
 
+const attributeNames = (prefix: string) =>
+  ["subject", "issuer", "hash.sha256", "not_before", "not_after"].map((name) => `${prefix}.${name}`)
+const serverNames = attributeNames("tls.server")
+const clientNames = attributeNames("tls.client")
+
+/** A leaf's attribute values, made once per certificate (a peer's chain is parsed once and kept). */
+const leafValues = new WeakMap<Certificate, readonly [string, string, string, string, string]>()
+
 const certificateAttributes = (span: Tracer.Span, prefix: string, leaf: Certificate | undefined) => {
   if (leaf === undefined) return
-  span.attribute(`${prefix}.subject`, leaf.subject.text)
-  span.attribute(`${prefix}.issuer`, leaf.issuer.text)
-  span.attribute(`${prefix}.hash.sha256`, leaf.fingerprintSha256.replace(/:/g, "").toUpperCase())
-  span.attribute(`${prefix}.not_before`, leaf.notBefore.toISOString())
-  span.attribute(`${prefix}.not_after`, leaf.notAfter.toISOString())
+  let values = leafValues.get(leaf)
+  if (values === undefined) {
+    values = [
+      leaf.subject.text,
+      leaf.issuer.text,
+      leaf.fingerprintSha256.replace(/:/g, "").toUpperCase(),
+      leaf.notBefore.toISOString(),
+      leaf.notAfter.toISOString()
+    ]
+    leafValues.set(leaf, values)
+  }
+  const names = prefix === "tls.server" ? serverNames : clientNames
+  for (let i = 0; i < names.length; i++) span.attribute(names[i]!, values[i])
 }
 
 /** @internal */
@@ -95,55 +111,68 @@ const failureOf = (cause: Cause.Cause<TlsError>): TlsError | undefined => {
   return Option.isSome(failure) ? failure.value : undefined
 }
 
-const onEnd = (
-  context: HandshakeContext,
-  span: Tracer.Span,
-  start: bigint,
-  exit: Exit.Exit<HandshakeInfo, TlsError>
-) =>
-  Effect.flatMap(Clock.currentTimeNanos, (end) =>
-    Effect.sync(() => {
-      const side = context.side
-      const l = labels[side]
-      const seconds = Number(end - start) / 1e9
-      // the peer's leaf: tls.server.* seen from a client, tls.client.* seen from a server
-      const peerPrefix = side === "client" ? "tls.server" : "tls.client"
-      if (Exit.isSuccess(exit)) {
-        const info = exit.value
-        span.attribute("tls.established", true)
-        span.attribute("tls.protocol.name", "tls")
-        span.attribute("tls.protocol.version", version(info.protocolVersion))
-        span.attribute("tls.cipher", info.ciphersuiteName)
-        if (Option.isSome(info.negotiatedProtocol)) span.attribute("tls.next_protocol", info.negotiatedProtocol.value)
-        span.attribute("tls.resumed", info.resumed)
-        // the SNI, as the client sent it or the server received it
-        if (Option.isSome(info.serverName)) span.attribute("tls.client.server_name", info.serverName.value)
-        if (Option.isSome(info.peerCertificate)) certificateAttributes(span, peerPrefix, info.peerCertificate.value[0])
-        span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(info.peerCertificateErrors))
-        TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.success)
-        TlsMetrics.handshakes.unsafeUpdate(1, l.handshakes.none!)
-        if (info.resumed) TlsMetrics.resumedHandshakes.unsafeUpdate(1, l.side)
-        const successes = TlsMetrics.handshakes.unsafeValue(l.handshakes.none!).count
-        const resumed = TlsMetrics.resumedHandshakes.unsafeValue(l.side).count
-        TlsMetrics.resumptionRatio.unsafeUpdate(successes === 0 ? 0 : resumed / successes, l.side)
-        return
-      }
-      const error = failureOf(exit.cause)
-      const reason = error === undefined ? "Interrupted" : error.reason
-      span.attribute("tls.established", false)
-      span.attribute("effect_tls.failure.reason", reason)
-      if (error !== undefined) {
-        span.attribute("effect_tls.failure.tag", error._tag)
-        span.attribute("effect_tls.failure.message", error.message)
-        if ("alert" in error && error.alert !== undefined) span.attribute("effect_tls.alert", error.alert)
-        if (error._tag === "TlsBadCertificateError") {
-          span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(error.flags))
-          certificateAttributes(span, peerPrefix, error.peerCertificate[0])
-        }
-      }
-      TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.failure)
-      TlsMetrics.handshakes.unsafeUpdate(1, l.handshakes[reason] ?? l.handshakes.Misc!)
-    }))
+/** The span's attributes at the end of a handshake. */
+const endAttributes = (span: Tracer.Span, side: Side, exit: Exit.Exit<HandshakeInfo, TlsError>) => {
+  // the peer's leaf: tls.server.* seen from a client, tls.client.* seen from a server
+  const peerPrefix = side === "client" ? "tls.server" : "tls.client"
+  if (Exit.isSuccess(exit)) {
+    const info = exit.value
+    span.attribute("tls.established", true)
+    span.attribute("tls.protocol.name", "tls")
+    span.attribute("tls.protocol.version", version(info.protocolVersion))
+    span.attribute("tls.cipher", info.ciphersuiteName)
+    if (Option.isSome(info.negotiatedProtocol)) span.attribute("tls.next_protocol", info.negotiatedProtocol.value)
+    span.attribute("tls.resumed", info.resumed)
+    // the SNI, as the client sent it or the server received it
+    if (Option.isSome(info.serverName)) span.attribute("tls.client.server_name", info.serverName.value)
+    if (Option.isSome(info.peerCertificate)) certificateAttributes(span, peerPrefix, info.peerCertificate.value[0])
+    span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(info.peerCertificateErrors))
+    return
+  }
+  const error = failureOf(exit.cause)
+  span.attribute("tls.established", false)
+  span.attribute("effect_tls.failure.reason", error === undefined ? "Interrupted" : error.reason)
+  if (error !== undefined) {
+    span.attribute("effect_tls.failure.tag", error._tag)
+    span.attribute("effect_tls.failure.message", error.message)
+    if ("alert" in error && error.alert !== undefined) span.attribute("effect_tls.alert", error.alert)
+    if (error._tag === "TlsBadCertificateError") {
+      span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(error.flags))
+      certificateAttributes(span, peerPrefix, error.peerCertificate[0])
+    }
+  }
+}
+
+/** The metrics of a handshake that took `seconds`. */
+const endMetrics = (side: Side, seconds: number, exit: Exit.Exit<HandshakeInfo, TlsError>) => {
+  const l = labels[side]
+  if (Exit.isSuccess(exit)) {
+    TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.success)
+    TlsMetrics.handshakes.unsafeUpdate(1, l.handshakes.none!)
+    if (exit.value.resumed) TlsMetrics.resumedHandshakes.unsafeUpdate(1, l.side)
+    const successes = TlsMetrics.handshakes.unsafeValue(l.handshakes.none!).count
+    const resumed = TlsMetrics.resumedHandshakes.unsafeValue(l.side).count
+    TlsMetrics.resumptionRatio.unsafeUpdate(successes === 0 ? 0 : resumed / successes, l.side)
+    return
+  }
+  const error = failureOf(exit.cause)
+  const reason = error === undefined ? "Interrupted" : error.reason
+  TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.failure)
+  TlsMetrics.handshakes.unsafeUpdate(1, l.handshakes[reason] ?? l.handshakes.Misc!)
+}
+
+/**
+ * The tracer of a program that installed none (Effect's own, which keeps spans in memory
+ * for nobody): with it, no span is made at all, which is most of what telemetry costs.
+ * Metrics are recorded either way.
+ */
+let nativeTracer: Tracer.Tracer | undefined = undefined
+
+const isNativeTracer = (tracer: Tracer.Tracer): boolean => tracer === (nativeTracer ??= Effect.runSync(Effect.tracer))
+
+/** `f`'s effect, or `effect` as it is when no tracer is installed. */
+const whenTraced = <A, E, R>(effect: Effect.Effect<A, E, R>, f: () => Effect.Effect<A, E, R>) =>
+  Effect.tracerWith((tracer) => isNativeTracer(tracer) ? effect : f())
 
 /**
  * Runs `handshake` in a `tls.handshake` span (kind client or server) and records its
@@ -155,16 +184,26 @@ export const handshake = <R>(
   context: HandshakeContext,
   handshake: Effect.Effect<HandshakeInfo, TlsError, R>
 ): Effect.Effect<HandshakeInfo, TlsError, R> =>
-  Effect.flatMap(Clock.currentTimeNanos, (start) =>
-    Effect.useSpan("tls.handshake", {
-      kind: context.side,
-      captureStackTrace: false,
-      attributes: spanAttributes(context)
-    }, (span) =>
-      handshake.pipe(
-        Effect.withParentSpan(span),
-        Effect.onExit((exit) => onEnd(context, span, start, exit))
-      )))
+  Effect.clockWith((clock) => {
+    const start = clock.unsafeCurrentTimeNanos()
+    const metrics = (exit: Exit.Exit<HandshakeInfo, TlsError>) =>
+      Effect.sync(() => endMetrics(context.side, Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, exit))
+    return Effect.tracerWith((tracer) =>
+      isNativeTracer(tracer)
+        ? Effect.onExit(handshake, metrics)
+        : Effect.useSpan("tls.handshake", {
+          kind: context.side,
+          captureStackTrace: false,
+          attributes: spanAttributes(context)
+        }, (span) =>
+          handshake.pipe(
+            Effect.withParentSpan(span),
+            Effect.onExit((exit) =>
+              Effect.zipRight(Effect.sync(() => endAttributes(span, context.side, exit)), metrics(exit))
+            )
+          ))
+    )
+  })
 
 const spanAttributes = (context: HandshakeContext): Record<string, unknown> => {
   // a remote is a network address only on network transports (a memory pair names its ends)
@@ -196,15 +235,16 @@ export const verifyChain = <E, R>(
   chainLength: number,
   verify: Effect.Effect<CertificateFlags.CertificateFlags, E, R>
 ): Effect.Effect<CertificateFlags.CertificateFlags, E, R> =>
-  Effect.useSpan(
-    "tls.verify_chain",
-    { attributes: { "effect_tls.chain.length": chainLength } },
-    (span) =>
-      Effect.tap(
-        Effect.withParentSpan(verify, span),
-        (flags) => Effect.sync(() => span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(flags)))
-      )
-  )
+  whenTraced(verify, () =>
+    Effect.useSpan(
+      "tls.verify_chain",
+      { captureStackTrace: false, attributes: { "effect_tls.chain.length": chainLength } },
+      (span) =>
+        Effect.tap(
+          Effect.withParentSpan(verify, span),
+          (flags) => Effect.sync(() => span.attribute("effect_tls.verification.flags", CertificateFlags.toArray(flags)))
+        )
+    ))
 
 /**
  * The accept-certificate policy as a child span.
@@ -215,15 +255,16 @@ export const policy = <E, R>(
   flags: CertificateFlags.CertificateFlags,
   decide: Effect.Effect<boolean, E, R>
 ): Effect.Effect<boolean, E, R> =>
-  Effect.useSpan(
-    "tls.accept_certificate",
-    { captureStackTrace: false, attributes: { "effect_tls.verification.flags": CertificateFlags.toArray(flags) } },
-    (span) =>
-      Effect.tap(
-        Effect.withParentSpan(decide, span),
-        (accepted) => Effect.sync(() => span.attribute("effect_tls.policy.accepted", accepted))
-      )
-  )
+  whenTraced(decide, () =>
+    Effect.useSpan(
+      "tls.accept_certificate",
+      { captureStackTrace: false, attributes: { "effect_tls.verification.flags": CertificateFlags.toArray(flags) } },
+      (span) =>
+        Effect.tap(
+          Effect.withParentSpan(decide, span),
+          (accepted) => Effect.sync(() => span.attribute("effect_tls.policy.accepted", accepted))
+        )
+    ))
 
 /**
  * Counts the plaintext of a read (use with `Effect.map`).

@@ -25,6 +25,7 @@ import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import { cipherSuite, hkdfExpandLabel, type Tls13CipherSuite } from "./tls13RecordProtection.js"
 
+const CHANGE_CIPHER_SPEC = 20
 const APPLICATION_DATA = 23
 const ALERT = 21
 const HANDSHAKE = 22
@@ -43,8 +44,8 @@ export interface CloseNotifyGuard {
   readonly peerClosed: () => boolean
   /** Our close_notify went out: the withheld bytes go on to node:tls. */
   readonly release: () => void
-  /** Stop following records (not TLS 1.3): everything passes unchanged. */
-  readonly disable: () => void
+  /** The handshake chose this protocol: TLS 1.3 and 1.2 (AEAD suites) are followed, anything else passes. */
+  readonly setProtocol: (version: string) => void
 }
 
 /** @internal */
@@ -75,6 +76,87 @@ const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
   return out
 }
 
+/** A TLS 1.2 AEAD suite the guard can read (RFC 5288 AES-GCM, RFC 7905 ChaCha20-Poly1305). */
+interface Tls12Suite {
+  readonly cipher: "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305"
+  readonly hash: "sha256" | "sha384"
+  readonly keyLength: number
+  /** 4 (GCM's implicit salt; the record carries 8 more) or 12 (ChaCha20's whole nonce). */
+  readonly ivLength: number
+}
+
+const tls12Suite = (id: number): Tls12Suite | undefined => {
+  switch (id) {
+    case 0xc02b:
+    case 0xc02f:
+    case 0x009e:
+    case 0x009c:
+      return { cipher: "aes-128-gcm", hash: "sha256", keyLength: 16, ivLength: 4 }
+    case 0xc02c:
+    case 0xc030:
+    case 0x009f:
+    case 0x009d:
+      return { cipher: "aes-256-gcm", hash: "sha384", keyLength: 32, ivLength: 4 }
+    case 0xcca8:
+    case 0xcca9:
+    case 0xccaa:
+      return { cipher: "chacha20-poly1305", hash: "sha256", keyLength: 32, ivLength: 12 }
+    default:
+      return undefined
+  }
+}
+
+/** The TLS 1.2 PRF, P_hash (RFC 5246 §5). */
+const prf12 = (hash: "sha256" | "sha384", secret: Buffer, label: string, seed: Buffer, length: number): Buffer => {
+  const labelled = Buffer.concat([Buffer.from(label, "latin1"), seed])
+  const out: Array<Buffer> = []
+  let total = 0
+  let a: Buffer = labelled
+  while (total < length) {
+    a = Crypto.createHmac(hash, secret).update(a).digest()
+    const block = Crypto.createHmac(hash, secret).update(a).update(labelled).digest()
+    out.push(block)
+    total += block.length
+  }
+  return Buffer.concat(out).subarray(0, length)
+}
+
+/** Decrypts one whole TLS 1.2 AEAD record at sequence number `at`; undefined when it does not authenticate. */
+const open12 = (
+  keys: { readonly suite: Tls12Suite; readonly key: Buffer; readonly iv: Buffer },
+  record: Uint8Array,
+  at: number
+): Buffer | undefined => {
+  const { iv, key, suite } = keys
+  const explicit = suite.ivLength === 4 ? 8 : 0
+  const plaintextLength = record.length - 5 - explicit - 16
+  if (plaintextLength < 0) return undefined
+  const sequence = Buffer.alloc(8)
+  sequence.writeUInt32BE(Math.floor(at / 0x100000000), 0)
+  sequence.writeUInt32BE(at >>> 0, 4)
+  let nonce: Buffer
+  if (explicit > 0) {
+    nonce = Buffer.concat([iv, record.subarray(5, 5 + explicit)])
+  } else {
+    nonce = Buffer.from(iv)
+    for (let i = 0; i < 8; i++) nonce[4 + i]! ^= sequence[i]!
+  }
+  const aad = Buffer.alloc(13)
+  sequence.copy(aad, 0)
+  aad[8] = record[0]!
+  aad[9] = record[1]!
+  aad[10] = record[2]!
+  aad.writeUInt16BE(plaintextLength, 11)
+  try {
+    const decipher = Crypto.createDecipheriv(suite.cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
+    decipher.setAAD(aad)
+    decipher.setAuthTag(record.subarray(record.length - 16))
+    return Buffer.concat([decipher.update(record.subarray(5 + explicit, record.length - 16)), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
+
 /** @internal */
 export const make = (
   underlying: Transport.Transport,
@@ -101,9 +183,22 @@ export const make = (
   let closedByPeer = false
   const changed = Condition.make()
 
+  // ---- TLS 1.2: alerts are records of their own type, decrypted with the key block's keys
+  /** Which protocol the handshake chose: TLS 1.3 is assumed until the engine says otherwise. */
+  let protocol: "unknown" | "TLSv1.3" | "TLSv1.2" = "unknown"
+  let masterSecret: Buffer | undefined = undefined
+  let clientRandom: Buffer | undefined = undefined
+  let serverRandom: Buffer | undefined = undefined
+  let serverSuite: number | undefined = undefined
+  /** Sequence number of the peer's next record under its TLS 1.2 keys (from its ChangeCipherSpec on). */
+  let seq12: number | undefined = undefined
+  let keys12: { readonly suite: Tls12Suite; readonly key: Buffer; readonly iv: Buffer } | undefined = undefined
+
   const forget = () => {
-    secret?.fill(0)
+    for (const buffer of [secret, masterSecret, keys12?.key, keys12?.iv]) buffer?.fill(0)
     secret = undefined
+    masterSecret = undefined
+    keys12 = undefined
   }
 
   const disable = () => {
@@ -113,12 +208,62 @@ export const make = (
   }
 
   const onKeylog = (line: Buffer) => {
-    if (!enabled || secret !== undefined) return
-    const text = line.toString("latin1").trim()
-    if (!text.startsWith(peerLabel + " ")) return
-    const hex = text.split(" ")[2]
-    if (hex === undefined || !/^[0-9a-fA-F]+$/.test(hex)) return
-    secret = Buffer.from(hex, "hex")
+    if (!enabled) return
+    const [label, random, hex] = line.toString("latin1").trim().split(" ")
+    if (hex === undefined || random === undefined || !/^[0-9a-fA-F]+$/.test(hex + random)) return
+    if (label === peerLabel && secret === undefined) secret = Buffer.from(hex, "hex")
+    if (label === "CLIENT_RANDOM") {
+      // (a renegotiation gives a new one: the latest is the one in force)
+      masterSecret?.fill(0)
+      masterSecret = Buffer.from(hex, "hex")
+      clientRandom = Buffer.from(random, "hex")
+      keys12 = undefined
+    }
+  }
+
+  /** The engine learnt the protocol at the end of the handshake. */
+  const setProtocol = (version: string) => {
+    if (version === "TLSv1.3") protocol = version
+    else if (version === "TLSv1.2") {
+      // (a suite the guard cannot read leaves every alert to node:tls)
+      protocol = version
+      secret?.fill(0)
+      secret = undefined
+    } else disable()
+  }
+
+  /** ServerHello: version(2) random(32) session_id<1> cipher_suite(2), after the record and message headers. */
+  const readServerHello = (record: Uint8Array) => {
+    if (serverRandom !== undefined || record.length < 5 + 4 + 2 + 32 + 1 || record[0] !== HANDSHAKE) return
+    if (record[5] !== 2) return
+    const sessionIdLength = record[5 + 4 + 2 + 32]!
+    const at = 5 + 4 + 2 + 32 + 1 + sessionIdLength
+    if (record.length < at + 2) return
+    serverRandom = Buffer.from(record.subarray(5 + 4 + 2, 5 + 4 + 2 + 32))
+    serverSuite = (record[at]! << 8) | record[at + 1]!
+  }
+
+  const peerKeys12 = () => {
+    if (keys12 !== undefined) return keys12
+    const suite = serverSuite !== undefined ? tls12Suite(serverSuite) : undefined
+    if (suite === undefined || masterSecret === undefined || clientRandom === undefined || serverRandom === undefined) {
+      return undefined
+    }
+    const block = prf12(
+      suite.hash,
+      masterSecret,
+      "key expansion",
+      Buffer.concat([serverRandom, clientRandom]),
+      2 * (suite.keyLength + suite.ivLength)
+    )
+    // client_write_key, server_write_key, client_write_IV, server_write_IV (AEAD suites have no MAC keys)
+    const peerIsServer = side === "client" ? 1 : 0
+    const key = Buffer.from(block.subarray(peerIsServer * suite.keyLength, (peerIsServer + 1) * suite.keyLength))
+    const ivAt = 2 * suite.keyLength + peerIsServer * suite.ivLength
+    const iv = Buffer.from(block.subarray(ivAt, ivAt + suite.ivLength))
+    block.fill(0)
+    keys12 = { suite, key, iv }
+    return keys12
   }
 
   const suitesFor = (length: number): Array<Tls13CipherSuite> =>
@@ -187,9 +332,22 @@ export const make = (
     return "pass"
   }
 
+  /** Judges one whole TLS 1.2 alert record at sequence number `at`. */
+  const judge12 = (record: Uint8Array, at: number): Verdict => {
+    const keys = peerKeys12()
+    if (keys === undefined) return "pass"
+    const content = open12(keys, record, at)
+    if (content === undefined) {
+      // lost track: from now on node:tls sees everything as is
+      disable()
+      return "pass"
+    }
+    return content.length === 2 && content[1] === 0 && hooks.writeOpen() ? "withhold" : "pass"
+  }
+
   /**
-   * Splits `held` into what goes on now and what stays; `undefined` when a whole record must
-   * be read first. Returns the bytes to hand on (possibly empty) and whether to stop there.
+   * Splits `held` into what goes on now and what stays: the bytes to hand on (possibly empty)
+   * and why it stopped there. A record that must be judged is read whole first.
    */
   const step = (): { readonly out: Uint8Array; readonly stop: "more" | "settle" | "withhold" | "none" } => {
     let i = 0
@@ -203,24 +361,56 @@ export const make = (
       if (held.length - i < 5) return cut(i, "more")
       const type = held[i]!
       const length = (held[i + 3]! << 8) | held[i + 4]!
+      const whole = held.length - i >= 5 + length
+      if (5 + length > MAX_RECORD) {
+        // not TLS: node:tls says so
+        disable()
+        return cut(held.length, "none")
+      }
+      // the client learns the TLS 1.2 server random and suite from the ServerHello it receives
+      if (type === HANDSHAKE && side === "client" && serverRandom === undefined && seq12 === undefined) {
+        if (!whole) return cut(i, "more")
+        readServerHello(held.subarray(i, i + 5 + length))
+      }
+      // the sequence number of this record under the peer's TLS 1.2 keys, if any
+      const at12 = seq12
+      const stopAt = (stop: "more" | "settle" | "withhold") => {
+        seq12 = at12
+        return cut(i, stop)
+      }
+      if (type === CHANGE_CIPHER_SPEC) seq12 = 0
+      else if (seq12 !== undefined) seq12++
+      if (type === ALERT && at12 !== undefined && protocol !== "TLSv1.3") {
+        // an alert after the peer's ChangeCipherSpec: TLS 1.2 (while the protocol is unknown, settle first)
+        if (!whole) return stopAt("more")
+        if (protocol === "unknown" && !mustSettle) {
+          mustSettle = true
+          return stopAt("settle")
+        }
+        mustSettle = false
+        if (protocol === "TLSv1.2" && judge12(held.subarray(i, i + 5 + length), at12) === "withhold") {
+          return stopAt("withhold")
+        }
+        if (!enabled) return cut(held.length, "none")
+        i += 5 + length
+        continue
+      }
       const small = length <= MAX_SMALL_RECORD
-      if (type !== APPLICATION_DATA || (seq !== undefined && !small) || 5 + length > MAX_RECORD) {
+      if (type !== APPLICATION_DATA || protocol === "TLSv1.2" || (seq !== undefined && !small)) {
         if (type === APPLICATION_DATA && seq !== undefined) seq++
+        mustSettle = false
         passRemaining = 5 + length
         continue
       }
-      if (held.length - i < 5 + length) return cut(i, "more")
+      if (!whole) return stopAt("more")
       if (seq === undefined && !mustSettle) {
         // first hand on what precedes it, so that node:tls can derive the keys it protects
         mustSettle = true
-        return cut(i, "settle")
+        return stopAt("settle")
       }
       mustSettle = false
-      if (judge(held.subarray(i, i + 5 + length)) === "withhold") return cut(i, "withhold")
-      if (!enabled) {
-        i = held.length
-        break
-      }
+      if (judge(held.subarray(i, i + 5 + length)) === "withhold") return stopAt("withhold")
+      if (!enabled) return cut(held.length, "none")
       i += 5 + length
     }
     return cut(i, "none")
@@ -301,9 +491,17 @@ export const make = (
     return out.length > 0 ? Effect.succeed(Option.some(out)) : read
   })
 
+  // the server learns the TLS 1.2 server random and suite from the ServerHello it sends
+  const write = side === "server"
+    ? (bytes: Uint8Array) => {
+      if (serverRandom === undefined && enabled) readServerHello(bytes)
+      return underlying.write(bytes)
+    }
+    : underlying.write
+
   const transport = Transport.make({
     read,
-    write: underlying.write,
+    write,
     shutdownWrite: underlying.shutdownWrite,
     description: underlying.description
   })
@@ -316,6 +514,6 @@ export const make = (
       released = true
       changed.notify()
     },
-    disable
+    setProtocol
   }
 }

@@ -26,6 +26,7 @@ import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as Condition from "@effect-tls/core/Condition"
 import * as KeyLog from "@effect-tls/core/KeyLog"
 import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import type {
   ClientConfig,
   EngineConfig,
@@ -125,6 +126,14 @@ const restorePeerCertificateRead = (socket: tls.TLSSocket): void => {
 }
 
 /**
+ * How long a client closing right after a TLS 1.3 handshake waits for the server's first ticket:
+ * it comes about one handshake's time after ours completed (our Finished travels, the server
+ * answers, and this process may be busy meanwhile), so three times the handshake's duration,
+ * within [20, 200] ms.
+ */
+const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20, 3 * handshakeMs))
+
+/**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
  * record then returns at once while the previous one is still on its way, and reads stop
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
@@ -147,6 +156,9 @@ export class NodeTlsConnection implements EngineConnection {
   private receivedData = false
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
+  /** When node:tls was started, and how long its handshake took (ms, wall clock). */
+  private startedAt = 0
+  private handshakeMs = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
@@ -162,7 +174,9 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: the sessions offered and received. */
     private readonly sessionsOf: ClientSessions | undefined,
     /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
-    private readonly decryptCertificateRequest: boolean = false
+    private readonly decryptCertificateRequest: boolean = false,
+    /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
+    private readonly sessionsKept: boolean = false
   ) {
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
     this.guard = guardsCloseNotify && native === undefined
@@ -214,19 +228,32 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     this.state.start()
-    if (this.side === "client" && this.native === undefined) this.sniffAcceptedCas(socket)
-    if (this.sessionsOf !== undefined) socket.on("session", this.sessionsOf.onSession)
+    // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
+    if (
+      this.side === "client" && this.native === undefined &&
+      (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
+    ) this.sniffAcceptedCas(socket)
+    const sessionsOf = this.sessionsOf
+    if (sessionsOf !== undefined) {
+      socket.on("session", (session: Buffer) => {
+        sessionsOf.onSession(session)
+        this.changed.notify()
+      })
+    }
+    // (the ticket wait's bound: clients keeping sessions only)
+    if (this.sessionsKept) this.startedAt = performance.now()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
     this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
+      if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(this.describe(socket))
-      if (this.state.handshake?.protocolVersion !== "TLSv1.3") this.guard?.disable()
-      this.stopSniffingListener?.()
-      this.changed.notify()
+      this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
+      // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
+      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+        setImmediate(() => this.secured(socket))
+      } else this.secured(socket)
     })
     socket.on("error", (error) => this.recordError(error))
     socket.on("readable", this.changed.notify)
@@ -244,6 +271,18 @@ export class NodeTlsConnection implements EngineConnection {
       this.changed.notify()
     })
     return socket
+  }
+
+  private secured(socket: tls.TLSSocket): void {
+    try {
+      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+      this.state.secured(this.describe(socket))
+    } catch (error) {
+      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
+      this.recordError(error)
+    }
+    this.stopSniffingListener?.()
+    this.changed.notify()
   }
 
   // ---- the accepted-CA sniffer (client, bridge only)
@@ -399,6 +438,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.plaintextReads++
       this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
@@ -410,6 +450,7 @@ export class NodeTlsConnection implements EngineConnection {
     const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
       this.receivedData = true
+      this.plaintextReads++
       this.bridge.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
@@ -426,8 +467,34 @@ export class NodeTlsConnection implements EngineConnection {
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
     // (Bun) the peer's close_notify, kept from node:tls until our side closes
-    if (this.guard?.peerClosed() === true) return Effect.succeed(Option.none())
+    if (this.guard?.peerClosed() === true) return this.peerEndedQuietly()
     if (state.closed) return this.endedAbruptly(this.closedError)
+    return undefined
+  }
+
+  /** Plaintext chunks read so far (the end after a withheld close_notify waits for a quiet turn). */
+  private plaintextReads = 0
+  private quietCheck: "scheduled" | "quiet" | undefined = undefined
+
+  /**
+   * Bun: the guard withheld the peer's close_notify after handing node:tls every record before
+   * it, but Bun may still hold some of their plaintext (it stops decrypting while its readable
+   * buffer is full, and resumes on the `read()` that found it empty). The end is reported only
+   * once a read found nothing and a later turn brought nothing either.
+   */
+  private peerEndedQuietly(): Effect.Effect<Option.Option<Uint8Array>> | undefined {
+    if (this.quietCheck === "quiet") return Effect.succeed(Option.none())
+    if (this.quietCheck === undefined) {
+      this.quietCheck = "scheduled"
+      const reads = this.plaintextReads
+      setImmediate(() =>
+        setTimeout(() => {
+          const socket = this.socket!
+          this.quietCheck = reads === this.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
+          this.changed.notify()
+        }, 1)
+      )
+    }
     return undefined
   }
 
@@ -599,12 +666,50 @@ export class NodeTlsConnection implements EngineConnection {
 
   /**
    * Client: the sessions the server gave, wrapped for the cache.
+   *
+   * A TLS 1.3 server sends its tickets after it has read our Finished, about one round trip
+   * after our handshake completed: a connection closed at once would never see one, and every
+   * connection after it would run a full handshake. So, after a full handshake, when a
+   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWaitMs` (wall clock: a
+   * network delay, not a user timeout) and no longer than the connection stays quiet: any
+   * plaintext, end or failure first means the server sends none.
    */
-  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.sync(() => {
+  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.suspend(() => {
     const handshake = this.state.handshake
-    if (handshake === undefined || this.sessionsOf === undefined) return []
-    return this.sessionsOf.wrapped(handshake)
+    const sessionsOf = this.sessionsOf
+    if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
+    const wrapped = Effect.sync(() => sessionsOf.wrapped(handshake))
+    // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+    if (!this.sessionsKept || sessionsOf.hasReceived || handshake.protocolVersion !== "TLSv1.3" || handshake.resumed) {
+      return wrapped
+    }
+    if (!this.ticketMayCome()) return wrapped
+    return Effect.zipRight(this.ticketOrQuiet(ticketWaitMs(this.handshakeMs)), wrapped)
   })
+
+  /** Nothing but a ticket can still be expected from the server. */
+  private ticketMayCome(): boolean {
+    const socket = this.socket
+    const state = this.state
+    return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
+      state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
+  }
+
+  private ticketOrQuiet(ms: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      let expired = false
+      const timer = setTimeout(() => {
+        expired = true
+        this.changed.notify()
+      }, ms)
+      timer.unref?.()
+      // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
+      this.socket!.read(0)
+      return this.changed.await(() =>
+        expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
+      ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+    })
+  }
 
   /**
    * The scope's finalizer, by its exit: after success and a good handshake, close_notify, waiting
@@ -634,7 +739,9 @@ export class NodeTlsConnection implements EngineConnection {
  * consumes the transport (`tcp.takeSocket`).
  */
 const nativeSocket = (config: EngineConfig): Duplex | undefined => {
-  if (config.requireCloseNotify || Transport.hasPendingInput(config.transport)) return undefined
+  if (!runtime.nativeSocketPath || config.requireCloseNotify || Transport.hasPendingInput(config.transport)) {
+    return undefined
+  }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
 
@@ -679,7 +786,9 @@ export const acceptedCasMatter = (config: ClientConfig): Effect.Effect<boolean> 
 /** @internal */
 export const makeClient = (
   cache: SecureContextCache,
-  config: ClientConfig
+  config: ClientConfig,
+  /** The backend's own cache, used when the Context has no `SessionCache`. */
+  defaultSessionCache: SessionCache.SessionCacheShape = SessionCache.disabled
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* refuseUntellableTruncation(config, "client")
@@ -712,7 +821,9 @@ export const makeClient = (
       runtime,
       nativeSocket(config),
       new ClientSessions(offered),
-      yield* acceptedCasMatter(config)
+      yield* acceptedCasMatter(config),
+      Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
+        SessionCache.disabled
     )
     yield* Effect.addFinalizer((exit) => connection.close(exit))
     return connection

@@ -25,6 +25,8 @@ const inappropriateFallback = new Set([
 
 const certificateRequired = new Set([
   "ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED",
+  // BoringSSL's name for the same alert (Bun)
+  "ERR_SSL_TLSV1_ALERT_CERTIFICATE_REQUIRED",
   "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE"
 ])
 

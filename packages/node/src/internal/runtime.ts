@@ -92,6 +92,24 @@ export const reportsFinished: boolean = runtimeName === "node"
  */
 export const opensslSessions: boolean = runtimeName === "node"
 
+/**
+ * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
+ * JS Duplex): the engine then reads the handshake's result a turn later, so that the accepted-CA
+ * sniffer has the server's handshake secret.
+ *
+ * @internal
+ */
+export const keylogAfterSecure: boolean = runtimeName === "bun"
+
+/**
+ * Whether the engine may hand a TCP transport's own socket to node:tls (the native path). Deno
+ * 2.9: a TLSSocket on the socket the transport had been reading stalled (an echo of 1 MiB with
+ * half-close never finished; plain node:tls on a fresh socket does not), so Deno keeps the bridge.
+ *
+ * @internal
+ */
+export const nativeSocketPath: boolean = runtimeName !== "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 

@@ -86,6 +86,11 @@ export const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Opt
 export class ClientSessions {
   private readonly received: Array<Buffer> = []
 
+  /** A session (ticket) arrived on this connection. */
+  get hasReceived(): boolean {
+    return this.received.length > 0
+  }
+
   constructor(
     /** The session offered for resumption, unwrapped, if any. */
     readonly offered: { readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer } | undefined

@@ -25,6 +25,13 @@ export const sServer = (args: ReadonlyArray<string>): Effect.Effect<Listening, P
     (peer) => ({ peer, port: Number(peer.readyMatch![1]) })
   )
 
+/** `sServer` with a PKI's certificate chain and key, plus `extra` arguments. */
+export const sServerWith = (
+  server: { readonly chainFile: string; readonly keyFile: string },
+  extra: ReadonlyArray<string> = []
+): Effect.Effect<Listening, Peer.PeerError, Scope.Scope> =>
+  sServer(["-cert", server.chainFile, "-key", server.keyFile, ...extra])
+
 /** `openssl s_client` to our server on 127.0.0.1. */
 export const sClient = (
   port: number,

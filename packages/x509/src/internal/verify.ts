@@ -111,12 +111,21 @@ type Flags = Set<CertificateFlag>
 
 const selfIssued = (p: Parsed) => p.x509.subject.key === p.x509.issuer.key
 
+/**
+ * Whether a path is held to the Web PKI's issuance rules besides RFC 5280's processing
+ * rules: when it is checked for a host name or IP address, it is a TLS server's. (PKITS and
+ * other RFC 5280 path validations process what a conforming CA MUST do differently, e.g. a
+ * non-critical policyConstraints, instead of refusing it.)
+ */
+const webPkiProfile = (options: { readonly identity?: string | undefined }): boolean => options.identity !== undefined
+
 /** Structural rules for one certificate, whatever its position. */
 const certificateProblems = (
   p: Parsed,
   position: "leaf" | "issuer",
   isAnchor: boolean,
-  lenientAnchors: boolean
+  lenientAnchors: boolean,
+  webPki: boolean
 ): Array<string> => {
   const x = p.x509
   const out: Array<string> = [...x.problems]
@@ -136,7 +145,9 @@ const certificateProblems = (
   if (ext(OID.subjectKeyIdentifier)?.critical) out.push("critical subjectKeyIdentifier")
   if (ext(OID.authorityInfoAccess)?.critical) out.push("critical authorityInfoAccess")
   const pc = ext(OID.policyConstraints)
-  if (pc !== undefined && !pc.critical) out.push("non-critical policyConstraints")
+  // RFC 5280 4.2.1.11: "Conforming CAs MUST mark this extension as critical", an issuance
+  // rule; 6.1.4 (i) processes the extension either way (PKITS's CAs carry it non-critical)
+  if (webPki && pc !== undefined && !pc.critical) out.push("non-critical policyConstraints")
   const aki = ext(OID.authorityKeyIdentifier)
   if (aki !== undefined && x.authorityKeyId === undefined) out.push("authorityKeyIdentifier without keyIdentifier")
   const aia = ext(OID.authorityInfoAccess)
@@ -167,7 +178,9 @@ const certificateProblems = (
     else if (!x.basicConstraints.ca) out.push("issuer is not a CA")
     // (a platform store's anchors are exempt from these two formatting rules: Node's bundled
     // Mozilla store has a root with a non-critical basicConstraints and one without SKI)
-    else if (!(isAnchor && lenientAnchors) && !ext(OID.basicConstraints)!.critical) {
+    // RFC 5280 4.2.1.9: CAs "MUST mark the extension as critical", an issuance rule the
+    // Web PKI's profile enforces (PKITS 4.6.4 is valid with a non-critical one)
+    else if (webPki && !(isAnchor && lenientAnchors) && !ext(OID.basicConstraints)!.critical) {
       out.push("non-critical basicConstraints in a CA")
     }
     if (!hasKeyUsage(x, KeyUsageBit.keyCertSign)) out.push("issuer keyUsage without keyCertSign")
@@ -262,7 +275,9 @@ const leafProblems = (p: Parsed, options: Options): Array<Problem> => {
     for (const oid of ekus) {
       if (!x.extKeyUsage.includes(oid)) generic("ExtendedKeyUsage", `extKeyUsage does not allow ${oid}`)
     }
-    if (x.extensions.find((e) => e.oid === OID.extKeyUsage)?.critical) {
+    // RFC 5280 4.2.1.12 lets the issuer mark it either way; the Web PKI's profile
+    // (CA/B Forum BR 7.1.2.7.10) requires it non-critical
+    if (webPkiProfile(options) && x.extensions.find((e) => e.oid === OID.extKeyUsage)?.critical) {
       generic("ExtendedKeyUsage", "critical extKeyUsage")
     }
     if (ekus.length > 0 && x.extKeyUsage.includes(OID.anyExtendedKeyUsage)) {
@@ -681,7 +696,15 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
     if (time < x.notBefore.getTime()) add("NotActivated", "Validity", "not yet valid", i)
     if (time > x.notAfter.getTime()) add("Expired", "Validity", "expired", i)
     if (i > 0) {
-      for (const problem of certificateProblems(node.p, "issuer", node.isAnchor, v.store.lenientAnchors)) {
+      for (
+        const problem of certificateProblems(
+          node.p,
+          "issuer",
+          node.isAnchor,
+          v.store.lenientAnchors,
+          webPkiProfile(v.options)
+        )
+      ) {
         add("GenericError", "Constraints", problem, i)
       }
       let link = node.link!
@@ -721,7 +744,7 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       // place: TLS 1.3 has no DSA signature scheme and the CA/B Forum's Baseline
       // Requirements (6.1.5, 7.1.3.2) permit RSA and ECDSA keys only. Elsewhere (PKITS,
       // S/MIME, legacy PKIs) DSA signatures are verified (FIPS 186-5 still allows it).
-      if (v.options.identity !== undefined) {
+      if (webPkiProfile(v.options)) {
         add("GenericError", "UnsupportedAlgorithm", "DSA key in a path for a TLS server identity", i, "DSA")
       }
       const params = dsaParameters(path, i)
@@ -861,7 +884,9 @@ export const verifyChain = async (
     const leafParsed = parsed(leaf)
     const isAnchor = store.anchorFingerprints.has(leaf.fingerprintSha256)
     const problems: Array<Problem> = [
-      ...certificateProblems(leafParsed, "leaf", isAnchor, store.lenientAnchors).map((detail): Problem => ({
+      ...certificateProblems(leafParsed, "leaf", isAnchor, store.lenientAnchors, webPkiProfile(options)).map((
+        detail
+      ): Problem => ({
         flag: "GenericError",
         code: "Constraints",
         detail
