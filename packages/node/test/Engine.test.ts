@@ -12,7 +12,7 @@ import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope, Stream, Supervisor } from "effect"
 import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -132,6 +132,38 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.deepStrictEqual(echoed, ["message 1", "message 2", "message 3"])
           yield* eventually(listener.connections, (n) => n === 0)
         }))
+    })
+
+    describe("an idle connection holds no fiber (the bridge waits in node's callbacks)", () => {
+      const idleFibers = (
+        pair: Effect.Effect<readonly [Transport.Transport, Transport.Transport], unknown, Scope.Scope>
+      ) =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [left, right] = yield* pair
+          const supervisor = yield* Supervisor.track
+          yield* Effect.gen(function*() {
+            const server = yield* TlsServer.make(right, { certificate: fixture.server.certifiedKey })
+            // (connect runs the handshake: the server's must run beside it)
+            const [client] = yield* Effect.all([
+              TlsClient.connect(left, { serverIdentity: "localhost", database: fixture.pki.database }),
+              server.handshake
+            ], { concurrency: 2 })
+            yield* client.write(encoder.encode("ping"))
+            assert.strictEqual(decoder.decode(Option.getOrThrow(yield* server.read)), "ping")
+            yield* server.write(encoder.encode("pong"))
+            assert.strictEqual(decoder.decode(Option.getOrThrow(yield* client.read)), "pong")
+          }).pipe(Effect.supervised(supervisor))
+          // both ends idle, each bridge waiting for its transport's next bytes
+          yield* Effect.sleep("50 millis")
+          return yield* supervisor.value
+        })
+
+      it.scoped("over the memory pair", () =>
+        Effect.map(idleFibers(MemoryTransport.pair()), (fibers) => assert.strictEqual(fibers.length, 0)))
+
+      it.scoped("over TCP", () =>
+        Effect.map(idleFibers(NodeTransport.pairForTest), (fibers) => assert.strictEqual(fibers.length, 0)))
     })
 
     describe("trust", () => {

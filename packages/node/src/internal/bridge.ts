@@ -72,6 +72,8 @@ export class TransportDuplex extends Duplex {
   private demand = false
   /** The reading loop runs (a `_read` made by a `push` inside it only sets `demand`). */
   private pulling = false
+  /** The transport's end of input was pushed: nothing is read any more. */
+  private inputEnded = false
   /** A transport read waits (for `whenReadable`, or in its own fiber): this stops it. */
   private cancelRead: (() => void) | undefined = undefined
 
@@ -174,8 +176,10 @@ export class TransportDuplex extends Duplex {
 
   /** Hands a chunk (or the end of input) to node:tls; whether it wants more now. */
   private deliver(chunk: Uint8Array | null): boolean {
-    if (this.destroyed) return false
+    if (this.destroyed || this.inputEnded) return false
     if (chunk === null) {
+      // once: node errs on a push after the end
+      this.inputEnded = true
       this.push(null)
       return false
     }
@@ -201,7 +205,7 @@ export class TransportDuplex extends Duplex {
     if (this.pulling || this.cancelRead !== undefined) return
     this.pulling = true
     try {
-      while (this.demand && !this.destroyed && !this.consumerFull()) {
+      while (this.demand && !this.destroyed && !this.inputEnded && !this.consumerFull()) {
         if (this.countChunk()) {
           this.resumeAfterMacrotasks = true
           return
