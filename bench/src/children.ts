@@ -1,8 +1,17 @@
 /**
  * The parent's side of the two child processes (the client end and the server end of
- * every measurement): fork with `--expose-gc` under tsx, ask, await the answer.
+ * every measurement): fork with `--expose-gc`, ask, await the answer.
+ *
+ * The children run one esbuild bundle of `child.ts` and the workspace sources, compiled the
+ * way `pnpm build`'s output is (no `keepNames`): under tsx every function would carry a
+ * `__name` call and property, which inflates the heap and CPU rows against what users run.
+ * `BENCH_TSX=1` runs the sources under tsx instead.
  */
+import * as esbuild from "esbuild"
 import { type ChildProcess, fork } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Metrics, Op, Reply, Requests } from "./protocol.js"
 
@@ -12,11 +21,40 @@ export interface Child {
 }
 
 const benchDir = fileURLToPath(new URL("..", import.meta.url))
+const childSource = fileURLToPath(new URL("child.ts", import.meta.url))
+const underTsx = process.env.BENCH_TSX !== undefined && process.env.BENCH_TSX !== "" && process.env.BENCH_TSX !== "0"
+
+let bundle: string | undefined
+
+/** The child's bundle, built once per run into a fresh temporary folder (removed at exit). */
+const bundled = (): string => {
+  if (bundle !== undefined) return bundle
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-tls-bench-"))
+  process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
+  const outfile = path.join(dir, "child.mjs")
+  esbuild.buildSync({
+    entryPoints: [childSource],
+    outfile,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    keepNames: false,
+    logLevel: "warning",
+    // CommonJS dependencies inside an ESM bundle call require
+    banner: {
+      js:
+        "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+    }
+  })
+  bundle = outfile
+  return outfile
+}
 
 export const spawnChild = (name: string): Child => {
-  const child: ChildProcess = fork(fileURLToPath(new URL("child.ts", import.meta.url)), [], {
+  const child: ChildProcess = fork(underTsx ? childSource : bundled(), [], {
     cwd: benchDir,
-    execArgv: ["--import", "tsx", "--expose-gc"],
+    execArgv: underTsx ? ["--import", "tsx", "--expose-gc"] : ["--expose-gc"],
     stdio: ["ignore", "inherit", "inherit", "ipc"]
   })
   let next = 0
