@@ -39,6 +39,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
+import { concat } from "./internal/bytes.js"
 import { TextDecoder } from "./internal/webcrypto.js"
 import type { TlsBackend } from "./TlsBackend.js"
 import * as TlsClient from "./TlsClient.js"
@@ -234,14 +235,3 @@ export const readLine = (
       }
     }
   })
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(chunks.reduce((n, chunk) => n + chunk.length, 0))
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
-}

@@ -13,6 +13,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Transport, TransportError } from "../Transport.js"
+import { concat } from "./bytes.js"
 import { TextDecoder } from "./webcrypto.js"
 
 /** @internal */
@@ -31,18 +32,6 @@ const MAX_HELLO = 64 * 1024
 const HANDSHAKE = 22
 
 const textDecoder = new TextDecoder("utf-8", { fatal: true })
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 1) return chunks[0]!
-  const size = chunks.reduce((n, chunk) => n + chunk.length, 0)
-  const out = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    out.set(chunk, at)
-    at += chunk.length
-  }
-  return out
-}
 
 type Progress =
   | { readonly _tag: "More" }

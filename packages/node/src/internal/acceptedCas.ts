@@ -21,6 +21,7 @@
  */
 import * as Context from "effect/Context"
 import * as RecordProtection from "./tls13RecordProtection.js"
+import { CT_ALERT, CT_APPLICATION_DATA, CT_CHANGE_CIPHER_SPEC, CT_HANDSHAKE } from "./tls13RecordProtection.js"
 
 /**
  * Whether every bridged client connection decrypts the server's TLS 1.3 flight for its
@@ -92,11 +93,6 @@ export interface AcceptedCasSnifferOptions {
    */
   readonly decryptTls13?: boolean | undefined
 }
-
-const CT_CHANGE_CIPHER_SPEC = 20
-const CT_ALERT = 21
-const CT_HANDSHAKE = 22
-const CT_APPLICATION_DATA = 23
 
 const HT_HELLO_REQUEST = 0
 const HT_SERVER_HELLO = 2

@@ -23,12 +23,16 @@ import * as Transport from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
-import { cipherSuite, hkdfExpandLabel, type Tls13CipherSuite } from "./tls13RecordProtection.js"
+import {
+  cipherSuite,
+  CT_ALERT,
+  CT_APPLICATION_DATA,
+  CT_CHANGE_CIPHER_SPEC,
+  CT_HANDSHAKE,
+  hkdfExpandLabel,
+  type Tls13CipherSuite
+} from "./tls13RecordProtection.js"
 
-const CHANGE_CIPHER_SPEC = 20
-const APPLICATION_DATA = 23
-const ALERT = 21
-const HANDSHAKE = 22
 const KEY_UPDATE = 24
 /** A TLSCiphertext this short may hold an alert (2 bytes + type + tag, some padding) or a KeyUpdate. */
 const MAX_SMALL_RECORD = 96
@@ -234,7 +238,7 @@ export const make = (
 
   /** ServerHello: version(2) random(32) session_id<1> cipher_suite(2), after the record and message headers. */
   const readServerHello = (record: Uint8Array) => {
-    if (serverRandom !== undefined || record.length < 5 + 4 + 2 + 32 + 1 || record[0] !== HANDSHAKE) return
+    if (serverRandom !== undefined || record.length < 5 + 4 + 2 + 32 + 1 || record[0] !== CT_HANDSHAKE) return
     if (record[5] !== 2) return
     const sessionIdLength = record[5 + 4 + 2 + 32]!
     const at = 5 + 4 + 2 + 32 + 1 + sessionIdLength
@@ -319,10 +323,10 @@ export const make = (
         return "pass"
       }
     }
-    if (opened.type === ALERT && opened.content.length === 2 && opened.content[1] === 0 && hooks.writeOpen()) {
+    if (opened.type === CT_ALERT && opened.content.length === 2 && opened.content[1] === 0 && hooks.writeOpen()) {
       return "withhold"
     }
-    if (opened.type === HANDSHAKE && hasKeyUpdate(opened.content)) {
+    if (opened.type === CT_HANDSHAKE && hasKeyUpdate(opened.content)) {
       // the peer's next secret (RFC 8446 §7.2)
       const next = hkdfExpandLabel(suite!.hash, secret, "traffic upd", suite!.hashLength)
       secret.fill(0)
@@ -368,7 +372,7 @@ export const make = (
         return cut(held.length, "none")
       }
       // the client learns the TLS 1.2 server random and suite from the ServerHello it receives
-      if (type === HANDSHAKE && side === "client" && serverRandom === undefined && seq12 === undefined) {
+      if (type === CT_HANDSHAKE && side === "client" && serverRandom === undefined && seq12 === undefined) {
         if (!whole) return cut(i, "more")
         readServerHello(held.subarray(i, i + 5 + length))
       }
@@ -378,9 +382,9 @@ export const make = (
         seq12 = at12
         return cut(i, stop)
       }
-      if (type === CHANGE_CIPHER_SPEC) seq12 = 0
+      if (type === CT_CHANGE_CIPHER_SPEC) seq12 = 0
       else if (seq12 !== undefined) seq12++
-      if (type === ALERT && at12 !== undefined && protocol !== "TLSv1.3") {
+      if (type === CT_ALERT && at12 !== undefined && protocol !== "TLSv1.3") {
         // an alert after the peer's ChangeCipherSpec: TLS 1.2 (while the protocol is unknown, settle first)
         if (!whole) return stopAt("more")
         if (protocol === "unknown" && !mustSettle) {
@@ -396,8 +400,8 @@ export const make = (
         continue
       }
       const small = length <= MAX_SMALL_RECORD
-      if (type !== APPLICATION_DATA || protocol === "TLSv1.2" || (seq !== undefined && !small)) {
-        if (type === APPLICATION_DATA && seq !== undefined) seq++
+      if (type !== CT_APPLICATION_DATA || protocol === "TLSv1.2" || (seq !== undefined && !small)) {
+        if (type === CT_APPLICATION_DATA && seq !== undefined) seq++
         mustSettle = false
         passRemaining = 5 + length
         continue

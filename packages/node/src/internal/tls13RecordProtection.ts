@@ -13,6 +13,20 @@ import * as Crypto from "node:crypto"
  * @since 0.1.0
  * @category TLS 1.3
  */
+/**
+ * TLS record content types (RFC 8446 §5.1; the same numbers in TLS 1.2), shared by the
+ * engine's two record readers (the accepted-CA sniffer and Bun's close_notify guard).
+ *
+ * @internal
+ */
+export const CT_CHANGE_CIPHER_SPEC = 20
+/** @internal */
+export const CT_ALERT = 21
+/** @internal */
+export const CT_HANDSHAKE = 22
+/** @internal */
+export const CT_APPLICATION_DATA = 23
+
 export interface Tls13CipherSuite {
   readonly id: number
   readonly hash: "sha256" | "sha384"
