@@ -93,7 +93,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             if (error._tag === "TlsBadCertificateError") assert.deepStrictEqual([...error.flags], ["BadIdentity"])
           }))
 
-        it.scoped("truncation: an end of input without close_notify fails the reader with Eof", () =>
+        it.scoped("truncation: the bytes before an end of input without close_notify arrive, then Eof", () =>
           Effect.gen(function*() {
             const fixture = yield* TestPki.TestPki
             const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
@@ -104,9 +104,14 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
             yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
             yield* server.write(encoder.encode("partial"))
-            // the server's transport ends with no close_notify before it
+            // the server's transport ends with no close_notify before it, right after the write
+            // returned (Deno's node:tls hands the write's record to the transport a microtask later)
             yield* Effect.orDie(serverTransport.shutdownWrite)
-            const error = yield* Effect.flip(collect(client))
+            const received: Array<string> = []
+            const error = yield* Effect.flip(
+              Stream.runForEach(client.stream, (bytes) => Effect.sync(() => received.push(decoder.decode(bytes))))
+            )
+            assert.strictEqual(received.join(""), "partial")
             assert.strictEqual(error._tag, "TlsGenericError")
             assert.strictEqual((error as { reason?: string }).reason, "Eof")
           }))

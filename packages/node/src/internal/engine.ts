@@ -511,8 +511,8 @@ export class NodeTlsConnection implements EngineConnection {
       if (bytes.length === 0) return Effect.void
       // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
       // where the transport is consumed, so no operation of the caller's can overtake them (a
-      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
-      // back late or never over a JS Duplex
+      // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
+      // once over a JS Duplex (runtime.writeCallbackAfterTransport)
       if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
         if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void

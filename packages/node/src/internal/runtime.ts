@@ -122,5 +122,14 @@ export const endOvertakesWrites: boolean = runtimeName === "deno"
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
-/** Node calls a TLSSocket write back once the bridge's transport write is done (Bun and Deno do not, over a JS Duplex). */
-export const writeCallbackAfterTransport: boolean = runtimeName === "node"
+/**
+ * Whether a TLSSocket's write callback comes once the bridge's transport write is done, so
+ * that the engine's `write` can wait for it. Node and Deno 2.9 call back after the Duplex's own
+ * write callback. Deno hands the record to the Duplex only a microtask after `write()`
+ * returned: a write that returned at "node:tls took it" let a FIN on the transport overtake
+ * it (the peer read a truncation without the bytes before it). Bun calls back at once, before
+ * the Duplex saw the record (its callbacks hung the runtime suites when awaited).
+ *
+ * @internal
+ */
+export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
