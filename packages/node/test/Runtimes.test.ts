@@ -93,6 +93,32 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             if (error._tag === "TlsBadCertificateError") assert.deepStrictEqual([...error.flags], ["BadIdentity"])
           }))
 
+        it.scoped("verification: a rejected chain carries the flags of its faults, and only those", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const other = yield* TestPki.make()
+            const cases = [
+              [yield* fixture.pki.issueServer({ validity: "expired" }), fixture.pki.database, ["Expired"]],
+              [yield* fixture.pki.issueServer({ validity: "notYetValid" }), fixture.pki.database, ["NotActivated"]],
+              [fixture.server, other.database, ["UnknownCa"]],
+              [yield* fixture.pki.issueServer({ extendedKeyUsage: ["clientAuth"] }), fixture.pki.database, [
+                "GenericError"
+              ]]
+            ] as const
+            for (const [issued, database, flags] of cases) {
+              // (Deno names every rejection UNABLE_TO_VERIFY_LEAF_SIGNATURE: it is not taken for UnknownCa)
+              const error = yield* Effect.scoped(Effect.gen(function*() {
+                const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+                const server = yield* TlsServer.make(serverTransport, { certificate: issued.certifiedKey })
+                yield* Effect.forkScoped(Effect.ignore(server.handshake))
+                const client = yield* TlsClient.make(clientTransport, { serverIdentity: "localhost", database })
+                return yield* Effect.flip(client.handshake)
+              }))
+              assert.strictEqual(error._tag, "TlsBadCertificateError")
+              if (error._tag === "TlsBadCertificateError") assert.deepStrictEqual([...error.flags], [...flags])
+            }
+          }))
+
         it.scoped("truncation: the bytes before an end of input without close_notify arrive, then Eof", () =>
           Effect.gen(function*() {
             const fixture = yield* TestPki.TestPki

@@ -391,8 +391,12 @@ export class NodeTlsConnection implements EngineConnection {
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
     const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
+    let unspecific = false
     if (chain.length > 0) {
-      engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
+      const code = Option.getOrUndefined(internals.verifyError(socket))
+      // (Deno: one code for every rejection; runtime.ts)
+      unspecific = runtime.unspecificVerifyError(code)
+      engineFlags = unspecific ? CertificateFlags.make("GenericError") : flagsFromVerifyError(code)
       // (a resumed session has no certificate object for node's check; core checks the identity)
       if (this.side === "client" && leaf !== undefined) {
         const identity = (this.config as ClientConfig).serverIdentity
@@ -414,6 +418,7 @@ export class NodeTlsConnection implements EngineConnection {
       negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
       peerCertificates: chain,
       engineFlags,
+      ...(unspecific ? { engineVerdictUnspecific: true } : {}),
       resumed,
       acceptedCas: this.acceptedCas(),
       serverName: this.side === "server" ? internals.serverName(socket, this.recordedServerName) : Option.none(),

@@ -50,6 +50,19 @@ export const verifyErrorCode = (
 }
 
 /**
+ * Whether a verify error code only says "rejected", not why. Deno 2.9 reports every chain it
+ * rejects as `UNABLE_TO_VERIFY_LEAF_SIGNATURE` (an expired or not yet valid leaf, an unknown
+ * CA, a client-only EKU, a SHA-1 signature alike; only a self-signed leaf gets
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`): read as OpenSSL's code it added `UnknownCa` to an expired
+ * chain's flags. The engine reports it as an unspecific verdict instead (`GenericError`, which
+ * core keeps only when its own verifier found nothing: fail closed, no wrong flag).
+ *
+ * @internal
+ */
+export const unspecificVerifyError = (code: string | undefined): boolean =>
+  runtimeName === "deno" && code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+
+/**
  * Whether this runtime's node:tls keeps our write side open when the peer's close_notify
  * arrives over a JS Duplex. Bun (1.4) answers it at once with its own close_notify and ends
  * the Duplex, and drops what is written afterwards (the write callback gets ECANCELED, but
