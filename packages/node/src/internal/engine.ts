@@ -142,6 +142,7 @@ const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
+const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -199,7 +200,7 @@ export class NodeTlsConnection implements EngineConnection {
       secure: this.state.secure,
       protocolVersion: this.state.handshake?.protocolVersion,
       sentCertificate: Option.isSome(this.config.certificate),
-      certificateRequested: Option.isSome(this.acceptedCas()),
+      certificateRequested: this.certificateRequested(),
       firstInboundByte: this.bridge.firstInboundByte,
       inboundChunks: this.bridge.inboundChunks,
       inboundAtSecure: this.inboundAtSecure,
@@ -215,7 +216,7 @@ export class NodeTlsConnection implements EngineConnection {
         transportError: this.bridge.transportError,
         // a client sends its certificate only when asked (unknown on the native path: assume it did)
         sentCertificate: Option.isSome(this.config.certificate) &&
-          (this.side === "server" || this.native !== undefined || Option.isSome(this.acceptedCas()))
+          (this.side === "server" || this.native !== undefined || this.certificateRequested())
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
@@ -233,6 +234,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.side === "client" && this.native === undefined &&
       (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
     ) this.sniffAcceptedCas(socket)
+    if (this.side === "client" && this.native === undefined && runtime.certificateRequestFromFlight) this.watchFlight()
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -318,6 +320,31 @@ export class NodeTlsConnection implements EngineConnection {
       this.sniffer.dispose()
       this.sniffer = undefined
     }
+  }
+
+  /** Client (Deno): the length of the first encrypted record we sent (runtime.certificateRequestFromFlight). */
+  private firstEncryptedRecord: number | undefined = undefined
+
+  /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
+  private watchFlight(): void {
+    this.bridge.onOutbound = (chunk) => {
+      for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
+        if (chunk[i] === 23) {
+          this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
+          this.bridge.onOutbound = undefined
+          return
+        }
+      }
+    }
+  }
+
+  /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
+  private certificateRequested(): boolean {
+    if (Option.isSome(this.acceptedCas())) return true
+    const length = this.firstEncryptedRecord
+    const handshake = this.state.handshake
+    return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
+      runtime.flightAnswersRequest(length, handshake.ciphersuiteName)
   }
 
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
@@ -898,7 +925,13 @@ export const makeServer = (
     yield* refuseUntellableTruncation(config, "server")
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, config.clientCas),
+      // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
+      try: () =>
+        secureContextFor(
+          cache,
+          config,
+          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
+        ),
       catch: invalidSettings("server")
     })
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)

@@ -132,6 +132,38 @@ export const nativeSocketPath: boolean = runtimeName !== "deno"
  */
 export const endOvertakesWrites: boolean = runtimeName === "deno"
 
+/**
+ * Whether a client learns from its own TLS 1.3 flight whether the server asked for a
+ * certificate (Deno 2.9, which logs no keys, so the CertificateRequest cannot be decrypted):
+ * Deno's client sends the flight after the ServerHello as one record, its Finished alone, or
+ * behind a Certificate message (8 bytes when empty), which a client sends only when asked.
+ * A server that refuses a certificate then hangs up without an alert (Deno's server sends
+ * none): this is what tells that refusal from any other end (`refusals.ts`).
+ *
+ * @internal
+ */
+export const certificateRequestFromFlight: boolean = runtimeName === "deno"
+
+/**
+ * Whether the first encrypted record of a TLS 1.3 client's flight (its length field) holds
+ * more than its Finished: 4 + the suite's hash length, plus the content type and the 16-byte tag.
+ *
+ * @internal
+ */
+export const flightAnswersRequest = (recordLength: number, ciphersuite: string): boolean =>
+  recordLength - 17 > 4 + (ciphersuite.includes("SHA384") ? 48 : 32)
+
+/**
+ * Whether a server TLSSocket sends every certificate of its context's `ca` in its Certificate
+ * message, after its own chain (Deno 2.9; Node sends its chain only). The engine gives node:tls
+ * the client CAs as `ca`, the system store's by default (144 here): the server's flight grew to
+ * 170 KB, which a Deno client refuses (a handshake message over 64 KiB: "HandshakePayloadTooLarge").
+ * So a Deno server that asks for no client certificate gets no `ca` (it has nothing to verify).
+ *
+ * @internal
+ */
+export const serverSendsCaCertificates: boolean = runtimeName === "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
