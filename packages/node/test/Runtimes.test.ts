@@ -8,6 +8,7 @@ import * as ChannelBinding from "@effect-tls/core/ChannelBinding"
 import * as SessionCache from "@effect-tls/core/SessionCache"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import type { Transport } from "@effect-tls/core/Transport"
@@ -118,6 +119,43 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               assert.strictEqual(error._tag, "TlsBadCertificateError")
               if (error._tag === "TlsBadCertificateError") assert.deepStrictEqual([...error.flags], [...flags])
             }
+          }))
+
+        it.scoped("hostile input: a garbled first record already waiting fails both sides typed, nothing uncaught", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const uncaught: Array<unknown> = []
+            const onUncaught = (error: unknown) => uncaught.push(error)
+            process.on("uncaughtException", onUncaught)
+            yield* Effect.addFinalizer(() => Effect.sync(() => process.off("uncaughtException", onUncaught)))
+            for (const garbage of ["\x16\x03\xff\xff\xff", "\xff\x03\x01\x00\x05hello", "GET / HTTP/1.1\r\n\r\n"]) {
+              const bytes = Uint8Array.from(garbage, (c) => c.charCodeAt(0))
+              yield* Effect.scoped(Effect.gen(function*() {
+                const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+                const [rogue, rogueServer] = yield* Effect.orDie(makePair)
+                // (the bytes wait in the transport before node:tls exists: Deno's server TLSSocket
+                // read them before its deferred _start, which then threw a TypeError of its own)
+                yield* Effect.orDie(rogue.write(bytes))
+                const server = yield* TlsServer.make(rogueServer, {
+                  certificate: fixture.server.certifiedKey,
+                  clientAuth: "required",
+                  database: fixture.pki.database
+                })
+                const error = yield* Effect.flip(server.handshake)
+                assert.isTrue(TlsError.isTlsError(error), String(error))
+                // a client whose server answers garbage fails typed too
+                yield* Effect.orDie(serverTransport.write(bytes))
+                const client = yield* TlsClient.make(clientTransport, {
+                  serverIdentity: "localhost",
+                  database: fixture.pki.database,
+                  certificate: fixture.client.certifiedKey
+                })
+                assert.isTrue(TlsError.isTlsError(yield* Effect.flip(client.handshake)))
+              }))
+              // (a turn for whatever node:tls deferred)
+              yield* Effect.sleep("20 millis")
+            }
+            assert.deepStrictEqual(uncaught.map(String), [])
           }))
 
         it.scoped("truncation: the bytes before an end of input without close_notify arrive, then Eof", () =>

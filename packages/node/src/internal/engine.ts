@@ -226,6 +226,9 @@ export class NodeTlsConnection implements EngineConnection {
 
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
+    // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
+    let inputHeld = runtime.inputBeforeStartThrows && this.native === undefined
+    if (inputHeld) this.bridge.consumerFull = () => true
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     this.state.start()
@@ -247,7 +250,13 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
-    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
+    this.bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
+    if (inputHeld) {
+      setImmediate(() => {
+        inputHeld = false
+        this.bridge.consumerRead()
+      })
+    }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks

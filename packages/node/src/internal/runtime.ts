@@ -164,6 +164,18 @@ export const flightAnswersRequest = (recordLength: number, ciphersuite: string):
  */
 export const serverSendsCaCertificates: boolean = runtimeName === "deno"
 
+/**
+ * Whether bytes a TLSSocket reads before it started can make its own start throw (Deno 2.9): a
+ * Deno TLSSocket reads its Duplex at once, in its constructor, but starts a tick later
+ * (`_start`, deferred by `nextTick` on a server); when what it read is a broken record,
+ * `_handle.start()` fails and destroys the socket synchronously, and the next line of `_start`
+ * reads `this._handle._flushEncOut` of the destroyed socket: an uncaught TypeError. So the
+ * engine gives it no input until a macrotask after it was made.
+ *
+ * @internal
+ */
+export const inputBeforeStartThrows: boolean = runtimeName === "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
