@@ -365,6 +365,24 @@ export const readTime = (buf: Uint8Array, tlv: Der.Tlv): Date => {
   return date
 }
 
+/**
+ * A serial number's INTEGER contents as text: lower-case hex without leading zero octets; a
+ * negative one (which non-conforming CAs issue, RFC 5280 4.1.2.2) as `-` and its magnitude,
+ * as OpenSSL prints it, so that 255 (`00 ff`) and -1 (`ff`) never read alike.
+ *
+ * @internal
+ */
+export const serialHex = (raw: Uint8Array): string => {
+  if (raw.length > 0 && (raw[0] & 0x80) !== 0) {
+    const magnitude = (1n << BigInt(raw.length * 8)) - BigInt(`0x${Der.toHex(raw)}`)
+    const hex = magnitude.toString(16)
+    return `-${hex.length % 2 === 0 ? hex : `0${hex}`}`
+  }
+  let b = raw
+  while (b.length > 1 && b[0] === 0) b = b.subarray(1)
+  return Der.toHex(b)
+}
+
 /** A SIGNED{...} structure (RFC 5280 4.1.1 / 5.1.1), read from a private copy of `input`. @internal */
 export interface Signed {
   readonly der: Uint8Array

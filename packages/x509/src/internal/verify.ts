@@ -38,6 +38,8 @@ export interface Store {
   readonly maxIntermediates: number | undefined
   /** Anchors exempt from the CA formatting rules (a platform store's legacy roots). */
   readonly lenientAnchors: boolean
+  /** Why CRLs given to the verifier cannot be read: each fails every verification. */
+  readonly unreadableCrls: ReadonlyArray<string>
 }
 
 const index = (certs: ReadonlyArray<Certificate>): Map<string, Array<Certificate>> => {
@@ -57,7 +59,8 @@ export const makeStore = (
   intermediates: ReadonlyArray<Certificate>,
   crls: ReadonlyArray<ParsedCrl>,
   maxIntermediates: number | undefined,
-  lenientAnchors: boolean
+  lenientAnchors: boolean,
+  unreadableCrls: ReadonlyArray<string>
 ): Store => ({
   anchors,
   anchorsBySubject: index(anchors),
@@ -65,7 +68,8 @@ export const makeStore = (
   intermediatesBySubject: index(intermediates),
   crls,
   maxIntermediates,
-  lenientAnchors
+  lenientAnchors,
+  unreadableCrls
 })
 
 /** @internal */
@@ -136,10 +140,13 @@ const certificateProblems = (
   if (x.issuer.rdns.length === 0) out.push("empty issuer")
   if (!isAnchor) {
     if (x.version !== 3) out.push(`version ${x.version} certificate`)
-    const serial = x.serial
+    // RFC 5280 4.1.2.2: positive, at most 20 octets ("users MUST be able to handle" 20, so a
+    // 20-octet value with its sign octet is fine). A zero serial fails (x509-limbo's
+    // rfc5280::serial::zero); a negative one is handled gracefully, as the RFC asks (PKITS
+    // 4.4.14 is valid, 4.4.15 revoked by INTEGER), like OpenSSL and GnuTLS.
     const raw = x.serialRaw
-    if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
-    if (raw.length > 20) out.push("serial number longer than 20 octets")
+    if (raw.length === 1 && raw[0] === 0) out.push("zero serial number")
+    if (raw.length - (raw[0] === 0 ? 1 : 0) > 20) out.push("serial number longer than 20 octets")
   }
   if (ext(OID.authorityKeyIdentifier)?.critical) out.push("critical authorityKeyIdentifier")
   if (ext(OID.subjectKeyIdentifier)?.critical) out.push("critical subjectKeyIdentifier")
@@ -588,7 +595,16 @@ const checkCrlSigner = async (
     const nested: Verification = {
       store: v.store,
       options: { ...v.options, identity: undefined, email: undefined, keyUsage: undefined, extendedKeyUsage: "any" },
-      leafProblems: [],
+      // the signer's own certificate is held to the rules of any certificate (serial, extensions)
+      leafProblems: certificateProblems(
+        candidate.p,
+        candidate.p.x509.basicConstraints?.ca === true ? "issuer" : "leaf",
+        false,
+        v.store.lenientAnchors,
+        false
+      ).map((
+        detail
+      ): Problem => ({ flag: "GenericError", code: "Constraints", detail })),
       pool: v.pool,
       sigCache: v.sigCache,
       depth: v.depth + 1,
@@ -617,6 +633,30 @@ type Status =
     readonly rejected: ReadonlyArray<string>
   }
 
+/** Newest first: by CRL number where both have one, else by thisUpdate. */
+const newestFirst = (a: ParsedCrl, b: ParsedCrl): number =>
+  a.crlNumber !== undefined && b.crlNumber !== undefined && a.crlNumber !== b.crlNumber
+    ? (a.crlNumber > b.crlNumber ? -1 : 1)
+    : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+
+/**
+ * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
+ * (RFC 5280 5.2.3 a CRLNumber, 5.2.5 a critical issuingDistributionPoint, 5.2.4 a critical
+ * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
+ * for complete, indirect and delta CRLs.
+ */
+const unusableCrl = async (
+  v: Verification,
+  crl: ParsedCrl,
+  path: ReadonlyArray<Node>,
+  i: number,
+  what = "CRL"
+): Promise<string | undefined> => {
+  if (crl.problems.length > 0) return `unusable ${what} of ${crl.issuer.text}: ${crl.problems.join(", ")}`
+  const signer = await checkCrlSigner(v, crl, path, i)
+  return signer._tag === "Invalid" ? `the ${what} of ${crl.issuer.text} cannot be used: ${signer.reason}` : undefined
+}
+
 const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Status> => {
   const cert = path[i].p
   const time = v.options.time
@@ -624,8 +664,9 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
   const problems: Array<string> = []
   const rejected: Array<string> = []
   let mask = 0
-  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined)
-  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined)
+  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
+  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined).sort(newestFirst)
+  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined).sort(newestFirst)
   for (const dp of points) {
     for (const crl of complete) {
       if (mask === AllReasons) break
@@ -637,25 +678,33 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       const interim = (dp?.reasons ?? AllReasons) & (crl.idp?.onlySomeReasons ?? AllReasons) & AllReasons
       if ((interim & ~mask) === 0) continue
       // an unusable CRL is set aside: another CRL may still cover the certificate
-      if (crl.problems.length > 0) {
-        rejected.push(`unusable CRL of ${crl.issuer.text}: ${crl.problems.join(", ")}`)
+      const unusable = await unusableCrl(v, crl, path, i)
+      if (unusable !== undefined) {
+        rejected.push(unusable)
         continue
       }
-      const signer = await checkCrlSigner(v, crl, path, i)
-      if (signer._tag === "Invalid") {
-        rejected.push(`the CRL of ${crl.issuer.text} cannot be used: ${signer.reason}`)
-        continue
+      // (c), (d) the newest delta CRL of the same scope, newer than this complete CRL and based
+      // on it or an older one; a delta that claims that scope but cannot be used fails closed
+      // like a complete CRL (its entries may revoke the certificate)
+      let delta: ParsedCrl | undefined
+      let brokenDelta = false
+      for (const candidate of deltas) {
+        if (candidate.issuer.key !== crl.issuer.key || !fresh(candidate, time)) continue
+        if ((candidate.idp === undefined) !== (crl.idp === undefined) || !inScope(candidate, cert, dp)) continue
+        // (a complete CRL in use has a CRLNumber: without one it is unusable)
+        if (candidate.crlNumber !== undefined) {
+          if (candidate.baseCrlNumber! > crl.crlNumber! || candidate.crlNumber <= crl.crlNumber!) continue
+        }
+        const unusableDelta = await unusableCrl(v, candidate, path, i, "delta CRL")
+        if (unusableDelta !== undefined) {
+          rejected.push(unusableDelta)
+          brokenDelta = true
+          continue
+        }
+        delta = candidate
+        break
       }
-      // (g) a delta CRL of the same scope, based on this or an older complete CRL
-      let deltaEntry: ReturnType<typeof entryFor>
-      for (const delta of deltas) {
-        if (delta.issuer.key !== crl.issuer.key || !fresh(delta, time) || delta.problems.length > 0) continue
-        if (crl.crlNumber === undefined || delta.baseCrlNumber! > crl.crlNumber) continue
-        if ((delta.idp === undefined) !== (crl.idp === undefined)) continue
-        if (!inScope(delta, cert, dp)) continue
-        if ((await checkCrlSigner(v, delta, path, i))._tag !== "Valid") continue
-        deltaEntry = entryFor(delta, cert) ?? deltaEntry
-      }
+      const deltaEntry = delta === undefined ? undefined : entryFor(delta, cert)
       if (deltaEntry !== undefined && deltaEntry.reason !== RemoveFromCrl) {
         return { _tag: "Revoked", reason: deltaEntry.reason }
       }
@@ -663,6 +712,8 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       if (entry !== undefined && entry.reason !== RemoveFromCrl && deltaEntry?.reason !== RemoveFromCrl) {
         return { _tag: "Revoked", reason: entry.reason }
       }
+      // with an unusable delta of its scope, this CRL alone cannot say "not revoked"
+      if (brokenDelta) continue
       mask |= interim
     }
   }
@@ -768,7 +819,9 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
   })
   if (policy._tag === "Invalid") add("GenericError", "Policy", policy.reason, policy.certificate)
   else validPolicySet = policy.validPolicySet
-  // revocation (6.3): every certificate below the anchor
+  // revocation (6.3): every certificate below the anchor; a CRL given that cannot be read
+  // may revoke any of them (fail closed, whatever the revocation mode)
+  if (v.depth === 0) { for (const detail of v.store.unreadableCrls) add("GenericError", "Revocation", detail) }
   {
     for (let i = 0; i + 1 < path.length; i++) {
       const status = await revocationStatus(v, path, i)
