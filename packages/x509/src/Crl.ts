@@ -22,7 +22,7 @@
 import * as Effect from "effect/Effect"
 import type { DistinguishedName } from "./Certificate.js"
 import * as internal from "./internal/crl.js"
-import * as Der from "./internal/der.js"
+import * as Pem from "./internal/pem.js"
 import { CertificateError } from "./X509Error.js"
 
 /**
@@ -95,18 +95,7 @@ export const fromDer = (der: Uint8Array): Effect.Effect<Crl, CertificateError> =
  * @category constructors
  */
 export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Crl>, CertificateError> =>
-  Effect.suspend(() => {
-    let blocks: Array<Der.PemBlock>
-    try {
-      blocks = Der.parsePem(pem).filter((block) => block.label === "X509 CRL")
-    } catch (cause) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: String(cause), cause }))
-    }
-    if (blocks.length === 0) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no X509 CRL block found" }))
-    }
-    return Effect.forEach(blocks, (block) => fromDer(block.der))
-  })
+  Pem.readBlocks(pem, "X509 CRL", fromDer)
 
 /**
  * @since 0.1.0

@@ -12,6 +12,7 @@ import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
+import * as Pem from "./pem.js"
 import { sha256 } from "./sha2.js"
 import * as Signature from "./signature.js"
 import type * as WebCrypto from "./webcrypto.js"
@@ -148,18 +149,7 @@ const publicName = (name: Name.ParsedName): DistinguishedName => ({
 
 /** @internal */
 export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Certificate>, CertificateError> =>
-  Effect.suspend(() => {
-    let blocks: Array<Der.PemBlock>
-    try {
-      blocks = Der.parsePem(pem).filter((block) => block.label === "CERTIFICATE")
-    } catch (cause) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: describe(cause), cause }))
-    }
-    if (blocks.length === 0) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no CERTIFICATE block found" }))
-    }
-    return Effect.forEach(blocks, (block) => fromDer(block.der))
-  })
+  Pem.readBlocks(pem, "CERTIFICATE", fromDer)
 
 /** @internal */
 export const toPem = (self: Certificate | ReadonlyArray<Certificate>): string =>

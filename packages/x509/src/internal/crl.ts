@@ -138,15 +138,7 @@ const directoryName = (names: ReadonlyArray<Name.GeneralName>): Name.ParsedName 
 
 /** Parses a DER CRL; throws when it is not one. @internal */
 export const parseCrl = (input: Uint8Array): ParsedCrl => {
-  const { der, signature, signatureAlgorithm, tbsTlv, unusedBits } = readSigned(
-    input,
-    "CertificateList",
-    "TBSCertList",
-    "report"
-  )
-  const tbsItems = Der.children(der, tbsTlv)
-  const problems: Array<string> = []
-  if (unusedBits !== 0) problems.push("signature with unused bits")
+  const { der, problems, signature, signatureAlgorithm, tbsItems, tbsTlv } = readSigned(input, "CertificateList")
   let i = 0
   if (tbsItems[0]?.tag === Der.Tag.INTEGER) {
     if (Der.readSmallInt(der, tbsItems[0]) !== 1) throw new Der.DerError("unknown CRL version")
