@@ -898,6 +898,21 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
       expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [newerBase, heldDelta] }))
     }))
 
+  it.effect("a CRL signed with SHA-1 makes its answer Insecure, as a SHA-1 certificate signature does", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const sha1Leaf = yield* root.issue({ signatureHash: "sha1" })
+      assert.deepStrictEqual(flags(yield* verify([root], [sha1Leaf])), ["Insecure"])
+      const leaf = yield* root.issue()
+      const sha1Crl = yield* root.crl({ signatureHash: "sha1" })
+      const result = yield* verify([root], [leaf], { revocation: "required" }, { crls: [sha1Crl] })
+      assert.deepStrictEqual(flags(result), ["Insecure"])
+      assert.deepStrictEqual(result.reasons.map((r) => [r.detail, r.certificate]), [["weak CRL signature", 0]])
+      const revoking = yield* root.crl({ signatureHash: "sha1", revoked: [leaf] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [revoking] })), ["Revoked", "Insecure"])
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [yield* root.crl()] }))
+    }))
+
   it.effect("DSA keys under 2048 bits are Insecure wherever RSA ones are (leaf, intermediate)", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })

@@ -525,7 +525,11 @@ const entryFor = (crl: ParsedCrl, cert: Parsed) => {
   )
 }
 
-type SignerCheck = { readonly _tag: "Valid" } | { readonly _tag: "Invalid"; readonly reason: string }
+/** `weak`: the CRL's signature, or the signer's own path, is weak (SHA-1, a small key: `Insecure`). */
+type SignerCheck = { readonly _tag: "Valid"; readonly weak: boolean } | {
+  readonly _tag: "Invalid"
+  readonly reason: string
+}
 
 /**
  * Finds and checks the signer of `crl` (6.3.3 (f)): the certificate's issuer when it holds
@@ -586,7 +590,7 @@ const checkCrlSigner = async (
     if (outcome._tag !== "Valid") continue
     if (candidate.onPath || v.store.anchorFingerprints.has(candidate.cert.fingerprintSha256)) {
       if (candidate.onPath || candidate.cert.fingerprintSha256 === anchor.cert.fingerprintSha256) {
-        return { _tag: "Valid" }
+        return { _tag: "Valid", weak: outcome.weak }
       }
       reason = "the CRL signer is another trust anchor"
       continue
@@ -614,20 +618,23 @@ const checkCrlSigner = async (
     }
     await extend(nested, [{ cert: candidate.cert, p: candidate.p, isAnchor: false, link: undefined }])
     const best = nested.best
+    // a signer path that is only weak makes the revocation answer weak, as on the path itself
     if (
-      best !== undefined && best.complete && best.flags.size === 0 &&
+      best !== undefined && best.complete && [...best.flags].every((flag) => flag === "Insecure") &&
       best.path[best.path.length - 1].cert.fingerprintSha256 === anchor.cert.fingerprintSha256
-    ) return { _tag: "Valid" }
+    ) return { _tag: "Valid", weak: outcome.weak || best.flags.size > 0 }
     reason = "the CRL signer's certificate does not validate to the same trust anchor"
   }
   return { _tag: "Invalid", reason }
 }
 
+/** `weak`: a CRL relied upon has a weak signature or signer (`Insecure`, like a weak certificate signature). */
 type Status =
-  | { readonly _tag: "Good" }
-  | { readonly _tag: "Revoked"; readonly reason: number | undefined }
+  | { readonly _tag: "Good"; readonly weak: boolean }
+  | { readonly _tag: "Revoked"; readonly reason: number | undefined; readonly weak: boolean }
   | {
     readonly _tag: "Undetermined"
+    readonly weak: boolean
     readonly problems: ReadonlyArray<string>
     /** In-scope CRLs that could not be used (bad signature, no signer, unknown critical extension). */
     readonly rejected: ReadonlyArray<string>
@@ -645,16 +652,22 @@ const newestFirst = (a: ParsedCrl, b: ParsedCrl): number =>
  * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
  * for complete, indirect and delta CRLs.
  */
-const unusableCrl = async (
+const usableCrl = async (
   v: Verification,
   crl: ParsedCrl,
   path: ReadonlyArray<Node>,
   i: number,
   what = "CRL"
-): Promise<string | undefined> => {
-  if (crl.problems.length > 0) return `unusable ${what} of ${crl.issuer.text}: ${crl.problems.join(", ")}`
+): Promise<
+  { readonly _tag: "Unusable"; readonly reason: string } | { readonly _tag: "Usable"; readonly weak: boolean }
+> => {
+  if (crl.problems.length > 0) {
+    return { _tag: "Unusable", reason: `unusable ${what} of ${crl.issuer.text}: ${crl.problems.join(", ")}` }
+  }
   const signer = await checkCrlSigner(v, crl, path, i)
-  return signer._tag === "Invalid" ? `the ${what} of ${crl.issuer.text} cannot be used: ${signer.reason}` : undefined
+  return signer._tag === "Invalid"
+    ? { _tag: "Unusable", reason: `the ${what} of ${crl.issuer.text} cannot be used: ${signer.reason}` }
+    : { _tag: "Usable", weak: signer.weak }
 }
 
 const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Status> => {
@@ -664,6 +677,7 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
   const problems: Array<string> = []
   const rejected: Array<string> = []
   let mask = 0
+  let weak = false
   // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
   const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined).sort(newestFirst)
   const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined).sort(newestFirst)
@@ -678,9 +692,9 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       const interim = (dp?.reasons ?? AllReasons) & (crl.idp?.onlySomeReasons ?? AllReasons) & AllReasons
       if ((interim & ~mask) === 0) continue
       // an unusable CRL is set aside: another CRL may still cover the certificate
-      const unusable = await unusableCrl(v, crl, path, i)
-      if (unusable !== undefined) {
-        rejected.push(unusable)
+      const usable = await usableCrl(v, crl, path, i)
+      if (usable._tag === "Unusable") {
+        rejected.push(usable.reason)
         continue
       }
       // (c), (d) the newest delta CRL of the same scope, newer than this complete CRL and based
@@ -688,6 +702,7 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       // like a complete CRL (its entries may revoke the certificate)
       let delta: ParsedCrl | undefined
       let brokenDelta = false
+      let deltaWeak = false
       for (const candidate of deltas) {
         if (candidate.issuer.key !== crl.issuer.key || !fresh(candidate, time)) continue
         if ((candidate.idp === undefined) !== (crl.idp === undefined) || !inScope(candidate, cert, dp)) continue
@@ -695,30 +710,33 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
         if (candidate.crlNumber !== undefined) {
           if (candidate.baseCrlNumber! > crl.crlNumber! || candidate.crlNumber <= crl.crlNumber!) continue
         }
-        const unusableDelta = await unusableCrl(v, candidate, path, i, "delta CRL")
-        if (unusableDelta !== undefined) {
-          rejected.push(unusableDelta)
+        const usableDelta = await usableCrl(v, candidate, path, i, "delta CRL")
+        if (usableDelta._tag === "Unusable") {
+          rejected.push(usableDelta.reason)
           brokenDelta = true
           continue
         }
         delta = candidate
+        deltaWeak = usableDelta.weak
         break
       }
       const deltaEntry = delta === undefined ? undefined : entryFor(delta, cert)
+      const pairWeak: boolean = weak || usable.weak || deltaWeak
       if (deltaEntry !== undefined && deltaEntry.reason !== RemoveFromCrl) {
-        return { _tag: "Revoked", reason: deltaEntry.reason }
+        return { _tag: "Revoked", reason: deltaEntry.reason, weak: pairWeak }
       }
       const entry = entryFor(crl, cert)
       if (entry !== undefined && entry.reason !== RemoveFromCrl && deltaEntry?.reason !== RemoveFromCrl) {
-        return { _tag: "Revoked", reason: entry.reason }
+        return { _tag: "Revoked", reason: entry.reason, weak: pairWeak }
       }
       // with an unusable delta of its scope, this CRL alone cannot say "not revoked"
       if (brokenDelta) continue
+      weak = pairWeak
       mask |= interim
     }
   }
-  if (mask === AllReasons) return { _tag: "Good" }
-  return { _tag: "Undetermined", problems, rejected }
+  if (mask === AllReasons) return { _tag: "Good", weak }
+  return { _tag: "Undetermined", problems, rejected, weak }
 }
 
 // ---- path evaluation ----
@@ -825,6 +843,7 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
   {
     for (let i = 0; i + 1 < path.length; i++) {
       const status = await revocationStatus(v, path, i)
+      if (status.weak) add("Insecure", "Weak", "weak CRL signature", i)
       if (status._tag === "Revoked") add("Revoked", "Revoked", `revoked (reason ${status.reason ?? "unspecified"})`, i)
       else if (status._tag === "Undetermined" && v.depth === 0) {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
