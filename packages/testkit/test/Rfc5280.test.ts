@@ -121,17 +121,16 @@ const san = (...names: ReadonlyArray<Uint8Array>): TestPki.RawExtension => ({ oi
 const resign = (
   der: Uint8Array,
   key: NodeCrypto.KeyObject,
-  mutate: (fields: Array<Uint8Array>) => Array<Uint8Array>
+  mutate: (fields: Array<Uint8Array>) => Array<Uint8Array>,
+  /** ecdsa-with-SHA1 instead of the algorithm as it is (a certificate's TBS signature field too). */
+  sha1 = false
 ): Uint8Array => {
   const [tbs, alg] = Der.children(der, Der.readOnly(der, Der.Tag.SEQUENCE))
-  const newTbs = Der.encode(Der.Tag.SEQUENCE, ...mutate(Der.children(der, tbs).map((f) => Der.whole(der, f))))
-  const signature = new Uint8Array(NodeCrypto.sign("sha256", newTbs, key))
-  return Der.encode(
-    Der.Tag.SEQUENCE,
-    newTbs,
-    Der.whole(der, alg),
-    Der.encode(Der.Tag.BIT_STRING, Uint8Array.of(0), signature)
-  )
+  const algorithm = sha1 ? seq(oid("1.2.840.10045.4.1")) : Der.whole(der, alg)
+  const fields = mutate(Der.children(der, tbs).map((f) => Der.whole(der, f)))
+  const newTbs = Der.encode(Der.Tag.SEQUENCE, ...(sha1 ? fields.map((f, i) => i === 2 ? algorithm : f) : fields))
+  const signature = new Uint8Array(NodeCrypto.sign(sha1 ? "sha1" : "sha256", newTbs, key))
+  return Der.encode(Der.Tag.SEQUENCE, newTbs, algorithm, Der.encode(Der.Tag.BIT_STRING, Uint8Array.of(0), signature))
 }
 
 /** A certificate with the serial INTEGER's contents replaced (TBS field 1 after the version). */
@@ -911,6 +910,39 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
       const revoking = yield* root.crl({ signatureHash: "sha1", revoked: [leaf] })
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [revoking] })), ["Revoked", "Insecure"])
       expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [yield* root.crl()] }))
+    }))
+
+  it.effect("path building: in a lattice of cross-signed alternatives the valid path is found, wrong turns first", () =>
+    Effect.gen(function*() {
+      // root → CA1 → ... → CA6 → leaf, and beside each CAk a copy with the same name and key,
+      // issued by the same CA but expired (or signed with SHA-1): 2^6 paths, one of them valid,
+      // the wrong copies given first
+      const root = yield* Pki.make({ now: NOW })
+      const levels: Array<TestPki.Authority> = []
+      let issuer = root
+      for (let k = 0; k < 6; k++) {
+        issuer = yield* issuer.intermediate()
+        levels.push(issuer)
+      }
+      const leaf = yield* issuer.issue()
+      const utc = (d: Date) => Der.encode(Der.Tag.UTCTime, utf8(d.toISOString().replace(/[-:T]|\.\d+/g, "").slice(2)))
+      const expiredValidity = seq(utc(new Date(NOW.getTime() - 100 * DAY)), utc(new Date(NOW.getTime() - DAY)))
+      for (const wrong of ["expired", "sha1"] as const) {
+        const pool: Array<Certificate.Certificate> = []
+        for (let k = levels.length - 1; k >= 0; k--) {
+          const signer = k === 0 ? root.ca : levels[k - 1].ca
+          const copy = resign(
+            levels[k].ca.der,
+            signer.privateKey,
+            (fields) => wrong === "expired" ? fields.map((f, i) => i === 4 ? expiredValidity : f) : fields,
+            wrong === "sha1"
+          )
+          pool.push(yield* Certificate.fromDer(copy), levels[k].ca.certificate)
+        }
+        const result = yield* verify([root], [leaf.certificate, ...pool])
+        expectValid(result)
+        assert.strictEqual(result.path?.length, 8, wrong)
+      }
     }))
 
   it.effect("DSA keys under 2048 bits are Insecure wherever RSA ones are (leaf, intermediate)", () =>

@@ -874,6 +874,25 @@ const record = async (v: Verification, path: ReadonlyArray<Node>, complete: bool
   return complete && evaluated.flags.size === 0
 }
 
+/**
+ * Whether `p` obviously cannot issue for this verification, or only insecurely: its validity,
+ * cA, keyCertSign, EKUs, its key, and (below the anchor) its own signature algorithm.
+ */
+const unlikelyIssuer = (p: Parsed, options: Options, isAnchor: boolean): boolean => {
+  const x = p.x509
+  const time = Math.floor(options.time / 1000) * 1000
+  if (time < x.notBefore.getTime() || time > x.notAfter.getTime()) return true
+  if (x.basicConstraints?.ca !== true || !hasKeyUsage(x, KeyUsageBit.keyCertSign)) return true
+  if (keyInsecure(p)) return true
+  if (!isAnchor) {
+    const plan = Signature.plan(x.signatureAlgorithm)
+    if (typeof plan === "string" || Signature.isWeakHash(plan.hash)) return true
+  }
+  const eku = x.extKeyUsage
+  return eku !== undefined && !eku.includes(OID.anyExtendedKeyUsage) &&
+    requiredEkus(options).some((oid) => !eku.includes(oid))
+}
+
 const exhausted = (v: Verification) => v.signatures >= MaxSignatures || v.paths >= MaxPaths
 
 const extend = async (v: Verification, path: Array<Node>): Promise<boolean> => {
@@ -899,17 +918,20 @@ const extend = async (v: Verification, path: Array<Node>): Promise<boolean> => {
       n.cert.fingerprintSha256 === cert.fingerprintSha256 ||
       (n.p.x509.subject.key === p.x509.subject.key && Der.equalBytes(n.p.x509.spki, p.x509.spki))
     )
-  // anchors first, then by key identifier match (a mismatch is tried last, not excluded)
+  // issuers that can issue now first, then anchors, then by key identifier match (a mismatch,
+  // or an expired or non-CA candidate, is tried later, not excluded): in a lattice of
+  // cross-signed alternatives the valid path is then among the first tried, within the bounds
   const scored = candidates
     .map((c) => ({ ...c, p: parsed(c.cert) }))
     .filter((c) => !inPath(c.cert, c.p))
     .map((c) => ({
       ...c,
-      score: (c.isAnchor ? 0 : 4) + (x.authorityKeyId === undefined || c.p.x509.subjectKeyId === undefined
-        ? 1
-        : c.p.x509.subjectKeyId === x.authorityKeyId
-        ? 0
-        : 2)
+      score: (unlikelyIssuer(c.p, v.options, c.isAnchor) ? 8 : 0) + (c.isAnchor ? 0 : 4) +
+        (x.authorityKeyId === undefined || c.p.x509.subjectKeyId === undefined
+          ? 1
+          : c.p.x509.subjectKeyId === x.authorityKeyId
+          ? 0
+          : 2)
     }))
     .sort((a, b) => a.score - b.score)
     .slice(0, MaxCandidates)
