@@ -875,11 +875,21 @@ const record = async (v: Verification, path: ReadonlyArray<Node>, complete: bool
 }
 
 /**
- * Whether `p` obviously cannot issue for this verification, or only insecurely: its validity,
- * cA, keyCertSign, EKUs, its key, and (below the anchor) its own signature algorithm.
+ * Whether `p` obviously cannot issue `below` (the path so far, leaf first) for this
+ * verification, or only insecurely: its validity, cA, keyCertSign, EKUs, path length and name
+ * constraints, its key, and (below the anchor) its own signature algorithm.
  */
-const unlikelyIssuer = (p: Parsed, options: Options, isAnchor: boolean): boolean => {
+const unlikelyIssuer = (p: Parsed, options: Options, isAnchor: boolean, below: ReadonlyArray<Node>): boolean => {
   const x = p.x509
+  // its pathLenConstraint and name constraints over the path below it (as evaluate checks them)
+  const pathLen = x.basicConstraints?.pathLen
+  if (pathLen !== undefined && below.slice(1).filter((n) => !selfIssued(n.p)).length > pathLen) return true
+  if (x.nameConstraints !== undefined) {
+    for (let j = 0; j < below.length; j++) {
+      if (j > 0 && selfIssued(below[j].p)) continue
+      if (Constraints.checkNames(constrainedNames(below[j].p), x.nameConstraints) !== undefined) return true
+    }
+  }
   const time = Math.floor(options.time / 1000) * 1000
   if (time < x.notBefore.getTime() || time > x.notAfter.getTime()) return true
   if (x.basicConstraints?.ca !== true || !hasKeyUsage(x, KeyUsageBit.keyCertSign)) return true
@@ -926,7 +936,7 @@ const extend = async (v: Verification, path: Array<Node>): Promise<boolean> => {
     .filter((c) => !inPath(c.cert, c.p))
     .map((c) => ({
       ...c,
-      score: (unlikelyIssuer(c.p, v.options, c.isAnchor) ? 8 : 0) + (c.isAnchor ? 0 : 4) +
+      score: (unlikelyIssuer(c.p, v.options, c.isAnchor, path) ? 8 : 0) + (c.isAnchor ? 0 : 4) +
         (x.authorityKeyId === undefined || c.p.x509.subjectKeyId === undefined
           ? 1
           : c.p.x509.subjectKeyId === x.authorityKeyId
