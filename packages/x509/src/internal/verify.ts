@@ -640,11 +640,15 @@ type Status =
     readonly rejected: ReadonlyArray<string>
   }
 
-/** Newest first: by CRL number where both have one, else by thisUpdate. */
-const newestFirst = (a: ParsedCrl, b: ParsedCrl): number =>
-  a.crlNumber !== undefined && b.crlNumber !== undefined && a.crlNumber !== b.crlNumber
-    ? (a.crlNumber > b.crlNumber ? -1 : 1)
-    : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+/**
+ * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
+ * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
+ */
+const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
+  const an = a.crlNumber ?? -1n
+  const bn = b.crlNumber ?? -1n
+  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+}
 
 /**
  * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
