@@ -214,17 +214,19 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
     })
 
-  const run = telemetry.handshake(
-    params,
-    deadline.within(params.handshakeTimeout, {
-      onTimeout: () => handshakeTimeoutError(params),
-      wake: params.abortEndsHandshake ? engine.abort : undefined
-    }, (limit) =>
-      Effect.flatMap(engine.handshake, (raw) => {
-        engineHandshake = raw
-        return Effect.flatMap(verify(raw, limit), (info) => attachAcceptedCas(raw, info))
-      }))
-  )
+  // made when the handshake starts (not kept for the connection's life)
+  const run = () =>
+    telemetry.handshake(
+      params,
+      deadline.within(params.handshakeTimeout, {
+        onTimeout: () => handshakeTimeoutError(params),
+        wake: params.abortEndsHandshake ? engine.abort : undefined
+      }, (limit) =>
+        Effect.flatMap(engine.handshake, (raw) => {
+          engineHandshake = raw
+          return Effect.flatMap(verify(raw, limit), (info) => attachAcceptedCas(raw, info))
+        }))
+    )
 
   // built only when a handshake was interrupted: no error objects on the success path
   const closedByInterrupt = () =>
@@ -241,7 +243,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
       case "Idle": {
         const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
         state = running
-        return Effect.onExit(run, (exit) => {
+        return Effect.onExit(run(), (exit) => {
           const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
           state = { _tag: "Done", exit: final }
           const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
