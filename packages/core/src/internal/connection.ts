@@ -1,6 +1,7 @@
 /** @internal */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
@@ -84,16 +85,18 @@ export const resolveDatabase = (
     ? options.database.get
     : Effect.succeed(options.database)
 
-/** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
-const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
-  Effect.map(
-    Effect.all(ders.map((der) => Effect.option(Certificate.fromDer(der)))),
-    (parsed) => {
-      const chain: Array<Certificate.Certificate> = []
-      for (const certificate of parsed) if (Option.isSome(certificate)) chain.push(certificate.value)
-      return { chain, malformed: chain.length < ders.length }
-    }
-  )
+/**
+ * Parses the peer's chain once (no Effect per certificate: the same chain again is a hit of
+ * x509's cache of parsed certificates); certificates that cannot be read are left out and flagged.
+ */
+const parseChain = (ders: ReadonlyArray<Uint8Array>) => {
+  const chain: Array<Certificate.Certificate> = []
+  for (const der of ders) {
+    const parsed = Certificate.fromDerEither(der)
+    if (Either.isRight(parsed)) chain.push(parsed.right)
+  }
+  return { chain, malformed: chain.length < ders.length }
+}
 
 /** Our verifier's flags, the engine's, and `GenericError` for a chain that could not be read. */
 const allFlags = (
@@ -180,28 +183,27 @@ export const make = (params: ConnectionParams): TlsConnection => {
       if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
       return refused(CertificateFlags.make("GenericError"), [])
     }
-    return Effect.flatMap(parseChain(raw.peerCertificates), ({ chain, malformed }) => {
-      const verified = chain.length > 0
-        ? telemetry.verifyChain(
-          chain.length,
-          params.database.verifyChain(chain, {
-            purpose: side === "client" ? "server" : "client",
-            identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-          })
+    const { chain, malformed } = parseChain(raw.peerCertificates)
+    const verified = chain.length > 0
+      ? telemetry.verifyChain(
+        chain.length,
+        params.database.verifyChain(chain, {
+          purpose: side === "client" ? "server" : "client",
+          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+        })
+      )
+      : Effect.succeed(CertificateFlags.empty)
+    return Effect.flatMap(verified, (ours) =>
+      Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
+        const flags = allFlags(ours, engines, malformed || chain.length === 0)
+        return Effect.flatMap(
+          telemetry.policy(
+            flags,
+            decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
+          ),
+          (accepted) => accepted ? Effect.succeed(info(raw, Option.some(chain), flags)) : refused(flags, chain)
         )
-        : Effect.succeed(CertificateFlags.empty)
-      return Effect.flatMap(verified, (ours) =>
-        Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
-          const flags = allFlags(ours, engines, malformed || chain.length === 0)
-          return Effect.flatMap(
-            telemetry.policy(
-              flags,
-              decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
-            ),
-            (accepted) => accepted ? Effect.succeed(info(raw, Option.some(chain), flags)) : refused(flags, chain)
-          )
-        }))
-    })
+      }))
   }
 
   const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
