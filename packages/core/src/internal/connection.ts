@@ -313,36 +313,20 @@ export const make = (params: ConnectionParams): TlsConnection => {
       }
     })
 
-  let stream: TlsConnection["stream"] | undefined = undefined
-  let sink: TlsConnection["sink"] | undefined = undefined
-  return {
-    [TypeId]: TypeId,
+  return new Connection(
     side,
     handshake,
     read,
-    // the stream and the sink are made on first use (most connections use one or neither)
-    get stream() {
-      return stream ??= Stream.repeatEffectOption(
-        Effect.flatMap(
-          Effect.mapError(read, Option.some),
-          Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
-        )
-      )
-    },
     write,
-    get sink() {
-      return sink ??= Sink.forEach(write)
-    },
-    closeWrite: Effect.zipRight(handshake, engine.closeWrite),
-    info: Effect.sync(() =>
+    Effect.zipRight(handshake, engine.closeWrite),
+    Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
     ),
-    exportKeyingMaterial: (length, label, context) =>
-      Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
+    (length, label, context) => Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
     channelBinding,
-    transport: params.transport,
-    [SessionSymbol]: Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
-  } as TlsConnection
+    params.transport,
+    Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
+  )
 }
 
 /**
@@ -352,6 +336,47 @@ export const make = (params: ConnectionParams): TlsConnection => {
  * @internal
  */
 export const SessionSymbol: unique symbol = Symbol.for("@effect-tls/core/TlsConnection/Session")
+
+/**
+ * The connection object. A class, so that the `stream` and `sink` accessors live on its
+ * prototype: accessors in an object literal put every connection in dictionary mode (about
+ * 0.8 KiB more per connection, and slower reads of `read` and `write`).
+ */
+class Connection implements TlsConnection {
+  readonly [TypeId]: TypeId = TypeId
+  readonly [SessionSymbol]: Effect.Effect<Option.Option<Uint8Array>>
+  private streamMemo: TlsConnection["stream"] | undefined = undefined
+  private sinkMemo: TlsConnection["sink"] | undefined = undefined
+  constructor(
+    readonly side: "client" | "server",
+    readonly handshake: TlsConnection["handshake"],
+    readonly read: TlsConnection["read"],
+    readonly write: TlsConnection["write"],
+    readonly closeWrite: TlsConnection["closeWrite"],
+    readonly info: TlsConnection["info"],
+    readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
+    readonly channelBinding: TlsConnection["channelBinding"],
+    readonly transport: Transport,
+    session: Effect.Effect<Option.Option<Uint8Array>>
+  ) {
+    this[SessionSymbol] = session
+  }
+
+  // the stream and the sink are made on first use (most connections use one or neither)
+  get stream(): TlsConnection["stream"] {
+    const read = this.read
+    return this.streamMemo ??= Stream.repeatEffectOption(
+      Effect.flatMap(
+        Effect.mapError(read, Option.some),
+        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+      )
+    )
+  }
+
+  get sink(): TlsConnection["sink"] {
+    return this.sinkMemo ??= Sink.forEach(this.write)
+  }
+}
 
 /** @internal */
 export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint8Array>> =>
