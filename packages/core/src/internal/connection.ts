@@ -141,18 +141,17 @@ const decide = (
 const handshakeTimeoutError = (params: ConnectionParams) =>
   new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side: params.side })
 
-/** @internal */
-export const make = (params: ConnectionParams): TlsConnection => {
-  const { engine, side } = params
-  let state: HandshakeState = { _tag: "Idle" }
-  /** The engine's report of the handshake, kept for channel binding. */
-  let engineHandshake: EngineHandshake | undefined = undefined
+// The handshake's steps, made once per module rather than once per connection (an idle
+// connection keeps only what it uses afterwards).
 
-  const info = (
-    raw: EngineHandshake,
-    peerCertificate: Option.Option<Certificate.CertificateChain>,
-    peerCertificateErrors: CertificateFlags.CertificateFlags
-  ): HandshakeInfo => ({
+const infoOf = (
+  params: ConnectionParams,
+  raw: EngineHandshake,
+  peerCertificate: Option.Option<Certificate.CertificateChain>,
+  peerCertificateErrors: CertificateFlags.CertificateFlags
+): HandshakeInfo => {
+  const side = params.side
+  return {
     side,
     protocolVersion: raw.protocolVersion,
     ciphersuiteName: raw.ciphersuiteName,
@@ -163,90 +162,106 @@ export const make = (params: ConnectionParams): TlsConnection => {
     acceptedCas: Option.none(),
     peerCertificate,
     peerCertificateErrors
-  })
+  }
+}
 
-  const refused = (flags: CertificateFlags.CertificateFlags, chain: Certificate.CertificateChain) =>
-    Effect.fail(
-      new TlsError.TlsBadCertificateError({
-        flags,
-        peerCertificate: chain,
-        identity: Option.getOrUndefined(params.identity),
-        side
+const refused = (
+  params: ConnectionParams,
+  flags: CertificateFlags.CertificateFlags,
+  chain: Certificate.CertificateChain
+) =>
+  Effect.fail(
+    new TlsError.TlsBadCertificateError({
+      flags,
+      peerCertificate: chain,
+      identity: Option.getOrUndefined(params.identity),
+      side: params.side
+    })
+  )
+
+const verify = (
+  params: ConnectionParams,
+  raw: EngineHandshake,
+  deadline: Deadline
+): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
+  const side = params.side
+  if (raw.peerCertificates.length === 0) {
+    if (side === "server" && params.clientAuth !== "required") {
+      return Effect.succeed(infoOf(params, raw, Option.none(), CertificateFlags.empty))
+    }
+    if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
+    return refused(params, CertificateFlags.make("GenericError"), [])
+  }
+  const { chain, malformed } = parseChain(raw.peerCertificates)
+  const verified = chain.length > 0
+    ? telemetry.verifyChain(
+      chain.length,
+      params.database.verifyChain(chain, {
+        purpose: side === "client" ? "server" : "client",
+        identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
       })
     )
-
-  const verify = (raw: EngineHandshake, deadline: Deadline): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
-    if (raw.peerCertificates.length === 0) {
-      if (side === "server" && params.clientAuth !== "required") {
-        return Effect.succeed(info(raw, Option.none(), CertificateFlags.empty))
-      }
-      if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
-      return refused(CertificateFlags.make("GenericError"), [])
-    }
-    const { chain, malformed } = parseChain(raw.peerCertificates)
-    const verified = chain.length > 0
-      ? telemetry.verifyChain(
-        chain.length,
-        params.database.verifyChain(chain, {
-          purpose: side === "client" ? "server" : "client",
-          identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-        })
+    : Effect.succeed(CertificateFlags.empty)
+  return Effect.flatMap(verified, (ours) =>
+    Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
+      const flags = allFlags(ours, engines, malformed || chain.length === 0)
+      return Effect.flatMap(
+        telemetry.policy(
+          flags,
+          decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
+        ),
+        (accepted) =>
+          accepted ? Effect.succeed(infoOf(params, raw, Option.some(chain), flags)) : refused(params, flags, chain)
       )
-      : Effect.succeed(CertificateFlags.empty)
-    return Effect.flatMap(verified, (ours) =>
-      Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
-        const flags = allFlags(ours, engines, malformed || chain.length === 0)
-        return Effect.flatMap(
-          telemetry.policy(
-            flags,
-            decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
-          ),
-          (accepted) => accepted ? Effect.succeed(info(raw, Option.some(chain), flags)) : refused(flags, chain)
-        )
+    }))
+}
+
+const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
+  Option.match(raw.acceptedCas, {
+    onNone: () => Effect.succeed(info),
+    onSome: (ders) =>
+      Effect.map(
+        Effect.forEach(ders, (der) => Effect.option(Certificate.nameFromDer(der))),
+        (names): HandshakeInfo => ({ ...info, acceptedCas: Option.some(names.flatMap(Option.toArray)) })
+      )
+  })
+
+/** The whole handshake (engine, verification, policy) under its timeout and telemetry. */
+const runHandshake = (params: ConnectionParams, onEngineHandshake: (raw: EngineHandshake) => void) =>
+  telemetry.handshake(
+    params,
+    deadline.within(params.handshakeTimeout, {
+      onTimeout: () => handshakeTimeoutError(params),
+      wake: params.abortEndsHandshake ? params.engine.abort : undefined
+    }, (limit) =>
+      Effect.flatMap(params.engine.handshake, (raw) => {
+        onEngineHandshake(raw)
+        return Effect.flatMap(verify(params, raw, limit), (info) => attachAcceptedCas(raw, info))
       }))
-  }
+  )
 
-  const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
-    Option.match(raw.acceptedCas, {
-      onNone: () => Effect.succeed(info),
-      onSome: (ders) =>
-        Effect.map(
-          Effect.forEach(ders, (der) => Effect.option(Certificate.nameFromDer(der))),
-          (names): HandshakeInfo => ({ ...info, acceptedCas: Option.some(names.flatMap(Option.toArray)) })
-        )
-    })
+// built only when a handshake was interrupted: no error objects on the success path
+const closedByInterrupt = (side: TlsError.Side) =>
+  Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
-  // made when the handshake starts (not kept for the connection's life)
-  const run = () =>
-    telemetry.handshake(
-      params,
-      deadline.within(params.handshakeTimeout, {
-        onTimeout: () => handshakeTimeoutError(params),
-        wake: params.abortEndsHandshake ? engine.abort : undefined
-      }, (limit) =>
-        Effect.flatMap(engine.handshake, (raw) => {
-          engineHandshake = raw
-          return Effect.flatMap(verify(raw, limit), (info) => attachAcceptedCas(raw, info))
-        }))
-    )
-
-  // built only when a handshake was interrupted: no error objects on the success path
-  const closedByInterrupt = () =>
-    Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
-
-  const finished = () => state._tag === "Done" ? state.exit : undefined
+/** @internal */
+export const make = (params: ConnectionParams): TlsConnection => {
+  const { engine, side } = params
+  let state: HandshakeState = { _tag: "Idle" }
+  /** The engine's report of the handshake, kept for channel binding. */
+  let engineHandshake: EngineHandshake | undefined = undefined
 
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
       case "Done":
         return state.exit
       case "Running":
-        return (state.waiters ??= Condition.make()).await(finished)
+        return (state.waiters ??= Condition.make()).await(() => state._tag === "Done" ? state.exit : undefined)
       case "Idle": {
         const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
         state = running
-        return Effect.onExit(run(), (exit) => {
-          const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
+        return Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
+          const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
           state = { _tag: "Done", exit: final }
           const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
           return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
