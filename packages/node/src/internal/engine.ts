@@ -37,6 +37,8 @@ import type {
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Transport from "@effect-tls/core/Transport"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -139,6 +141,12 @@ const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20,
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
+
+/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
+const LiveClock = Clock.make().constructor
+
+/** Longer than a JS timer can wait. */
+const maxTimerMillis = 2 ** 31 - 1
 
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
@@ -665,7 +673,8 @@ export class NodeTlsConnection implements EngineConnection {
     // data): the peer learns of the end when the transport's own scope closes it
     const blocked = this.bridge.writeBlocked
     this.stop()
-    if (shutDown || blocked) return Effect.void
+    // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
+    if (shutDown || blocked || this.native !== undefined) return Effect.void
     return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
@@ -678,15 +687,39 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
-   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left. It
-   * runs in a fiber of its own: a finalizer is uninterruptible, and the fiber closing a scope
-   * may itself be interrupted, so a timeout raced in place could neither fire nor be trusted.
+   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
+   *
+   * On the native path under the live clock, in place with a plain timer (deadline.ts's
+   * pattern, no fiber): every wait in `steps` is then on `changed` and ends once `stop` has
+   * destroyed the socket, which the timer does (the transport was taken: nothing external is
+   * awaited). Otherwise in a fiber of its own, raced with the Clock: a finalizer is
+   * uninterruptible, and the fiber closing a scope may itself be interrupted, so a timeout
+   * raced in place could neither fire nor be trusted; and the bridge's teardown awaits the
+   * transport's `shutdownWrite`, which only an interruption ends.
    */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
-    return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
-      Effect.flatMap(Fiber.join),
-      Effect.zipRight(Effect.sync(() => this.stop()))
-    )
+    return Effect.clockWith((clock) => {
+      const millis = Duration.toMillis(this.config.closeTimeout)
+      if (this.native !== undefined && clock instanceof LiveClock && millis <= maxTimerMillis) {
+        return Effect.suspend(() => {
+          const timer = setTimeout(() => {
+            this.stop()
+            this.changed.notify()
+          }, millis)
+          return Effect.ensuring(
+            steps,
+            Effect.sync(() => {
+              clearTimeout(timer)
+              this.stop()
+            })
+          )
+        })
+      }
+      return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
+        Effect.flatMap(Fiber.join),
+        Effect.zipRight(Effect.sync(() => this.stop()))
+      )
+    })
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
