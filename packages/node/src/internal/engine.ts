@@ -150,6 +150,7 @@ const maxTimerMillis = 2 ** 31 - 1
 
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
+const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -207,7 +208,7 @@ export class NodeTlsConnection implements EngineConnection {
       secure: this.state.secure,
       protocolVersion: this.state.handshake?.protocolVersion,
       sentCertificate: Option.isSome(this.config.certificate),
-      certificateRequested: Option.isSome(this.acceptedCas()),
+      certificateRequested: this.certificateRequested(),
       firstInboundByte: this.bridge.firstInboundByte,
       inboundChunks: this.bridge.inboundChunks,
       inboundAtSecure: this.inboundAtSecure,
@@ -223,7 +224,7 @@ export class NodeTlsConnection implements EngineConnection {
         transportError: this.bridge.transportError,
         // a client sends its certificate only when asked (unknown on the native path: assume it did)
         sentCertificate: Option.isSome(this.config.certificate) &&
-          (this.side === "server" || this.native !== undefined || Option.isSome(this.acceptedCas()))
+          (this.side === "server" || this.native !== undefined || this.certificateRequested())
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
@@ -233,6 +234,9 @@ export class NodeTlsConnection implements EngineConnection {
 
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
+    // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
+    let inputHeld = runtime.inputBeforeStartThrows && this.native === undefined
+    if (inputHeld) this.bridge.consumerFull = () => true
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
     this.state.start()
@@ -241,6 +245,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.side === "client" && this.native === undefined &&
       (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
     ) this.sniffAcceptedCas(socket)
+    if (this.side === "client" && this.native === undefined && runtime.certificateRequestFromFlight) this.watchFlight()
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -253,7 +258,13 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
-    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
+    this.bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
+    if (inputHeld) {
+      setImmediate(() => {
+        inputHeld = false
+        this.bridge.consumerRead()
+      })
+    }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
@@ -328,6 +339,31 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
+  /** Client (Deno): the length of the first encrypted record we sent (runtime.certificateRequestFromFlight). */
+  private firstEncryptedRecord: number | undefined = undefined
+
+  /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
+  private watchFlight(): void {
+    this.bridge.onOutbound = (chunk) => {
+      for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
+        if (chunk[i] === 23) {
+          this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
+          this.bridge.onOutbound = undefined
+          return
+        }
+      }
+    }
+  }
+
+  /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
+  private certificateRequested(): boolean {
+    if (Option.isSome(this.acceptedCas())) return true
+    const length = this.firstEncryptedRecord
+    const handshake = this.state.handshake
+    return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
+      runtime.flightAnswersRequest(length, handshake.ciphersuiteName)
+  }
+
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
     const result = this.sniffer?.result() ?? this.snifferResult
     return result !== undefined && result.certificateRequested ? Option.some(result.acceptedCas) : Option.none()
@@ -399,8 +435,12 @@ export class NodeTlsConnection implements EngineConnection {
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
     const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
+    let unspecific = false
     if (chain.length > 0) {
-      engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
+      const code = Option.getOrUndefined(internals.verifyError(socket))
+      // (Deno: one code for every rejection; runtime.ts)
+      unspecific = runtime.unspecificVerifyError(code)
+      engineFlags = unspecific ? CertificateFlags.make("GenericError") : flagsFromVerifyError(code)
       // (a resumed session has no certificate object for node's check; core checks the identity)
       if (this.side === "client" && leaf !== undefined) {
         const identity = (this.config as ClientConfig).serverIdentity
@@ -422,6 +462,7 @@ export class NodeTlsConnection implements EngineConnection {
       negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
       peerCertificates: chain,
       engineFlags,
+      ...(unspecific ? { engineVerdictUnspecific: true } : {}),
       resumed,
       acceptedCas: this.acceptedCas(),
       serverName: this.side === "server" ? internals.serverName(socket, this.recordedServerName) : Option.none(),
@@ -519,8 +560,8 @@ export class NodeTlsConnection implements EngineConnection {
       if (bytes.length === 0) return Effect.void
       // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
       // where the transport is consumed, so no operation of the caller's can overtake them (a
-      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
-      // back late or never over a JS Duplex
+      // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
+      // once over a JS Duplex (runtime.writeCallbackAfterTransport)
       if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
         if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
@@ -926,7 +967,13 @@ export const makeServer = (
     yield* refuseUntellableTruncation(config, "server")
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, config.clientCas),
+      // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
+      try: () =>
+        secureContextFor(
+          cache,
+          config,
+          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
+        ),
       catch: invalidSettings("server")
     })
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
