@@ -37,6 +37,8 @@ import type {
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Transport from "@effect-tls/core/Transport"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -140,6 +142,35 @@ const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20,
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
+const LiveClock = Clock.make().constructor
+
+/** Longer than a JS timer can wait. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** The next turn of the event loop (an immediate). */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Client, native path (no handshake bytes to read): whether the server sent a
+ * CertificateRequest, from the public `getSharedSigalgs()` (OpenSSL fills a client's shared
+ * signature algorithms from the CertificateRequest's, TLS 1.2 and 1.3; empty otherwise).
+ * Read at each `keylog` line, during the handshake: the last lines of a client's handshake
+ * come after the server's flight was read, and the socket may not be asked once a failure
+ * destroyed it (node 20 can crash). Verified on Node 20.20 against node:tls servers that do
+ * not ask, ask, and require a certificate, TLS 1.2 and 1.3.
+ */
+const certificateRequestSeen = (socket: tls.TLSSocket): boolean => {
+  try {
+    return typeof socket.getSharedSigalgs === "function" && socket.getSharedSigalgs().length > 0
+  } catch {
+    return false
+  }
+}
+
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 const serverSendsCaCertificates = runtime.serverSendsCaCertificates
@@ -162,6 +193,8 @@ export class NodeTlsConnection implements EngineConnection {
   private handshakeMs = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
+  /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
+  private nativeEnd: (() => internals.NativeEnd) | undefined = undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
   private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
@@ -231,6 +264,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (inputHeld) this.bridge.consumerFull = () => true
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
+    // (the native path: how the peer's input ends, told by node internals from the first read on)
+    if (this.native !== undefined) {
+      this.nativeEnd = internals.watchNativeEnd(socket)
+      if (this.side === "client") this.watchCertificateRequest(socket)
+    }
     this.state.start()
     // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
     if (
@@ -271,9 +309,12 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on("drain", this.changed.notify)
     socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      // on the native path node:tls cannot tell; it is only taken when close_notify is not required
+      // the native path: told by node internals (without them it is only taken when close_notify
+      // is not required, and an end nothing vouches for counts as truncation)
       this.state.inputEnded(
-        this.native === undefined && this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+        this.native === undefined
+          ? this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+          : this.nativeEnd?.() !== "closeNotify"
       )
       this.changed.notify()
     })
@@ -294,6 +335,20 @@ export class NodeTlsConnection implements EngineConnection {
     }
     this.stopSniffingListener?.()
     this.changed.notify()
+  }
+
+  /** Client, native path: the server sent a CertificateRequest (`certificateRequestSeen`). */
+  private sawCertificateRequest = false
+
+  private watchCertificateRequest(socket: tls.TLSSocket): void {
+    const onKeylog = () => {
+      if (!this.sawCertificateRequest && certificateRequestSeen(socket)) {
+        this.sawCertificateRequest = true
+        socket.off("keylog", onKeylog)
+      }
+    }
+    socket.on("keylog", onKeylog)
+    socket.once("secureConnect", () => socket.off("keylog", onKeylog))
   }
 
   // ---- the accepted-CA sniffer (client, bridge only)
@@ -349,7 +404,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
   private certificateRequested(): boolean {
-    if (Option.isSome(this.acceptedCas())) return true
+    if (this.sawCertificateRequest || Option.isSome(this.acceptedCas())) return true
     const length = this.firstEncryptedRecord
     const handshake = this.state.handshake
     return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
@@ -717,7 +772,8 @@ export class NodeTlsConnection implements EngineConnection {
     // data): the peer learns of the end when the transport's own scope closes it
     const blocked = this.bridge.writeBlocked
     this.stop()
-    if (shutDown || blocked) return Effect.void
+    // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
+    if (shutDown || blocked || this.native !== undefined) return Effect.void
     return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
@@ -730,15 +786,39 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
-   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left. It
-   * runs in a fiber of its own: a finalizer is uninterruptible, and the fiber closing a scope
-   * may itself be interrupted, so a timeout raced in place could neither fire nor be trusted.
+   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
+   *
+   * On the native path under the live clock, in place with a plain timer (deadline.ts's
+   * pattern, no fiber): every wait in `steps` is then on `changed` and ends once `stop` has
+   * destroyed the socket, which the timer does (the transport was taken: nothing external is
+   * awaited). Otherwise in a fiber of its own, raced with the Clock: a finalizer is
+   * uninterruptible, and the fiber closing a scope may itself be interrupted, so a timeout
+   * raced in place could neither fire nor be trusted; and the bridge's teardown awaits the
+   * transport's `shutdownWrite`, which only an interruption ends.
    */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
-    return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
-      Effect.flatMap(Fiber.join),
-      Effect.zipRight(Effect.sync(() => this.stop()))
-    )
+    return Effect.clockWith((clock) => {
+      const millis = Duration.toMillis(this.config.closeTimeout)
+      if (this.native !== undefined && clock instanceof LiveClock && millis <= maxTimerMillis) {
+        return Effect.suspend(() => {
+          const timer = setTimeout(() => {
+            this.stop()
+            this.changed.notify()
+          }, millis)
+          return Effect.ensuring(
+            steps,
+            Effect.sync(() => {
+              clearTimeout(timer)
+              this.stop()
+            })
+          )
+        })
+      }
+      return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
+        Effect.flatMap(Fiber.join),
+        Effect.zipRight(Effect.sync(() => this.stop()))
+      )
+    })
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
@@ -785,9 +865,12 @@ export class NodeTlsConnection implements EngineConnection {
       timer.unref?.()
       // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
       this.socket!.read(0)
-      return this.changed.await(() =>
+      const arrived = this.changed.await(() =>
         expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
       ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+      // native path: node:tls emits each ticket of one flight from its own callback, and the
+      // waiter resumes between them; the rest of the flight is in before the next turn
+      return this.native === undefined ? arrived : Effect.zipRight(arrived, nextTurn)
     })
   }
 
@@ -812,14 +895,19 @@ export class NodeTlsConnection implements EngineConnection {
 }
 
 /**
- * The native path: a TCP transport's own socket goes straight to node:tls (faster: no JS
- * bridge), but then node:tls hides whether close_notify preceded the FIN and the engine sees
- * no handshake bytes. So it is taken only when close_notify is not required, no pushed-back
- * bytes wait (STARTTLS), and (client side) at the cost of `acceptedCas`. Taking the socket
- * consumes the transport (`tcp.takeSocket`).
+ * The native path, the default for TCP transports: the transport's own socket goes straight to
+ * node:tls (no JS bridge). node:tls's events there do not say whether close_notify preceded the
+ * FIN; node internals do (`nodeInternals.watchNativeEnd`), so a connection requiring
+ * close_notify goes native only where they were detected. The engine sees no handshake bytes
+ * there, so it is not taken when the accepted-CA sniffer matters (`sniffs`: a client whose
+ * `acceptedCasMatter`), nor when pushed-back bytes wait (STARTTLS). Taking the socket consumes
+ * the transport (`tcp.takeSocket`).
  */
-const nativeSocket = (config: EngineConfig): Duplex | undefined => {
-  if (!runtime.nativeSocketPath || config.requireCloseNotify || Transport.hasPendingInput(config.transport)) {
+const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined => {
+  if (
+    !runtime.nativeSocketPath || sniffs || (config.requireCloseNotify && !internals.canTellNativeTruncation()) ||
+    Transport.hasPendingInput(config.transport)
+  ) {
     return undefined
   }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
@@ -879,6 +967,7 @@ export const makeClient = (
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
+    const sniffs = yield* acceptedCasMatter(config)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
@@ -899,9 +988,9 @@ export const makeClient = (
         return socket
       },
       runtime,
-      nativeSocket(config),
+      nativeSocket(config, sniffs),
       new ClientSessions(offered),
-      yield* acceptedCasMatter(config),
+      sniffs,
       Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
         SessionCache.disabled
     )
@@ -960,7 +1049,7 @@ export const makeServer = (
       config,
       (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
       runtime,
-      nativeSocket(config),
+      nativeSocket(config, false),
       undefined
     )
     yield* Effect.addFinalizer((exit) => connection.close(exit))
