@@ -664,14 +664,20 @@ export class NodeTlsConnection implements EngineConnection {
       if (!socket.writableEnded) socket.end()
       return this.ended(socket)
     })
-    return runtime.endOvertakesWrites ? Effect.zipRight(this.writesSettled(socket), end) : end
+    // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
+    return runtime.endOvertakesWrites
+      ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
+      : end
   })
 
   /**
    * Deno: a TLSSocket's `end()` can send its close_notify before ciphertext of earlier writes
    * it still holds reached the bridge (seen through the PlatformSocket adapter: the peer's read
    * ended cleanly halfway through an echo). `closeWrite` first waits until node:tls and the
-   * bridge hold nothing and a later turn brought no more ciphertext.
+   * bridge hold nothing and a later turn brought no more ciphertext. And after `end()`: Deno's
+   * TLSWrap hands its output to the Duplex one write at a time, from a microtask, so its
+   * close_notify may still wait inside it (behind a transport write waiting for room) when the
+   * TLSSocket has finished: `closeWrite` and close wait the same way before the teardown.
    */
   private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return Effect.async<void, TlsError.TlsError>((resume) => {
@@ -890,7 +896,10 @@ export class NodeTlsConnection implements EngineConnection {
       const sent = this.changed.await(() =>
         (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
       )
-      return this.bounded(Effect.zipRight(sent, this.teardown))
+      const flushed = runtime.endOvertakesWrites
+        ? Effect.zipRight(sent, Effect.ignore(this.writesSettled(socket)))
+        : sent
+      return this.bounded(Effect.zipRight(flushed, this.teardown))
     })
 }
 
