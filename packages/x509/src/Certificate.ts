@@ -92,7 +92,10 @@ export interface Certificate {
   readonly der: Uint8Array
   readonly subject: DistinguishedName
   readonly issuer: DistinguishedName
-  /** Lower-case hex, no leading zeros beyond one byte's worth. */
+  /**
+   * Lower-case hex, no leading zeros beyond one byte's worth; a negative serial (non-conforming,
+   * RFC 5280 4.1.2.2) is `-` and its magnitude (`-01`), as OpenSSL prints it.
+   */
   readonly serialNumber: string
   readonly notBefore: Date
   readonly notAfter: Date

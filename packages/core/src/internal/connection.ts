@@ -204,7 +204,14 @@ const verify = (
     : Effect.succeed(CertificateFlags.empty)
   return Effect.flatMap(verified, (ours) =>
     Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
-      const flags = allFlags(ours, engines, malformed || chain.length === 0)
+      // (an engine's unspecific rejection is explained by any flag of ours)
+      const flags = allFlags(
+        ours,
+        raw.engineVerdictUnspecific === true && ours.size > 0
+          ? CertificateFlags.difference(engines, ["GenericError"])
+          : engines,
+        malformed || chain.length === 0
+      )
       return Effect.flatMap(
         telemetry.policy(
           flags,

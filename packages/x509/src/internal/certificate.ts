@@ -13,6 +13,7 @@ import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
+import * as Pem from "./pem.js"
 import { sha256 } from "./sha2.js"
 import * as Signature from "./signature.js"
 import type * as WebCrypto from "./webcrypto.js"
@@ -129,7 +130,7 @@ const make = (x: Parse.X509, fingerprint: Uint8Array, spkiHash: Uint8Array): Cer
   self.der = x.der
   self.subject = publicName(x.subject)
   self.issuer = publicName(x.issuer)
-  self.serialNumber = Der.toHex(x.serial)
+  self.serialNumber = Parse.serialHex(x.serialRaw)
   self.notBefore = x.notBefore
   self.notAfter = x.notAfter
   self.dnsNames = dnsNames
@@ -152,18 +153,7 @@ const publicName = (name: Name.ParsedName): DistinguishedName => ({
 
 /** @internal */
 export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Certificate>, CertificateError> =>
-  Effect.suspend(() => {
-    let blocks: Array<Der.PemBlock>
-    try {
-      blocks = Der.parsePem(pem).filter((block) => block.label === "CERTIFICATE")
-    } catch (cause) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: describe(cause), cause }))
-    }
-    if (blocks.length === 0) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no CERTIFICATE block found" }))
-    }
-    return Effect.forEach(blocks, (block) => fromDer(block.der))
-  })
+  Pem.readBlocks(pem, "CERTIFICATE", fromDer)
 
 /** @internal */
 export const toPem = (self: Certificate | ReadonlyArray<Certificate>): string =>
