@@ -276,13 +276,14 @@ const afterWritesInFlight = (socket: Duplex, parent: { writeQueueSize?: unknown 
 /**
  * Half-closes a TCP socket a native-path TLSSocket took over, behind the records node:tls
  * still holds or has in flight on it (tests: a FIN without close_notify, after every byte
- * written before it; see `deferShutdownBehindWrites`).
+ * written before it; see `deferShutdownBehindWrites`); `ended` once it did.
  *
  * @internal
  */
-export const endBehindWrites = (socket: Duplex): void =>
+export const endBehindWrites = (socket: Duplex, ended: () => void): void =>
   afterWritesInFlight(socket, (socket as any)._handle ?? {}, () => {
     if (!socket.destroyed) socket.end()
+    ended()
   })
 
 const probeTcpEnd = (parent: { readStart(): number; readStop(): number }): NativeEnd => {

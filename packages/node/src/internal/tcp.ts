@@ -190,8 +190,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     // (tests: a FIN without close_notify under the engine that took the socket)
     if (taken && !closed && truncatable.has(transport)) {
-      internals.endBehindWrites(socket)
-      return Effect.void
+      return Effect.async<void>((resume) => internals.endBehindWrites(socket, () => resume(Effect.void)))
     }
     const now = shutdownCheck()
     if (now !== undefined) return now
