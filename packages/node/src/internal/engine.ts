@@ -763,7 +763,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.stop()
     // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
     if (shutDown || blocked || this.native !== undefined) return Effect.void
-    return this.shutdownTransport
+    return this.shutdownTransport()
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -819,7 +819,7 @@ export class NodeTlsConnection implements EngineConnection {
    * behind data the peer does not read) and a finalizer cannot be interrupted: under a close
    * bounded in place it runs in a fiber of its own, interrupted when the time is up.
    */
-  private readonly shutdownTransport: Effect.Effect<void> = Effect.suspend(() => {
+  private shutdownTransport(): Effect.Effect<void> {
     const shutdown = Effect.ignore(this.config.transport.shutdownWrite)
     const deadline = this.closeDeadline
     if (deadline === undefined) return shutdown
@@ -839,7 +839,7 @@ export class NodeTlsConnection implements EngineConnection {
           fiber.removeObserver(done)
         })
       }))
-  })
+  }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
