@@ -945,6 +945,28 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
       }
     }))
 
+  it.effect("a CRL signer's own path is validated with revocation too (6.3.3 f): required means covered", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const caName: ReadonlyArray<TestPki.NameAttribute> = [["O", "effect-tls testkit"], ["CN", "Audited CA"]]
+      const ca = yield* root.intermediate({ subjectAttributes: caName })
+      const leaf = yield* ca.issue()
+      // the CRL signer hangs below another intermediate, whose CRL alone covers it
+      const signerIssuer = yield* root.intermediate()
+      const signer = yield* signerIssuer.intermediate({ subjectAttributes: caName, isCa: false, keyUsage: ["cRLSign"] })
+      const bySigner = yield* signer.crl()
+      const rootCrl = yield* root.crl()
+      const check = (crls: ReadonlyArray<TestPki.Crl>) =>
+        verify([root], [leaf, ca.ca], { revocation: "required" }, { crls, intermediates: [signer.ca, signerIssuer.ca] })
+      const uncovered = yield* check([bySigner, rootCrl])
+      assert.deepStrictEqual(flags(uncovered), ["GenericError"])
+      assert.isTrue(uncovered.reasons.some((r) => r.code === "Revocation" && r.certificate === 0))
+      expectValid(yield* check([bySigner, rootCrl, yield* signerIssuer.crl()]))
+      // the signer revoked by its issuer signs nothing usable
+      const revokedSigner = yield* signerIssuer.crl({ revoked: [signer.ca] })
+      assert.deepStrictEqual(flags(yield* check([bySigner, rootCrl, revokedSigner])), ["GenericError"])
+    }))
+
   it.effect("DSA keys under 2048 bits are Insecure wherever RSA ones are (leaf, intermediate)", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })

@@ -555,6 +555,9 @@ const checkCrlSigner = async (
   if (issuerNode !== undefined && issuerNode.p.x509.subject.key === crl.issuer.key) {
     consider(issuerNode.cert, true, i + 1)
   }
+  // validating a CRL signer's own path: the CRL that covers the signer may be its own (a
+  // CA's CRL-signing key signs the CRL that lists its certificate too, PKITS 4.5.6)
+  if (v.depth > 0 && i === 0 && path[0].p.x509.subject.key === crl.issuer.key) consider(path[0].cert, true, 0)
   for (let k = i + 2; k < path.length; k++) {
     if (path[k].p.x509.subject.key === crl.issuer.key) consider(path[k].cert, true, k)
   }
@@ -849,9 +852,10 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       const status = await revocationStatus(v, path, i)
       if (status.weak) add("Insecure", "Weak", "weak CRL signature", i)
       if (status._tag === "Revoked") add("Revoked", "Revoked", `revoked (reason ${status.reason ?? "unspecified"})`, i)
-      else if (status._tag === "Undetermined" && v.depth === 0) {
+      else if (status._tag === "Undetermined") {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
-        // when revocation is only checked if available (a forged or damaged CRL is no CRL)
+        // when revocation is only checked if available (a forged or damaged CRL is no CRL);
+        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any)
         if (status.rejected.length > 0) add("GenericError", "Revocation", status.rejected.join("; "), i)
         else if (v.options.revocation === "required") {
           add(
