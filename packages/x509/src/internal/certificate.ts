@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
 import type { Certificate, DistinguishedName } from "../Certificate.js"
@@ -88,29 +89,32 @@ const hashBytes = (bytes: Uint8Array): number => {
 }
 
 /** @internal */
-export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> =>
-  Effect.suspend(() => {
-    const key = hashBytes(der)
-    const hit = cache.get(key)
-    if (hit !== undefined && Der.equalBytes(hit.der, der)) {
-      cache.delete(key)
-      cache.set(key, hit)
-      return Effect.succeed(hit)
-    }
-    let x: Parse.X509
-    try {
-      x = Parse.parseCertificate(der)
-    } catch (cause) {
-      return Effect.fail(
-        new CertificateError({ reason: "InvalidDer", detail: `not an X.509 certificate: ${describe(cause)}`, cause })
-      )
-    }
-    const certificate = make(x, sha256(x.der), sha256(x.spki))
+export const fromDerEither = (der: Uint8Array): Either.Either<Certificate, CertificateError> => {
+  const key = hashBytes(der)
+  const hit = cache.get(key)
+  if (hit !== undefined && Der.equalBytes(hit.der, der)) {
     cache.delete(key)
-    cache.set(key, certificate)
-    if (cache.size > cacheCapacity) cache.delete(cache.keys().next().value!)
-    return Effect.succeed(certificate)
-  })
+    cache.set(key, hit)
+    return Either.right(hit)
+  }
+  let x: Parse.X509
+  try {
+    x = Parse.parseCertificate(der)
+  } catch (cause) {
+    return Either.left(
+      new CertificateError({ reason: "InvalidDer", detail: `not an X.509 certificate: ${describe(cause)}`, cause })
+    )
+  }
+  const certificate = make(x, sha256(x.der), sha256(x.spki))
+  cache.delete(key)
+  cache.set(key, certificate)
+  if (cache.size > cacheCapacity) cache.delete(cache.keys().next().value!)
+  return Either.right(certificate)
+}
+
+/** @internal */
+export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> =>
+  Effect.suspend(() => fromDerEither(der))
 
 const make = (x: Parse.X509, fingerprint: Uint8Array, spkiHash: Uint8Array): Certificate => {
   const dnsNames: Array<string> = []
