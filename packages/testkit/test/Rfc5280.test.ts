@@ -871,7 +871,7 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
       }
     }))
 
-  it.effect("the newest complete CRL and the newest delta decide (a later one may release a certificateHold)", () =>
+  it.effect("the newest CRL and delta decide a certificateHold; a revocation for good stays (5.3.1)", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })
       const leaf = yield* root.issue()
@@ -892,6 +892,12 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
         expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls }))
       }
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, heldDelta] })), ["Revoked"])
+      // a revocation for good (keyCompromise) stays: an older current CRL listing it revokes
+      const compromised = yield* root.crl({ number: 7, revoked: [{ serial: leaf, extensions: [reasonCode(1)] }] })
+      const later = yield* root.crl({ number: 8 })
+      for (const crls of [[later, compromised], [compromised, later]]) {
+        assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls })), ["Revoked"])
+      }
       // a delta no newer than the complete CRL is already in it
       const newerBase = yield* root.crl({ number: 6 })
       expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [newerBase, heldDelta] }))

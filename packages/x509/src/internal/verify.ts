@@ -452,6 +452,7 @@ const inheritedLink = (v: Verification, path: ReadonlyArray<Node>, i: number): P
 
 /** ReasonFlags bits 1 (keyCompromise) to 8 (aACompromise). */
 const AllReasons = 0x1fe
+const CertificateHold = 6
 const RemoveFromCrl = 8
 
 const generalNameKey = (n: Name.GeneralName): string => {
@@ -740,6 +741,19 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       if (brokenDelta) continue
       weak = pairWeak
       mask |= interim
+    }
+  }
+  // a revocation for good (any reason but certificateHold) stays true (5.3.1: only a held
+  // certificate leaves a CRL before it expires): an older current CRL of the certificate's
+  // scope that lists it so revokes it, whatever a newer one says (a CRL past its nextUpdate
+  // still covers nothing, 6.3.3 a)
+  for (const dp of points) {
+    for (const crl of complete) {
+      if (!inScope(crl, cert, dp) || !fresh(crl, time)) continue
+      const entry = entryFor(crl, cert)
+      if (entry === undefined || entry.reason === CertificateHold || entry.reason === RemoveFromCrl) continue
+      const usable = await usableCrl(v, crl, path, i)
+      if (usable._tag === "Usable") return { _tag: "Revoked", reason: entry.reason, weak: weak || usable.weak }
     }
   }
   if (mask === AllReasons) return { _tag: "Good", weak }
