@@ -33,6 +33,7 @@ export interface Store {
   readonly anchorsBySubject: ReadonlyMap<string, ReadonlyArray<Certificate>>
   readonly anchorFingerprints: ReadonlySet<string>
   readonly intermediatesBySubject: ReadonlyMap<string, ReadonlyArray<Certificate>>
+  /** Newest first (CRL number, then thisUpdate). */
   readonly crls: ReadonlyArray<ParsedCrl>
   /** Maximum number of (non-self-issued) intermediates; unbounded when undefined. */
   readonly maxIntermediates: number | undefined
@@ -53,6 +54,16 @@ const index = (certs: ReadonlyArray<Certificate>): Map<string, Array<Certificate
   return out
 }
 
+/**
+ * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
+ * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
+ */
+const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
+  const an = a.crlNumber ?? -1n
+  const bn = b.crlNumber ?? -1n
+  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+}
+
 /** @internal */
 export const makeStore = (
   anchors: ReadonlyArray<Certificate>,
@@ -66,7 +77,8 @@ export const makeStore = (
   anchorsBySubject: index(anchors),
   anchorFingerprints: new Set(anchors.map((a) => a.fingerprintSha256)),
   intermediatesBySubject: index(intermediates),
-  crls,
+  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
+  crls: [...crls].sort(newestFirst),
   maxIntermediates,
   lenientAnchors,
   unreadableCrls
@@ -645,16 +657,6 @@ type Status =
   }
 
 /**
- * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
- * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
- */
-const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
-  const an = a.crlNumber ?? -1n
-  const bn = b.crlNumber ?? -1n
-  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
-}
-
-/**
  * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
  * (RFC 5280 5.2.3 a CRLNumber, 5.2.5 a critical issuingDistributionPoint, 5.2.4 a critical
  * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
@@ -686,9 +688,9 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
   const rejected: Array<string> = []
   let mask = 0
   let weak = false
-  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
-  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined).sort(newestFirst)
-  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined).sort(newestFirst)
+  // newest first, as the store keeps them
+  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined)
+  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined)
   for (const dp of points) {
     for (const crl of complete) {
       if (mask === AllReasons) break
