@@ -657,7 +657,7 @@ type Status =
   }
 
 /**
- * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
+ * Whether `crl` (in scope, current) can be relied upon (and whether weakly), or why not: its own problems
  * (RFC 5280 5.2.3 a CRLNumber, 5.2.5 a critical issuingDistributionPoint, 5.2.4 a critical
  * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
  * for complete, indirect and delta CRLs.
