@@ -18,6 +18,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import type { ConnectOptions, ListenOptions, RunOptions, Server } from "../NodeTransport.js"
+import * as internals from "./nodeInternals.js"
 
 /**
  * What a transport made here hands to the engine that takes its socket over (the native
@@ -189,8 +190,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     // (tests: a FIN without close_notify under the engine that took the socket)
     if (taken && !closed && truncatable.has(transport)) {
-      if (!socket.destroyed) socket.end()
-      return Effect.void
+      return Effect.async<void>((resume) => internals.endBehindWrites(socket, () => resume(Effect.void)))
     }
     const now = shutdownCheck()
     if (now !== undefined) return now
