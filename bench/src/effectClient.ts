@@ -1,7 +1,8 @@
 /**
  * The effect-tls client of every TCP row: `TlsClient.connect` over `NodeTransport.connect`,
  * verifying with the test root's `TlsDatabase` and the default policy. `native` sets
- * `requireCloseNotify: false` (the engine's native path). Full-handshake rows run with
+ * `requireCloseNotify: false`; `bridge` wraps the transport (`bridged`), so that the engine
+ * runs node:tls over its JS Duplex; `default` is the default options. Full-handshake rows run with
  * `SessionCache.disabled`; the resumed rows with a fresh default (single-use) memory cache,
  * or with `makeMemory({ reuseTickets: true })` ("ticket reuse allowed").
  */
@@ -17,7 +18,7 @@ import * as Fiber from "effect/Fiber"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { checkSuite, type Material } from "./material.js"
+import { bridged, checkSuite, type Material } from "./material.js"
 import type { Metrics, Path, Requests, Resume } from "./protocol.js"
 import { cpuMicros, KiB, median, MiB, now, payload, settledHeap } from "./util.js"
 
@@ -34,7 +35,7 @@ const cacheFor = (resume: Resume): SessionCache.SessionCacheShape =>
 const connect = (material: Material, port: number, path: Path) =>
   Effect.flatMap(
     NodeTransport.connect({ host: "127.0.0.1", port }),
-    (transport) => TlsClient.connect(transport, optionsFor(material, path))
+    (transport) => TlsClient.connect(path === "bridge" ? bridged(transport) : transport, optionsFor(material, path))
   )
 
 const readCount = (connection: TlsConnection, total: number) =>
@@ -127,7 +128,7 @@ export const hold = async (runtime: Runtime, material: Material, args: Requests[
   await runtime.runPromise(
     Effect.forEach(
       Array.from({ length: args.count }),
-      () => Scope.extend(connect(material, args.port, args.path), scope),
+      () => Scope.extend(connect(material, args.port, "default"), scope),
       { concurrency: 32, discard: true }
     ).pipe(Effect.provideService(SessionCache.SessionCache, SessionCache.disabled))
   )
@@ -149,7 +150,7 @@ export const push = (runtime: Runtime, material: Material, args: Requests["push"
   runtime.runPromise(
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const connection = yield* Scope.extend(connect(material, args.port, "bridge"), scope)
+      const connection = yield* Scope.extend(connect(material, args.port, "default"), scope)
       const chunk = payload(64 * KiB)
       const rss = process.memoryUsage().rss
       let accepted = 0

@@ -1,7 +1,8 @@
 /**
  * The effect-tls server of every TCP row: `TlsServer.make` behind `NodeTransport.listen`,
- * a fiber per connection (the listener's own). `native` sets `requireCloseNotify: false`,
- * which lets the engine hand node:tls the TCP socket itself.
+ * a fiber per connection (the listener's own). `native` sets `requireCloseNotify: false`;
+ * `bridge` wraps each transport (`bridged`), so that the engine runs node:tls over its JS
+ * Duplex; `default` (the default options) hands node:tls the TCP socket itself.
  */
 import type { TlsBackend } from "@effect-tls/core/TlsBackend"
 import * as TlsServer from "@effect-tls/core/TlsServer"
@@ -12,6 +13,7 @@ import * as Exit from "effect/Exit"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
+import { bridged } from "./material.js"
 import { type RunningServer, type ServerSpec, sinkCounter } from "./rawServer.js"
 
 const ack = new Uint8Array([1])
@@ -20,7 +22,7 @@ const handler = ({ counters, key, material, mode, path, total }: ServerSpec) => 
   Effect.gen(function*() {
     const options = material.serverOptions[key]
     const connection = yield* TlsServer.make(
-      transport,
+      path === "bridge" ? bridged(transport) : transport,
       path === "native" ? { ...options, requireCloseNotify: false } : options
     )
     yield* connection.handshake

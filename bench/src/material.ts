@@ -8,6 +8,7 @@ import type { ClientOptions } from "@effect-tls/core/TlsClient"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import type { ServerOptions } from "@effect-tls/core/TlsServer"
+import * as Transport from "@effect-tls/core/Transport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as Effect from "effect/Effect"
 import * as tls from "node:tls"
@@ -75,3 +76,10 @@ export const checkRaw = (socket: tls.TLSSocket): void => {
 export const checkSuite = (protocol: string, cipher: string): void => {
   if (cipher !== CIPHER || protocol !== "TLSv1.3") throw new Error(`effect-tls negotiated ${protocol} ${cipher}`)
 }
+
+/**
+ * The same transport as a new object, whose socket no engine can take (`NodeTransport.takeSocket`
+ * knows only the transports NodeTransport made): node:tls then runs over the engine's JS Duplex.
+ */
+export const bridged = (transport: Transport.Transport): Transport.Transport =>
+  Transport.make({ ...transport, immediate: Transport.immediate(transport) })

@@ -5,8 +5,14 @@
 import type { KeyName, Pems } from "./material.js"
 
 export type Impl = "raw" | "effect"
-/** raw: `native` (node:tls on its own socket) or `duplex` (over a plain JS Duplex); effect: `bridge` or `native`. */
-export type Path = "native" | "duplex" | "bridge"
+/**
+ * raw: `native` (node:tls on its own socket) or `duplex` (over a plain JS Duplex); effect:
+ * `default` (default options: the engine hands node:tls the TCP socket), `native`
+ * (`requireCloseNotify: false`, the native path on any runtime) or `bridge` (a transport the
+ * engine cannot take the socket of: node:tls over the engine's JS Duplex, the path of the
+ * memory pair and every non-TCP transport).
+ */
+export type Path = "native" | "duplex" | "default" | "bridge"
 /** echo: send back; sink: count to `total` then ack one byte; hold: read and drop; noRead: never read. */
 export type ServerMode = "echo" | "sink" | "hold" | "noRead"
 /** none: full handshakes only; raw-reuse / reuse: one ticket used again; single-use: effect-tls's default cache. */

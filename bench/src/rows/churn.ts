@@ -1,11 +1,11 @@
 /**
  * Server churn: `churnLoops` raw node:tls client loops, each connecting, echoing 4 KiB and
  * closing, for `churnSeconds` per round (the full run: 12 s × 5 rounds = 60 s per server),
- * against a raw node:tls server and an effect-tls server (default bridge path).
+ * against a raw node:tls server and an effect-tls server (default path).
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
-import { atLeast, BRIDGE, RAW, withServer } from "./tcp.js"
+import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => (warmup: boolean) =>
   withServer(env, { ...end, mode: "echo" }, (port) =>
@@ -19,7 +19,7 @@ export const churn = (env: Env): Row => ({
   id: "churn",
   variants: [
     { name: "raw", measure: measure(env, RAW) },
-    { name: "effect-tls", measure: measure(env, BRIDGE) }
+    { name: "effect-tls", measure: measure(env, DEFAULT) }
   ],
   figures: [{
     label: `server churn: connect / 4 KiB echo / close, ${env.settings.churnLoops} client loops`,

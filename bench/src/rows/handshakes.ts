@@ -1,6 +1,6 @@
 /**
  * Full handshakes over loopback TCP, `concurrency` client loops: raw node:tls on both ends
- * against effect-tls on both ends (default bridge path). No resumption: the effect-tls
+ * against effect-tls on both ends (default path). No resumption: the effect-tls
  * client runs with `SessionCache.disabled`, the raw client passes no session, and both
  * children fail the measurement if a single handshake resumed. Each end's CPU comes from
  * its own process (`process.cpuUsage`), divided by the handshakes it completed.
@@ -8,7 +8,9 @@
 import type { KeyName } from "../material.js"
 import type { End } from "../protocol.js"
 import type { Env, Medians, Row } from "../rounds.js"
-import { atLeast, atMost, BRIDGE, RAW, withServer } from "./tcp.js"
+import { atLeast, atMost, BRIDGE, DEFAULT, RAW, withServer } from "./tcp.js"
+
+const compareBridge = process.env.BENCH_COMPARE_BRIDGE === "1"
 
 const measure = (env: Env, end: End, key: KeyName) => (warmup: boolean) =>
   withServer(env, { ...end, key, mode: "echo" }, (port) =>
@@ -33,9 +35,23 @@ export const full = (env: Env, key: KeyName): Row => {
     id: `handshakes-${key}`,
     variants: [
       { name: "raw", measure: measure(env, RAW, key) },
-      { name: "effect-tls", measure: measure(env, BRIDGE, key) }
+      { name: "effect-tls", measure: measure(env, DEFAULT, key) },
+      // (BENCH_COMPARE_BRIDGE=1: the bridge too, interleaved, for before/after comparisons)
+      ...(compareBridge ? [{ name: "bridge", measure: measure(env, BRIDGE, key) }] : [])
     ],
     figures: [
+      ...(compareBridge
+        ? (["cpuMs", "server.cpuMs"] as const).map((metric) => ({
+          raw: "raw",
+          effect: "bridge",
+          label: `${metric === "cpuMs" ? "client" : "server"} CPU per full ${name} handshake, bridge`,
+          metric,
+          unit: "ms",
+          compare: "ratio" as const,
+          target: "(informative)",
+          met: undefined
+        }))
+        : []),
       {
         ...common,
         label: `full ${name} handshakes/s, ${env.settings.concurrency} concurrent`,

@@ -5,7 +5,7 @@
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
-import { atMost, BRIDGE, RAW, withServer } from "./tcp.js"
+import { atMost, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => () =>
   withServer(env, { ...end, mode: "hold", heap: true }, async (port) => {
@@ -18,7 +18,7 @@ export const heap = (env: Env): Row => ({
   warmup: false,
   variants: [
     { name: "raw", measure: measure(env, RAW) },
-    { name: "effect-tls", measure: measure(env, BRIDGE) }
+    { name: "effect-tls", measure: measure(env, DEFAULT) }
   ],
   figures: (["client", "server"] as const).map((side) => ({
     label: `heap per idle connection (${env.settings.idleConnections} open), ${side}`,

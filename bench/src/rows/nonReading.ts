@@ -4,7 +4,7 @@
  * completes for `stallMs`) long before, and neither process's RSS may grow.
  */
 import type { Env, Medians, Row } from "../rounds.js"
-import { BRIDGE, withServer } from "./tcp.js"
+import { DEFAULT, withServer } from "./tcp.js"
 
 const MiB = 1024 * 1024
 const FLAT_MIB = 64
@@ -20,7 +20,7 @@ export const nonReading = (env: Env): Row => ({
     measure: () =>
       withServer(
         env,
-        { ...BRIDGE, mode: "noRead" },
+        { ...DEFAULT, mode: "noRead" },
         (port) => env.client.call("push", { port, total: env.settings.pushBytes, stallMs: env.settings.stallMs })
       )
   }],

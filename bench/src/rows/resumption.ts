@@ -6,7 +6,7 @@
  */
 import type { End, Resume } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
-import { atLeast, BRIDGE, RAW, withServer } from "./tcp.js"
+import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End, resume: Resume) => async (warmup: boolean) => {
   const metrics = await withServer(env, { ...end, mode: "echo" }, (port) =>
@@ -24,8 +24,8 @@ export const resumption = (env: Env): Row => ({
   id: "resumption",
   variants: [
     { name: "raw", measure: measure(env, RAW, "raw-reuse") },
-    { name: "single-use", measure: measure(env, BRIDGE, "single-use") },
-    { name: "reuse", measure: measure(env, BRIDGE, "reuse") }
+    { name: "single-use", measure: measure(env, DEFAULT, "single-use") },
+    { name: "reuse", measure: measure(env, DEFAULT, "reuse") }
   ],
   figures: [
     {

@@ -40,6 +40,12 @@ export const withServer = async (
 
 export const RAW: End = { impl: "raw", path: "native" }
 export const RAW_DUPLEX: End = { impl: "raw", path: "duplex" }
+/**
+ * effect-tls with its default options (over TCP: node:tls on the TCP socket itself).
+ * `BENCH_DEFAULT_PATH=bridge` measures the bridge in its place (before/after comparisons).
+ */
+export const DEFAULT: End = { impl: "effect", path: process.env.BENCH_DEFAULT_PATH === "bridge" ? "bridge" : "default" }
+/** effect-tls over a transport the engine cannot take the socket of: node:tls over its JS Duplex. */
 export const BRIDGE: End = { impl: "effect", path: "bridge" }
 export const NATIVE: End = { impl: "effect", path: "native" }
 

@@ -1,11 +1,12 @@
 /**
  * Time to first byte on an idle server: sequential connections, each a full handshake, from
  * before the TCP connect until the first echoed byte is read (median of the samples of a
- * measurement). effect-tls on both ends, default bridge path and native path.
+ * measurement). effect-tls on both ends, on the default path (over TCP: node:tls on the socket
+ * itself) and on the bridge (node:tls over the engine's JS Duplex, as for non-TCP transports).
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
-import { atMost, BRIDGE, NATIVE, RAW, withServer } from "./tcp.js"
+import { atMost, BRIDGE, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => (warmup: boolean) =>
   withServer(
@@ -18,11 +19,11 @@ export const ttfb = (env: Env): Row => ({
   id: "ttfb",
   variants: [
     { name: "raw", measure: measure(env, RAW) },
-    { name: "bridge", measure: measure(env, BRIDGE) },
-    { name: "native", measure: measure(env, NATIVE) }
+    { name: "default", measure: measure(env, DEFAULT) },
+    { name: "bridge", measure: measure(env, BRIDGE) }
   ],
-  figures: (["bridge", "native"] as const).map((path) => ({
-    label: `time to first byte, full, idle server (${path})`,
+  figures: (["default", "bridge"] as const).map((path) => ({
+    label: `time to first byte, full, idle server (${path === "default" ? "default path" : "bridge"})`,
     metric: "ms",
     unit: "ms",
     raw: "raw",

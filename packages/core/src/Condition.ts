@@ -96,8 +96,10 @@ class ConditionImpl implements Condition {
     for (const waiter of snapshot) waiter()
   }
 
-  readonly await = <A, E, R>(check: () => Effect.Effect<A, E, R> | undefined): Effect.Effect<A, E, R> =>
-    Effect.suspend(() => {
+  // (a method, and `next` made on first use: a condition lives as long as its connection,
+  // and most never need them; `notify` and `onNext` are handed out as callbacks, so bound)
+  await<A, E, R>(check: () => Effect.Effect<A, E, R> | undefined): Effect.Effect<A, E, R> {
+    return Effect.suspend(() => {
       const first = check()
       if (first !== undefined) return first
       return Effect.async<A, E, R>((resume) => {
@@ -112,6 +114,7 @@ class ConditionImpl implements Condition {
         return Effect.sync(() => this.remove(waiter))
       })
     })
+  }
 
   readonly onNext = (callback: () => void): () => void => {
     const waiter = () => {
@@ -122,14 +125,18 @@ class ConditionImpl implements Condition {
     return () => this.remove(waiter)
   }
 
-  readonly next: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const waiter = () => {
-      this.remove(waiter)
-      resume(Effect.void)
-    }
-    this.add(waiter)
-    return Effect.sync(() => this.remove(waiter))
-  })
+  private nextEffect: Effect.Effect<void> | undefined = undefined
+
+  get next(): Effect.Effect<void> {
+    return this.nextEffect ??= Effect.async<void>((resume) => {
+      const waiter = () => {
+        this.remove(waiter)
+        resume(Effect.void)
+      }
+      this.add(waiter)
+      return Effect.sync(() => this.remove(waiter))
+    })
+  }
 }
 
 /**

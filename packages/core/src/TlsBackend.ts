@@ -36,6 +36,12 @@ export interface EngineHandshake {
   readonly peerCertificates: ReadonlyArray<Uint8Array>
   /** The engine's own verdict on the peer chain (OpenSSL's), identity included. */
   readonly engineFlags: CertificateFlags
+  /**
+   * The engine rejected the chain without saying why (its `GenericError` then stands for that
+   * verdict): core keeps that flag only when its own verifier found nothing. (Deno's node:tls
+   * gives one code for nearly every rejection.)
+   */
+  readonly engineVerdictUnspecific?: boolean | undefined
   readonly resumed: boolean
   /** Client: the CA names (DER) of the server's CertificateRequest, none when not asked. */
   readonly acceptedCas: Option.Option<ReadonlyArray<Uint8Array>>

@@ -90,7 +90,10 @@ export class TlsDatabase extends Context.Tag("@effect-tls/core/TlsDatabase")<Tls
 export interface FromAnchorsOptions {
   /** Intermediates the database knows, used to complete peers' chains. */
   readonly intermediates?: ReadonlyArray<Certificate> | undefined
-  /** CRLs (parsed, or DER); a DER CRL that cannot be parsed is ignored. */
+  /**
+   * CRLs (parsed, or DER). A DER that is no CRL is never ignored: every verification fails
+   * (`GenericError`) while the database holds one; `Crl.readAll` reads them with a typed error.
+   */
   readonly crls?: ReadonlyArray<Crl.Crl | Uint8Array> | undefined
   /** The maximum number of intermediates in a path (self-issued ones not counted). */
   readonly maxIntermediates?: number | undefined
@@ -117,12 +120,12 @@ export interface FromAnchorsOptions {
  * @category constructors
  */
 export const fromAnchors = (anchors: ReadonlyArray<Certificate>, options?: FromAnchorsOptions): TlsDatabaseShape => {
-  // DER CRLs parsed once (the verifier ignores those that cannot be read, as does the cache)
-  const crls = Crl.readable(options?.crls ?? [])
+  // DER CRLs parsed once; the unreadable ones go to the verifier too, which fails closed on them
+  const { readable: crls, unreadable } = Crl.partition(options?.crls ?? [])
   const verifier = Verifier.make({
     anchors,
     intermediates: options?.intermediates,
-    crls,
+    crls: [...crls, ...unreadable.map((u) => u.der)],
     maxIntermediates: options?.maxIntermediates,
     // the platform's store keeps legacy roots (non-critical basicConstraints, no SKI)
     lenientAnchors: options?.isSystem ?? false

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -134,6 +135,27 @@ describe("Certificate", () => {
       )
       assert.strictEqual(badBase64.reason, "InvalidPem")
     }))
+  it.effect("fromDerEither (no Effect) agrees with fromDer: the same certificate, or a CertificateError", () =>
+    Effect.gen(function*() {
+      const der = X.leaf(root, ["either.test"]).der
+      const viaEffect = yield* Certificate.fromDer(der.slice())
+      const viaEither = Certificate.fromDerEither(der.slice())
+      assert.isTrue(Either.isRight(viaEither))
+      if (Either.isRight(viaEither)) {
+        assert.isTrue(Equal.equals(viaEither.right, viaEffect))
+        assert.strictEqual(viaEither.right.subject.text, "CN=either.test")
+      }
+      for (const bad of [new Uint8Array(), new Uint8Array([0x30, 0x80, 0x00, 0x00]), der.subarray(0, der.length - 1)]) {
+        const either = Certificate.fromDerEither(bad)
+        assert.isTrue(Either.isLeft(either))
+        if (Either.isLeft(either)) {
+          assert.instanceOf(either.left, Certificate.CertificateError)
+          assert.strictEqual(either.left.reason, "InvalidDer")
+        }
+        assert.isTrue(Exit.isFailure(yield* Effect.exit(Certificate.fromDer(bad))))
+      }
+    }))
+
   it.effect("fingerprints are SHA-256 of the DER and of the SPKI, for every size of certificate", () =>
     Effect.gen(function*() {
       // names of growing length move the DER across every padding boundary of SHA-256's blocks

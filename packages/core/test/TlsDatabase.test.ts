@@ -182,6 +182,17 @@ describe("TlsDatabase.verifyChain", () => {
       assert.isTrue(parsed.revokedSerials.has((4242).toString(16)))
     }))
 
+  it.effect("a DER given as a CRL that cannot be read fails every verification (never ignored)", () =>
+    Effect.gen(function*() {
+      const leaf = X.leaf(inter, ["example.com"], { ...valid, serial: 4243 })
+      const garbage = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01)
+      expectFlags(yield* check([leaf, inter], { identity: "example.com", crls: [makeCrl(inter, [1])] }))
+      expectFlags(
+        yield* check([leaf, inter], { identity: "example.com", crls: [makeCrl(inter, [1]), garbage] }),
+        "GenericError"
+      )
+    }))
+
   it.effect("SHA-1 signature and RSA-1024 key are Insecure", () =>
     Effect.gen(function*() {
       const rsaRoot = X.ca("RSA Root", { ...valid, key: X.generateKey("rsa2048") })

@@ -187,7 +187,9 @@ export const listen = (
 /**
  * Two transports connected over loopback TCP (127.0.0.1, a fresh listener on
  * a free port): `[client, server]`. Closing the scope closes both and the
- * listener. For tests.
+ * listener. For tests. Unlike other transports, each end's `shutdownWrite` still
+ * half-closes its TCP socket after a TLS engine took the socket over (the native path):
+ * a FIN without close_notify, i.e. a truncation as the peer sees it.
  *
  * @since 0.1.0
  * @category testing

@@ -172,6 +172,44 @@ describe("a peer that stops reading never holds a close (TCP)", () => {
       yield* withinTenSeconds(Fiber.interrupt(fiber), "the interruption")
     }).pipe(Effect.provide(layer)))
 
+  it.scopedLive("native path: a close_notify stuck behind a peer that does not read ends by closeTimeout", () =>
+    Effect.gen(function*() {
+      const fixture = yield* TestPki.TestPki
+      const [clientTransport, serverTransport] = yield* NodeTransport.pairForTest
+      const server = yield* TlsServer.make(serverTransport, {
+        certificate: fixture.server.certifiedKey,
+        requireCloseNotify: false
+      })
+      const exit = yield* withinTenSeconds(
+        Effect.exit(Effect.scoped(Effect.gen(function*() {
+          const client = yield* TlsClient.make(clientTransport, {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            requireCloseNotify: false,
+            closeTimeout: "1 second"
+          })
+          yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+          const writer = yield* Effect.fork(Effect.forever(client.write(block)))
+          yield* Effect.sleep("300 millis")
+          assert.isTrue(Option.isNone(yield* Fiber.poll(writer)), "the writer is blocked")
+          yield* Fiber.interrupt(writer)
+          // the scope's success: close_notify cannot leave, closeTimeout ends the wait
+        }))),
+        "the close"
+      )
+      assert.isTrue(Exit.isSuccess(exit))
+      // the server then sees the end of input (no close_notify came through)
+      const end = yield* withinTenSeconds(
+        Effect.exit(
+          Effect.forever(
+            Effect.flatMap(server.read, (chunk) => Option.isNone(chunk) ? Effect.fail("end" as const) : Effect.void)
+          )
+        ),
+        "the server's end of input"
+      )
+      assert.isTrue(Exit.isFailure(end))
+    }).pipe(Effect.provide(layer)))
+
   it.scopedLive("a server's shutdown while its handler writes to a client that does not read completes", () =>
     Effect.gen(function*() {
       const fixture = yield* TestPki.TestPki

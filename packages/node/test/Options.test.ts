@@ -174,6 +174,43 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
         ;(serverOptions.sni as { timeout: unknown }).timeout = -5
         yield* failsBeforeTheEngine(serverOptions, ["sni", "timeout"])
       }))
+
+    it.scoped("a fresh copy of options that passed passes; a copy that differs is checked anew", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const base: TlsClient.ClientOptions = {
+          serverIdentity: "localhost",
+          database: fixture.pki.database,
+          alpn: ["echo/1"],
+          handshakeTimeout: "10 seconds"
+        }
+        const serverOptions = { certificate: fixture.server.certifiedKey, alpn: ["echo/1"] }
+        const connectWith = (clientOptions: TlsClient.ClientOptions) =>
+          Effect.gen(function*() {
+            const [left, right] = yield* MemoryTransport.pair()
+            const server = yield* Effect.fork(TlsServer.accept(right, { ...serverOptions }))
+            const client = yield* TlsClient.connect(left, clientOptions)
+            assert.strictEqual((yield* client.handshake).negotiatedProtocol._tag, "Some")
+            yield* Fiber.join(server)
+          }).pipe(Effect.scoped)
+        // one copy per connection, as `{ ...options, requireCloseNotify }` makes
+        yield* connectWith({ ...base })
+        yield* connectWith({ ...base })
+        const before = yield* EngineCalls
+        const [left] = yield* MemoryTransport.pair()
+        // the same values but one: a nested array with a bad name, a bad field, an added bad field
+        yield* expectConfigError(TlsClient.connect(left, { ...base, alpn: ["echo/1", ""] }), ["alpn", 1])
+        yield* expectConfigError(TlsClient.connect(left, { ...base, handshakeTimeout: "soon" as never }), [
+          "handshakeTimeout"
+        ])
+        yield* expectConfigError(TlsClient.connect(left, { ...base, closeTimeout: -1 }), ["closeTimeout"])
+        yield* expectConfigError(
+          TlsServer.accept(left, { ...serverOptions, clientAuth: "sometimes" as never }),
+          ["clientAuth"]
+        )
+        assert.strictEqual(yield* EngineCalls, before, "the engine was reached")
+        yield* connectWith({ ...base })
+      }))
   })
 
   describe("transports", () => {

@@ -7,6 +7,7 @@ import * as Certificate from "@effect-tls/core/Certificate"
 import type * as TestPki from "@effect-tls/testkit/TestPki"
 import * as Pki from "@effect-tls/testkit/TestPki"
 import * as CertificateFlags from "@effect-tls/x509/CertificateFlags"
+import * as Crl from "@effect-tls/x509/Crl"
 import * as Der from "@effect-tls/x509/Der"
 import * as Verifier from "@effect-tls/x509/Verifier"
 import { assert, describe, it } from "@effect/vitest"
@@ -116,6 +117,42 @@ const san = (...names: ReadonlyArray<Uint8Array>): TestPki.RawExtension => ({ oi
 
 // ---- helpers ----
 
+/** `der` (a certificate or CRL) with its TBS fields changed by `mutate`, signed again with `key` (SHA-256). */
+const resign = (
+  der: Uint8Array,
+  key: NodeCrypto.KeyObject,
+  mutate: (fields: Array<Uint8Array>) => Array<Uint8Array>,
+  /** ecdsa-with-SHA1 instead of the algorithm as it is (a certificate's TBS signature field too). */
+  sha1 = false
+): Uint8Array => {
+  const [tbs, alg] = Der.children(der, Der.readOnly(der, Der.Tag.SEQUENCE))
+  const algorithm = sha1 ? seq(oid("1.2.840.10045.4.1")) : Der.whole(der, alg)
+  const fields = mutate(Der.children(der, tbs).map((f) => Der.whole(der, f)))
+  const newTbs = Der.encode(Der.Tag.SEQUENCE, ...(sha1 ? fields.map((f, i) => i === 2 ? algorithm : f) : fields))
+  const signature = new Uint8Array(NodeCrypto.sign(sha1 ? "sha1" : "sha256", newTbs, key))
+  return Der.encode(Der.Tag.SEQUENCE, newTbs, algorithm, Der.encode(Der.Tag.BIT_STRING, Uint8Array.of(0), signature))
+}
+
+/** A certificate with the serial INTEGER's contents replaced (TBS field 1 after the version). */
+const withSerial = (der: Uint8Array, key: NodeCrypto.KeyObject, contents: ReadonlyArray<number>) =>
+  resign(
+    der,
+    key,
+    (fields) => fields.map((f, i) => i === 1 ? Der.encode(Der.Tag.INTEGER, Uint8Array.from(contents)) : f)
+  )
+
+/** A CRL without the extension `oid` (its crlExtensions are the last TBSCertList field). */
+const crlWithout = (crl: TestPki.Crl, key: NodeCrypto.KeyObject, oidText: string) =>
+  resign(crl.der, key, (fields) => {
+    const last = fields[fields.length - 1]
+    const [list] = Der.children(last, Der.readOnly(last, 0xa0))
+    const kept = Der.children(last, list).filter((ext) => Der.readOid(last, Der.children(last, ext)[0]) !== oidText)
+    return [
+      ...fields.slice(0, -1),
+      Der.encode(0xa0, Der.encode(Der.Tag.SEQUENCE, ...kept.map((e) => Der.whole(last, e))))
+    ]
+  })
+
 const verify = (
   anchors: ReadonlyArray<TestPki.Authority>,
   chain: ReadonlyArray<TestPki.Issued | Certificate.Certificate>,
@@ -129,6 +166,17 @@ const verify = (
   }).verify(
     chain.map((c) => "certificate" in c ? c.certificate : c),
     { purpose: "client", time: NOW, extendedKeyUsage: "any", ...options }
+  )
+
+/** `verify` with DER CRLs the test PKI did not make. */
+const verifyDer = (
+  anchors: ReadonlyArray<TestPki.Authority>,
+  chain: ReadonlyArray<TestPki.Issued>,
+  crls: ReadonlyArray<Uint8Array>
+) =>
+  Verifier.make({ anchors: anchors.map((a) => a.ca.certificate), crls }).verify(
+    chain.map((c) => c.certificate),
+    { purpose: "client", time: NOW, extendedKeyUsage: "any" }
   )
 
 const flags = (result: Verifier.VerifyResult) => CertificateFlags.toArray(result.flags)
@@ -345,21 +393,9 @@ describe("RFC 5280 6.3: revocation", () => {
       const root = yield* Pki.make({ now: NOW })
       // TestPki issues positive serials only: re-sign an issued TBS with serial -1 (02 01 FF)
       const issued = yield* root.issue({ serial: 1n })
-      const top = Der.readOnly(issued.der, Der.Tag.SEQUENCE)
-      const [tbs, alg] = Der.children(issued.der, top)
-      const fields = Der.children(issued.der, tbs).map((f) => Der.whole(issued.der, f))
-      fields[1] = Uint8Array.from([0x02, 0x01, 0xff])
-      const newTbs = Der.encode(Der.Tag.SEQUENCE, ...fields)
-      const signature = NodeCrypto.sign("sha256", newTbs, root.ca.privateKey)
-      const leaf = yield* Certificate.fromDer(
-        Der.encode(
-          Der.Tag.SEQUENCE,
-          newTbs,
-          Der.whole(issued.der, alg),
-          Der.encode(Der.Tag.BIT_STRING, Uint8Array.from([0]), new Uint8Array(signature))
-        )
-      )
-      assert.strictEqual(leaf.serialNumber, "ff")
+      const leaf = yield* Certificate.fromDer(withSerial(issued.der, root.ca.privateKey, [0xff]))
+      // as OpenSSL prints it, never as 255 ("ff") would be
+      assert.strictEqual(leaf.serialNumber, "-01")
       expectValid(yield* verify([root], [leaf]))
       // 255 (00 FF) on the CRL is not -1 (FF)
       const twoFiftyFive = yield* root.crl({ revoked: [255n] })
@@ -688,5 +724,246 @@ describe("what callers can require", () => {
       const result = yield* verify([root], [dsa])
       assert.isTrue(CertificateFlags.has(result.flags, "UnknownCa"))
       assert.isUndefined(result.reasons.find((r) => r.code === "UnsupportedAlgorithm"))
+    }))
+})
+
+describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CRLs, weak DSA", () => {
+  it.effect("a CRL given that cannot be read is never ignored: every verification fails, Crl.readAll says why", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const good = yield* root.crl()
+      const garbage = Uint8Array.of(0x30, 0x03, 0x02, 0x01, 0x01)
+      expectValid(yield* verify([root], [leaf], {}, { crls: [good] }))
+      const result = yield* Verifier.make({ anchors: [root.ca.certificate], crls: [good.der, garbage] }).verify(
+        [leaf.certificate],
+        { purpose: "client", time: NOW, extendedKeyUsage: "any" }
+      )
+      assert.deepStrictEqual(flags(result), ["GenericError"])
+      assert.isTrue(result.reasons.some((r) => r.code === "Revocation" && r.detail.startsWith("CRL 1 is not a CRL")))
+      const partitioned = Crl.partition([good.der, garbage])
+      assert.strictEqual(partitioned.readable.length, 1)
+      assert.deepStrictEqual(partitioned.unreadable.map((u) => u.index), [1])
+      const error = yield* Effect.flip(Crl.readAll([good.der, garbage]))
+      assert.strictEqual(error.reason, "InvalidDer")
+      assert.strictEqual((yield* Crl.readAll([good.der])).length, 1)
+    }))
+
+  it.effect("serial numbers (4.1.2.2): zero is refused below the anchor, in every position; an anchor's is not", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const zeroLeaf = yield* Certificate.fromDer(withSerial(leaf.der, root.ca.privateKey, [0]))
+      assert.strictEqual(zeroLeaf.serialNumber, "00")
+      const leafResult = yield* verify([root], [zeroLeaf])
+      assert.deepStrictEqual(flags(leafResult), ["GenericError"])
+      assert.isTrue(leafResult.reasons.some((r) => r.detail === "zero serial number" && r.certificate === 0))
+      // an intermediate
+      const ca = yield* root.intermediate()
+      const below = yield* ca.issue()
+      const zeroCa = yield* Certificate.fromDer(withSerial(ca.ca.der, root.ca.privateKey, [0]))
+      const caResult = yield* verify([root], [below, zeroCa])
+      assert.deepStrictEqual(flags(caResult), ["GenericError"])
+      assert.isTrue(caResult.reasons.some((r) => r.detail === "zero serial number" && r.certificate === 1))
+      // a separate CRL signer with a zero serial signs no usable CRL
+      const signerName: ReadonlyArray<TestPki.NameAttribute> = [["CN", "Zero Signer"]]
+      const signer = yield* root.intermediate({ subjectAttributes: signerName, isCa: false, keyUsage: ["cRLSign"] })
+      const zeroSigner = yield* Certificate.fromDer(withSerial(signer.ca.der, root.ca.privateKey, [0]))
+      const covered = yield* leafOf(root, [cdp({ crlIssuer: [dirName(signer.ca)] })])
+      const indirect = yield* signer.crl({ extensions: [idp({ indirect: true })] })
+      const signerResult = yield* Verifier.make({
+        anchors: [root.ca.certificate],
+        intermediates: [zeroSigner],
+        crls: [indirect.der]
+      }).verify([covered.certificate], { purpose: "client", time: NOW, extendedKeyUsage: "any" })
+      assert.deepStrictEqual(flags(signerResult), ["GenericError"])
+      assert.isTrue(signerResult.reasons.some((r) => r.code === "Revocation"))
+      // the same CRL signer with its real serial is fine
+      expectValid(
+        yield* Verifier.make({
+          anchors: [root.ca.certificate],
+          intermediates: [signer.ca.certificate],
+          crls: [indirect.der]
+        })
+          .verify([covered.certificate], { purpose: "client", time: NOW, extendedKeyUsage: "any" })
+      )
+      // a trust anchor with a zero serial is trusted as configured
+      const zeroRoot = yield* Certificate.fromDer(withSerial(root.ca.der, root.ca.privateKey, [0]))
+      const anchored = yield* Verifier.make({ anchors: [zeroRoot] }).verify([leaf.certificate], {
+        purpose: "client",
+        time: NOW,
+        extendedKeyUsage: "any"
+      })
+      assert.deepStrictEqual(flags(anchored), [])
+    }))
+
+  it.effect("serial numbers: users MUST handle 20 octets (with a sign octet, 21 encoded); 21 value octets fail", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const twenty = yield* root.issue({ serial: (1n << 159n) | 5n })
+      assert.strictEqual(twenty.certificate.serialNumber.length, 40)
+      expectValid(yield* verify([root], [twenty]))
+      const revoked = yield* root.crl({ revoked: [twenty] })
+      assert.deepStrictEqual(flags(yield* verify([root], [twenty], {}, { crls: [revoked] })), ["Revoked"])
+      const tooLong = yield* root.issue({ serial: 1n << 160n })
+      const result = yield* verify([root], [tooLong])
+      assert.deepStrictEqual(flags(result), ["GenericError"])
+      assert.isTrue(result.reasons.some((r) => r.detail === "serial number longer than 20 octets"))
+    }))
+
+  it.effect("no CRLNumber (5.2.3) or a non-critical issuingDistributionPoint (5.2.5): unusable, direct or indirect", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const unusable = (result: Verifier.VerifyResult, what: string) => {
+        assert.deepStrictEqual(flags(result), ["GenericError"], what)
+        assert.isTrue(result.reasons.some((r) => r.code === "Revocation" && r.detail.includes(what)), what)
+      }
+      const numberless = crlWithout(yield* root.crl(), root.ca.privateKey, "2.5.29.20")
+      unusable(yield* verifyDer([root], [leaf], [numberless]), "CRL without CRLNumber")
+      const nonCriticalIdp = yield* root.crl({ extensions: [{ ...idp({ onlyUser: true }), critical: false }] })
+      unusable(yield* verify([root], [leaf], {}, { crls: [nonCriticalIdp] }), "non-critical issuingDistributionPoint")
+      // the same rules for an indirect CRL
+      const crlAuthority = yield* root.intermediate({ keyUsage: ["cRLSign"], isCa: false })
+      const covered = yield* leafOf(root, [cdp({ crlIssuer: [dirName(crlAuthority.ca)] })])
+      const indirect = (critical: boolean, number: boolean) =>
+        Effect.map(
+          crlAuthority.crl({ extensions: [{ ...idp({ indirect: true }), critical }] }),
+          (crl) => number ? crl.der : crlWithout(crl, crlAuthority.ca.privateKey, "2.5.29.20")
+        )
+      const withSigner = (crls: ReadonlyArray<Uint8Array>) =>
+        Verifier.make({ anchors: [root.ca.certificate], intermediates: [crlAuthority.ca.certificate], crls }).verify(
+          [covered.certificate],
+          { purpose: "client", time: NOW, extendedKeyUsage: "any" }
+        )
+      expectValid(yield* withSigner([yield* indirect(true, true)]))
+      unusable(yield* withSigner([yield* indirect(false, true)]), "non-critical issuingDistributionPoint")
+      unusable(yield* withSigner([yield* indirect(true, false)]), "CRL without CRLNumber")
+    }))
+
+  it.effect("the same rules for a delta CRL (5.2.4): one that cannot be used fails closed, never silently skipped", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const base = yield* root.crl({ number: 1 })
+      const delta = yield* root.crl({ number: 2, revoked: [leaf], extensions: [deltaIndicator(1)] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, delta] })), ["Revoked"])
+      // a delta without CRLNumber revoking the leaf: not a reason to call it good
+      const numberless = crlWithout(delta, root.ca.privateKey, "2.5.29.20")
+      const result = yield* verifyDer([root], [leaf], [base.der, numberless])
+      assert.deepStrictEqual(flags(result), ["GenericError"])
+      assert.isTrue(result.reasons.some((r) => r.detail.includes("delta CRL") && r.detail.includes("CRLNumber")))
+      // a delta with a non-critical IDP over a partitioned base
+      const userBase = yield* root.crl({ number: 3, extensions: [idp({ onlyUser: true })] })
+      const userDelta = yield* root.crl({
+        number: 4,
+        revoked: [leaf],
+        extensions: [deltaIndicator(3), { ...idp({ onlyUser: true }), critical: false }]
+      })
+      const partitioned = yield* verify([root], [leaf], {}, { crls: [userBase, userDelta] })
+      assert.deepStrictEqual(flags(partitioned), ["GenericError"])
+      assert.isTrue(partitioned.reasons.some((r) => r.detail.includes("non-critical issuingDistributionPoint")))
+      // a delta signed by another key with the CA's name
+      const impostor = yield* Pki.make({ now: NOW, subjectAttributes: [["O", "effect-tls testkit"], ["CN", "Root"]] })
+      const forged = yield* impostor.crl({ number: 2, revoked: [leaf], extensions: [deltaIndicator(1)] })
+      if (impostor.ca.certificate.subject.text === root.ca.certificate.subject.text) {
+        assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, forged] })), ["GenericError"])
+      }
+    }))
+
+  it.effect("the newest complete CRL and the newest delta decide (a later one may release a certificateHold)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const leaf = yield* root.issue()
+      const hold = { serial: leaf, extensions: [reasonCode(6)] }
+      const held = yield* root.crl({ number: 1, revoked: [hold] })
+      const released = yield* root.crl({ number: 2 })
+      for (const crls of [[held, released], [released, held]]) {
+        expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls }))
+      }
+      const base = yield* root.crl({ number: 3 })
+      const heldDelta = yield* root.crl({ number: 4, revoked: [hold], extensions: [deltaIndicator(3)] })
+      const releasedDelta = yield* root.crl({
+        number: 5,
+        revoked: [{ serial: leaf, extensions: [reasonCode(8)] }],
+        extensions: [deltaIndicator(3)]
+      })
+      for (const crls of [[base, heldDelta, releasedDelta], [base, releasedDelta, heldDelta]]) {
+        expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls }))
+      }
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, heldDelta] })), ["Revoked"])
+      // a delta no newer than the complete CRL is already in it
+      const newerBase = yield* root.crl({ number: 6 })
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [newerBase, heldDelta] }))
+    }))
+
+  it.effect("a CRL signed with SHA-1 makes its answer Insecure, as a SHA-1 certificate signature does", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const sha1Leaf = yield* root.issue({ signatureHash: "sha1" })
+      assert.deepStrictEqual(flags(yield* verify([root], [sha1Leaf])), ["Insecure"])
+      const leaf = yield* root.issue()
+      const sha1Crl = yield* root.crl({ signatureHash: "sha1" })
+      const result = yield* verify([root], [leaf], { revocation: "required" }, { crls: [sha1Crl] })
+      assert.deepStrictEqual(flags(result), ["Insecure"])
+      assert.deepStrictEqual(result.reasons.map((r) => [r.detail, r.certificate]), [["weak CRL signature", 0]])
+      const revoking = yield* root.crl({ signatureHash: "sha1", revoked: [leaf] })
+      assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [revoking] })), ["Revoked", "Insecure"])
+      expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [yield* root.crl()] }))
+    }))
+
+  it.effect("path building: in a lattice of cross-signed alternatives the valid path is found, wrong turns first", () =>
+    Effect.gen(function*() {
+      // root → CA1 → ... → CA6 → leaf, and beside each CAk a copy with the same name and key,
+      // issued by the same CA but expired (or signed with SHA-1): 2^6 paths, one of them valid,
+      // the wrong copies given first
+      const root = yield* Pki.make({ now: NOW })
+      const levels: Array<TestPki.Authority> = []
+      let issuer = root
+      for (let k = 0; k < 6; k++) {
+        issuer = yield* issuer.intermediate()
+        levels.push(issuer)
+      }
+      const leaf = yield* issuer.issue()
+      const utc = (d: Date) => Der.encode(Der.Tag.UTCTime, utf8(d.toISOString().replace(/[-:T]|\.\d+/g, "").slice(2)))
+      const expiredValidity = seq(utc(new Date(NOW.getTime() - 100 * DAY)), utc(new Date(NOW.getTime() - DAY)))
+      for (const wrong of ["expired", "sha1"] as const) {
+        const pool: Array<Certificate.Certificate> = []
+        for (let k = levels.length - 1; k >= 0; k--) {
+          const signer = k === 0 ? root.ca : levels[k - 1].ca
+          const copy = resign(
+            levels[k].ca.der,
+            signer.privateKey,
+            (fields) => wrong === "expired" ? fields.map((f, i) => i === 4 ? expiredValidity : f) : fields,
+            wrong === "sha1"
+          )
+          pool.push(yield* Certificate.fromDer(copy), levels[k].ca.certificate)
+        }
+        const result = yield* verify([root], [leaf.certificate, ...pool])
+        expectValid(result)
+        assert.strictEqual(result.path?.length, 8, wrong)
+      }
+    }))
+
+  it.effect("DSA keys under 2048 bits are Insecure wherever RSA ones are (leaf, intermediate)", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const dsa = NodeCrypto.generateKeyPairSync("dsa", { modulusLength: 1024, divisorLength: 160 })
+      const spki = new Uint8Array(dsa.publicKey.export({ type: "spki", format: "der" }))
+      // the SubjectPublicKeyInfo is TBS field 6 (version, serial, signature, issuer, validity, subject)
+      const withKey = (der: Uint8Array) => resign(der, root.ca.privateKey, (f) => f.map((x, i) => i === 6 ? spki : x))
+      const dsaLeaf = yield* Certificate.fromDer(withKey((yield* root.issue()).der))
+      assert.deepStrictEqual(dsaLeaf.publicKey, { algorithm: "DSA", size: 1024 })
+      const rsaLeaf = yield* root.issue({ keyType: "rsa-1024" })
+      for (const leaf of [dsaLeaf, rsaLeaf.certificate]) {
+        const result = yield* verify([root], [leaf])
+        assert.deepStrictEqual(flags(result), ["Insecure"], leaf.publicKey.algorithm)
+        assert.isTrue(result.reasons.every((r) => r.code === "Weak" && r.certificate === 0))
+      }
+      const rsaCa = yield* root.intermediate({ keyType: "rsa-1024" })
+      const rsaBelow = yield* rsaCa.issue()
+      const rsaResult = yield* verify([root], [rsaBelow, rsaCa.ca])
+      assert.deepStrictEqual(flags(rsaResult), ["Insecure"])
+      assert.deepStrictEqual(rsaResult.reasons.map((r) => r.certificate), [1])
     }))
 })

@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import type * as Option from "effect/Option"
 import * as internal from "./internal/certificate.js"
 import * as Signature from "./internal/signature.js"
@@ -91,7 +92,10 @@ export interface Certificate {
   readonly der: Uint8Array
   readonly subject: DistinguishedName
   readonly issuer: DistinguishedName
-  /** Lower-case hex, no leading zeros beyond one byte's worth. */
+  /**
+   * Lower-case hex, no leading zeros beyond one byte's worth; a negative serial (non-conforming,
+   * RFC 5280 4.1.2.2) is `-` and its magnitude (`-01`), as OpenSSL prints it.
+   */
   readonly serialNumber: string
   readonly notBefore: Date
   readonly notAfter: Date
@@ -140,6 +144,17 @@ export type CertificateError = X509Error.CertificateError
  * @category constructors
  */
 export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> => internal.fromDer(der)
+
+/**
+ * `fromDer` without an Effect, for code that parses where an Effect per certificate costs
+ * more than the parse (a peer's chain on every handshake, mostly a hit of the cache): the
+ * certificate, or the `CertificateError` `fromDer` fails with.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromDerEither = (der: Uint8Array): Either.Either<Certificate, CertificateError> =>
+  internal.fromDerEither(der)
 
 /**
  * Every `CERTIFICATE` block of a PEM text, in order.

@@ -25,7 +25,8 @@
  * - `NotActivated`: a certificate's validity starts in the future;
  * - `Expired`: a certificate's validity has ended;
  * - `Revoked`: a certificate was revoked (CRL);
- * - `Insecure`: weak algorithm or key (MD5, SHA-1, RSA < 2048);
+ * - `Insecure`: weak algorithm or key (MD5, SHA-1, RSA or DSA < 2048 bits) in the path or in a CRL
+ *   relied upon;
  * - `GenericError`: anything else (malformed, bad constraints, wrong key usage, bad signature).
  *
  * @since 0.1.0

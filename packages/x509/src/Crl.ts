@@ -22,7 +22,7 @@
 import * as Effect from "effect/Effect"
 import type { DistinguishedName } from "./Certificate.js"
 import * as internal from "./internal/crl.js"
-import * as Der from "./internal/der.js"
+import * as Pem from "./internal/pem.js"
 import { CertificateError } from "./X509Error.js"
 
 /**
@@ -95,18 +95,7 @@ export const fromDer = (der: Uint8Array): Effect.Effect<Crl, CertificateError> =
  * @category constructors
  */
 export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Crl>, CertificateError> =>
-  Effect.suspend(() => {
-    let blocks: Array<Der.PemBlock>
-    try {
-      blocks = Der.parsePem(pem).filter((block) => block.label === "X509 CRL")
-    } catch (cause) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: String(cause), cause }))
-    }
-    if (blocks.length === 0) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no X509 CRL block found" }))
-    }
-    return Effect.forEach(blocks, (block) => fromDer(block.der))
-  })
+  Pem.readBlocks(pem, "X509 CRL", fromDer)
 
 /**
  * @since 0.1.0
@@ -115,23 +104,70 @@ export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Crl>, Certific
 export const isCrl = (u: unknown): u is Crl => typeof u === "object" && u !== null && TypeId in u
 
 /**
- * The CRLs of `crls` that can be read: `Crl`s as they are, DER parsed once. A DER that is
- * no CRL is left out (it revokes nothing; `fromDer` says why it cannot be read).
+ * The CRLs given to a verifier, read: `readable` holds the `Crl`s as they are and the DER ones
+ * parsed once, `unreadable` every DER that is no CRL, with the error `fromDer` gives for it.
+ * Nothing is dropped: a CRL the caller gave may revoke any certificate, so `Verifier.make`
+ * fails every verification (`GenericError`, code `Revocation`) while it holds one it cannot
+ * read.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Partitioned {
+  readonly readable: Array<Crl>
+  readonly unreadable: Array<Unreadable>
+}
+
+/**
+ * A DER given as a CRL that cannot be read; `index` is its position in the list given.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Unreadable {
+  readonly index: number
+  readonly der: Uint8Array
+  readonly error: CertificateError
+}
+
+const unreadableError = (index: number, cause: unknown) =>
+  new CertificateError({
+    reason: "InvalidDer",
+    detail: `CRL ${index} is not a CRL: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
+
+/**
+ * Reads `crls` (`Crl`s as they are, DER parsed once) into the readable and the unreadable ones.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const readable = (crls: ReadonlyArray<Crl | Uint8Array>): Array<Crl> => {
-  const out: Array<Crl> = []
-  for (const crl of crls) {
-    if (isCrl(crl)) out.push(crl)
+export const partition = (crls: ReadonlyArray<Crl | Uint8Array>): Partitioned => {
+  const readable: Array<Crl> = []
+  const unreadable: Array<Unreadable> = []
+  crls.forEach((crl, index) => {
+    if (isCrl(crl)) readable.push(crl)
     else {
       try {
-        out.push(unsafeFromDer(crl))
-      } catch {
-        // an unreadable CRL revokes nothing
+        readable.push(unsafeFromDer(crl))
+      } catch (cause) {
+        unreadable.push({ index, der: crl, error: unreadableError(index, cause) })
       }
     }
-  }
-  return out
+  })
+  return { readable, unreadable }
 }
+
+/**
+ * Every CRL of `crls` read (`Crl`s as they are, DER parsed once), or a `CertificateError`
+ * naming the first DER that is no CRL.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const readAll = (crls: ReadonlyArray<Crl | Uint8Array>): Effect.Effect<Array<Crl>, CertificateError> =>
+  Effect.suspend(() => {
+    const { readable, unreadable } = partition(crls)
+    return unreadable.length > 0 ? Effect.fail(unreadable[0].error) : Effect.succeed(readable)
+  })

@@ -175,7 +175,11 @@ export interface VerifierOptions {
   readonly anchors: ReadonlyArray<Certificate>
   /** Intermediates (and CRL signers) the verifier knows, used to complete peers' chains. */
   readonly intermediates?: ReadonlyArray<Certificate> | undefined
-  /** CRLs (parsed, or DER); a DER CRL that cannot be parsed is ignored. */
+  /**
+   * CRLs (parsed, or DER). A DER that is no CRL is never ignored: while the verifier holds
+   * one, every verification fails (`GenericError`, code `Revocation`), since it may revoke
+   * any certificate. `Crl.readAll` reads a list up front with a typed error instead.
+   */
   readonly crls?: ReadonlyArray<Crl.Crl | Uint8Array> | undefined
   /** The maximum number of intermediates in a path (self-issued ones not counted). */
   readonly maxIntermediates?: number | undefined
@@ -204,12 +208,14 @@ export interface Verifier {
  * @category constructors
  */
 export const make = (options: VerifierOptions): Verifier => {
+  const crls = Crl.partition(options.crls ?? [])
   const store = internal.makeStore(
     options.anchors,
     options.intermediates ?? [],
-    Crl.readable(options.crls ?? []).map(Crl.parsed),
+    crls.readable.map(Crl.parsed),
     options.maxIntermediates,
-    options.lenientAnchors ?? false
+    options.lenientAnchors ?? false,
+    crls.unreadable.map((u) => u.error.detail)
   )
   const lookupIssuer = (certificate: Certificate): Effect.Effect<Option.Option<Certificate>> =>
     Effect.promise(async () => {

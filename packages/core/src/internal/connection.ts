@@ -1,6 +1,7 @@
 /** @internal */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
@@ -84,16 +85,18 @@ export const resolveDatabase = (
     ? options.database.get
     : Effect.succeed(options.database)
 
-/** Parses the peer's chain once; certificates that cannot be read are left out and flagged. */
-const parseChain = (ders: ReadonlyArray<Uint8Array>) =>
-  Effect.map(
-    Effect.all(ders.map((der) => Effect.option(Certificate.fromDer(der)))),
-    (parsed) => {
-      const chain: Array<Certificate.Certificate> = []
-      for (const certificate of parsed) if (Option.isSome(certificate)) chain.push(certificate.value)
-      return { chain, malformed: chain.length < ders.length }
-    }
-  )
+/**
+ * Parses the peer's chain once (no Effect per certificate: the same chain again is a hit of
+ * x509's cache of parsed certificates); certificates that cannot be read are left out and flagged.
+ */
+const parseChain = (ders: ReadonlyArray<Uint8Array>) => {
+  const chain: Array<Certificate.Certificate> = []
+  for (const der of ders) {
+    const parsed = Certificate.fromDerEither(der)
+    if (Either.isRight(parsed)) chain.push(parsed.right)
+  }
+  return { chain, malformed: chain.length < ders.length }
+}
 
 /** Our verifier's flags, the engine's, and `GenericError` for a chain that could not be read. */
 const allFlags = (
@@ -138,18 +141,17 @@ const decide = (
 const handshakeTimeoutError = (params: ConnectionParams) =>
   new TlsError.TlsTimeoutError({ operation: "handshake", timeout: params.handshakeTimeout, side: params.side })
 
-/** @internal */
-export const make = (params: ConnectionParams): TlsConnection => {
-  const { engine, side } = params
-  let state: HandshakeState = { _tag: "Idle" }
-  /** The engine's report of the handshake, kept for channel binding. */
-  let engineHandshake: EngineHandshake | undefined = undefined
+// The handshake's steps, made once per module rather than once per connection (an idle
+// connection keeps only what it uses afterwards).
 
-  const info = (
-    raw: EngineHandshake,
-    peerCertificate: Option.Option<Certificate.CertificateChain>,
-    peerCertificateErrors: CertificateFlags.CertificateFlags
-  ): HandshakeInfo => ({
+const infoOf = (
+  params: ConnectionParams,
+  raw: EngineHandshake,
+  peerCertificate: Option.Option<Certificate.CertificateChain>,
+  peerCertificateErrors: CertificateFlags.CertificateFlags
+): HandshakeInfo => {
+  const side = params.side
+  return {
     side,
     protocolVersion: raw.protocolVersion,
     ciphersuiteName: raw.ciphersuiteName,
@@ -160,89 +162,113 @@ export const make = (params: ConnectionParams): TlsConnection => {
     acceptedCas: Option.none(),
     peerCertificate,
     peerCertificateErrors
-  })
+  }
+}
 
-  const refused = (flags: CertificateFlags.CertificateFlags, chain: Certificate.CertificateChain) =>
-    Effect.fail(
-      new TlsError.TlsBadCertificateError({
-        flags,
-        peerCertificate: chain,
-        identity: Option.getOrUndefined(params.identity),
-        side
+const refused = (
+  params: ConnectionParams,
+  flags: CertificateFlags.CertificateFlags,
+  chain: Certificate.CertificateChain
+) =>
+  Effect.fail(
+    new TlsError.TlsBadCertificateError({
+      flags,
+      peerCertificate: chain,
+      identity: Option.getOrUndefined(params.identity),
+      side: params.side
+    })
+  )
+
+const verify = (
+  params: ConnectionParams,
+  raw: EngineHandshake,
+  deadline: Deadline
+): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
+  const side = params.side
+  if (raw.peerCertificates.length === 0) {
+    if (side === "server" && params.clientAuth !== "required") {
+      return Effect.succeed(infoOf(params, raw, Option.none(), CertificateFlags.empty))
+    }
+    if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
+    return refused(params, CertificateFlags.make("GenericError"), [])
+  }
+  const { chain, malformed } = parseChain(raw.peerCertificates)
+  const verified = chain.length > 0
+    ? telemetry.verifyChain(
+      chain.length,
+      params.database.verifyChain(chain, {
+        purpose: side === "client" ? "server" : "client",
+        identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
       })
     )
+    : Effect.succeed(CertificateFlags.empty)
+  return Effect.flatMap(verified, (ours) =>
+    Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
+      // (an engine's unspecific rejection is explained by any flag of ours)
+      const flags = allFlags(
+        ours,
+        raw.engineVerdictUnspecific === true && ours.size > 0
+          ? CertificateFlags.difference(engines, ["GenericError"])
+          : engines,
+        malformed || chain.length === 0
+      )
+      return Effect.flatMap(
+        telemetry.policy(
+          flags,
+          decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
+        ),
+        (accepted) =>
+          accepted ? Effect.succeed(infoOf(params, raw, Option.some(chain), flags)) : refused(params, flags, chain)
+      )
+    }))
+}
 
-  const verify = (raw: EngineHandshake, deadline: Deadline): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
-    if (raw.peerCertificates.length === 0) {
-      if (side === "server" && params.clientAuth !== "required") {
-        return Effect.succeed(info(raw, Option.none(), CertificateFlags.empty))
-      }
-      if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
-      return refused(CertificateFlags.make("GenericError"), [])
-    }
-    return Effect.flatMap(parseChain(raw.peerCertificates), ({ chain, malformed }) => {
-      const verified = chain.length > 0
-        ? telemetry.verifyChain(
-          chain.length,
-          params.database.verifyChain(chain, {
-            purpose: side === "client" ? "server" : "client",
-            identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-          })
-        )
-        : Effect.succeed(CertificateFlags.empty)
-      return Effect.flatMap(verified, (ours) =>
-        Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
-          const flags = allFlags(ours, engines, malformed || chain.length === 0)
-          return Effect.flatMap(
-            telemetry.policy(
-              flags,
-              decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
-            ),
-            (accepted) => accepted ? Effect.succeed(info(raw, Option.some(chain), flags)) : refused(flags, chain)
-          )
-        }))
-    })
-  }
+const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
+  Option.match(raw.acceptedCas, {
+    onNone: () => Effect.succeed(info),
+    onSome: (ders) =>
+      Effect.map(
+        Effect.forEach(ders, (der) => Effect.option(Certificate.nameFromDer(der))),
+        (names): HandshakeInfo => ({ ...info, acceptedCas: Option.some(names.flatMap(Option.toArray)) })
+      )
+  })
 
-  const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
-    Option.match(raw.acceptedCas, {
-      onNone: () => Effect.succeed(info),
-      onSome: (ders) =>
-        Effect.map(
-          Effect.forEach(ders, (der) => Effect.option(Certificate.nameFromDer(der))),
-          (names): HandshakeInfo => ({ ...info, acceptedCas: Option.some(names.flatMap(Option.toArray)) })
-        )
-    })
-
-  const run = telemetry.handshake(
+/** The whole handshake (engine, verification, policy) under its timeout and telemetry. */
+const runHandshake = (params: ConnectionParams, onEngineHandshake: (raw: EngineHandshake) => void) =>
+  telemetry.handshake(
     params,
     deadline.within(params.handshakeTimeout, {
       onTimeout: () => handshakeTimeoutError(params),
-      wake: params.abortEndsHandshake ? engine.abort : undefined
+      wake: params.abortEndsHandshake ? params.engine.abort : undefined
     }, (limit) =>
-      Effect.flatMap(engine.handshake, (raw) => {
-        engineHandshake = raw
-        return Effect.flatMap(verify(raw, limit), (info) => attachAcceptedCas(raw, info))
+      Effect.flatMap(params.engine.handshake, (raw) => {
+        onEngineHandshake(raw)
+        return Effect.flatMap(verify(params, raw, limit), (info) => attachAcceptedCas(raw, info))
       }))
   )
 
-  // built only when a handshake was interrupted: no error objects on the success path
-  const closedByInterrupt = () =>
-    Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
+// built only when a handshake was interrupted: no error objects on the success path
+const closedByInterrupt = (side: TlsError.Side) =>
+  Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
 
-  const finished = () => state._tag === "Done" ? state.exit : undefined
+/** @internal */
+export const make = (params: ConnectionParams): TlsConnection => {
+  const { engine, side } = params
+  let state: HandshakeState = { _tag: "Idle" }
+  /** The engine's report of the handshake, kept for channel binding. */
+  let engineHandshake: EngineHandshake | undefined = undefined
 
   const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
     switch (state._tag) {
       case "Done":
         return state.exit
       case "Running":
-        return (state.waiters ??= Condition.make()).await(finished)
+        return (state.waiters ??= Condition.make()).await(() => state._tag === "Done" ? state.exit : undefined)
       case "Idle": {
         const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
         state = running
-        return Effect.onExit(run, (exit) => {
-          const final = Exit.isInterrupted(exit) ? closedByInterrupt() : exit
+        return Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
+          const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
           state = { _tag: "Done", exit: final }
           const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
           return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
@@ -317,36 +343,20 @@ export const make = (params: ConnectionParams): TlsConnection => {
       }
     })
 
-  let stream: TlsConnection["stream"] | undefined = undefined
-  let sink: TlsConnection["sink"] | undefined = undefined
-  return {
-    [TypeId]: TypeId,
+  return new Connection(
     side,
     handshake,
     read,
-    // the stream and the sink are made on first use (most connections use one or neither)
-    get stream() {
-      return stream ??= Stream.repeatEffectOption(
-        Effect.flatMap(
-          Effect.mapError(read, Option.some),
-          Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
-        )
-      )
-    },
     write,
-    get sink() {
-      return sink ??= Sink.forEach(write)
-    },
-    closeWrite: Effect.zipRight(handshake, engine.closeWrite),
-    info: Effect.sync(() =>
+    Effect.zipRight(handshake, engine.closeWrite),
+    Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
     ),
-    exportKeyingMaterial: (length, label, context) =>
-      Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
+    (length, label, context) => Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
     channelBinding,
-    transport: params.transport,
-    [SessionSymbol]: Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
-  } as TlsConnection
+    params.transport,
+    Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
+  )
 }
 
 /**
@@ -356,6 +366,47 @@ export const make = (params: ConnectionParams): TlsConnection => {
  * @internal
  */
 export const SessionSymbol: unique symbol = Symbol.for("@effect-tls/core/TlsConnection/Session")
+
+/**
+ * The connection object. A class, so that the `stream` and `sink` accessors live on its
+ * prototype: accessors in an object literal put every connection in dictionary mode (about
+ * 0.8 KiB more per connection, and slower reads of `read` and `write`).
+ */
+class Connection implements TlsConnection {
+  readonly [TypeId]: TypeId = TypeId
+  readonly [SessionSymbol]: Effect.Effect<Option.Option<Uint8Array>>
+  private streamMemo: TlsConnection["stream"] | undefined = undefined
+  private sinkMemo: TlsConnection["sink"] | undefined = undefined
+  constructor(
+    readonly side: "client" | "server",
+    readonly handshake: TlsConnection["handshake"],
+    readonly read: TlsConnection["read"],
+    readonly write: TlsConnection["write"],
+    readonly closeWrite: TlsConnection["closeWrite"],
+    readonly info: TlsConnection["info"],
+    readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
+    readonly channelBinding: TlsConnection["channelBinding"],
+    readonly transport: Transport,
+    session: Effect.Effect<Option.Option<Uint8Array>>
+  ) {
+    this[SessionSymbol] = session
+  }
+
+  // the stream and the sink are made on first use (most connections use one or neither)
+  get stream(): TlsConnection["stream"] {
+    const read = this.read
+    return this.streamMemo ??= Stream.repeatEffectOption(
+      Effect.flatMap(
+        Effect.mapError(read, Option.some),
+        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+      )
+    )
+  }
+
+  get sink(): TlsConnection["sink"] {
+    return this.sinkMemo ??= Sink.forEach(this.write)
+  }
+}
 
 /** @internal */
 export const sessionOf = (conn: TlsConnection): Effect.Effect<Option.Option<Uint8Array>> =>

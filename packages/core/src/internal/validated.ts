@@ -1,10 +1,13 @@
 /**
  * Options objects already checked: a program that opens many connections usually passes the
- * same options object every time, and decoding it with its `Schema` on every connection
- * costs more than the rest of making the connection. The schema stays the only judge: an
- * object is checked again unless it is the same object, with the same values, as one that
- * passed (its own fields, and those of the plain objects and arrays inside it, compared by
- * identity), so an object changed after it passed is checked anew. Failures are not kept.
+ * same options object every time, or a fresh copy of the same values (`{ ...options, host }`
+ * per connection), and decoding it with its `Schema` on every connection costs more than the
+ * rest of making the connection. The schema stays the only judge: an object is checked again
+ * unless it holds the same values as one that passed (its own fields in the same order, and
+ * those of the plain objects and arrays inside it, compared by identity), so an object
+ * changed after it passed is checked anew. The schema's verdict depends on nothing else (a
+ * field that is not a plain object or array, such as a `CertifiedKey`, is immutable), so a
+ * copy of values that passed passes too. Failures are not kept.
  *
  * @internal
  */
@@ -37,18 +40,29 @@ const snapshot = (value: object, depth: number, out: Array<unknown>): Array<unkn
   return out
 }
 
-const sameAs = (value: object, expected: Snapshot): boolean => {
-  const now = snapshot(value, 0, [])
-  if (now.length !== expected.length) return false
-  for (let i = 0; i < now.length; i++) if (now[i] !== expected[i]) return false
+const sameAs = (value: object, expected: Snapshot): boolean => same(snapshot(value, 0, []), expected)
+
+const same = (a: Snapshot, b: Snapshot): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
-const passed = new WeakMap<Schema.Schema<any, any, never>, WeakMap<object, Snapshot>>()
+/** How many recently passed snapshots per schema are kept for copies (most recent first). */
+const recentCapacity = 8
+
+interface Passed {
+  /** Objects that passed, with what they held then. */
+  readonly objects: WeakMap<object, Snapshot>
+  /** The values of the last objects that passed, for fresh copies of them. */
+  readonly recent: Array<Snapshot>
+}
+
+const passed = new WeakMap<Schema.Schema<any, any, never>, Passed>()
 
 /**
- * `TlsOptions.validate`, remembered per options object (and schema): the same unchanged
- * object passes at once the next time.
+ * `TlsOptions.validate`, remembered per schema: an unchanged object that passed, or a copy
+ * of the values of one of the last that passed, passes at once.
  *
  * @internal
  */
@@ -58,14 +72,22 @@ export const validateOnce = <A, I>(
   input: object | undefined
 ): Effect.Effect<void, TlsConfigError> => {
   if (input === undefined || !isPlain(input)) return Effect.asVoid(TlsOptions.validate(schema, subject, input))
-  let objects = passed.get(schema)
-  const known = objects?.get(input)
-  if (known !== undefined && sameAs(input, known)) return Effect.void
+  const known = passed.get(schema)
+  const previous = known?.objects.get(input)
+  if (previous !== undefined && sameAs(input, previous)) return Effect.void
+  if (known !== undefined && known.recent.length > 0) {
+    const now = snapshot(input, 0, [])
+    for (const recent of known.recent) if (same(now, recent)) return Effect.void
+  }
   return Effect.map(TlsOptions.validate(schema, subject, input), () => {
-    if (objects === undefined) {
-      objects = new WeakMap()
-      passed.set(schema, objects)
+    let entry = passed.get(schema)
+    if (entry === undefined) {
+      entry = { objects: new WeakMap(), recent: [] }
+      passed.set(schema, entry)
     }
-    objects.set(input, snapshot(input, 0, []))
+    const values = snapshot(input, 0, [])
+    entry.objects.set(input, values)
+    entry.recent.unshift(values)
+    if (entry.recent.length > recentCapacity) entry.recent.pop()
   })
 }

@@ -45,6 +45,8 @@ export class TransportDuplex extends Duplex {
   firstInboundByte: number | undefined = undefined
   /** Called with every chunk read from the transport, before node:tls sees it. */
   onInbound: ((chunk: Uint8Array) => void) | undefined = undefined
+  /** Called with every chunk node:tls writes, before the transport gets it (Deno's client flight). */
+  onOutbound: ((chunk: Uint8Array) => void) | undefined = undefined
   /** Reports whether the consumer (node:tls) has ended its own readable side. */
   consumerEnded: () => boolean = () => false
   /**
@@ -323,6 +325,7 @@ export class TransportDuplex extends Duplex {
 
   override _write(chunk: Uint8Array, _encoding: BufferEncoding, callback: Callback): void {
     this.writtenChunks++
+    this.onOutbound?.(chunk)
     this.send(chunk, callback)
   }
 
@@ -331,6 +334,7 @@ export class TransportDuplex extends Duplex {
     callback: Callback
   ): void {
     this.writtenChunks++
+    if (this.onOutbound !== undefined) { for (const { chunk } of chunks) this.onOutbound(chunk) }
     if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
     const writeAll = this.immediate?.writeAll
     if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) return callback()

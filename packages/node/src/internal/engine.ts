@@ -37,6 +37,8 @@ import type {
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Transport from "@effect-tls/core/Transport"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -140,8 +142,38 @@ const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20,
  */
 const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
+const LiveClock = Clock.make().constructor
+
+/** Longer than a JS timer can wait. */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** The next turn of the event loop (an immediate). */
+const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
+
+/**
+ * Client, native path (no handshake bytes to read): whether the server sent a
+ * CertificateRequest, from the public `getSharedSigalgs()` (OpenSSL fills a client's shared
+ * signature algorithms from the CertificateRequest's, TLS 1.2 and 1.3; empty otherwise).
+ * Read at each `keylog` line, during the handshake: the last lines of a client's handshake
+ * come after the server's flight was read, and the socket may not be asked once a failure
+ * destroyed it (node 20 can crash). Verified on Node 20.20 against node:tls servers that do
+ * not ask, ask, and require a certificate, TLS 1.2 and 1.3.
+ */
+const certificateRequestSeen = (socket: tls.TLSSocket): boolean => {
+  try {
+    return typeof socket.getSharedSigalgs === "function" && socket.getSharedSigalgs().length > 0
+  } catch {
+    return false
+  }
+}
+
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
+const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -161,6 +193,8 @@ export class NodeTlsConnection implements EngineConnection {
   private handshakeMs = 0
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
+  /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
+  private nativeEnd: (() => internals.NativeEnd) | undefined = undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
   private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
@@ -199,7 +233,7 @@ export class NodeTlsConnection implements EngineConnection {
       secure: this.state.secure,
       protocolVersion: this.state.handshake?.protocolVersion,
       sentCertificate: Option.isSome(this.config.certificate),
-      certificateRequested: Option.isSome(this.acceptedCas()),
+      certificateRequested: this.certificateRequested(),
       firstInboundByte: this.bridge.firstInboundByte,
       inboundChunks: this.bridge.inboundChunks,
       inboundAtSecure: this.inboundAtSecure,
@@ -215,7 +249,7 @@ export class NodeTlsConnection implements EngineConnection {
         transportError: this.bridge.transportError,
         // a client sends its certificate only when asked (unknown on the native path: assume it did)
         sentCertificate: Option.isSome(this.config.certificate) &&
-          (this.side === "server" || this.native !== undefined || Option.isSome(this.acceptedCas()))
+          (this.side === "server" || this.native !== undefined || this.certificateRequested())
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
@@ -225,14 +259,23 @@ export class NodeTlsConnection implements EngineConnection {
 
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
+    // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
+    let inputHeld = runtime.inputBeforeStartThrows && this.native === undefined
+    if (inputHeld) this.bridge.consumerFull = () => true
     const socket = this.createSocket(this.native ?? this.bridge)
     this.socket = socket
+    // (the native path: how the peer's input ends, told by node internals from the first read on)
+    if (this.native !== undefined) {
+      this.nativeEnd = internals.watchNativeEnd(socket)
+      if (this.side === "client") this.watchCertificateRequest(socket)
+    }
     this.state.start()
     // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
     if (
       this.side === "client" && this.native === undefined &&
       (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
     ) this.sniffAcceptedCas(socket)
+    if (this.side === "client" && this.native === undefined && runtime.certificateRequestFromFlight) this.watchFlight()
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -245,7 +288,13 @@ export class NodeTlsConnection implements EngineConnection {
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
     this.bridge.consumerWriteEnded = () => socket.writableEnded
-    this.bridge.consumerFull = () => socket.readableLength >= socket.readableHighWaterMark
+    this.bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
+    if (inputHeld) {
+      setImmediate(() => {
+        inputHeld = false
+        this.bridge.consumerRead()
+      })
+    }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
       this.inboundAtSecure = this.bridge.inboundChunks
@@ -260,9 +309,12 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on("drain", this.changed.notify)
     socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      // on the native path node:tls cannot tell; it is only taken when close_notify is not required
+      // the native path: told by node internals (without them it is only taken when close_notify
+      // is not required, and an end nothing vouches for counts as truncation)
       this.state.inputEnded(
-        this.native === undefined && this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+        this.native === undefined
+          ? this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+          : this.nativeEnd?.() !== "closeNotify"
       )
       this.changed.notify()
     })
@@ -283,6 +335,20 @@ export class NodeTlsConnection implements EngineConnection {
     }
     this.stopSniffingListener?.()
     this.changed.notify()
+  }
+
+  /** Client, native path: the server sent a CertificateRequest (`certificateRequestSeen`). */
+  private sawCertificateRequest = false
+
+  private watchCertificateRequest(socket: tls.TLSSocket): void {
+    const onKeylog = () => {
+      if (!this.sawCertificateRequest && certificateRequestSeen(socket)) {
+        this.sawCertificateRequest = true
+        socket.off("keylog", onKeylog)
+      }
+    }
+    socket.on("keylog", onKeylog)
+    socket.once("secureConnect", () => socket.off("keylog", onKeylog))
   }
 
   // ---- the accepted-CA sniffer (client, bridge only)
@@ -318,6 +384,31 @@ export class NodeTlsConnection implements EngineConnection {
       this.sniffer.dispose()
       this.sniffer = undefined
     }
+  }
+
+  /** Client (Deno): the length of the first encrypted record we sent (runtime.certificateRequestFromFlight). */
+  private firstEncryptedRecord: number | undefined = undefined
+
+  /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
+  private watchFlight(): void {
+    this.bridge.onOutbound = (chunk) => {
+      for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
+        if (chunk[i] === 23) {
+          this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
+          this.bridge.onOutbound = undefined
+          return
+        }
+      }
+    }
+  }
+
+  /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
+  private certificateRequested(): boolean {
+    if (this.sawCertificateRequest || Option.isSome(this.acceptedCas())) return true
+    const length = this.firstEncryptedRecord
+    const handshake = this.state.handshake
+    return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
+      runtime.flightAnswersRequest(length, handshake.ciphersuiteName)
   }
 
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
@@ -391,8 +482,12 @@ export class NodeTlsConnection implements EngineConnection {
     const resumedChain = this.sessionsOf?.offered?.peerCertificates
     const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
     let engineFlags = CertificateFlags.empty
+    let unspecific = false
     if (chain.length > 0) {
-      engineFlags = flagsFromVerifyError(Option.getOrUndefined(internals.verifyError(socket)))
+      const code = Option.getOrUndefined(internals.verifyError(socket))
+      // (Deno: one code for every rejection; runtime.ts)
+      unspecific = runtime.unspecificVerifyError(code)
+      engineFlags = unspecific ? CertificateFlags.make("GenericError") : flagsFromVerifyError(code)
       // (a resumed session has no certificate object for node's check; core checks the identity)
       if (this.side === "client" && leaf !== undefined) {
         const identity = (this.config as ClientConfig).serverIdentity
@@ -414,6 +509,7 @@ export class NodeTlsConnection implements EngineConnection {
       negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
       peerCertificates: chain,
       engineFlags,
+      ...(unspecific ? { engineVerdictUnspecific: true } : {}),
       resumed,
       acceptedCas: this.acceptedCas(),
       serverName: this.side === "server" ? internals.serverName(socket, this.recordedServerName) : Option.none(),
@@ -511,8 +607,8 @@ export class NodeTlsConnection implements EngineConnection {
       if (bytes.length === 0) return Effect.void
       // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
       // where the transport is consumed, so no operation of the caller's can overtake them (a
-      // write then costs no turn of the event loop); and on Bun and Deno, whose node:tls calls
-      // back late or never over a JS Duplex
+      // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
+      // once over a JS Duplex (runtime.writeCallbackAfterTransport)
       if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
         if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
           return Effect.void
@@ -665,7 +761,8 @@ export class NodeTlsConnection implements EngineConnection {
     // data): the peer learns of the end when the transport's own scope closes it
     const blocked = this.bridge.writeBlocked
     this.stop()
-    if (shutDown || blocked) return Effect.void
+    // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
+    if (shutDown || blocked || this.native !== undefined) return Effect.void
     return Effect.ignore(this.config.transport.shutdownWrite)
   })
 
@@ -678,15 +775,39 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
-   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left. It
-   * runs in a fiber of its own: a finalizer is uninterruptible, and the fiber closing a scope
-   * may itself be interrupted, so a timeout raced in place could neither fire nor be trusted.
+   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
+   *
+   * On the native path under the live clock, in place with a plain timer (deadline.ts's
+   * pattern, no fiber): every wait in `steps` is then on `changed` and ends once `stop` has
+   * destroyed the socket, which the timer does (the transport was taken: nothing external is
+   * awaited). Otherwise in a fiber of its own, raced with the Clock: a finalizer is
+   * uninterruptible, and the fiber closing a scope may itself be interrupted, so a timeout
+   * raced in place could neither fire nor be trusted; and the bridge's teardown awaits the
+   * transport's `shutdownWrite`, which only an interruption ends.
    */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
-    return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
-      Effect.flatMap(Fiber.join),
-      Effect.zipRight(Effect.sync(() => this.stop()))
-    )
+    return Effect.clockWith((clock) => {
+      const millis = Duration.toMillis(this.config.closeTimeout)
+      if (this.native !== undefined && clock instanceof LiveClock && millis <= maxTimerMillis) {
+        return Effect.suspend(() => {
+          const timer = setTimeout(() => {
+            this.stop()
+            this.changed.notify()
+          }, millis)
+          return Effect.ensuring(
+            steps,
+            Effect.sync(() => {
+              clearTimeout(timer)
+              this.stop()
+            })
+          )
+        })
+      }
+      return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
+        Effect.flatMap(Fiber.join),
+        Effect.zipRight(Effect.sync(() => this.stop()))
+      )
+    })
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
@@ -733,9 +854,12 @@ export class NodeTlsConnection implements EngineConnection {
       timer.unref?.()
       // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
       this.socket!.read(0)
-      return this.changed.await(() =>
+      const arrived = this.changed.await(() =>
         expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
       ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+      // native path: node:tls emits each ticket of one flight from its own callback, and the
+      // waiter resumes between them; the rest of the flight is in before the next turn
+      return this.native === undefined ? arrived : Effect.zipRight(arrived, nextTurn)
     })
   }
 
@@ -760,14 +884,19 @@ export class NodeTlsConnection implements EngineConnection {
 }
 
 /**
- * The native path: a TCP transport's own socket goes straight to node:tls (faster: no JS
- * bridge), but then node:tls hides whether close_notify preceded the FIN and the engine sees
- * no handshake bytes. So it is taken only when close_notify is not required, no pushed-back
- * bytes wait (STARTTLS), and (client side) at the cost of `acceptedCas`. Taking the socket
- * consumes the transport (`tcp.takeSocket`).
+ * The native path, the default for TCP transports: the transport's own socket goes straight to
+ * node:tls (no JS bridge). node:tls's events there do not say whether close_notify preceded the
+ * FIN; node internals do (`nodeInternals.watchNativeEnd`), so a connection requiring
+ * close_notify goes native only where they were detected. The engine sees no handshake bytes
+ * there, so it is not taken when the accepted-CA sniffer matters (`sniffs`: a client whose
+ * `acceptedCasMatter`), nor when pushed-back bytes wait (STARTTLS). Taking the socket consumes
+ * the transport (`tcp.takeSocket`).
  */
-const nativeSocket = (config: EngineConfig): Duplex | undefined => {
-  if (!runtime.nativeSocketPath || config.requireCloseNotify || Transport.hasPendingInput(config.transport)) {
+const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined => {
+  if (
+    !runtime.nativeSocketPath || sniffs || (config.requireCloseNotify && !internals.canTellNativeTruncation()) ||
+    Transport.hasPendingInput(config.transport)
+  ) {
     return undefined
   }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
@@ -827,6 +956,7 @@ export const makeClient = (
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
+    const sniffs = yield* acceptedCasMatter(config)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
@@ -847,9 +977,9 @@ export const makeClient = (
         return socket
       },
       runtime,
-      nativeSocket(config),
+      nativeSocket(config, sniffs),
       new ClientSessions(offered),
-      yield* acceptedCasMatter(config),
+      sniffs,
       Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
         SessionCache.disabled
     )
@@ -893,7 +1023,13 @@ export const makeServer = (
     yield* refuseUntellableTruncation(config, "server")
     const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, config.clientCas),
+      // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
+      try: () =>
+        secureContextFor(
+          cache,
+          config,
+          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
+        ),
       catch: invalidSettings("server")
     })
     const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
@@ -902,7 +1038,7 @@ export const makeServer = (
       config,
       (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
       runtime,
-      nativeSocket(config),
+      nativeSocket(config, false),
       undefined
     )
     yield* Effect.addFinalizer((exit) => connection.close(exit))

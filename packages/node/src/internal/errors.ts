@@ -124,6 +124,16 @@ export const fromNodeError = (error: unknown, context: ErrorContext): TlsError.T
       cause: error
     })
   }
+  if (verifyErrorCodes.has(code)) {
+    // (Bun: a server that requires a client certificate fails the handshake with the chain's
+    // verify error itself, where Node's completes and leaves the verdict to the engine)
+    return new TlsError.TlsBadCertificateError({
+      flags: flagsFromVerifyError(code),
+      peerCertificate: [],
+      side,
+      cause: error
+    })
+  }
   return new TlsError.TlsGenericError({ reason: "Misc", detail: "TLS failure", side, cause: error })
 }
 
@@ -134,6 +144,24 @@ const unknownCa = new Set([
   "DEPTH_ZERO_SELF_SIGNED_CERT",
   "SELF_SIGNED_CERT_IN_CHAIN",
   "CERT_UNTRUSTED"
+])
+
+/** OpenSSL's X509 verify error codes (node's `authorizationError`), as an error's `code`. */
+const verifyErrorCodes = new Set([
+  ...unknownCa,
+  "CERT_HAS_EXPIRED",
+  "CRL_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CRL_NOT_YET_VALID",
+  "CERT_REVOKED",
+  "CA_KEY_TOO_SMALL",
+  "EE_KEY_TOO_SMALL",
+  "CA_MD_TOO_WEAK",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_REJECTED",
+  "INVALID_CA",
+  "INVALID_PURPOSE",
+  "PATH_LENGTH_EXCEEDED"
 ])
 
 /**

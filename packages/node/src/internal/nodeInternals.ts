@@ -15,6 +15,7 @@
 import * as Option from "effect/Option"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
+import { getSystemErrorName } from "node:util"
 import * as runtime from "./runtime.js"
 
 /** @internal */
@@ -22,6 +23,7 @@ export type FeatureName =
   | "readableState.ended"
   | "handle.verifyError"
   | "socket.servername"
+  | "tlsWrap.native"
 
 /** @internal */
 export interface Detection {
@@ -65,6 +67,7 @@ const detectAll = (): Record<FeatureName, Detection> =>
     const verifyError = typeof handle === "object" && handle !== null && typeof handle.verifyError === "function"
     // node sets `servername` (null until the handshake names one) in TLSSocket's constructor
     const servername = "servername" in socket && anySocket.servername == null
+    const native = detectNative(socket, handle)
     return {
       "readableState.ended": {
         name: "readableState.ended",
@@ -83,9 +86,57 @@ const detectAll = (): Record<FeatureName, Detection> =>
         available: servername,
         fallback: "record the client's SNI through the public SNICallback option",
         detail: `"servername" in TLSSocket: ${"servername" in socket}, value: ${String(anySocket.servername)}`
+      },
+      "tlsWrap.native": {
+        name: "tlsWrap.native",
+        available: native.available,
+        fallback: "the bridge for every connection that requires close_notify (the native socket path only " +
+          "without requireCloseNotify)",
+        detail: native.detail
       }
     }
   })
+
+/**
+ * The native path's truncation evidence needs, on node's TLSWrap handle (`_handle`): the
+ * `onread` accessor (node's StreamBase keeps the JS read callback there and calls it with no
+ * buffer at the end of input), `readStart`/`readStop` as methods JS calls, and `_parent`, the
+ * underlying stream's handle (a TCPWrap on the native path), with `readStart`/`readStop`.
+ * Node only: Bun's and Deno's TLSSocket have other handles.
+ */
+const detectNative = (socket: tls.TLSSocket, handle: any): { readonly available: boolean; readonly detail: string } => {
+  if (runtime.runtimeName !== "node") return { available: false, detail: `runtime ${runtime.runtimeName}` }
+  const parent = handle?._parent
+  const shape = typeof handle === "object" && handle !== null && typeof handle.onread === "function" &&
+    typeof handle.readStart === "function" && typeof handle.readStop === "function" &&
+    typeof parent === "object" && parent !== null && typeof parent.readStart === "function" &&
+    typeof parent.readStop === "function" && typeof (socket as any)._final === "function"
+  let assignable = false
+  if (shape) {
+    // the accessor must keep what is assigned (node calls the stored function)
+    const original = handle.onread
+    const probe = () => {}
+    handle.onread = probe
+    assignable = handle.onread === probe
+    handle.onread = original
+  }
+  let errorNames = false
+  try {
+    errorNames = getSystemErrorName(UV_EALREADY_GUESS) === "EALREADY"
+  } catch {
+    errorNames = false
+  }
+  return {
+    available: shape && assignable && errorNames,
+    detail: `typeof _handle.onread: ${typeof handle?.onread}, typeof _handle._parent.readStart: ${typeof parent
+      ?.readStart}, typeof _final: ${typeof (
+        socket as any
+      )._final}, onread assignable: ${assignable}, libuv error names: ${errorNames}`
+  }
+}
+
+/** libuv's UV_EALREADY on Linux and macOS (-EALREADY); checked by name at detection. */
+const UV_EALREADY_GUESS = -114
 
 let detected: Record<FeatureName, Detection> | undefined = undefined
 
@@ -122,6 +173,116 @@ export const endOfInputReceived = (stream: Duplex): boolean | undefined =>
  * @internal
  */
 export const canTellTruncation = (): boolean => has("readableState.ended")
+
+/**
+ * How the peer's direction ended on a native-socket TLSSocket: `"open"` (not yet),
+ * `"closeNotify"` or `"truncated"` (the transport ended without it).
+ *
+ * @internal
+ */
+export type NativeEnd = "open" | "closeNotify" | "truncated"
+
+/**
+ * Whether truncation can be told from close_notify on a native socket (`watchNativeEnd`).
+ *
+ * @internal
+ */
+export const canTellNativeTruncation = (): boolean => has("tlsWrap.native")
+
+/**
+ * Watches a TLSSocket over a native TCP handle, from its creation, for how its input ends;
+ * undefined when the feature is missing (the engine then keeps the bridge when close_notify is
+ * required).
+ *
+ * node:tls on a native socket gives the same events for close_notify then FIN and for a bare
+ * FIN (verified on Node 20.20, TLS 1.2 and 1.3, client and server): its TLSWrap calls the JS
+ * read callback (`_handle.onread`) with no buffer exactly once, either from its decryption loop
+ * when OpenSSL saw close_notify (`SSL_RECEIVED_SHUTDOWN`), or when the TCP stream itself reached
+ * its end (and then ignores what follows). At that call, synchronously, the two are told apart
+ * by the TCP handle (`_handle._parent`):
+ * - after libuv delivered the TCP end it has cleared its reading flag, so `readStart()` returns
+ *   0 (it starts reading again: stopped at once), where a stream still reading returns
+ *   UV_EALREADY: EALREADY is close_notify, 0 is a bare end of input (truncation);
+ * - but node:tls also stops the TCP handle when its plaintext buffer is full (`readStop()`
+ *   from JS in the same decryption loop), and then `readStart()` returns 0 after a close_notify
+ *   too. libuv never reads, hence never reports an end, on a stopped stream: an end seen while
+ *   JS had stopped reading (tracked through `_handle.readStop`/`readStart`, which JS calls) is
+ *   close_notify.
+ * A connection reset or a read error also calls with no buffer, but the socket then fails
+ * with that error and never emits `end` (the verdict is read at `end`). Any other answer of
+ * `readStart()` counts as truncation (fail closed).
+ *
+ * @internal
+ */
+export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undefined => {
+  if (!has("tlsWrap.native")) return undefined
+  const handle = (socket as any)._handle
+  const parent = handle?._parent
+  if (typeof handle?.onread !== "function" || typeof parent?.readStart !== "function") return undefined
+  const onread: (this: unknown, buffer: unknown) => unknown = handle.onread
+  const readStart: (this: unknown) => number = handle.readStart
+  const readStop: (this: unknown) => number = handle.readStop
+  let stopped = false
+  let end: NativeEnd = "open"
+  handle.readStop = function(this: unknown) {
+    stopped = true
+    return readStop.call(this)
+  }
+  handle.readStart = function(this: unknown) {
+    stopped = false
+    return readStart.call(this)
+  }
+  handle.onread = function(this: unknown, buffer: unknown) {
+    if (buffer === undefined && end === "open") end = stopped ? "closeNotify" : probeTcpEnd(parent)
+    return onread.call(this, buffer)
+  }
+  deferShutdownBehindWrites(socket, parent)
+  return () => end
+}
+
+/**
+ * node:tls on a native socket can send its FIN before its close_notify (seen on Node 20.20,
+ * TLS 1.3 server: a write made in the `secure` handler, then `end()` in its callback): TLSWrap
+ * calls a write's callback back (an immediate) while the write's ciphertext is still in flight
+ * (`write_size_`), `end()` then shuts down at once, the close_notify waits behind the write
+ * in flight, and the TCP shutdown overtakes it (the close_notify then fails with EPIPE and the
+ * peer reads a truncation). The shutdown (`_final`) is therefore deferred past TLSWrap's
+ * completion of that write (an immediate queued before it) and until libuv holds no write of
+ * ours (`writeQueueSize`), polled each millisecond (bounded by the engine's closeTimeout).
+ */
+const deferShutdownBehindWrites = (socket: tls.TLSSocket, parent: { writeQueueSize?: unknown }): void => {
+  const final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = (socket as any)._final
+  if (typeof final !== "function") return
+  ;(socket as any)._final = (callback: (error?: Error | null) => void) => {
+    const attempt = () => {
+      if (socket.destroyed) return callback()
+      if (typeof parent.writeQueueSize === "number" && parent.writeQueueSize > 0) {
+        setTimeout(attempt, 1)
+        return
+      }
+      final.call(socket, callback)
+    }
+    setImmediate(attempt)
+  }
+}
+
+const probeTcpEnd = (parent: { readStart(): number; readStop(): number }): NativeEnd => {
+  const code = parent.readStart()
+  if (code === 0) {
+    parent.readStop()
+    return "truncated"
+  }
+  return isEalready(code) ? "closeNotify" : "truncated"
+}
+
+const isEalready = (code: number): boolean => {
+  if (code === UV_EALREADY_GUESS) return true
+  try {
+    return code < 0 && getSystemErrorName(code) === "EALREADY"
+  } catch {
+    return false
+  }
+}
 
 /**
  * OpenSSL's verdict on the peer's chain, as tls.Server and tls.connect read it (a bare

@@ -50,6 +50,19 @@ export const verifyErrorCode = (
 }
 
 /**
+ * Whether a verify error code only says "rejected", not why. Deno 2.9 reports every chain it
+ * rejects as `UNABLE_TO_VERIFY_LEAF_SIGNATURE` (an expired or not yet valid leaf, an unknown
+ * CA, a client-only EKU, a SHA-1 signature alike; only a self-signed leaf gets
+ * `DEPTH_ZERO_SELF_SIGNED_CERT`): read as OpenSSL's code it added `UnknownCa` to an expired
+ * chain's flags. The engine reports it as an unspecific verdict instead (`GenericError`, which
+ * core keeps only when its own verifier found nothing: fail closed, no wrong flag).
+ *
+ * @internal
+ */
+export const unspecificVerifyError = (code: string | undefined): boolean =>
+  runtimeName === "deno" && code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+
+/**
  * Whether this runtime's node:tls keeps our write side open when the peer's close_notify
  * arrives over a JS Duplex. Bun (1.4) answers it at once with its own close_notify and ends
  * the Duplex, and drops what is written afterwards (the write callback gets ECANCELED, but
@@ -119,8 +132,61 @@ export const nativeSocketPath: boolean = runtimeName !== "deno"
  */
 export const endOvertakesWrites: boolean = runtimeName === "deno"
 
+/**
+ * Whether a client learns from its own TLS 1.3 flight whether the server asked for a
+ * certificate (Deno 2.9, which logs no keys, so the CertificateRequest cannot be decrypted):
+ * Deno's client sends the flight after the ServerHello as one record, its Finished alone, or
+ * behind a Certificate message (8 bytes when empty), which a client sends only when asked.
+ * A server that refuses a certificate then hangs up without an alert (Deno's server sends
+ * none): this is what tells that refusal from any other end (`refusals.ts`).
+ *
+ * @internal
+ */
+export const certificateRequestFromFlight: boolean = runtimeName === "deno"
+
+/**
+ * Whether the first encrypted record of a TLS 1.3 client's flight (its length field) holds
+ * more than its Finished: 4 + the suite's hash length, plus the content type and the 16-byte tag.
+ *
+ * @internal
+ */
+export const flightAnswersRequest = (recordLength: number, ciphersuite: string): boolean =>
+  recordLength - 17 > 4 + (ciphersuite.includes("SHA384") ? 48 : 32)
+
+/**
+ * Whether a server TLSSocket sends every certificate of its context's `ca` in its Certificate
+ * message, after its own chain (Deno 2.9; Node sends its chain only). The engine gives node:tls
+ * the client CAs as `ca`, the system store's by default (144 here): the server's flight grew to
+ * 170 KB, which a Deno client refuses (a handshake message over 64 KiB: "HandshakePayloadTooLarge").
+ * So a Deno server that asks for no client certificate gets no `ca` (it has nothing to verify).
+ *
+ * @internal
+ */
+export const serverSendsCaCertificates: boolean = runtimeName === "deno"
+
+/**
+ * Whether bytes a TLSSocket reads before it started can make its own start throw (Deno 2.9): a
+ * Deno TLSSocket reads its Duplex at once, in its constructor, but starts a tick later
+ * (`_start`, deferred by `nextTick` on a server); when what it read is a broken record,
+ * `_handle.start()` fails and destroys the socket synchronously, and the next line of `_start`
+ * reads `this._handle._flushEncOut` of the destroyed socket: an uncaught TypeError. So the
+ * engine gives it no input until a macrotask after it was made.
+ *
+ * @internal
+ */
+export const inputBeforeStartThrows: boolean = runtimeName === "deno"
+
 /** @internal */
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
-/** Node calls a TLSSocket write back once the bridge's transport write is done (Bun and Deno do not, over a JS Duplex). */
-export const writeCallbackAfterTransport: boolean = runtimeName === "node"
+/**
+ * Whether a TLSSocket's write callback comes once the bridge's transport write is done, so
+ * that the engine's `write` can wait for it. Node and Deno 2.9 call back after the Duplex's own
+ * write callback. Deno hands the record to the Duplex only a microtask after `write()`
+ * returned: a write that returned at "node:tls took it" let a FIN on the transport overtake
+ * it (the peer read a truncation without the bytes before it). Bun calls back at once, before
+ * the Duplex saw the record (its callbacks hung the runtime suites when awaited).
+ *
+ * @internal
+ */
+export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"

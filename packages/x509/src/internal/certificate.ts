@@ -5,6 +5,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Equal from "effect/Equal"
 import * as Hash from "effect/Hash"
 import type { Certificate, DistinguishedName } from "../Certificate.js"
@@ -12,6 +13,7 @@ import { CertificateError } from "../X509Error.js"
 import * as Der from "./der.js"
 import * as Name from "./name.js"
 import * as Parse from "./parse.js"
+import * as Pem from "./pem.js"
 import { sha256 } from "./sha2.js"
 import * as Signature from "./signature.js"
 import type * as WebCrypto from "./webcrypto.js"
@@ -87,29 +89,32 @@ const hashBytes = (bytes: Uint8Array): number => {
 }
 
 /** @internal */
-export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> =>
-  Effect.suspend(() => {
-    const key = hashBytes(der)
-    const hit = cache.get(key)
-    if (hit !== undefined && Der.equalBytes(hit.der, der)) {
-      cache.delete(key)
-      cache.set(key, hit)
-      return Effect.succeed(hit)
-    }
-    let x: Parse.X509
-    try {
-      x = Parse.parseCertificate(der)
-    } catch (cause) {
-      return Effect.fail(
-        new CertificateError({ reason: "InvalidDer", detail: `not an X.509 certificate: ${describe(cause)}`, cause })
-      )
-    }
-    const certificate = make(x, sha256(x.der), sha256(x.spki))
+export const fromDerEither = (der: Uint8Array): Either.Either<Certificate, CertificateError> => {
+  const key = hashBytes(der)
+  const hit = cache.get(key)
+  if (hit !== undefined && Der.equalBytes(hit.der, der)) {
     cache.delete(key)
-    cache.set(key, certificate)
-    if (cache.size > cacheCapacity) cache.delete(cache.keys().next().value!)
-    return Effect.succeed(certificate)
-  })
+    cache.set(key, hit)
+    return Either.right(hit)
+  }
+  let x: Parse.X509
+  try {
+    x = Parse.parseCertificate(der)
+  } catch (cause) {
+    return Either.left(
+      new CertificateError({ reason: "InvalidDer", detail: `not an X.509 certificate: ${describe(cause)}`, cause })
+    )
+  }
+  const certificate = make(x, sha256(x.der), sha256(x.spki))
+  cache.delete(key)
+  cache.set(key, certificate)
+  if (cache.size > cacheCapacity) cache.delete(cache.keys().next().value!)
+  return Either.right(certificate)
+}
+
+/** @internal */
+export const fromDer = (der: Uint8Array): Effect.Effect<Certificate, CertificateError> =>
+  Effect.suspend(() => fromDerEither(der))
 
 const make = (x: Parse.X509, fingerprint: Uint8Array, spkiHash: Uint8Array): Certificate => {
   const dnsNames: Array<string> = []
@@ -125,7 +130,7 @@ const make = (x: Parse.X509, fingerprint: Uint8Array, spkiHash: Uint8Array): Cer
   self.der = x.der
   self.subject = publicName(x.subject)
   self.issuer = publicName(x.issuer)
-  self.serialNumber = Der.toHex(x.serial)
+  self.serialNumber = Parse.serialHex(x.serialRaw)
   self.notBefore = x.notBefore
   self.notAfter = x.notAfter
   self.dnsNames = dnsNames
@@ -148,18 +153,7 @@ const publicName = (name: Name.ParsedName): DistinguishedName => ({
 
 /** @internal */
 export const fromPem = (pem: string): Effect.Effect<ReadonlyArray<Certificate>, CertificateError> =>
-  Effect.suspend(() => {
-    let blocks: Array<Der.PemBlock>
-    try {
-      blocks = Der.parsePem(pem).filter((block) => block.label === "CERTIFICATE")
-    } catch (cause) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: describe(cause), cause }))
-    }
-    if (blocks.length === 0) {
-      return Effect.fail(new CertificateError({ reason: "InvalidPem", detail: "no CERTIFICATE block found" }))
-    }
-    return Effect.forEach(blocks, (block) => fromDer(block.der))
-  })
+  Pem.readBlocks(pem, "CERTIFICATE", fromDer)
 
 /** @internal */
 export const toPem = (self: Certificate | ReadonlyArray<Certificate>): string =>

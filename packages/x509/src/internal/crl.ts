@@ -7,7 +7,7 @@ import * as Der from "./der.js"
 import * as Name from "./name.js"
 import { OID } from "./oids.js"
 import type { AlgorithmId, DistributionPointName } from "./parse.js"
-import { readAlgorithm, readDistributionPointName, readFlags, readSigned, readTime } from "./parse.js"
+import { readAlgorithm, readDistributionPointName, readFlags, readSigned, readTime, serialHex } from "./parse.js"
 
 /** @internal */
 export interface CrlEntry {
@@ -38,7 +38,7 @@ export interface ParsedCrl {
   readonly issuer: Name.ParsedName
   readonly thisUpdate: Date
   readonly nextUpdate: Date | undefined
-  /** Lower-case hex serials without leading zero octets (the public `revokedSerials`). */
+  /** The serials as `Certificate.serialNumber` spells them (the public `revokedSerials`). */
   readonly revoked: ReadonlySet<string>
   readonly entries: ReadonlyArray<CrlEntry>
   readonly authorityKeyId: string | undefined
@@ -57,12 +57,6 @@ export const integerKey = (bytes: Uint8Array): string => {
   while (b.length > 1 && ((b[0] === 0 && (b[1] & 0x80) === 0) || (b[0] === 0xff && (b[1] & 0x80) !== 0))) {
     b = b.subarray(1)
   }
-  return Der.toHex(b)
-}
-
-const stripZeros = (bytes: Uint8Array): string => {
-  let b = bytes
-  while (b.length > 1 && b[0] === 0) b = b.subarray(1)
   return Der.toHex(b)
 }
 
@@ -144,15 +138,7 @@ const directoryName = (names: ReadonlyArray<Name.GeneralName>): Name.ParsedName 
 
 /** Parses a DER CRL; throws when it is not one. @internal */
 export const parseCrl = (input: Uint8Array): ParsedCrl => {
-  const { der, signature, signatureAlgorithm, tbsTlv, unusedBits } = readSigned(
-    input,
-    "CertificateList",
-    "TBSCertList",
-    "report"
-  )
-  const tbsItems = Der.children(der, tbsTlv)
-  const problems: Array<string> = []
-  if (unusedBits !== 0) problems.push("signature with unused bits")
+  const { der, problems, signature, signatureAlgorithm, tbsItems, tbsTlv } = readSigned(input, "CertificateList")
   let i = 0
   if (tbsItems[0]?.tag === Der.Tag.INTEGER) {
     if (Der.readSmallInt(der, tbsItems[0]) !== 1) throw new Der.DerError("unknown CRL version")
@@ -254,7 +240,7 @@ export const parseCrl = (input: Uint8Array): ParsedCrl => {
         )
       }
     }
-    revoked.add(stripZeros(serialBytes))
+    revoked.add(serialHex(serialBytes))
     entries.push({ serial: integerKey(serialBytes), reason, certificateIssuer: currentIssuer })
   }
   return {

@@ -365,57 +365,70 @@ export const readTime = (buf: Uint8Array, tlv: Der.Tlv): Date => {
   return date
 }
 
+/**
+ * A serial number's INTEGER contents as text: lower-case hex without leading zero octets; a
+ * negative one (which non-conforming CAs issue, RFC 5280 4.1.2.2) as `-` and its magnitude,
+ * as OpenSSL prints it, so that 255 (`00 ff`) and -1 (`ff`) never read alike.
+ *
+ * @internal
+ */
+export const serialHex = (raw: Uint8Array): string => {
+  if (raw.length > 0 && (raw[0] & 0x80) !== 0) {
+    const magnitude = (1n << BigInt(raw.length * 8)) - BigInt(`0x${Der.toHex(raw)}`)
+    const hex = magnitude.toString(16)
+    return `-${hex.length % 2 === 0 ? hex : `0${hex}`}`
+  }
+  let b = raw
+  while (b.length > 1 && b[0] === 0) b = b.subarray(1)
+  return Der.toHex(b)
+}
+
 /** A SIGNED{...} structure (RFC 5280 4.1.1 / 5.1.1), read from a private copy of `input`. @internal */
 export interface Signed {
   readonly der: Uint8Array
   readonly tbsTlv: Der.Tlv
+  /** The fields of the TBS SEQUENCE. */
+  readonly tbsItems: Array<Der.Tlv>
   readonly signatureAlgorithm: AlgorithmId
   readonly signature: Uint8Array
-  /** The signature BIT STRING's unused bits (no signature algorithm here has any). */
-  readonly unusedBits: number
+  /**
+   * The problems found so far, for the caller to add to: a signature BIT STRING with unused
+   * bits (no signature algorithm has any) makes a readable certificate or CRL that fails
+   * every path it is part of or covers (PKITS 4.1.2's Bad Signed CA is encoded so).
+   */
+  readonly problems: Array<string>
 }
 
 /**
  * Reads `SEQUENCE { tbs SEQUENCE, signatureAlgorithm, signatureValue BIT STRING }` over a
- * private copy of `input`; `what` names the structure in errors. A signature with unused
- * bits is refused, or with `"report"` returned for the caller to record as a problem (a
- * readable certificate or CRL that then fails every path it is part of or covers).
+ * private copy of `input`; `what` names the structure (in errors too).
  *
  * @internal
  */
-export const readSigned = (
-  input: Uint8Array,
-  what: string,
-  tbsWhat: string,
-  unusedBits: "refuse" | "report"
-): Signed => {
+export const readSigned = (input: Uint8Array, what: "Certificate" | "CertificateList"): Signed => {
   const der = input.slice()
   const top = Der.readOnly(der, Der.Tag.SEQUENCE)
   const [tbsTlv, algTlv, sigTlv, ...rest] = Der.children(der, top)
   if (rest.length > 0 || sigTlv === undefined) throw new Der.DerError(`bad ${what}`)
-  Der.expect(tbsTlv, Der.Tag.SEQUENCE, tbsWhat)
+  Der.expect(tbsTlv, Der.Tag.SEQUENCE, what === "Certificate" ? "TBSCertificate" : "TBSCertList")
   const signatureAlgorithm = readAlgorithm(der, algTlv)
   const sig = Der.readBitString(der, sigTlv)
-  if (sig.unused !== 0 && unusedBits === "refuse") throw new Der.DerError("signature with unused bits")
-  return { der, tbsTlv, signatureAlgorithm, signature: sig.bytes.slice(), unusedBits: sig.unused }
+  return {
+    der,
+    tbsTlv,
+    tbsItems: Der.children(der, tbsTlv),
+    signatureAlgorithm,
+    signature: sig.bytes.slice(),
+    problems: sig.unused === 0 ? [] : ["signature with unused bits"]
+  }
 }
 
 /** Parses a DER certificate; throws `Der.DerError` (or the library's errors) when it is not one. @internal */
 export const parseCertificate = (input: Uint8Array): X509 => {
   // Raw structure with the strict reader.
-  const { der, signature, signatureAlgorithm, tbsTlv, unusedBits } = readSigned(
-    input,
-    "Certificate",
-    "TBSCertificate",
-    "report"
-  )
-  const tbsItems = Der.children(der, tbsTlv)
+  const { der, problems, signature, signatureAlgorithm, tbsItems, tbsTlv } = readSigned(input, "Certificate")
   let i = 0
   let version = 1
-  const problems: Array<string> = []
-  // no signature algorithm has unused bits: such a certificate can be read (PKITS 4.1.2's
-  // Bad Signed CA is one) but never validates
-  if (unusedBits !== 0) problems.push("signature with unused bits")
   if (tbsItems[0]?.tag === 0xa0) {
     const inner = Der.children(der, tbsItems[0])
     if (inner.length !== 1) throw new Der.DerError("bad version")

@@ -38,6 +38,8 @@ export interface Store {
   readonly maxIntermediates: number | undefined
   /** Anchors exempt from the CA formatting rules (a platform store's legacy roots). */
   readonly lenientAnchors: boolean
+  /** Why CRLs given to the verifier cannot be read: each fails every verification. */
+  readonly unreadableCrls: ReadonlyArray<string>
 }
 
 const index = (certs: ReadonlyArray<Certificate>): Map<string, Array<Certificate>> => {
@@ -57,7 +59,8 @@ export const makeStore = (
   intermediates: ReadonlyArray<Certificate>,
   crls: ReadonlyArray<ParsedCrl>,
   maxIntermediates: number | undefined,
-  lenientAnchors: boolean
+  lenientAnchors: boolean,
+  unreadableCrls: ReadonlyArray<string>
 ): Store => ({
   anchors,
   anchorsBySubject: index(anchors),
@@ -65,7 +68,8 @@ export const makeStore = (
   intermediatesBySubject: index(intermediates),
   crls,
   maxIntermediates,
-  lenientAnchors
+  lenientAnchors,
+  unreadableCrls
 })
 
 /** @internal */
@@ -136,10 +140,13 @@ const certificateProblems = (
   if (x.issuer.rdns.length === 0) out.push("empty issuer")
   if (!isAnchor) {
     if (x.version !== 3) out.push(`version ${x.version} certificate`)
-    const serial = x.serial
+    // RFC 5280 4.1.2.2: positive, at most 20 octets ("users MUST be able to handle" 20, so a
+    // 20-octet value with its sign octet is fine). A zero serial fails (x509-limbo's
+    // rfc5280::serial::zero); a negative one is handled gracefully, as the RFC asks (PKITS
+    // 4.4.14 is valid, 4.4.15 revoked by INTEGER), like OpenSSL and GnuTLS.
     const raw = x.serialRaw
-    if (serial.length === 1 && serial[0] === 0) out.push("zero serial number")
-    if (raw.length > 20) out.push("serial number longer than 20 octets")
+    if (raw.length === 1 && raw[0] === 0) out.push("zero serial number")
+    if (raw.length - (raw[0] === 0 ? 1 : 0) > 20) out.push("serial number longer than 20 octets")
   }
   if (ext(OID.authorityKeyIdentifier)?.critical) out.push("critical authorityKeyIdentifier")
   if (ext(OID.subjectKeyIdentifier)?.critical) out.push("critical subjectKeyIdentifier")
@@ -518,7 +525,11 @@ const entryFor = (crl: ParsedCrl, cert: Parsed) => {
   )
 }
 
-type SignerCheck = { readonly _tag: "Valid" } | { readonly _tag: "Invalid"; readonly reason: string }
+/** `weak`: the CRL's signature, or the signer's own path, is weak (SHA-1, a small key: `Insecure`). */
+type SignerCheck = { readonly _tag: "Valid"; readonly weak: boolean } | {
+  readonly _tag: "Invalid"
+  readonly reason: string
+}
 
 /**
  * Finds and checks the signer of `crl` (6.3.3 (f)): the certificate's issuer when it holds
@@ -579,7 +590,7 @@ const checkCrlSigner = async (
     if (outcome._tag !== "Valid") continue
     if (candidate.onPath || v.store.anchorFingerprints.has(candidate.cert.fingerprintSha256)) {
       if (candidate.onPath || candidate.cert.fingerprintSha256 === anchor.cert.fingerprintSha256) {
-        return { _tag: "Valid" }
+        return { _tag: "Valid", weak: outcome.weak }
       }
       reason = "the CRL signer is another trust anchor"
       continue
@@ -588,7 +599,16 @@ const checkCrlSigner = async (
     const nested: Verification = {
       store: v.store,
       options: { ...v.options, identity: undefined, email: undefined, keyUsage: undefined, extendedKeyUsage: "any" },
-      leafProblems: [],
+      // the signer's own certificate is held to the rules of any certificate (serial, extensions)
+      leafProblems: certificateProblems(
+        candidate.p,
+        candidate.p.x509.basicConstraints?.ca === true ? "issuer" : "leaf",
+        false,
+        v.store.lenientAnchors,
+        false
+      ).map((
+        detail
+      ): Problem => ({ flag: "GenericError", code: "Constraints", detail })),
       pool: v.pool,
       sigCache: v.sigCache,
       depth: v.depth + 1,
@@ -598,24 +618,61 @@ const checkCrlSigner = async (
     }
     await extend(nested, [{ cert: candidate.cert, p: candidate.p, isAnchor: false, link: undefined }])
     const best = nested.best
+    // a signer path that is only weak makes the revocation answer weak, as on the path itself
     if (
-      best !== undefined && best.complete && best.flags.size === 0 &&
+      best !== undefined && best.complete && [...best.flags].every((flag) => flag === "Insecure") &&
       best.path[best.path.length - 1].cert.fingerprintSha256 === anchor.cert.fingerprintSha256
-    ) return { _tag: "Valid" }
+    ) return { _tag: "Valid", weak: outcome.weak || best.flags.size > 0 }
     reason = "the CRL signer's certificate does not validate to the same trust anchor"
   }
   return { _tag: "Invalid", reason }
 }
 
+/** `weak`: a CRL relied upon has a weak signature or signer (`Insecure`, like a weak certificate signature). */
 type Status =
-  | { readonly _tag: "Good" }
-  | { readonly _tag: "Revoked"; readonly reason: number | undefined }
+  | { readonly _tag: "Good"; readonly weak: boolean }
+  | { readonly _tag: "Revoked"; readonly reason: number | undefined; readonly weak: boolean }
   | {
     readonly _tag: "Undetermined"
+    readonly weak: boolean
     readonly problems: ReadonlyArray<string>
     /** In-scope CRLs that could not be used (bad signature, no signer, unknown critical extension). */
     readonly rejected: ReadonlyArray<string>
   }
+
+/**
+ * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
+ * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
+ */
+const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
+  const an = a.crlNumber ?? -1n
+  const bn = b.crlNumber ?? -1n
+  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+}
+
+/**
+ * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
+ * (RFC 5280 5.2.3 a CRLNumber, 5.2.5 a critical issuingDistributionPoint, 5.2.4 a critical
+ * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
+ * for complete, indirect and delta CRLs.
+ */
+const usableCrl = async (
+  v: Verification,
+  crl: ParsedCrl,
+  path: ReadonlyArray<Node>,
+  i: number,
+  what = "CRL"
+): Promise<
+  { readonly _tag: "Unusable"; readonly reason: string } | { readonly _tag: "Usable"; readonly weak: boolean }
+> => {
+  if (crl.problems.length > 0) {
+    return { _tag: "Unusable", reason: `unusable ${what} of ${crl.issuer.text}: ${crl.problems.join(", ")}` }
+  }
+  const signer = await checkCrlSigner(v, crl, path, i)
+  return signer._tag === "Invalid"
+    ? { _tag: "Unusable", reason: `the ${what} of ${crl.issuer.text} cannot be used: ${signer.reason}` }
+    : { _tag: "Usable", weak: signer.weak }
+}
 
 const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Status> => {
   const cert = path[i].p
@@ -624,8 +681,10 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
   const problems: Array<string> = []
   const rejected: Array<string> = []
   let mask = 0
-  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined)
-  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined)
+  let weak = false
+  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
+  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined).sort(newestFirst)
+  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined).sort(newestFirst)
   for (const dp of points) {
     for (const crl of complete) {
       if (mask === AllReasons) break
@@ -637,37 +696,51 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       const interim = (dp?.reasons ?? AllReasons) & (crl.idp?.onlySomeReasons ?? AllReasons) & AllReasons
       if ((interim & ~mask) === 0) continue
       // an unusable CRL is set aside: another CRL may still cover the certificate
-      if (crl.problems.length > 0) {
-        rejected.push(`unusable CRL of ${crl.issuer.text}: ${crl.problems.join(", ")}`)
+      const usable = await usableCrl(v, crl, path, i)
+      if (usable._tag === "Unusable") {
+        rejected.push(usable.reason)
         continue
       }
-      const signer = await checkCrlSigner(v, crl, path, i)
-      if (signer._tag === "Invalid") {
-        rejected.push(`the CRL of ${crl.issuer.text} cannot be used: ${signer.reason}`)
-        continue
+      // (c), (d) the newest delta CRL of the same scope, newer than this complete CRL and based
+      // on it or an older one; a delta that claims that scope but cannot be used fails closed
+      // like a complete CRL (its entries may revoke the certificate)
+      let delta: ParsedCrl | undefined
+      let brokenDelta = false
+      let deltaWeak = false
+      for (const candidate of deltas) {
+        if (candidate.issuer.key !== crl.issuer.key || !fresh(candidate, time)) continue
+        if ((candidate.idp === undefined) !== (crl.idp === undefined) || !inScope(candidate, cert, dp)) continue
+        // (a complete CRL in use has a CRLNumber: without one it is unusable)
+        if (candidate.crlNumber !== undefined) {
+          if (candidate.baseCrlNumber! > crl.crlNumber! || candidate.crlNumber <= crl.crlNumber!) continue
+        }
+        const usableDelta = await usableCrl(v, candidate, path, i, "delta CRL")
+        if (usableDelta._tag === "Unusable") {
+          rejected.push(usableDelta.reason)
+          brokenDelta = true
+          continue
+        }
+        delta = candidate
+        deltaWeak = usableDelta.weak
+        break
       }
-      // (g) a delta CRL of the same scope, based on this or an older complete CRL
-      let deltaEntry: ReturnType<typeof entryFor>
-      for (const delta of deltas) {
-        if (delta.issuer.key !== crl.issuer.key || !fresh(delta, time) || delta.problems.length > 0) continue
-        if (crl.crlNumber === undefined || delta.baseCrlNumber! > crl.crlNumber) continue
-        if ((delta.idp === undefined) !== (crl.idp === undefined)) continue
-        if (!inScope(delta, cert, dp)) continue
-        if ((await checkCrlSigner(v, delta, path, i))._tag !== "Valid") continue
-        deltaEntry = entryFor(delta, cert) ?? deltaEntry
-      }
+      const deltaEntry = delta === undefined ? undefined : entryFor(delta, cert)
+      const pairWeak: boolean = weak || usable.weak || deltaWeak
       if (deltaEntry !== undefined && deltaEntry.reason !== RemoveFromCrl) {
-        return { _tag: "Revoked", reason: deltaEntry.reason }
+        return { _tag: "Revoked", reason: deltaEntry.reason, weak: pairWeak }
       }
       const entry = entryFor(crl, cert)
       if (entry !== undefined && entry.reason !== RemoveFromCrl && deltaEntry?.reason !== RemoveFromCrl) {
-        return { _tag: "Revoked", reason: entry.reason }
+        return { _tag: "Revoked", reason: entry.reason, weak: pairWeak }
       }
+      // with an unusable delta of its scope, this CRL alone cannot say "not revoked"
+      if (brokenDelta) continue
+      weak = pairWeak
       mask |= interim
     }
   }
-  if (mask === AllReasons) return { _tag: "Good" }
-  return { _tag: "Undetermined", problems, rejected }
+  if (mask === AllReasons) return { _tag: "Good", weak }
+  return { _tag: "Undetermined", problems, rejected, weak }
 }
 
 // ---- path evaluation ----
@@ -768,10 +841,13 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
   })
   if (policy._tag === "Invalid") add("GenericError", "Policy", policy.reason, policy.certificate)
   else validPolicySet = policy.validPolicySet
-  // revocation (6.3): every certificate below the anchor
+  // revocation (6.3): every certificate below the anchor; a CRL given that cannot be read
+  // may revoke any of them (fail closed, whatever the revocation mode)
+  if (v.depth === 0) { for (const detail of v.store.unreadableCrls) add("GenericError", "Revocation", detail) }
   {
     for (let i = 0; i + 1 < path.length; i++) {
       const status = await revocationStatus(v, path, i)
+      if (status.weak) add("Insecure", "Weak", "weak CRL signature", i)
       if (status._tag === "Revoked") add("Revoked", "Revoked", `revoked (reason ${status.reason ?? "unspecified"})`, i)
       else if (status._tag === "Undetermined" && v.depth === 0) {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
@@ -802,6 +878,35 @@ const record = async (v: Verification, path: ReadonlyArray<Node>, complete: bool
   return complete && evaluated.flags.size === 0
 }
 
+/**
+ * Whether `p` obviously cannot issue `below` (the path so far, leaf first) for this
+ * verification, or only insecurely: its validity, cA, keyCertSign, EKUs, path length and name
+ * constraints, its key, and (below the anchor) its own signature algorithm.
+ */
+const unlikelyIssuer = (p: Parsed, options: Options, isAnchor: boolean, below: ReadonlyArray<Node>): boolean => {
+  const x = p.x509
+  // its pathLenConstraint and name constraints over the path below it (as evaluate checks them)
+  const pathLen = x.basicConstraints?.pathLen
+  if (pathLen !== undefined && below.slice(1).filter((n) => !selfIssued(n.p)).length > pathLen) return true
+  if (x.nameConstraints !== undefined) {
+    for (let j = 0; j < below.length; j++) {
+      if (j > 0 && selfIssued(below[j].p)) continue
+      if (Constraints.checkNames(constrainedNames(below[j].p), x.nameConstraints) !== undefined) return true
+    }
+  }
+  const time = Math.floor(options.time / 1000) * 1000
+  if (time < x.notBefore.getTime() || time > x.notAfter.getTime()) return true
+  if (x.basicConstraints?.ca !== true || !hasKeyUsage(x, KeyUsageBit.keyCertSign)) return true
+  if (keyInsecure(p)) return true
+  if (!isAnchor) {
+    const plan = Signature.plan(x.signatureAlgorithm)
+    if (typeof plan === "string" || Signature.isWeakHash(plan.hash)) return true
+  }
+  const eku = x.extKeyUsage
+  return eku !== undefined && !eku.includes(OID.anyExtendedKeyUsage) &&
+    requiredEkus(options).some((oid) => !eku.includes(oid))
+}
+
 const exhausted = (v: Verification) => v.signatures >= MaxSignatures || v.paths >= MaxPaths
 
 const extend = async (v: Verification, path: Array<Node>): Promise<boolean> => {
@@ -827,17 +932,20 @@ const extend = async (v: Verification, path: Array<Node>): Promise<boolean> => {
       n.cert.fingerprintSha256 === cert.fingerprintSha256 ||
       (n.p.x509.subject.key === p.x509.subject.key && Der.equalBytes(n.p.x509.spki, p.x509.spki))
     )
-  // anchors first, then by key identifier match (a mismatch is tried last, not excluded)
+  // issuers that can issue now first, then anchors, then by key identifier match (a mismatch,
+  // or an expired or non-CA candidate, is tried later, not excluded): in a lattice of
+  // cross-signed alternatives the valid path is then among the first tried, within the bounds
   const scored = candidates
     .map((c) => ({ ...c, p: parsed(c.cert) }))
     .filter((c) => !inPath(c.cert, c.p))
     .map((c) => ({
       ...c,
-      score: (c.isAnchor ? 0 : 4) + (x.authorityKeyId === undefined || c.p.x509.subjectKeyId === undefined
-        ? 1
-        : c.p.x509.subjectKeyId === x.authorityKeyId
-        ? 0
-        : 2)
+      score: (unlikelyIssuer(c.p, v.options, c.isAnchor, path) ? 8 : 0) + (c.isAnchor ? 0 : 4) +
+        (x.authorityKeyId === undefined || c.p.x509.subjectKeyId === undefined
+          ? 1
+          : c.p.x509.subjectKeyId === x.authorityKeyId
+          ? 0
+          : 2)
     }))
     .sort((a, b) => a.score - b.score)
     .slice(0, MaxCandidates)

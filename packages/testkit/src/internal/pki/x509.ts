@@ -94,11 +94,17 @@ export const randomSerial = (): Uint8Array => {
 }
 
 /**
- * The serial as lower-case hex without leading zero octets.
+ * The serial as lower-case hex without leading zero octets; a negative one as `-` and its
+ * magnitude (as `Certificate.serialNumber`).
  *
  * @internal
  */
 export const serialHex = (bytes: Uint8Array): string => {
+  if (bytes.length > 0 && (bytes[0] & 0x80) !== 0) {
+    const magnitude = (1n << BigInt(bytes.length * 8)) - BigInt(`0x${hex(bytes)}`)
+    const text = magnitude.toString(16)
+    return `-${text.length % 2 === 0 ? text : `0${text}`}`
+  }
   let i = 0
   while (i < bytes.length - 1 && bytes[i] === 0) i++
   return hex(bytes.subarray(i))
