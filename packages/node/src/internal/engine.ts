@@ -688,9 +688,20 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
+  /**
+   * The bridge holds no ciphertext of ours any more. Node and Deno call a TLSSocket's writes
+   * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
+   * them back at once, and its `finish` came while the bridge still held the last records
+   * (behind a transport write that waited for room): the teardown that followed dropped them.
+   */
+  private get ciphertextFlushed(): boolean {
+    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
+      (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+  }
+
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return this.changed.await(() => {
-      if (socket.writableFinished) {
+      if (socket.writableFinished && this.ciphertextFlushed) {
         // (Bun) our close_notify is out: node:tls may now see the peer's
         this.guard?.release()
         return Effect.void
@@ -908,7 +919,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
       if (!socket.writableEnded) socket.end()
       const sent = this.changed.await(() =>
-        socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
+        (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
       )
       return this.bounded(Effect.zipRight(sent, this.teardown))
     })
