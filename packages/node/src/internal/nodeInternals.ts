@@ -285,6 +285,16 @@ const isEalready = (code: number): boolean => {
 }
 
 /**
+ * The bytes libuv still holds for a socket's handle (`_handle.writeQueueSize`), 0 when unknown.
+ *
+ * @internal
+ */
+export const writeQueueSize = (socket: Duplex): number => {
+  const queued = (socket as { _handle?: { writeQueueSize?: unknown } })._handle?.writeQueueSize
+  return typeof queued === "number" ? queued : 0
+}
+
+/**
  * OpenSSL's verdict on the peer's chain, as tls.Server and tls.connect read it (a bare
  * server TLSSocket sets no `authorized`): the error code, or none when it verified.
  * Without the feature: the public `authorizationError` when set (Bun sets it on both sides),
