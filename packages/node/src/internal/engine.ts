@@ -178,7 +178,8 @@ const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
-  private readonly bridge: TransportDuplex
+  /** node:tls's transport: none on the native path (node:tls has the TCP socket). */
+  private readonly bridge: TransportDuplex | undefined
   private readonly state = new ConnectionState()
   /** Every change of `state`, of the socket's buffers or of the bridge's. */
   private readonly changed = Condition.make()
@@ -216,15 +217,17 @@ export class NodeTlsConnection implements EngineConnection {
     this.guard = guardsCloseNotify && native === undefined
       ? closeNotifyGuard.make(config.transport, side, {
         writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
-        handedOn: () => this.bridge.readableLength === 0,
+        handedOn: () => (this.bridge?.readableLength ?? 0) === 0,
         onPeerClosed: this.changed.notify
       })
       : undefined
-    this.bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
-    this.bridge.on("error", this.changed.notify)
-    this.bridge.onWriteProgress = this.changed.notify
+    if (native !== undefined) return
+    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
+    this.bridge = bridge
+    bridge.on("error", this.changed.notify)
+    bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
-    this.bridge.on("drain", this.changed.notify)
+    bridge.on("drain", this.changed.notify)
   }
 
   private evidence(): Evidence {
@@ -234,8 +237,8 @@ export class NodeTlsConnection implements EngineConnection {
       protocolVersion: this.state.handshake?.protocolVersion,
       sentCertificate: Option.isSome(this.config.certificate),
       certificateRequested: this.certificateRequested(),
-      firstInboundByte: this.bridge.firstInboundByte,
-      inboundChunks: this.bridge.inboundChunks,
+      firstInboundByte: this.bridge?.firstInboundByte,
+      inboundChunks: this.bridge?.inboundChunks ?? 0,
       inboundAtSecure: this.inboundAtSecure,
       receivedData: this.receivedData
     }
@@ -246,7 +249,7 @@ export class NodeTlsConnection implements EngineConnection {
       const failure = fromNodeError(error, {
         side: this.side,
         handshakeDone: this.state.secure,
-        transportError: this.bridge.transportError,
+        transportError: this.bridge?.transportError,
         // a client sends its certificate only when asked (unknown on the native path: assume it did)
         sentCertificate: Option.isSome(this.config.certificate) &&
           (this.side === "server" || this.native !== undefined || this.certificateRequested())
@@ -260,9 +263,10 @@ export class NodeTlsConnection implements EngineConnection {
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
     // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
-    let inputHeld = runtime.inputBeforeStartThrows && this.native === undefined
-    if (inputHeld) this.bridge.consumerFull = () => true
-    const socket = this.createSocket(this.native ?? this.bridge)
+    const bridge = this.bridge
+    let inputHeld = runtime.inputBeforeStartThrows && bridge !== undefined
+    if (inputHeld) bridge!.consumerFull = () => true
+    const socket = this.createSocket(this.native ?? bridge!)
     this.socket = socket
     // (the native path: how the peer's input ends, told by node internals from the first read on)
     if (this.native !== undefined) {
@@ -286,18 +290,20 @@ export class NodeTlsConnection implements EngineConnection {
     // (the ticket wait's bound: clients keeping sessions only)
     if (this.sessionsKept) this.startedAt = performance.now()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
-    this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
-    this.bridge.consumerWriteEnded = () => socket.writableEnded
-    this.bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
-    if (inputHeld) {
-      setImmediate(() => {
-        inputHeld = false
-        this.bridge.consumerRead()
-      })
+    if (bridge !== undefined) {
+      bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
+      bridge.consumerWriteEnded = () => socket.writableEnded
+      bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
+      if (inputHeld) {
+        setImmediate(() => {
+          inputHeld = false
+          bridge.consumerRead()
+        })
+      }
     }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
-      this.inboundAtSecure = this.bridge.inboundChunks
+      this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
       if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
@@ -312,8 +318,8 @@ export class NodeTlsConnection implements EngineConnection {
       // the native path: told by node internals (without them it is only taken when close_notify
       // is not required, and an end nothing vouches for counts as truncation)
       this.state.inputEnded(
-        this.native === undefined
-          ? this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
+        bridge !== undefined
+          ? bridge.eofDelivered && !bridge.consumerEndedBeforeEof
           : this.nativeEnd?.() !== "closeNotify"
       )
       this.changed.notify()
@@ -369,7 +375,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.sniffer = sniffer
     const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
     if (decrypt) socket.on("keylog", onKeylog)
-    this.bridge.onInbound = (chunk) => {
+    this.bridge!.onInbound = (chunk) => {
       sniffer.onServerBytes(chunk)
       if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
     }
@@ -378,7 +384,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private stopSniffing(socket: tls.TLSSocket, onKeylog: (line: Buffer) => void): void {
     socket.off("keylog", onKeylog)
-    this.bridge.onInbound = undefined
+    if (this.bridge !== undefined) this.bridge.onInbound = undefined
     if (this.sniffer !== undefined) {
       this.snifferResult = this.sniffer.result()
       this.sniffer.dispose()
@@ -391,11 +397,12 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
   private watchFlight(): void {
-    this.bridge.onOutbound = (chunk) => {
+    const bridge = this.bridge!
+    bridge.onOutbound = (chunk) => {
       for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
         if (chunk[i] === 23) {
           this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
-          this.bridge.onOutbound = undefined
+          bridge.onOutbound = undefined
           return
         }
       }
@@ -535,7 +542,7 @@ export class NodeTlsConnection implements EngineConnection {
     if (chunk !== null) {
       this.receivedData = true
       this.plaintextReads++
-      this.bridge.consumerRead()
+      this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     return this.changed.await(this.readCheck)
@@ -547,7 +554,7 @@ export class NodeTlsConnection implements EngineConnection {
     if (chunk !== null) {
       this.receivedData = true
       this.plaintextReads++
-      this.bridge.consumerRead()
+      this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     const state = this.state
@@ -598,7 +605,7 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.suspend(() => {
       const socket = this.start()
       if (this.state.failure !== undefined) return this.failWith()
-      if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+      if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
@@ -610,7 +617,7 @@ export class NodeTlsConnection implements EngineConnection {
       // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
       // once over a JS Duplex (runtime.writeCallbackAfterTransport)
       if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
+        if (socket.write(bytes, this.changed.notify) && this.bridge?.writableNeedDrain !== true) {
           return Effect.void
         }
         return this.changed.await(this.handedToBridge)
@@ -626,7 +633,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
       const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
         if (this.state.failure !== undefined) return this.failWith()
-        if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+        if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
         if (handedOn) return Effect.void
         if (this.state.closed) return Effect.fail(this.closedError)
         return undefined
@@ -636,8 +643,8 @@ export class NodeTlsConnection implements EngineConnection {
 
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
-    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writableNeedDrain) {
+    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && this.bridge?.writableNeedDrain !== true) {
       return Effect.void
     }
     if (this.state.closed) return Effect.fail(this.closedError)
@@ -659,7 +666,7 @@ export class NodeTlsConnection implements EngineConnection {
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
-    if (this.bridge.endedByConsumer) return Effect.void
+    if (this.bridge?.endedByConsumer === true) return Effect.void
     const end = Effect.suspend(() => {
       if (!socket.writableEnded) socket.end()
       return this.ended(socket)
@@ -674,13 +681,15 @@ export class NodeTlsConnection implements EngineConnection {
    * bridge hold nothing and a later turn brought no more ciphertext.
    */
   private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
+    const bridge = this.bridge
+    if (bridge === undefined) return Effect.void
     return Effect.async<void, TlsError.TlsError>((resume) => {
       let handle: ReturnType<typeof setTimeout> | undefined = undefined
-      let seen = this.bridge.writtenChunks
+      let seen = bridge.writtenChunks
       const check = () => {
-        const idle = socket.writableLength === 0 && !this.bridge.writeBlocked && this.bridge.writableLength === 0
-        if (idle && seen === this.bridge.writtenChunks) return resume(Effect.void)
-        seen = this.bridge.writtenChunks
+        const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
+        if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
+        seen = bridge.writtenChunks
         handle = setTimeout(check, 1)
       }
       handle = setTimeout(check, 1)
@@ -688,9 +697,20 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
+  /**
+   * The bridge holds no ciphertext of ours any more. Node and Deno call a TLSSocket's writes
+   * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
+   * them back at once, and its `finish` came while the bridge still held the last records
+   * (behind a transport write that waited for room): the teardown that followed dropped them.
+   */
+  private get ciphertextFlushed(): boolean {
+    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
+      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+  }
+
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return this.changed.await(() => {
-      if (socket.writableFinished) {
+      if (socket.writableFinished && this.ciphertextFlushed) {
         // (Bun) our close_notify is out: node:tls may now see the peer's
         this.guard?.release()
         return Effect.void
@@ -741,7 +761,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     if (
       socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      !this.bridge.writeBlocked && socket.writableLength > 0
+      this.bridge?.writeBlocked !== true && socket.writableLength > 0
     ) {
       return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
     }
@@ -756,10 +776,10 @@ export class NodeTlsConnection implements EngineConnection {
   })
 
   private readonly tearDownNow: Effect.Effect<void> = Effect.suspend(() => {
-    const shutDown = this.bridge.writableFinished || this.tornDown
+    const shutDown = this.bridge?.writableFinished === true || this.tornDown
     // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
     // data): the peer learns of the end when the transport's own scope closes it
-    const blocked = this.bridge.writeBlocked
+    const blocked = this.bridge?.writeBlocked === true
     this.stop()
     // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
     if (shutDown || blocked || this.native !== undefined) return Effect.void
@@ -770,7 +790,7 @@ export class NodeTlsConnection implements EngineConnection {
   private stop(): void {
     this.tornDown = true
     this.socket?.destroy()
-    this.bridge.destroy()
+    this.bridge?.destroy()
     this.stopSniffingListener?.()
   }
 
@@ -908,7 +928,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
       if (!socket.writableEnded) socket.end()
       const sent = this.changed.await(() =>
-        socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
+        (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
       )
       return this.bounded(Effect.zipRight(sent, this.teardown))
     })
