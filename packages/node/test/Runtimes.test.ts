@@ -358,6 +358,27 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       })
     }
 
+    describe("a memory pair of 256 bytes, 1-byte chunks", () => {
+      it.scoped("close: an echo server that closes once its writes returned delivers every byte", () =>
+        Effect.gen(function*() {
+          const payload = Uint8Array.from({ length: 1000 }, (_, i) => i % 251)
+          const { client, server } = yield* connect(MemoryTransport.pair({ capacity: 256, chunkSize: 1 }))
+          // the server's scope closes as soon as its writes returned: Bun calls them back before
+          // the bridge wrote their records, and its teardown dropped those still waiting for room
+          const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+            yield* server.stream.pipe(Stream.run(server.sink))
+            yield* server.closeWrite
+          })))
+          yield* Effect.fork(Effect.zipRight(client.write(payload), client.closeWrite))
+          const received = yield* Stream.runFold(client.stream, [] as Array<number>, (all, chunk) => {
+            for (const byte of chunk) all.push(byte)
+            return all
+          }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "the echo stalled" as const }))
+          assert.isTrue(Exit.isSuccess(yield* Fiber.await(serverSide)))
+          assert.deepStrictEqual(Buffer.from(received), Buffer.from(payload))
+        }))
+    })
+
     describe("loopback TCP", () => {
       it.scoped("resumption: the next connection resumes (Node), or is a full handshake (Bun, Deno), never a false one", () =>
         Effect.gen(function*() {

@@ -503,11 +503,56 @@ export const make = (
     }
     : underlying.write
 
+  // the synchronous fast path over the underlying one's: the bridge then waits in callbacks, not
+  // in a fiber (an idle connection holds none); whatever must wait on the guard itself (a record
+  // to settle, a withheld close_notify) goes through `read`
+  const fast = Transport.immediate(underlying)
+  const immediate: Transport.Immediate | undefined = fast === undefined ? undefined : {
+    read: () => {
+      if (withheld !== undefined || mustSettle) return undefined
+      if (!enabled) {
+        if (held.length === 0) return fast.read()
+        const rest = held
+        held = new Uint8Array(0)
+        return rest
+      }
+      while (true) {
+        const now = fast.read()
+        if (now === "wait" || now === undefined) return now
+        if (now === null) {
+          if (held.length === 0) return null
+          // a partial record before the end: node:tls reports it
+          const rest = held
+          held = new Uint8Array(0)
+          enabled = false
+          return rest
+        }
+        held = concat(held, now)
+        const { out, stop } = step()
+        if (stop === "withhold") {
+          withheld = [held]
+          held = new Uint8Array(0)
+        }
+        if (out.length > 0) return out
+        if (stop === "withhold" || stop === "settle" || !enabled) return undefined
+      }
+    },
+    write: side === "server"
+      ? (bytes, handedOver) => {
+        if (serverRandom === undefined && enabled) readServerHello(bytes)
+        return fast.write(bytes, handedOver)
+      }
+      : fast.write,
+    whenReadable: fast.whenReadable,
+    whenWritable: fast.whenWritable
+  }
+
   const transport = Transport.make({
     read,
     write,
     shutdownWrite: underlying.shutdownWrite,
-    description: underlying.description
+    description: underlying.description,
+    immediate
   })
 
   return {

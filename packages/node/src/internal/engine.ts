@@ -609,9 +609,20 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
+  /**
+   * The bridge holds no ciphertext of ours any more. Node and Deno call a TLSSocket's writes
+   * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
+   * them back at once, and its `finish` came while the bridge still held the last records
+   * (behind a transport write that waited for room): the teardown that followed dropped them.
+   */
+  private get ciphertextFlushed(): boolean {
+    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
+      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+  }
+
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return this.changed.await(() => {
-      if (socket.writableFinished) {
+      if (socket.writableFinished && this.ciphertextFlushed) {
         // (Bun) our close_notify is out: node:tls may now see the peer's
         this.guard?.release()
         return Effect.void
@@ -684,7 +695,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.stop()
     // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
     if (shutDown || blocked || this.native !== undefined) return Effect.void
-    return Effect.ignore(this.config.transport.shutdownWrite)
+    return this.shutdownTransport
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -698,19 +709,20 @@ export class NodeTlsConnection implements EngineConnection {
   /**
    * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
    *
-   * On the native path under the live clock, in place with a plain timer (deadline.ts's
-   * pattern, no fiber): every wait in `steps` is then on `changed` and ends once `stop` has
-   * destroyed the socket, which the timer does (the transport was taken: nothing external is
-   * awaited). Otherwise in a fiber of its own, raced with the Clock: a finalizer is
-   * uninterruptible, and the fiber closing a scope may itself be interrupted, so a timeout
-   * raced in place could neither fire nor be trusted; and the bridge's teardown awaits the
-   * transport's `shutdownWrite`, which only an interruption ends.
+   * Under the live clock, in place with a plain timer (deadline.ts's pattern): every wait in
+   * `steps` is on `changed` and ends once `stop` has destroyed the socket, which the timer
+   * does; the one external wait, the transport's half-close (bridge only), gets a fiber of
+   * its own that the same deadline interrupts (`shutdownTransport`). Under any other clock,
+   * in a fiber of its own raced with the Clock: a finalizer is uninterruptible, and the fiber
+   * closing a scope may itself be interrupted, so a timeout raced in place could neither fire
+   * nor be trusted.
    */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
     return Effect.clockWith((clock) => {
       const millis = Duration.toMillis(this.config.closeTimeout)
-      if (this.native !== undefined && clock instanceof LiveClock && millis <= maxTimerMillis) {
+      if (clock instanceof LiveClock && millis <= maxTimerMillis) {
         return Effect.suspend(() => {
+          this.closeDeadline = Date.now() + millis
           const timer = setTimeout(() => {
             this.stop()
             this.changed.notify()
@@ -730,6 +742,36 @@ export class NodeTlsConnection implements EngineConnection {
       )
     })
   }
+
+  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
+  private closeDeadline: number | undefined = undefined
+
+  /**
+   * The transport's half-close, within the close's bound. It may wait for the peer (TCP's FIN
+   * behind data the peer does not read) and a finalizer cannot be interrupted: under a close
+   * bounded in place it runs in a fiber of its own, interrupted when the time is up.
+   */
+  private readonly shutdownTransport: Effect.Effect<void> = Effect.suspend(() => {
+    const shutdown = Effect.ignore(this.config.transport.shutdownWrite)
+    const deadline = this.closeDeadline
+    if (deadline === undefined) return shutdown
+    return Effect.flatMap(Effect.fork(Effect.interruptible(shutdown)), (fiber) =>
+      Effect.async<void>((resume) => {
+        const done = () => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
+        const timer = setTimeout(() => {
+          fiber.removeObserver(done)
+          resume(Fiber.interrupt(fiber))
+        }, Math.max(0, deadline - Date.now()))
+        fiber.addObserver(done)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          fiber.removeObserver(done)
+        })
+      }))
+  })
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
@@ -798,7 +840,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
       if (!socket.writableEnded) socket.end()
       const sent = this.changed.await(() =>
-        socket.writableFinished || state.phase._tag !== "Open" ? Effect.void : undefined
+        (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
       )
       return this.bounded(Effect.zipRight(sent, this.teardown))
     })
