@@ -13,8 +13,9 @@
  * The concerns live in their own modules: `connectionState.ts` (the named states),
  * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
  * `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts` (why a peer
- * hung up), `errors.ts` (OpenSSL codes), `certificateRequests.ts` (what a client learns of the
- * server's CertificateRequest, on either path) and `acceptedCas.ts` (the bridge's sniffer).
+ * hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL codes),
+ * `certificateRequests.ts` (what a client learns of the server's CertificateRequest, on either
+ * path) and `acceptedCas.ts` (the bridge's sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
  * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
@@ -62,6 +63,7 @@ import * as runtime from "./runtime.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
+import { inputTruncated, refuseUntellableTruncation, truncationError } from "./truncation.js"
 
 export { SecureContextCache } from "./secureContexts.js"
 
@@ -298,13 +300,7 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on("drain", this.changed.notify)
     socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      // the native path: told by node internals (without them it is only taken when close_notify
-      // is not required, and an end nothing vouches for counts as truncation)
-      this.state.inputEnded(
-        bridge !== undefined
-          ? bridge.eofDelivered && !bridge.consumerEndedBeforeEof
-          : this.nativeEnd?.() !== "closeNotify"
-      )
+      this.state.inputEnded(inputTruncated(bridge, this.nativeEnd))
       this.changed.notify()
     })
     socket.on("close", () => {
@@ -472,13 +468,7 @@ export class NodeTlsConnection implements EngineConnection {
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
     if (state.input === "Truncated" && this.config.requireCloseNotify) {
-      return this.endedAbruptly(
-        new TlsError.TlsGenericError({
-          reason: "Eof",
-          detail: "the transport ended without the peer's close_notify (truncation)",
-          side: this.side
-        })
-      )
+      return this.endedAbruptly(truncationError(this.side))
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
     // (Bun) the peer's close_notify, kept from node:tls until our side closes
@@ -864,21 +854,6 @@ const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined
   }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
-
-/** Without node's private `_readableState`, truncation cannot be told: refuse rather than guess. */
-const refuseUntellableTruncation = (
-  config: EngineConfig,
-  side: TlsError.Side
-): Effect.Effect<void, TlsError.TlsError> =>
-  config.requireCloseNotify && !internals.canTellTruncation()
-    ? Effect.fail(
-      new TlsError.TlsGenericError({
-        reason: "Unavailable",
-        detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
-        side
-      })
-    )
-    : Effect.void
 
 const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
   new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
