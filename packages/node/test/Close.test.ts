@@ -8,6 +8,7 @@ import * as TlsClient from "@effect-tls/core/TlsClient"
 import type * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import type * as Transport from "@effect-tls/core/Transport"
+import * as TransportModule from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, it } from "@effect/vitest"
@@ -171,6 +172,39 @@ describe("a peer that stops reading never holds a close (TCP)", () => {
       yield* Effect.sleep("300 millis")
       yield* withinTenSeconds(Fiber.interrupt(fiber), "the interruption")
     }).pipe(Effect.provide(layer)))
+
+  for (const ending of ["success", "failure"] as const) {
+    it.scopedLive(`bridge: a transport whose half-close never completes holds a close no longer than closeTimeout (${ending})`, () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const [left, right] = yield* MemoryTransport.pair()
+        // every read and write works; the FIN never completes (a peer that holds TCP's FIN)
+        const stuck = TransportModule.make({
+          read: left.read,
+          write: left.write,
+          shutdownWrite: Effect.never,
+          description: left.description
+        })
+        const server = yield* TlsServer.make(right, { certificate: fixture.server.certifiedKey })
+        const exit = yield* withinTenSeconds(
+          Effect.exit(Effect.scoped(Effect.gen(function*() {
+            const client = yield* TlsClient.make(stuck, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database,
+              closeTimeout: "1 second"
+            })
+            yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+            yield* client.write(hello)
+            if (ending === "failure") return yield* Effect.fail("the handler failed" as const)
+          }))),
+          "the close"
+        )
+        assert.strictEqual(Exit.isSuccess(exit), ending === "success")
+        // what was written before the close arrived
+        const chunk = yield* withinTenSeconds(server.read, "the server's read")
+        assert.deepStrictEqual(Option.map(chunk, (bytes) => Array.from(bytes)), Option.some(Array.from(hello)))
+      }).pipe(Effect.provide(layer)))
+  }
 
   it.scopedLive("native path: a close_notify stuck behind a peer that does not read ends by closeTimeout", () =>
     Effect.gen(function*() {

@@ -10,8 +10,10 @@
  * its buffer as soon as `write` resolves), in pieces of at most `capacity`
  * bytes; reads return that copy, or `subarray` views of it when `chunkSize`
  * splits it. A piece is accepted when it fits in the free space or the buffer is
- * empty, so at most `capacity` bytes are buffered per direction, and a 16 KiB
- * TLS record written into the default 64 KiB buffer travels as one chunk.
+ * empty, so at most `capacity` bytes are buffered per direction. The default,
+ * 128 KiB, holds what node:tls makes of a full 64 KiB plaintext write (its
+ * records, about 65.6 KiB) whole, with room for the next: such a write travels
+ * as one chunk, not split at the buffer's edge.
  * Reads never merge chunks. Interrupting a pending `write` may leave a prefix of
  * it delivered (as with TCP).
  *
@@ -73,7 +75,7 @@ export interface Faults {
  * @category models
  */
 export interface Options {
-  /** Bytes buffered per direction before `write` suspends (default 64 KiB). */
+  /** Bytes buffered per direction before `write` suspends (default 128 KiB). */
   readonly capacity?: number | undefined
   /** Deliver reads in chunks of at most this many bytes (default: unlimited). */
   readonly chunkSize?: number | undefined
@@ -144,7 +146,7 @@ export interface PairWithControl {
   readonly control: Control
 }
 
-const DEFAULT_CAPACITY = 64 * 1024
+const DEFAULT_CAPACITY = 128 * 1024
 
 const FaultsSchema = Schema.Struct({
   resetAfter: Schema.optional(TlsOptions.Count(0)),

@@ -7,12 +7,13 @@ import { Cause, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 
 const KiB = 1024
 
-TransportSuite.run("memory, default options", MemoryTransport.pair(), { maxBufferedBytes: 64 * KiB })
+// the default capacity: 128 KiB per direction
+TransportSuite.run("memory, default options", MemoryTransport.pair(), { maxBufferedBytes: 128 * KiB })
 TransportSuite.run("memory, 1000-byte chunks", MemoryTransport.pair({ chunkSize: 1000 }), {
-  maxBufferedBytes: 64 * KiB
+  maxBufferedBytes: 128 * KiB
 })
 TransportSuite.run("memory, 1-byte chunks", MemoryTransport.pair({ chunkSize: 1 }), {
-  maxBufferedBytes: 64 * KiB,
+  maxBufferedBytes: 128 * KiB,
   payloadBytes: 48 * KiB
 })
 TransportSuite.run("memory, 100-byte buffers, 7-byte chunks", MemoryTransport.pair({ capacity: 100, chunkSize: 7 }), {

@@ -871,7 +871,7 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
       }
     }))
 
-  it.effect("the newest complete CRL and the newest delta decide (a later one may release a certificateHold)", () =>
+  it.effect("the newest CRL and delta decide a certificateHold; a revocation for good stays (5.3.1)", () =>
     Effect.gen(function*() {
       const root = yield* Pki.make({ now: NOW })
       const leaf = yield* root.issue()
@@ -892,6 +892,12 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
         expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls }))
       }
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [base, heldDelta] })), ["Revoked"])
+      // a revocation for good (keyCompromise) stays: an older current CRL listing it revokes
+      const compromised = yield* root.crl({ number: 7, revoked: [{ serial: leaf, extensions: [reasonCode(1)] }] })
+      const later = yield* root.crl({ number: 8 })
+      for (const crls of [[later, compromised], [compromised, later]]) {
+        assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls })), ["Revoked"])
+      }
       // a delta no newer than the complete CRL is already in it
       const newerBase = yield* root.crl({ number: 6 })
       expectValid(yield* verify([root], [leaf], { revocation: "required" }, { crls: [newerBase, heldDelta] }))
@@ -943,6 +949,28 @@ describe("RFC 5280 audit: serial numbers, CRL rules on every path, unreadable CR
         expectValid(result)
         assert.strictEqual(result.path?.length, 8, wrong)
       }
+    }))
+
+  it.effect("a CRL signer's own path is validated with revocation too (6.3.3 f): required means covered", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const caName: ReadonlyArray<TestPki.NameAttribute> = [["O", "effect-tls testkit"], ["CN", "Audited CA"]]
+      const ca = yield* root.intermediate({ subjectAttributes: caName })
+      const leaf = yield* ca.issue()
+      // the CRL signer hangs below another intermediate, whose CRL alone covers it
+      const signerIssuer = yield* root.intermediate()
+      const signer = yield* signerIssuer.intermediate({ subjectAttributes: caName, isCa: false, keyUsage: ["cRLSign"] })
+      const bySigner = yield* signer.crl()
+      const rootCrl = yield* root.crl()
+      const check = (crls: ReadonlyArray<TestPki.Crl>) =>
+        verify([root], [leaf, ca.ca], { revocation: "required" }, { crls, intermediates: [signer.ca, signerIssuer.ca] })
+      const uncovered = yield* check([bySigner, rootCrl])
+      assert.deepStrictEqual(flags(uncovered), ["GenericError"])
+      assert.isTrue(uncovered.reasons.some((r) => r.code === "Revocation" && r.certificate === 0))
+      expectValid(yield* check([bySigner, rootCrl, yield* signerIssuer.crl()]))
+      // the signer revoked by its issuer signs nothing usable
+      const revokedSigner = yield* signerIssuer.crl({ revoked: [signer.ca] })
+      assert.deepStrictEqual(flags(yield* check([bySigner, rootCrl, revokedSigner])), ["GenericError"])
     }))
 
   it.effect("DSA keys under 2048 bits are Insecure wherever RSA ones are (leaf, intermediate)", () =>

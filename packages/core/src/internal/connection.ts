@@ -277,9 +277,17 @@ export const make = (params: ConnectionParams): TlsConnection => {
     }
   })
 
-  const read = Effect.zipRight(handshake, Effect.map(engine.read, telemetry.countRead(side)))
-  const write = (bytes: Uint8Array) =>
-    Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
+  // after a good handshake a read or write goes straight to the engine (no step through
+  // `handshake` per chunk)
+  const opened = () => state._tag === "Done" && Exit.isSuccess(state.exit)
+  const countRead = telemetry.countRead(side)
+  const engineRead = Effect.map(engine.read, countRead)
+  const readAfterHandshake = Effect.zipRight(handshake, engineRead)
+  const read = Effect.suspend(() => opened() ? engineRead : readAfterHandshake)
+  const write = (bytes: Uint8Array) => {
+    const written = telemetry.countWrite(side, bytes, engine.write(bytes))
+    return opened() ? written : Effect.zipRight(handshake, written)
+  }
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {

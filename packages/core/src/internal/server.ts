@@ -55,7 +55,6 @@ export const make = (
             )
             yield* Effect.tapErrorCause(Scope.extend(handler(conn), scope), logHandler)
           }).pipe(
-            Effect.provide(backend),
             // the connection closes by the handler's exit: close_notify on success, abortive otherwise
             Effect.onExit((exit) => Scope.close(scope, exit)),
             Effect.annotateLogs({
@@ -88,7 +87,11 @@ export const make = (
         )
         // once drained (or out of time), closing the scope interrupts what is left: abortive closes
         return yield* Effect.onInterrupt(Effect.forever(acceptOne), () => drain)
-      }).pipe(Effect.scoped) as Effect.Effect<never, TransportError, Exclude<R, Scope.Scope>>
+      }).pipe(
+        Effect.scoped,
+        // (the backend once, for the accepting fiber: every connection's fiber inherits it)
+        Effect.provide(backend)
+      ) as Effect.Effect<never, TransportError, Exclude<R, Scope.Scope>>
 
     return {
       address: listener.address,

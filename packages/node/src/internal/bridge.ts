@@ -151,20 +151,24 @@ export class TransportDuplex extends Duplex {
   }
 
   /**
-   * Chunks read since the event loop last ran its macrotasks. Bun's and Deno's node:tls work in
-   * microtasks: over a transport that answers in microtasks too (the memory pair), a busy
-   * connection would never let timers or I/O run. The reader lets them run every few chunks.
+   * Chunks read since the event loop last ran its macrotasks (at least). Bun's and Deno's
+   * node:tls work in microtasks: over a transport that answers in microtasks too (the memory
+   * pair), a busy connection would never let timers or I/O run. The reader lets them run every
+   * few chunks: once 16 chunks were read it asks for a macrotask (not on every chunk: on Node a
+   * bulk transfer would pay one `setImmediate` per record), and while that has not run it
+   * reads at most 48 more, then waits for it.
    */
   private chunksSinceMacrotask = 0
   private macrotaskPending = false
   private resumeAfterMacrotasks = false
 
   private countChunk(): boolean {
-    if (!this.macrotaskPending) {
+    const count = ++this.chunksSinceMacrotask
+    if (count >= 16 && !this.macrotaskPending) {
       this.macrotaskPending = true
       setImmediate(this.afterMacrotasks)
     }
-    return ++this.chunksSinceMacrotask > 64
+    return count > 64
   }
 
   private readonly afterMacrotasks = (): void => {

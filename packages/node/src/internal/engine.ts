@@ -13,7 +13,9 @@
  * The concerns live in their own modules: `connectionState.ts` (the named states),
  * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
  * `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts` (why a peer
- * hung up), `errors.ts` (OpenSSL codes), `acceptedCas.ts` (the CertificateRequest sniffer).
+ * hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL codes),
+ * `certificateRequests.ts` (what a client learns of the server's CertificateRequest, on either
+ * path) and `acceptedCas.ts` (the bridge's sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
  * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
@@ -48,13 +50,9 @@ import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import {
-  type AcceptedCasResult,
-  type AcceptedCasSniffer,
-  makeAcceptedCasSniffer,
-  RecordAcceptedCas
-} from "./acceptedCas.js"
+import { RecordAcceptedCas } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
@@ -65,6 +63,7 @@ import * as runtime from "./runtime.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
+import { inputTruncated, refuseUntellableTruncation, truncationError } from "./truncation.js"
 
 export { SecureContextCache } from "./secureContexts.js"
 
@@ -154,23 +153,6 @@ const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-/**
- * Client, native path (no handshake bytes to read): whether the server sent a
- * CertificateRequest, from the public `getSharedSigalgs()` (OpenSSL fills a client's shared
- * signature algorithms from the CertificateRequest's, TLS 1.2 and 1.3; empty otherwise).
- * Read at each `keylog` line, during the handshake: the last lines of a client's handshake
- * come after the server's flight was read, and the socket may not be asked once a failure
- * destroyed it (node 20 can crash). Verified on Node 20.20 against node:tls servers that do
- * not ask, ask, and require a certificate, TLS 1.2 and 1.3.
- */
-const certificateRequestSeen = (socket: tls.TLSSocket): boolean => {
-  try {
-    return typeof socket.getSharedSigalgs === "function" && socket.getSharedSigalgs().length > 0
-  } catch {
-    return false
-  }
-}
-
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 const serverSendsCaCertificates = runtime.serverSendsCaCertificates
@@ -178,7 +160,8 @@ const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
-  private readonly bridge: TransportDuplex
+  /** node:tls's transport: none on the native path (node:tls has the TCP socket). */
+  private readonly bridge: TransportDuplex | undefined
   private readonly state = new ConnectionState()
   /** Every change of `state`, of the socket's buffers or of the bridge's. */
   private readonly changed = Condition.make()
@@ -195,6 +178,8 @@ export class NodeTlsConnection implements EngineConnection {
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
   private nativeEnd: (() => internals.NativeEnd) | undefined = undefined
+  /** Client: what it learns of the server's CertificateRequest. */
+  private readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
   private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
@@ -212,19 +197,22 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
     private readonly sessionsKept: boolean = false
   ) {
+    this.requests = side === "client" ? new CertificateRequests() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
     this.guard = guardsCloseNotify && native === undefined
       ? closeNotifyGuard.make(config.transport, side, {
         writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
-        handedOn: () => this.bridge.readableLength === 0,
+        handedOn: () => (this.bridge?.readableLength ?? 0) === 0,
         onPeerClosed: this.changed.notify
       })
       : undefined
-    this.bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
-    this.bridge.on("error", this.changed.notify)
-    this.bridge.onWriteProgress = this.changed.notify
+    if (native !== undefined) return
+    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
+    this.bridge = bridge
+    bridge.on("error", this.changed.notify)
+    bridge.onWriteProgress = this.changed.notify
     // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
-    this.bridge.on("drain", this.changed.notify)
+    bridge.on("drain", this.changed.notify)
   }
 
   private evidence(): Evidence {
@@ -234,8 +222,8 @@ export class NodeTlsConnection implements EngineConnection {
       protocolVersion: this.state.handshake?.protocolVersion,
       sentCertificate: Option.isSome(this.config.certificate),
       certificateRequested: this.certificateRequested(),
-      firstInboundByte: this.bridge.firstInboundByte,
-      inboundChunks: this.bridge.inboundChunks,
+      firstInboundByte: this.bridge?.firstInboundByte,
+      inboundChunks: this.bridge?.inboundChunks ?? 0,
       inboundAtSecure: this.inboundAtSecure,
       receivedData: this.receivedData
     }
@@ -246,36 +234,37 @@ export class NodeTlsConnection implements EngineConnection {
       const failure = fromNodeError(error, {
         side: this.side,
         handshakeDone: this.state.secure,
-        transportError: this.bridge.transportError,
+        transportError: this.bridge?.transportError,
         // a client sends its certificate only when asked (unknown on the native path: assume it did)
         sentCertificate: Option.isSome(this.config.certificate) &&
           (this.side === "server" || this.native !== undefined || this.certificateRequested())
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
-    this.stopSniffingListener?.()
+    this.requests?.stop()
     this.changed.notify()
   }
 
   private start(): tls.TLSSocket {
     if (this.socket !== undefined) return this.socket
     // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
-    let inputHeld = runtime.inputBeforeStartThrows && this.native === undefined
-    if (inputHeld) this.bridge.consumerFull = () => true
-    const socket = this.createSocket(this.native ?? this.bridge)
+    const bridge = this.bridge
+    let inputHeld = runtime.inputBeforeStartThrows && bridge !== undefined
+    if (inputHeld) bridge!.consumerFull = () => true
+    const socket = this.createSocket(this.native ?? bridge!)
     this.socket = socket
     // (the native path: how the peer's input ends, told by node internals from the first read on)
     if (this.native !== undefined) {
       this.nativeEnd = internals.watchNativeEnd(socket)
-      if (this.side === "client") this.watchCertificateRequest(socket)
+      this.requests?.watchNative(socket)
     }
     this.state.start()
     // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
     if (
       this.side === "client" && this.native === undefined &&
       (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
-    ) this.sniffAcceptedCas(socket)
-    if (this.side === "client" && this.native === undefined && runtime.certificateRequestFromFlight) this.watchFlight()
+    ) this.requests?.sniff(socket, bridge!, this.decryptCertificateRequest)
+    if (bridge !== undefined && runtime.certificateRequestFromFlight) this.requests?.watchFlight(bridge)
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -286,21 +275,23 @@ export class NodeTlsConnection implements EngineConnection {
     // (the ticket wait's bound: clients keeping sessions only)
     if (this.sessionsKept) this.startedAt = performance.now()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
-    this.bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
-    this.bridge.consumerWriteEnded = () => socket.writableEnded
-    this.bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
-    if (inputHeld) {
-      setImmediate(() => {
-        inputHeld = false
-        this.bridge.consumerRead()
-      })
+    if (bridge !== undefined) {
+      bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
+      bridge.consumerWriteEnded = () => socket.writableEnded
+      bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
+      if (inputHeld) {
+        setImmediate(() => {
+          inputHeld = false
+          bridge.consumerRead()
+        })
+      }
     }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
       if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
-      this.inboundAtSecure = this.bridge.inboundChunks
+      this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
-      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+      if (runtime.keylogAfterSecure && this.requests?.pending === true) {
         setImmediate(() => this.secured(socket))
       } else this.secured(socket)
     })
@@ -309,13 +300,7 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on("drain", this.changed.notify)
     socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      // the native path: told by node internals (without them it is only taken when close_notify
-      // is not required, and an end nothing vouches for counts as truncation)
-      this.state.inputEnded(
-        this.native === undefined
-          ? this.bridge.eofDelivered && !this.bridge.consumerEndedBeforeEof
-          : this.nativeEnd?.() !== "closeNotify"
-      )
+      this.state.inputEnded(inputTruncated(bridge, this.nativeEnd))
       this.changed.notify()
     })
     socket.on("close", () => {
@@ -333,87 +318,17 @@ export class NodeTlsConnection implements EngineConnection {
       // (only where reading is deferred, Bun: a socket destroyed meanwhile)
       this.recordError(error)
     }
-    this.stopSniffingListener?.()
+    this.requests?.stop()
     this.changed.notify()
   }
 
-  /** Client, native path: the server sent a CertificateRequest (`certificateRequestSeen`). */
-  private sawCertificateRequest = false
-
-  private watchCertificateRequest(socket: tls.TLSSocket): void {
-    const onKeylog = () => {
-      if (!this.sawCertificateRequest && certificateRequestSeen(socket)) {
-        this.sawCertificateRequest = true
-        socket.off("keylog", onKeylog)
-      }
-    }
-    socket.on("keylog", onKeylog)
-    socket.once("secureConnect", () => socket.off("keylog", onKeylog))
-  }
-
-  // ---- the accepted-CA sniffer (client, bridge only)
-
-  private sniffer: AcceptedCasSniffer | undefined = undefined
-  private snifferResult: AcceptedCasResult | undefined = undefined
-  private stopSniffingListener: (() => void) | undefined = undefined
-
-  /**
-   * Client: follows the server's flight to recover its CertificateRequest's CA names (no
-   * node:tls API gives them). TLS 1.2's is in clear and always read; TLS 1.3's is decrypted only
-   * when `decryptCertificateRequest` (see `acceptedCasMatter`): the keylog listener, attached
-   * right after `tls.connect`, is what makes node:tls hand the handshake secret out.
-   */
-  private sniffAcceptedCas(socket: tls.TLSSocket): void {
-    const decrypt = this.decryptCertificateRequest
-    const sniffer = makeAcceptedCasSniffer({ decryptTls13: decrypt })
-    this.sniffer = sniffer
-    const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
-    if (decrypt) socket.on("keylog", onKeylog)
-    this.bridge.onInbound = (chunk) => {
-      sniffer.onServerBytes(chunk)
-      if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
-    }
-    this.stopSniffingListener = () => this.stopSniffing(socket, onKeylog)
-  }
-
-  private stopSniffing(socket: tls.TLSSocket, onKeylog: (line: Buffer) => void): void {
-    socket.off("keylog", onKeylog)
-    this.bridge.onInbound = undefined
-    if (this.sniffer !== undefined) {
-      this.snifferResult = this.sniffer.result()
-      this.sniffer.dispose()
-      this.sniffer = undefined
-    }
-  }
-
-  /** Client (Deno): the length of the first encrypted record we sent (runtime.certificateRequestFromFlight). */
-  private firstEncryptedRecord: number | undefined = undefined
-
-  /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
-  private watchFlight(): void {
-    this.bridge.onOutbound = (chunk) => {
-      for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
-        if (chunk[i] === 23) {
-          this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
-          this.bridge.onOutbound = undefined
-          return
-        }
-      }
-    }
-  }
-
-  /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
+  /** Client: the server asked for a certificate (`certificateRequests.ts`). */
   private certificateRequested(): boolean {
-    if (this.sawCertificateRequest || Option.isSome(this.acceptedCas())) return true
-    const length = this.firstEncryptedRecord
-    const handshake = this.state.handshake
-    return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
-      runtime.flightAnswersRequest(length, handshake.ciphersuiteName)
+    return this.requests?.requested(this.state.handshake) === true
   }
 
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
-    const result = this.sniffer?.result() ?? this.snifferResult
-    return result !== undefined && result.certificateRequested ? Option.some(result.acceptedCas) : Option.none()
+    return this.requests?.acceptedCas() ?? Option.none()
   }
 
   // ---- failures
@@ -535,7 +450,7 @@ export class NodeTlsConnection implements EngineConnection {
     if (chunk !== null) {
       this.receivedData = true
       this.plaintextReads++
-      this.bridge.consumerRead()
+      this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     return this.changed.await(this.readCheck)
@@ -547,19 +462,13 @@ export class NodeTlsConnection implements EngineConnection {
     if (chunk !== null) {
       this.receivedData = true
       this.plaintextReads++
-      this.bridge.consumerRead()
+      this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
     }
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
     if (state.input === "Truncated" && this.config.requireCloseNotify) {
-      return this.endedAbruptly(
-        new TlsError.TlsGenericError({
-          reason: "Eof",
-          detail: "the transport ended without the peer's close_notify (truncation)",
-          side: this.side
-        })
-      )
+      return this.endedAbruptly(truncationError(this.side))
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
     // (Bun) the peer's close_notify, kept from node:tls until our side closes
@@ -598,7 +507,7 @@ export class NodeTlsConnection implements EngineConnection {
     Effect.suspend(() => {
       const socket = this.start()
       if (this.state.failure !== undefined) return this.failWith()
-      if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+      if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
         return Effect.fail(
           new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
@@ -610,7 +519,7 @@ export class NodeTlsConnection implements EngineConnection {
       // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
       // once over a JS Duplex (runtime.writeCallbackAfterTransport)
       if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && !this.bridge.writableNeedDrain) {
+        if (socket.write(bytes, this.changed.notify) && this.bridge?.writableNeedDrain !== true) {
           return Effect.void
         }
         return this.changed.await(this.handedToBridge)
@@ -626,7 +535,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
       const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
         if (this.state.failure !== undefined) return this.failWith()
-        if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
+        if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
         if (handedOn) return Effect.void
         if (this.state.closed) return Effect.fail(this.closedError)
         return undefined
@@ -636,8 +545,8 @@ export class NodeTlsConnection implements EngineConnection {
 
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
-    if (this.bridge.endedByConsumer) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && !this.bridge.writableNeedDrain) {
+    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
+    if (!this.socket!.writableNeedDrain && this.bridge?.writableNeedDrain !== true) {
       return Effect.void
     }
     if (this.state.closed) return Effect.fail(this.closedError)
@@ -659,7 +568,7 @@ export class NodeTlsConnection implements EngineConnection {
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
-    if (this.bridge.endedByConsumer) return Effect.void
+    if (this.bridge?.endedByConsumer === true) return Effect.void
     const end = Effect.suspend(() => {
       if (!socket.writableEnded) socket.end()
       return this.ended(socket)
@@ -680,13 +589,15 @@ export class NodeTlsConnection implements EngineConnection {
    * TLSSocket has finished: `closeWrite` and close wait the same way before the teardown.
    */
   private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
+    const bridge = this.bridge
+    if (bridge === undefined) return Effect.void
     return Effect.async<void, TlsError.TlsError>((resume) => {
       let handle: ReturnType<typeof setTimeout> | undefined = undefined
-      let seen = this.bridge.writtenChunks
+      let seen = bridge.writtenChunks
       const check = () => {
-        const idle = socket.writableLength === 0 && !this.bridge.writeBlocked && this.bridge.writableLength === 0
-        if (idle && seen === this.bridge.writtenChunks) return resume(Effect.void)
-        seen = this.bridge.writtenChunks
+        const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
+        if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
+        seen = bridge.writtenChunks
         handle = setTimeout(check, 1)
       }
       handle = setTimeout(check, 1)
@@ -702,7 +613,7 @@ export class NodeTlsConnection implements EngineConnection {
    */
   private get ciphertextFlushed(): boolean {
     return runtime.writeCallbackAfterTransport || this.native !== undefined ||
-      (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
   }
 
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
@@ -758,7 +669,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     if (
       socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      !this.bridge.writeBlocked && socket.writableLength > 0
+      this.bridge?.writeBlocked !== true && socket.writableLength > 0
     ) {
       return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
     }
@@ -773,40 +684,41 @@ export class NodeTlsConnection implements EngineConnection {
   })
 
   private readonly tearDownNow: Effect.Effect<void> = Effect.suspend(() => {
-    const shutDown = this.bridge.writableFinished || this.tornDown
+    const shutDown = this.bridge?.writableFinished === true || this.tornDown
     // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
     // data): the peer learns of the end when the transport's own scope closes it
-    const blocked = this.bridge.writeBlocked
+    const blocked = this.bridge?.writeBlocked === true
     this.stop()
     // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
     if (shutDown || blocked || this.native !== undefined) return Effect.void
-    return Effect.ignore(this.config.transport.shutdownWrite)
+    return this.shutdownTransport()
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
   private stop(): void {
     this.tornDown = true
     this.socket?.destroy()
-    this.bridge.destroy()
-    this.stopSniffingListener?.()
+    this.bridge?.destroy()
+    this.requests?.stop()
   }
 
   /**
    * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
    *
-   * On the native path under the live clock, in place with a plain timer (deadline.ts's
-   * pattern, no fiber): every wait in `steps` is then on `changed` and ends once `stop` has
-   * destroyed the socket, which the timer does (the transport was taken: nothing external is
-   * awaited). Otherwise in a fiber of its own, raced with the Clock: a finalizer is
-   * uninterruptible, and the fiber closing a scope may itself be interrupted, so a timeout
-   * raced in place could neither fire nor be trusted; and the bridge's teardown awaits the
-   * transport's `shutdownWrite`, which only an interruption ends.
+   * Under the live clock, in place with a plain timer (deadline.ts's pattern): every wait in
+   * `steps` is on `changed` and ends once `stop` has destroyed the socket, which the timer
+   * does; the one external wait, the transport's half-close (bridge only), gets a fiber of
+   * its own that the same deadline interrupts (`shutdownTransport`). Under any other clock,
+   * in a fiber of its own raced with the Clock: a finalizer is uninterruptible, and the fiber
+   * closing a scope may itself be interrupted, so a timeout raced in place could neither fire
+   * nor be trusted.
    */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
     return Effect.clockWith((clock) => {
       const millis = Duration.toMillis(this.config.closeTimeout)
-      if (this.native !== undefined && clock instanceof LiveClock && millis <= maxTimerMillis) {
+      if (clock instanceof LiveClock && millis <= maxTimerMillis) {
         return Effect.suspend(() => {
+          this.closeDeadline = Date.now() + millis
           const timer = setTimeout(() => {
             this.stop()
             this.changed.notify()
@@ -825,6 +737,36 @@ export class NodeTlsConnection implements EngineConnection {
         Effect.zipRight(Effect.sync(() => this.stop()))
       )
     })
+  }
+
+  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
+  private closeDeadline: number | undefined = undefined
+
+  /**
+   * The transport's half-close, within the close's bound. It may wait for the peer (TCP's FIN
+   * behind data the peer does not read) and a finalizer cannot be interrupted: under a close
+   * bounded in place it runs in a fiber of its own, interrupted when the time is up.
+   */
+  private shutdownTransport(): Effect.Effect<void> {
+    const shutdown = Effect.ignore(this.config.transport.shutdownWrite)
+    const deadline = this.closeDeadline
+    if (deadline === undefined) return shutdown
+    return Effect.flatMap(Effect.fork(Effect.interruptible(shutdown)), (fiber) =>
+      Effect.async<void>((resume) => {
+        const done = () => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        }
+        const timer = setTimeout(() => {
+          fiber.removeObserver(done)
+          resume(Fiber.interrupt(fiber))
+        }, Math.max(0, deadline - Date.now()))
+        fiber.addObserver(done)
+        return Effect.sync(() => {
+          clearTimeout(timer)
+          fiber.removeObserver(done)
+        })
+      }))
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
@@ -921,21 +863,6 @@ const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined
   }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
-
-/** Without node's private `_readableState`, truncation cannot be told: refuse rather than guess. */
-const refuseUntellableTruncation = (
-  config: EngineConfig,
-  side: TlsError.Side
-): Effect.Effect<void, TlsError.TlsError> =>
-  config.requireCloseNotify && !internals.canTellTruncation()
-    ? Effect.fail(
-      new TlsError.TlsGenericError({
-        reason: "Unavailable",
-        detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
-        side
-      })
-    )
-    : Effect.void
 
 const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
   new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })

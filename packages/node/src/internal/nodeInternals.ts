@@ -253,37 +253,18 @@ export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undef
 const deferShutdownBehindWrites = (socket: tls.TLSSocket, parent: { writeQueueSize?: unknown }): void => {
   const final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = (socket as any)._final
   if (typeof final !== "function") return
-  ;(socket as any)._final = (callback: (error?: Error | null) => void) =>
-    afterWritesInFlight(socket, parent, () => socket.destroyed ? callback() : final.call(socket, callback))
-}
-
-/**
- * Calls `then` past TLSWrap's completion of its write in flight (an immediate queued before
- * ours) and once libuv holds no write on `parent` (`writeQueueSize`, polled each millisecond),
- * or at once when `socket` is destroyed.
- */
-const afterWritesInFlight = (socket: Duplex, parent: { writeQueueSize?: unknown }, then: () => void): void => {
-  const attempt = () => {
-    if (!socket.destroyed && typeof parent.writeQueueSize === "number" && parent.writeQueueSize > 0) {
-      setTimeout(attempt, 1)
-      return
+  ;(socket as any)._final = (callback: (error?: Error | null) => void) => {
+    const attempt = () => {
+      if (socket.destroyed) return callback()
+      if (typeof parent.writeQueueSize === "number" && parent.writeQueueSize > 0) {
+        setTimeout(attempt, 1)
+        return
+      }
+      final.call(socket, callback)
     }
-    then()
+    setImmediate(attempt)
   }
-  setImmediate(attempt)
 }
-
-/**
- * Half-closes a TCP socket a native-path TLSSocket took over, behind the records node:tls
- * still holds or has in flight on it (tests: a FIN without close_notify, after every byte
- * written before it; see `deferShutdownBehindWrites`).
- *
- * @internal
- */
-export const endBehindWrites = (socket: Duplex): void =>
-  afterWritesInFlight(socket, (socket as any)._handle ?? {}, () => {
-    if (!socket.destroyed) socket.end()
-  })
 
 const probeTcpEnd = (parent: { readStart(): number; readStop(): number }): NativeEnd => {
   const code = parent.readStart()
@@ -301,6 +282,16 @@ const isEalready = (code: number): boolean => {
   } catch {
     return false
   }
+}
+
+/**
+ * The bytes libuv still holds for a socket's handle (`_handle.writeQueueSize`), 0 when unknown.
+ *
+ * @internal
+ */
+export const writeQueueSize = (socket: Duplex): number => {
+  const queued = (socket as { _handle?: { writeQueueSize?: unknown } })._handle?.writeQueueSize
+  return typeof queued === "number" ? queued : 0
 }
 
 /**

@@ -53,6 +53,29 @@ export const takeSocket = (transport: Transport.Transport): Option.Option<Duplex
 /** Transports whose `shutdownWrite` still half-closes the socket once taken (`pairForTest`). */
 const truncatable = new WeakSet<Transport.Transport>()
 
+/**
+ * Ends a socket's TCP side under the TLS engine that took it, once what node:tls already
+ * encrypted has reached libuv: a turn later (node:tls completes a write in flight from an
+ * immediate) and when the handle's write queue is empty.
+ */
+const endUnderEngine = (socket: Duplex): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let timer: ReturnType<typeof setTimeout> | undefined = undefined
+    const attempt = () => {
+      if (!socket.destroyed && internals.writeQueueSize(socket) > 0) {
+        timer = setTimeout(attempt, 1)
+        return
+      }
+      if (!socket.destroyed) socket.end()
+      resume(Effect.void)
+    }
+    const immediate = setImmediate(attempt)
+    return Effect.sync(() => {
+      clearImmediate(immediate)
+      clearTimeout(timer)
+    })
+  })
+
 const formatAddress = (address: string | undefined, port: number | undefined): string | undefined =>
   address === undefined ? undefined : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
 
@@ -189,10 +212,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
 
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     // (tests: a FIN without close_notify under the engine that took the socket)
-    if (taken && !closed && truncatable.has(transport)) {
-      internals.endBehindWrites(socket)
-      return Effect.void
-    }
+    if (taken && !closed && truncatable.has(transport)) return endUnderEngine(socket)
     const now = shutdownCheck()
     if (now !== undefined) return now
     const onFinish = () => writers.notify()

@@ -9,8 +9,9 @@
  *   `subarray` views of it when `chunkSize` splits it), never copying again;
  * - a write is split in pieces of at most `capacity` bytes; a piece is accepted
  *   when it fits in the free space or the buffer is empty, so at most
- *   `capacity` bytes are ever buffered per direction and a 16 KiB write into a
- *   64 KiB buffer stays one chunk;
+ *   `capacity` bytes are ever buffered per direction and a write that fits the
+ *   buffer stays one chunk (the default, 128 KiB, takes node:tls's ciphertext of a
+ *   64 KiB plaintext write whole);
  * - waiting is done with core's `Condition` (no polling, no timers unless a
  *   delay is configured).
  *

@@ -33,6 +33,7 @@ export interface Store {
   readonly anchorsBySubject: ReadonlyMap<string, ReadonlyArray<Certificate>>
   readonly anchorFingerprints: ReadonlySet<string>
   readonly intermediatesBySubject: ReadonlyMap<string, ReadonlyArray<Certificate>>
+  /** Newest first (CRL number, then thisUpdate). */
   readonly crls: ReadonlyArray<ParsedCrl>
   /** Maximum number of (non-self-issued) intermediates; unbounded when undefined. */
   readonly maxIntermediates: number | undefined
@@ -53,6 +54,16 @@ const index = (certs: ReadonlyArray<Certificate>): Map<string, Array<Certificate
   return out
 }
 
+/**
+ * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
+ * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
+ */
+const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
+  const an = a.crlNumber ?? -1n
+  const bn = b.crlNumber ?? -1n
+  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
+}
+
 /** @internal */
 export const makeStore = (
   anchors: ReadonlyArray<Certificate>,
@@ -66,7 +77,8 @@ export const makeStore = (
   anchorsBySubject: index(anchors),
   anchorFingerprints: new Set(anchors.map((a) => a.fingerprintSha256)),
   intermediatesBySubject: index(intermediates),
-  crls,
+  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
+  crls: [...crls].sort(newestFirst),
   maxIntermediates,
   lenientAnchors,
   unreadableCrls
@@ -452,6 +464,7 @@ const inheritedLink = (v: Verification, path: ReadonlyArray<Node>, i: number): P
 
 /** ReasonFlags bits 1 (keyCompromise) to 8 (aACompromise). */
 const AllReasons = 0x1fe
+const CertificateHold = 6
 const RemoveFromCrl = 8
 
 const generalNameKey = (n: Name.GeneralName): string => {
@@ -555,6 +568,9 @@ const checkCrlSigner = async (
   if (issuerNode !== undefined && issuerNode.p.x509.subject.key === crl.issuer.key) {
     consider(issuerNode.cert, true, i + 1)
   }
+  // validating a CRL signer's own path: the CRL that covers the signer may be its own (a
+  // CA's CRL-signing key signs the CRL that lists its certificate too, PKITS 4.5.6)
+  if (v.depth > 0 && i === 0 && path[0].p.x509.subject.key === crl.issuer.key) consider(path[0].cert, true, 0)
   for (let k = i + 2; k < path.length; k++) {
     if (path[k].p.x509.subject.key === crl.issuer.key) consider(path[k].cert, true, k)
   }
@@ -641,17 +657,7 @@ type Status =
   }
 
 /**
- * Newest first: by CRL number (one without is unusable anyway), then by thisUpdate; a total
- * order, so that the CRLs of one scope come in their issuer's order whatever else is listed.
- */
-const newestFirst = (a: ParsedCrl, b: ParsedCrl): number => {
-  const an = a.crlNumber ?? -1n
-  const bn = b.crlNumber ?? -1n
-  return an !== bn ? (an > bn ? -1 : 1) : b.thisUpdate.getTime() - a.thisUpdate.getTime()
-}
-
-/**
- * Why `crl` (in scope, current) cannot be relied upon, or `undefined`: its own problems
+ * Whether `crl` (in scope, current) can be relied upon (and whether weakly), or why not: its own problems
  * (RFC 5280 5.2.3 a CRLNumber, 5.2.5 a critical issuingDistributionPoint, 5.2.4 a critical
  * deltaCRLIndicator, no unknown critical extension) or its signer (6.3.3 f). The same rules
  * for complete, indirect and delta CRLs.
@@ -682,9 +688,9 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
   const rejected: Array<string> = []
   let mask = 0
   let weak = false
-  // the newest CRLs first (a later CRL may release a certificateHold an older one lists)
-  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined).sort(newestFirst)
-  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined).sort(newestFirst)
+  // newest first, as the store keeps them
+  const complete = v.store.crls.filter((crl) => crl.baseCrlNumber === undefined)
+  const deltas = v.store.crls.filter((crl) => crl.baseCrlNumber !== undefined)
   for (const dp of points) {
     for (const crl of complete) {
       if (mask === AllReasons) break
@@ -737,6 +743,19 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
       if (brokenDelta) continue
       weak = pairWeak
       mask |= interim
+    }
+  }
+  // a revocation for good (any reason but certificateHold) stays true (5.3.1: only a held
+  // certificate leaves a CRL before it expires): an older current CRL of the certificate's
+  // scope that lists it so revokes it, whatever a newer one says (a CRL past its nextUpdate
+  // still covers nothing, 6.3.3 a)
+  for (const dp of points) {
+    for (const crl of complete) {
+      if (!inScope(crl, cert, dp) || !fresh(crl, time)) continue
+      const entry = entryFor(crl, cert)
+      if (entry === undefined || entry.reason === CertificateHold || entry.reason === RemoveFromCrl) continue
+      const usable = await usableCrl(v, crl, path, i)
+      if (usable._tag === "Usable") return { _tag: "Revoked", reason: entry.reason, weak: weak || usable.weak }
     }
   }
   if (mask === AllReasons) return { _tag: "Good", weak }
@@ -849,9 +868,10 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       const status = await revocationStatus(v, path, i)
       if (status.weak) add("Insecure", "Weak", "weak CRL signature", i)
       if (status._tag === "Revoked") add("Revoked", "Revoked", `revoked (reason ${status.reason ?? "unspecified"})`, i)
-      else if (status._tag === "Undetermined" && v.depth === 0) {
+      else if (status._tag === "Undetermined") {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
-        // when revocation is only checked if available (a forged or damaged CRL is no CRL)
+        // when revocation is only checked if available (a forged or damaged CRL is no CRL);
+        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any)
         if (status.rejected.length > 0) add("GenericError", "Revocation", status.rejected.join("; "), i)
         else if (v.options.revocation === "required") {
           add(
