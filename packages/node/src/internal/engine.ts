@@ -595,6 +595,8 @@ export class NodeTlsConnection implements EngineConnection {
       let handle: ReturnType<typeof setTimeout> | undefined = undefined
       let seen = bridge.writtenChunks
       const check = () => {
+        // (a teardown, the close bound's included, ends the wait: nothing more will be written)
+        if (this.tornDown || socket.destroyed || bridge.destroyed) return resume(Effect.void)
         const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
         if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
         seen = bridge.writtenChunks
