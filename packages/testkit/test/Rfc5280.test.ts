@@ -408,6 +408,8 @@ describe("RFC 5280 6.3: revocation", () => {
         const undetermined = yield* verify([root], chain, {}, { crls: [stale, rootCrl] })
         expectUndetermined(undetermined)
         assert.deepStrictEqual(undetermined.reasons.map((r) => r.certificate), [0])
+        assert.include(undetermined.reasons[0].detail, "is not current")
+        assert.include(undetermined.reasons[0].detail, "CRLs given for it")
         // the same for a CA of the path: the root's CRL is stale
         const rootStale = yield* root.crl({
           thisUpdate: new Date(NOW.getTime() - 10 * DAY),

@@ -654,8 +654,8 @@ type Status =
     readonly problems: ReadonlyArray<string>
     /** In-scope CRLs that could not be used (bad signature, no signer, unknown critical extension). */
     readonly rejected: ReadonlyArray<string>
-    /** Whether a CRL given claims the certificate or its issuer (see `claims`). */
-    readonly available: boolean
+    /** The issuers of the CRLs given that are revocation information for the certificate (see `claims`). */
+    readonly available: ReadonlyArray<string>
   }
 
 /**
@@ -794,7 +794,10 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
     }
   }
   if (mask === AllReasons) return { _tag: "Good", weak }
-  const available = v.store.crls.some((crl) => claims(crl, cert, points, path[i + 1]?.p.x509.subjectKeyId))
+  const issuerKeyId = path[i + 1]?.p.x509.subjectKeyId
+  const available = [
+    ...new Set(v.store.crls.filter((crl) => claims(crl, cert, points, issuerKeyId)).map((crl) => crl.issuer.text))
+  ]
   return { _tag: "Undetermined", problems, rejected, weak, available }
 }
 
@@ -907,15 +910,15 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       else if (status._tag === "Undetermined") {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
         // when revocation is only checked if available (a forged or damaged CRL is no CRL);
-        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any)
+        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any);
+        // and so does revocation information for it that cannot determine its status
+        // (stale, out of scope, some reasons only, a delta alone), where "required" also
+        // refuses a certificate for whose issuer no CRL was given at all
         if (status.rejected.length > 0) add("GenericError", "Revocation", status.rejected.join("; "), i)
-        else if (v.options.revocation === "required" || status.available) {
-          add(
-            "GenericError",
-            "Revocation",
-            `no usable CRL covers it${status.problems.length > 0 ? `: ${status.problems.join(", ")}` : ""}`,
-            i
-          )
+        else if (v.options.revocation === "required" || status.available.length > 0) {
+          const why = status.problems.length > 0 ? `: ${status.problems.join(", ")}` : ""
+          const given = status.available.length > 0 ? ` (CRLs given for it: ${status.available.join("; ")})` : ""
+          add("GenericError", "Revocation", `no usable CRL covers it${why}${given}`, i)
         }
       }
     }
