@@ -31,7 +31,13 @@ export interface HandshakeInfo {
   readonly serverName: Option.Option<string>
   /** Whether the session was resumed. */
   readonly resumed: boolean
-  /** Client: the CA names the server sent in its CertificateRequest (none: not asked). */
+  /**
+   * Client: the CA names the server sent in its CertificateRequest. None when the server did not
+   * ask for a certificate, or when the names were not recorded: an engine may record them only
+   * where they can matter (the Node engine does when the client has a certificate, when a
+   * `TlsInteraction` answers `requestCertificate`, or when `NodeTlsBackend.RecordAcceptedCas` is
+   * set; without any of these a connection may take a faster path that sees no handshake bytes).
+   */
   readonly acceptedCas: Option.Option<ReadonlyArray<DistinguishedName>>
 }
 

@@ -112,7 +112,7 @@ describe("node internals", () => {
     }
   })
 
-  it.scopedLive("a TCP client takes the native path by default; asking for the CA names keeps the bridge", () =>
+  it.scopedLive("TCP takes the native path by default, both ends; a client asking for the CA names keeps the bridge", () =>
     Effect.gen(function*() {
       const fixture = yield* TestPki.TestPki
       const consumed = (recordAcceptedCas: boolean) =>
@@ -123,11 +123,12 @@ describe("node internals", () => {
             Effect.provideService(NodeTlsBackend.RecordAcceptedCas, recordAcceptedCas)
           )
           // a transport whose socket the engine took fails with Closed
-          const exit = yield* Effect.exit(clientTransport.write(new Uint8Array(0)))
-          return Exit.isFailure(exit)
+          const client = yield* Effect.exit(clientTransport.write(new Uint8Array(0)))
+          const server = yield* Effect.exit(serverTransport.write(new Uint8Array(0)))
+          return [Exit.isFailure(client), Exit.isFailure(server)]
         }))
-      assert.isTrue(yield* consumed(false))
-      assert.isFalse(yield* consumed(true))
+      assert.deepStrictEqual(yield* consumed(false), [true, true])
+      assert.deepStrictEqual(yield* consumed(true), [false, true])
     }).pipe(Effect.provide(Layer.mergeAll(TestPki.layer(), NodeTlsBackend.layer))))
 
   it.scopedLive("without TLSWrap's internals, requireCloseNotify over TCP keeps the bridge and still sees truncation", () =>

@@ -13,7 +13,9 @@
  * The concerns live in their own modules: `connectionState.ts` (the named states),
  * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
  * `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts` (why a peer
- * hung up), `errors.ts` (OpenSSL codes), `acceptedCas.ts` (the CertificateRequest sniffer).
+ * hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL codes),
+ * `certificateRequests.ts` (what a client learns of the server's CertificateRequest, on either
+ * path) and `acceptedCas.ts` (the bridge's sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
  * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
@@ -48,13 +50,9 @@ import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import type { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import {
-  type AcceptedCasResult,
-  type AcceptedCasSniffer,
-  makeAcceptedCasSniffer,
-  RecordAcceptedCas
-} from "./acceptedCas.js"
+import { RecordAcceptedCas } from "./acceptedCas.js"
 import { TransportDuplex } from "./bridge.js"
+import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import { ConnectionState } from "./connectionState.js"
 import { flagsFromVerifyError, fromNodeError } from "./errors.js"
@@ -65,6 +63,7 @@ import * as runtime from "./runtime.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
 import * as tcp from "./tcp.js"
+import { inputTruncated, refuseUntellableTruncation, truncationError } from "./truncation.js"
 
 export { SecureContextCache } from "./secureContexts.js"
 
@@ -154,23 +153,6 @@ const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 
-/**
- * Client, native path (no handshake bytes to read): whether the server sent a
- * CertificateRequest, from the public `getSharedSigalgs()` (OpenSSL fills a client's shared
- * signature algorithms from the CertificateRequest's, TLS 1.2 and 1.3; empty otherwise).
- * Read at each `keylog` line, during the handshake: the last lines of a client's handshake
- * come after the server's flight was read, and the socket may not be asked once a failure
- * destroyed it (node 20 can crash). Verified on Node 20.20 against node:tls servers that do
- * not ask, ask, and require a certificate, TLS 1.2 and 1.3.
- */
-const certificateRequestSeen = (socket: tls.TLSSocket): boolean => {
-  try {
-    return typeof socket.getSharedSigalgs === "function" && socket.getSharedSigalgs().length > 0
-  } catch {
-    return false
-  }
-}
-
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 const serverSendsCaCertificates = runtime.serverSendsCaCertificates
@@ -196,6 +178,8 @@ export class NodeTlsConnection implements EngineConnection {
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
   private nativeEnd: (() => internals.NativeEnd) | undefined = undefined
+  /** Client: what it learns of the server's CertificateRequest. */
+  private readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
   private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
@@ -213,6 +197,7 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
     private readonly sessionsKept: boolean = false
   ) {
+    this.requests = side === "client" ? new CertificateRequests() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
     this.guard = guardsCloseNotify && native === undefined
       ? closeNotifyGuard.make(config.transport, side, {
@@ -256,7 +241,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
       this.state.broke(refineFailure(failure, this.evidence(), error))
     }
-    this.stopSniffingListener?.()
+    this.requests?.stop()
     this.changed.notify()
   }
 
@@ -271,15 +256,15 @@ export class NodeTlsConnection implements EngineConnection {
     // (the native path: how the peer's input ends, told by node internals from the first read on)
     if (this.native !== undefined) {
       this.nativeEnd = internals.watchNativeEnd(socket)
-      if (this.side === "client") this.watchCertificateRequest(socket)
+      this.requests?.watchNative(socket)
     }
     this.state.start()
     // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
     if (
       this.side === "client" && this.native === undefined &&
       (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
-    ) this.sniffAcceptedCas(socket)
-    if (this.side === "client" && this.native === undefined && runtime.certificateRequestFromFlight) this.watchFlight()
+    ) this.requests?.sniff(socket, bridge!, this.decryptCertificateRequest)
+    if (bridge !== undefined && runtime.certificateRequestFromFlight) this.requests?.watchFlight(bridge)
     const sessionsOf = this.sessionsOf
     if (sessionsOf !== undefined) {
       socket.on("session", (session: Buffer) => {
@@ -306,7 +291,7 @@ export class NodeTlsConnection implements EngineConnection {
       this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
-      if (runtime.keylogAfterSecure && this.sniffer?.result().state === "pending") {
+      if (runtime.keylogAfterSecure && this.requests?.pending === true) {
         setImmediate(() => this.secured(socket))
       } else this.secured(socket)
     })
@@ -315,13 +300,7 @@ export class NodeTlsConnection implements EngineConnection {
     socket.on("drain", this.changed.notify)
     socket.on("finish", this.changed.notify)
     socket.on("end", () => {
-      // the native path: told by node internals (without them it is only taken when close_notify
-      // is not required, and an end nothing vouches for counts as truncation)
-      this.state.inputEnded(
-        bridge !== undefined
-          ? bridge.eofDelivered && !bridge.consumerEndedBeforeEof
-          : this.nativeEnd?.() !== "closeNotify"
-      )
+      this.state.inputEnded(inputTruncated(bridge, this.nativeEnd))
       this.changed.notify()
     })
     socket.on("close", () => {
@@ -339,88 +318,17 @@ export class NodeTlsConnection implements EngineConnection {
       // (only where reading is deferred, Bun: a socket destroyed meanwhile)
       this.recordError(error)
     }
-    this.stopSniffingListener?.()
+    this.requests?.stop()
     this.changed.notify()
   }
 
-  /** Client, native path: the server sent a CertificateRequest (`certificateRequestSeen`). */
-  private sawCertificateRequest = false
-
-  private watchCertificateRequest(socket: tls.TLSSocket): void {
-    const onKeylog = () => {
-      if (!this.sawCertificateRequest && certificateRequestSeen(socket)) {
-        this.sawCertificateRequest = true
-        socket.off("keylog", onKeylog)
-      }
-    }
-    socket.on("keylog", onKeylog)
-    socket.once("secureConnect", () => socket.off("keylog", onKeylog))
-  }
-
-  // ---- the accepted-CA sniffer (client, bridge only)
-
-  private sniffer: AcceptedCasSniffer | undefined = undefined
-  private snifferResult: AcceptedCasResult | undefined = undefined
-  private stopSniffingListener: (() => void) | undefined = undefined
-
-  /**
-   * Client: follows the server's flight to recover its CertificateRequest's CA names (no
-   * node:tls API gives them). TLS 1.2's is in clear and always read; TLS 1.3's is decrypted only
-   * when `decryptCertificateRequest` (see `acceptedCasMatter`): the keylog listener, attached
-   * right after `tls.connect`, is what makes node:tls hand the handshake secret out.
-   */
-  private sniffAcceptedCas(socket: tls.TLSSocket): void {
-    const decrypt = this.decryptCertificateRequest
-    const sniffer = makeAcceptedCasSniffer({ decryptTls13: decrypt })
-    this.sniffer = sniffer
-    const onKeylog = (line: Buffer) => sniffer.onKeylog(line)
-    if (decrypt) socket.on("keylog", onKeylog)
-    this.bridge!.onInbound = (chunk) => {
-      sniffer.onServerBytes(chunk)
-      if (sniffer.result().state !== "pending") this.stopSniffing(socket, onKeylog)
-    }
-    this.stopSniffingListener = () => this.stopSniffing(socket, onKeylog)
-  }
-
-  private stopSniffing(socket: tls.TLSSocket, onKeylog: (line: Buffer) => void): void {
-    socket.off("keylog", onKeylog)
-    if (this.bridge !== undefined) this.bridge.onInbound = undefined
-    if (this.sniffer !== undefined) {
-      this.snifferResult = this.sniffer.result()
-      this.sniffer.dispose()
-      this.sniffer = undefined
-    }
-  }
-
-  /** Client (Deno): the length of the first encrypted record we sent (runtime.certificateRequestFromFlight). */
-  private firstEncryptedRecord: number | undefined = undefined
-
-  /** Client (Deno): watches our output for the first application-data record (TLS 1.3's encrypted flight). */
-  private watchFlight(): void {
-    const bridge = this.bridge!
-    bridge.onOutbound = (chunk) => {
-      for (let i = 0; i + 5 <= chunk.length; i += 5 + ((chunk[i + 3]! << 8) | chunk[i + 4]!)) {
-        if (chunk[i] === 23) {
-          this.firstEncryptedRecord = (chunk[i + 3]! << 8) | chunk[i + 4]!
-          bridge.onOutbound = undefined
-          return
-        }
-      }
-    }
-  }
-
-  /** Client: the server asked for a certificate (its CertificateRequest, or on Deno our flight's answer to it). */
+  /** Client: the server asked for a certificate (`certificateRequests.ts`). */
   private certificateRequested(): boolean {
-    if (this.sawCertificateRequest || Option.isSome(this.acceptedCas())) return true
-    const length = this.firstEncryptedRecord
-    const handshake = this.state.handshake
-    return length !== undefined && handshake !== undefined && handshake.protocolVersion === "TLSv1.3" &&
-      runtime.flightAnswersRequest(length, handshake.ciphersuiteName)
+    return this.requests?.requested(this.state.handshake) === true
   }
 
   private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
-    const result = this.sniffer?.result() ?? this.snifferResult
-    return result !== undefined && result.certificateRequested ? Option.some(result.acceptedCas) : Option.none()
+    return this.requests?.acceptedCas() ?? Option.none()
   }
 
   // ---- failures
@@ -560,13 +468,7 @@ export class NodeTlsConnection implements EngineConnection {
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
     if (state.input === "Truncated" && this.config.requireCloseNotify) {
-      return this.endedAbruptly(
-        new TlsError.TlsGenericError({
-          reason: "Eof",
-          detail: "the transport ended without the peer's close_notify (truncation)",
-          side: this.side
-        })
-      )
+      return this.endedAbruptly(truncationError(this.side))
     }
     if (state.input !== "Open") return Effect.succeed(Option.none())
     // (Bun) the peer's close_notify, kept from node:tls until our side closes
@@ -783,7 +685,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.stop()
     // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
     if (shutDown || blocked || this.native !== undefined) return Effect.void
-    return this.shutdownTransport
+    return this.shutdownTransport()
   })
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
@@ -791,7 +693,7 @@ export class NodeTlsConnection implements EngineConnection {
     this.tornDown = true
     this.socket?.destroy()
     this.bridge?.destroy()
-    this.stopSniffingListener?.()
+    this.requests?.stop()
   }
 
   /**
@@ -839,7 +741,7 @@ export class NodeTlsConnection implements EngineConnection {
    * behind data the peer does not read) and a finalizer cannot be interrupted: under a close
    * bounded in place it runs in a fiber of its own, interrupted when the time is up.
    */
-  private readonly shutdownTransport: Effect.Effect<void> = Effect.suspend(() => {
+  private shutdownTransport(): Effect.Effect<void> {
     const shutdown = Effect.ignore(this.config.transport.shutdownWrite)
     const deadline = this.closeDeadline
     if (deadline === undefined) return shutdown
@@ -859,7 +761,7 @@ export class NodeTlsConnection implements EngineConnection {
           fiber.removeObserver(done)
         })
       }))
-  })
+  }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
@@ -952,21 +854,6 @@ const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined
   }
   return Option.getOrUndefined(tcp.takeSocket(config.transport))
 }
-
-/** Without node's private `_readableState`, truncation cannot be told: refuse rather than guess. */
-const refuseUntellableTruncation = (
-  config: EngineConfig,
-  side: TlsError.Side
-): Effect.Effect<void, TlsError.TlsError> =>
-  config.requireCloseNotify && !internals.canTellTruncation()
-    ? Effect.fail(
-      new TlsError.TlsGenericError({
-        reason: "Unavailable",
-        detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
-        side
-      })
-    )
-    : Effect.void
 
 const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
   new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
