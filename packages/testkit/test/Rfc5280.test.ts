@@ -182,6 +182,11 @@ const verifyDer = (
 const flags = (result: Verifier.VerifyResult) => CertificateFlags.toArray(result.flags)
 const expectValid = (result: Verifier.VerifyResult) =>
   assert.deepStrictEqual(flags(result), [], result.reasons.map((r) => r.detail).join("; "))
+/** Only a revocation status that cannot be determined (`GenericError`, code `Revocation`). */
+const expectUndetermined = (result: Verifier.VerifyResult) => {
+  assert.deepStrictEqual(flags(result), ["GenericError"], result.reasons.map((r) => r.detail).join("; "))
+  assert.isTrue(result.reasons.every((r) => r.code === "Revocation"))
+}
 
 const leafOf = (authority: TestPki.Authority, extraExtensions: ReadonlyArray<TestPki.RawExtension>, serial?: bigint) =>
   authority.issue({ extraExtensions, ...(serial === undefined ? {} : { serial }) })
@@ -370,12 +375,91 @@ describe("RFC 5280 6.3: revocation", () => {
         thisUpdate: new Date(NOW.getTime() - 10 * DAY),
         nextUpdate: new Date(NOW.getTime() - DAY)
       })
-      expectValid(yield* verify([root], [leaf], {}, { crls: [stale] }))
-      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [stale] })), [
-        "GenericError"
-      ])
+      // the issuer's only CRL is stale: its status is not determined, in either mode
+      expectUndetermined(yield* verify([root], [leaf], {}, { crls: [stale] }))
+      expectUndetermined(yield* verify([root], [leaf], { revocation: "required" }, { crls: [stale] }))
       const current = yield* root.crl({ revoked: [leaf] })
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [current] })), ["Revoked"])
+    }))
+
+  it.effect(
+    "ifAvailable: a certificate whose issuer's CRLs are given but cannot determine its status fails closed (6.3.3: UNDETERMINED)",
+    () =>
+      Effect.gen(function*() {
+        const root = yield* Pki.make({ now: NOW })
+        const ca = yield* root.intermediate()
+        const other = yield* root.intermediate()
+        const leaf = yield* ca.issue()
+        const chain = [leaf, ca.ca]
+        const rootCrl = yield* root.crl()
+        // no CRL of the leaf's issuer at all: "if available" lets it pass, an unrelated CA's
+        // CRLs (even a stale one) change nothing
+        expectValid(yield* verify([root], chain, {}, { crls: [rootCrl] }))
+        const otherStale = yield* other.crl({
+          thisUpdate: new Date(NOW.getTime() - 10 * DAY),
+          nextUpdate: new Date(NOW.getTime() - DAY)
+        })
+        expectValid(yield* verify([root], chain, {}, { crls: [rootCrl, otherStale, yield* other.crl()] }))
+        // the issuer's CRL is past its nextUpdate
+        const stale = yield* ca.crl({
+          thisUpdate: new Date(NOW.getTime() - 10 * DAY),
+          nextUpdate: new Date(NOW.getTime() - DAY)
+        })
+        const undetermined = yield* verify([root], chain, {}, { crls: [stale, rootCrl] })
+        expectUndetermined(undetermined)
+        assert.deepStrictEqual(undetermined.reasons.map((r) => r.certificate), [0])
+        assert.include(undetermined.reasons[0].detail, "is not current")
+        assert.include(undetermined.reasons[0].detail, "CRLs given for it")
+        // the same for a CA of the path: the root's CRL is stale
+        const rootStale = yield* root.crl({
+          thisUpdate: new Date(NOW.getTime() - 10 * DAY),
+          nextUpdate: new Date(NOW.getTime() - DAY)
+        })
+        const caUndetermined = yield* verify([root], chain, {}, { crls: [yield* ca.crl(), rootStale] })
+        expectUndetermined(caUndetermined)
+        assert.deepStrictEqual(caUndetermined.reasons.map((r) => r.certificate), [1])
+        // its reasons are not all covered (6.3.3 d, onlySomeReasons)
+        const someReasons = yield* ca.crl({ extensions: [idp({ reasons: [1, 2] })] })
+        expectUndetermined(yield* verify([root], chain, {}, { crls: [someReasons, rootCrl] }))
+        // only a delta CRL (5.2.4: a delta is applied to a complete CRL)
+        const delta = yield* ca.crl({ number: 2, extensions: [deltaIndicator(1)] })
+        expectUndetermined(yield* verify([root], chain, {}, { crls: [delta, rootCrl] }))
+        // a current complete CRL of the issuer makes each of them valid again
+        const current = yield* ca.crl()
+        for (const crls of [[stale], [someReasons], [delta]]) {
+          expectValid(yield* verify([root], chain, {}, { crls: [...crls, current, rootCrl] }))
+        }
+      })
+  )
+
+  it.effect("ifAvailable: CRLs the certificate names, or its issuer's key signed under another name, are its own", () =>
+    Effect.gen(function*() {
+      const root = yield* Pki.make({ now: NOW })
+      const crlAuthority = yield* root.intermediate({ keyUsage: ["cRLSign"], isCa: false })
+      // the leaf names a cRLIssuer whose CRL is not indirect (5.2.5: only an indirect CRL
+      // covers another issuer's certificates; PKITS 4.14.27)
+      const named = yield* leafOf(root, [cdp({ crlIssuer: [dirName(crlAuthority.ca)] })])
+      const direct = yield* crlAuthority.crl()
+      expectUndetermined(yield* verify([root], [named], {}, { crls: [direct], intermediates: [crlAuthority.ca] }))
+      const indirect = yield* crlAuthority.crl({ extensions: [idp({ indirect: true })] })
+      expectValid(yield* verify([root], [named], {}, { crls: [indirect], intermediates: [crlAuthority.ca] }))
+      // the leaf's distribution point names a CRL (its IDP) another CA issued, not indirect
+      const pointed = yield* leafOf(root, [cdp({ full: [uri("http://crl.example/root.crl")] })])
+      const foreign = yield* crlAuthority.crl({ extensions: [idp({ full: [uri("http://crl.example/root.crl")] })] })
+      expectUndetermined(yield* verify([root], [pointed], {}, { crls: [foreign], intermediates: [crlAuthority.ca] }))
+      // a CRL signed by the issuer's key under another issuer name (authorityKeyIdentifier
+      // is the issuer's key: PKITS 4.4.5) is no CRL of the issuer but tells it publishes them
+      const leaf = yield* root.issue()
+      const renamed = resign(
+        (yield* root.crl()).der,
+        root.ca.privateKey,
+        (fields) => fields.map((f, i) => i === 2 ? crlAuthority.ca.certificate.subject.der : f)
+      )
+      const result = yield* Verifier.make({ anchors: [root.ca.certificate], crls: [renamed] }).verify(
+        [leaf.certificate],
+        { purpose: "client", time: NOW, extendedKeyUsage: "any" }
+      )
+      expectUndetermined(result)
     }))
 
   it.effect("serial numbers are INTEGERs: 255 (00 FF) is not -1 (FF)", () =>
@@ -441,18 +525,18 @@ describe("RFC 5280 6.3: revocation", () => {
         revoked: [leaf],
         extensions: [idp({ full: [uri("http://crl.example/b.crl")] })]
       })
-      expectValid(yield* verify([root], [leaf], {}, { crls: [otherDp] }))
-      assert.deepStrictEqual(flags(yield* verify([root], [leaf], { revocation: "required" }, { crls: [otherDp] })), [
-        "GenericError"
-      ])
+      // the issuer publishes partitioned CRLs, the one of the leaf's partition is missing
+      expectUndetermined(yield* verify([root], [leaf], {}, { crls: [otherDp] }))
+      expectUndetermined(yield* verify([root], [leaf], { revocation: "required" }, { crls: [otherDp] }))
       const sameDp = yield* root.crl({
         revoked: [leaf],
         extensions: [idp({ full: [uri("http://crl.example/a.crl")] })]
       })
       assert.deepStrictEqual(flags(yield* verify([root], [leaf], {}, { crls: [sameDp] })), ["Revoked"])
       // a certificate without cRLDistributionPoints is not in a partitioned CRL's scope
+      // (not revoked by it, but not determined either)
       const plain = yield* root.issue()
-      expectValid(
+      expectUndetermined(
         yield* verify([root], [plain], {}, {
           crls: [yield* root.crl({ revoked: [plain], extensions: [idp({ full: [uri("http://crl.example/a.crl")] })] })]
         })
@@ -467,14 +551,18 @@ describe("RFC 5280 6.3: revocation", () => {
       const chain = [leaf, ca.ca]
       const caOnly = yield* ca.crl({ revoked: [leaf], extensions: [idp({ onlyCa: true })] })
       const rootCrl = yield* root.crl()
-      expectValid(yield* verify([root], chain, {}, { crls: [caOnly, rootCrl] }))
+      // the CA-only CRL does not revoke the leaf, nor does it say the leaf is not revoked
+      expectUndetermined(yield* verify([root], chain, {}, { crls: [caOnly, rootCrl] }))
+      const caComplete = yield* ca.crl()
+      expectValid(yield* verify([root], chain, {}, { crls: [caOnly, caComplete, rootCrl] }))
       const userOnly = yield* ca.crl({ revoked: [leaf], extensions: [idp({ onlyUser: true })] })
       assert.deepStrictEqual(flags(yield* verify([root], chain, {}, { crls: [userOnly, rootCrl] })), ["Revoked"])
       // the root's user-only CRL does not cover the intermediate CA
       const rootUserOnly = yield* root.crl({ revoked: [ca.ca], extensions: [idp({ onlyUser: true })] })
-      expectValid(yield* verify([root], chain, {}, { crls: [caOnly, rootUserOnly] }))
+      const userOnlyOk = yield* ca.crl({ extensions: [idp({ onlyUser: true })] })
+      expectUndetermined(yield* verify([root], chain, {}, { crls: [userOnlyOk, rootUserOnly] }))
       const rootCaOnly = yield* root.crl({ revoked: [ca.ca], extensions: [idp({ onlyCa: true })] })
-      assert.deepStrictEqual(flags(yield* verify([root], chain, {}, { crls: [caOnly, rootCaOnly] })), ["Revoked"])
+      assert.deepStrictEqual(flags(yield* verify([root], chain, {}, { crls: [userOnlyOk, rootCaOnly] })), ["Revoked"])
     }))
 
   it.effect("onlySomeReasons: every reason must be covered before a certificate counts as not revoked (6.3.3 d)", () =>
@@ -515,7 +603,8 @@ describe("RFC 5280 6.3: revocation", () => {
         revoked: [{ serial: uncovered, extensions: [certificateIssuer(ca.ca)] }],
         extensions: [idp({ indirect: true })]
       })
-      expectValid(
+      // (an indirect CRL naming its issuer was given: its status is not determined)
+      expectUndetermined(
         yield* verify([root], [uncovered, ca.ca], {}, { crls: [other, rootCrl], intermediates: [crlAuthority.ca] })
       )
     }))

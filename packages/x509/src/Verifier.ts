@@ -106,9 +106,26 @@ export interface VerifyOptions {
   /** Certificate policy processing (RFC 5280 §6.1); default: any policy, nothing required. */
   readonly policy?: PolicyOptions | undefined
   /**
-   * `"ifAvailable"` (default): the CRLs that cover a certificate are checked, a certificate
-   * without one passes; `"required"`: a certificate below the anchor that no usable CRL
-   * covers (for every reason) is not valid (`GenericError`).
+   * Revocation checking (RFC 5280 §6.3) of every certificate below the trust anchor, against
+   * the CRLs given to `make`.
+   *
+   * - `"required"`: a certificate whose status no usable CRL determines (current, in scope,
+   *   every reason covered, verified signer) is not valid (`GenericError`, code `Revocation`).
+   * - `"ifAvailable"` (default): the same, but only when revocation information for the
+   *   certificate is available, as rustls-webpki's `UnknownStatusPolicy::Allow` with its
+   *   `ExpirationPolicy::Enforce`. It is available when a CRL given is issued by the
+   *   certificate's issuer (same name, or the same key: its authorityKeyIdentifier is the
+   *   issuer's), or by a cRLIssuer of its cRLDistributionPoints, or is an indirect CRL with an
+   *   entry naming its issuer, or its issuingDistributionPoint names one of the certificate's
+   *   distribution points. Such a CRL that cannot determine the status (past nextUpdate, out of
+   *   scope, reasons not all covered, only a delta, bad signature or signer) fails the
+   *   certificate closed; a certificate for whose issuer no CRL at all was given passes.
+   *   Stricter than webpki, which ignores an out-of-scope CRL of the issuer (not
+   *   "authoritative"): here the issuer is known to partition its CRLs and the partition of
+   *   the certificate is missing.
+   *
+   * In both modes a revoked certificate is `Revoked`, and a CRL given that cannot be read fails
+   * every verification.
    */
   readonly revocation?: "ifAvailable" | "required" | undefined
 }

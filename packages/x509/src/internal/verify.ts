@@ -654,6 +654,8 @@ type Status =
     readonly problems: ReadonlyArray<string>
     /** In-scope CRLs that could not be used (bad signature, no signer, unknown critical extension). */
     readonly rejected: ReadonlyArray<string>
+    /** The issuers of the CRLs given that are revocation information for the certificate (see `claims`). */
+    readonly available: ReadonlyArray<string>
   }
 
 /**
@@ -678,6 +680,39 @@ const usableCrl = async (
   return signer._tag === "Invalid"
     ? { _tag: "Unusable", reason: `the ${what} of ${crl.issuer.text} cannot be used: ${signer.reason}` }
     : { _tag: "Usable", weak: signer.weak }
+}
+
+/**
+ * Whether `crl` is revocation information published for `cert`, usable or not: it is issued by
+ * the certificate's issuer, or by a cRLIssuer its cRLDistributionPoints name, or it is an
+ * indirect CRL with an entry naming the issuer (certificateIssuer), or its
+ * issuingDistributionPoint names one of the certificate's distribution points, or it was signed
+ * by the issuer's key under another name (its authorityKeyIdentifier is the subjectKeyIdentifier
+ * of the issuer on the path, `issuerKeyId`). Such a CRL makes
+ * the certificate's status "available": when none of the CRLs given can determine it (past
+ * nextUpdate, out of scope, bad signature or signer, reasons not covered), the certificate
+ * fails closed even with `revocation: "ifAvailable"`.
+ */
+const claims = (
+  crl: ParsedCrl,
+  cert: Parsed,
+  points: ReadonlyArray<DistributionPoint | undefined>,
+  issuerKeyId: string | undefined
+): boolean => {
+  const x = cert.x509
+  if (crl.issuer.key === x.issuer.key) return true
+  if (issuerKeyId !== undefined && crl.authorityKeyId === issuerKeyId) return true
+  for (const dp of points) {
+    if (dp?.crlIssuer !== undefined && dnNames(dp.crlIssuer).includes(crl.issuer.key)) return true
+  }
+  if (
+    crl.idp?.indirectCrl === true &&
+    crl.entries.some((entry) => entry.certificateIssuer?.key === x.issuer.key)
+  ) return true
+  const idpName = crl.idp?.distributionPoint
+  if (idpName === undefined) return false
+  const idpNames = dpNames(idpName, crl.issuer)
+  return points.some((dp) => dp?.name !== undefined && dpNames(dp.name, x.issuer).some((n) => idpNames.includes(n)))
 }
 
 const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: number): Promise<Status> => {
@@ -759,7 +794,11 @@ const revocationStatus = async (v: Verification, path: ReadonlyArray<Node>, i: n
     }
   }
   if (mask === AllReasons) return { _tag: "Good", weak }
-  return { _tag: "Undetermined", problems, rejected, weak }
+  const issuerKeyId = path[i + 1]?.p.x509.subjectKeyId
+  const available = [
+    ...new Set(v.store.crls.filter((crl) => claims(crl, cert, points, issuerKeyId)).map((crl) => crl.issuer.text))
+  ]
+  return { _tag: "Undetermined", problems, rejected, weak, available }
 }
 
 // ---- path evaluation ----
@@ -871,15 +910,15 @@ const evaluate = async (v: Verification, path: ReadonlyArray<Node>, complete: bo
       else if (status._tag === "Undetermined") {
         // a CRL that claims to cover the certificate but cannot be used fails closed, even
         // when revocation is only checked if available (a forged or damaged CRL is no CRL);
-        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any)
+        // the same for a CRL signer's own path (6.3.3 f: its path is validated like any);
+        // and so does revocation information for it that cannot determine its status
+        // (stale, out of scope, some reasons only, a delta alone), where "required" also
+        // refuses a certificate for whose issuer no CRL was given at all
         if (status.rejected.length > 0) add("GenericError", "Revocation", status.rejected.join("; "), i)
-        else if (v.options.revocation === "required") {
-          add(
-            "GenericError",
-            "Revocation",
-            `no usable CRL covers it${status.problems.length > 0 ? `: ${status.problems.join(", ")}` : ""}`,
-            i
-          )
+        else if (v.options.revocation === "required" || status.available.length > 0) {
+          const why = status.problems.length > 0 ? `: ${status.problems.join(", ")}` : ""
+          const given = status.available.length > 0 ? ` (CRLs given for it: ${status.available.join("; ")})` : ""
+          add("GenericError", "Revocation", `no usable CRL covers it${why}${given}`, i)
         }
       }
     }
