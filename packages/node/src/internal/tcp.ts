@@ -11,7 +11,9 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -300,10 +302,15 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
 
 /** @internal */
 export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
-  Effect.map(
-    Effect.acquireRelease(Effect.sync(() => adapt(socket, describeSocket(socket))), (adapted) => adapted.close),
-    (adapted) => adapted.transport
-  )
+  // (a finalizer of the scope itself: Effect.acquireRelease keeps a copy of the fiber's refs)
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const adapted = adapt(socket, describeSocket(socket))
+      return Effect.as(
+        Scope.addFinalizerExit(scope, () => Effect.uninterruptible(adapted.close)),
+        adapted.transport
+      )
+    })))
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
@@ -451,7 +458,18 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
                   ? Effect.void
                   : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
               ),
-              Effect.annotateLogs({ module: "NodeTransport", remote: describeSocket(socket).remote })
+              // the fiber's own annotations, set once (Effect.annotateLogs would keep a restoring
+              // frame on the fiber's stack for the connection's lifetime)
+              (handled) =>
+                Effect.zipRight(
+                  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+                    HashMap.set(
+                      HashMap.set(annotations, "module", "NodeTransport"),
+                      "remote",
+                      describeSocket(socket).remote
+                    )),
+                  handled
+                )
             )
           )
         }
