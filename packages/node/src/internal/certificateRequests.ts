@@ -7,7 +7,8 @@
  *   through the bytes the bridge sees (TLS 1.2's CertificateRequest is in clear; TLS 1.3's
  *   is decrypted only when the engine asks, see `acceptedCasMatter`);
  * - the native path (no handshake byte to see): node's public `getSharedSigalgs()`, read at
- *   the handshake's `keylog` lines (`requestSeen`): the names stay unknown;
+ *   `secureConnect` and, when TLS 1.2 is allowed, at the handshake's `keylog` lines
+ *   (`requestSeen`): the names stay unknown;
  * - Deno (no key log over the bridge): the length of our first encrypted flight, which
  *   carries our answer to a request (`runtime.flightAnswersRequest`).
  *
@@ -23,7 +24,7 @@ import * as runtime from "./runtime.js"
 /**
  * Whether the server sent a CertificateRequest, from the public `getSharedSigalgs()` (OpenSSL
  * fills a client's shared signature algorithms from the CertificateRequest's, TLS 1.2 and 1.3;
- * empty otherwise). Read at each `keylog` line, during the handshake: the last lines of a
+ * empty otherwise). Read at `secureConnect` or at each `keylog` line, during the handshake: the last lines of a
  * client's handshake come after the server's flight was read, and the socket may not be asked
  * once a failure destroyed it (node 20 crashes). Verified on Node 20.20 against node:tls
  * servers that do not ask, ask, and require a certificate, TLS 1.2 and 1.3.
@@ -46,16 +47,25 @@ export class CertificateRequests {
   /** Deno: the length of the first encrypted record we sent. */
   private firstEncryptedRecord: number | undefined = undefined
 
-  /** The native path: watches the handshake's `keylog` lines for a request (`requestSeen`). */
-  watchNative(socket: tls.TLSSocket): void {
+  /**
+   * The native path: reads `requestSeen` at `secureConnect` and, when the handshake may be TLS
+   * 1.2 (`duringHandshake`), at each of its `keylog` lines too. A TLS 1.3 server can refuse our
+   * certificate (or its absence) only after our Finished, so after `secureConnect`: reading there
+   * is enough, and the keylog listener (which makes OpenSSL call into JS for each of the
+   * handshake's five secrets) is left out. A TLS 1.2 server refuses before our `secureConnect`.
+   */
+  watchNative(socket: tls.TLSSocket, duringHandshake: boolean): void {
     const onKeylog = () => {
       if (!this.seen && requestSeen(socket)) {
         this.seen = true
         socket.off("keylog", onKeylog)
       }
     }
-    socket.on("keylog", onKeylog)
-    socket.once("secureConnect", () => socket.off("keylog", onKeylog))
+    if (duringHandshake) socket.on("keylog", onKeylog)
+    socket.once("secureConnect", () => {
+      if (duringHandshake) socket.off("keylog", onKeylog)
+      if (!this.seen && requestSeen(socket)) this.seen = true
+    })
   }
 
   /**
