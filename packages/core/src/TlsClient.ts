@@ -38,7 +38,6 @@ import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
-import * as validated from "./internal/validated.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
@@ -141,7 +140,7 @@ export const make = (
   options: ClientOptions = {}
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
-    yield* validated.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options)
+    yield* TlsOptions.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options)
     const backend = yield* TlsBackend
     const database = yield* connection.resolveDatabase(
       options,

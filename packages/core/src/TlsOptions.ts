@@ -28,6 +28,7 @@ import * as Schema from "effect/Schema"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import * as Credentials from "./Credentials.js"
 import * as hostName from "./internal/hostName.js"
+import * as validated from "./internal/validated.js"
 import * as ProtocolVersion from "./ProtocolVersion.js"
 import { TlsConfigError } from "./TlsError.js"
 
@@ -284,3 +285,27 @@ export const validate = <A, I>(
       })
     }
   )
+
+/**
+ * `validate`, remembered per schema: an options object that passed and is unchanged, or a
+ * fresh copy of the values of one of the last that passed (`{ ...options, host }` per
+ * connection), passes without being decoded again. The schema stays the only judge; failures
+ * are not kept.
+ *
+ * @example
+ * ```ts
+ * import { TlsOptions } from "@effect-tls/core"
+ *
+ * const options = { serverIdentity: "example.com" }
+ * // decoded the first time, remembered after
+ * const checked = TlsOptions.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options)
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateOnce = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  subject: string,
+  input: object | undefined
+): Effect.Effect<void, TlsConfigError> => validated.remembered(schema, input, validate(schema, subject, input))

@@ -56,7 +56,6 @@ import * as clientHello from "./internal/clientHello.js"
 import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
-import * as validated from "./internal/validated.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
@@ -284,7 +283,7 @@ export const make = (
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
   Effect.gen(function*() {
-    yield* validated.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options)
+    yield* TlsOptions.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options)
     const backend = yield* TlsBackend
     const clientAuth = options.clientAuth ?? "none"
     // a server that asks for no certificate verifies nothing: no need to load a store

@@ -31,7 +31,7 @@
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import type * as Transport from "@effect-tls/core/Transport"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as LogLevel from "effect/LogLevel"
 import type * as Option from "effect/Option"
@@ -93,44 +93,10 @@ export const ConnectOptionsSchema = Schema.Struct({
 export const connect = (
   options: ConnectOptions
 ): Effect.Effect<Transport.Transport, Transport.TransportError | TlsConfigError, Scope.Scope> =>
-  passedBefore(options) ? internal.connect(options) : Effect.zipRight(
-    Effect.tap(
-      TlsOptions.validate(ConnectOptionsSchema, "NodeTransport.connect options", options),
-      () => remember(options)
-    ),
+  Effect.zipRight(
+    TlsOptions.validateOnce(ConnectOptionsSchema, "NodeTransport.connect options", options),
     internal.connect(options)
   )
-
-/**
- * The last connect options that passed the schema, as their three values (primitives or
- * immutable `Duration`s): a program connecting again and again to the same host and port is
- * not decoded each time (about 0.07 ms per connection). The schema stays the only judge: only
- * values identical to ones it accepted skip it, and failures are not kept.
- */
-const passedOptions: Array<readonly [unknown, unknown, unknown]> = []
-const passedCapacity = 8
-
-const valuesOf = (options: ConnectOptions): readonly [unknown, unknown, unknown] | undefined =>
-  typeof options === "object" && options !== null &&
-    (typeof options.timeout !== "object" || Duration.isDuration(options.timeout))
-    ? [options.host, options.port, options.timeout]
-    : undefined
-
-const passedBefore = (options: ConnectOptions): boolean => {
-  const values = valuesOf(options)
-  if (values === undefined) return false
-  for (const passed of passedOptions) {
-    if (passed[0] === values[0] && passed[1] === values[1] && passed[2] === values[2]) return true
-  }
-  return false
-}
-
-const remember = (options: ConnectOptions): void => {
-  const values = valuesOf(options)
-  if (values === undefined) return
-  passedOptions.unshift(values)
-  if (passedOptions.length > passedCapacity) passedOptions.pop()
-}
 
 /**
  * Adapts an existing `net.Socket` or any `Duplex` (create sockets with

@@ -13,8 +13,6 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
-import type { TlsConfigError } from "../TlsError.js"
-import * as TlsOptions from "../TlsOptions.js"
 
 /** What an object held when it passed: its values, with nested plain objects and arrays unfolded. */
 type Snapshot = ReadonlyArray<unknown>
@@ -61,17 +59,17 @@ interface Passed {
 const passed = new WeakMap<Schema.Schema<any, any, never>, Passed>()
 
 /**
- * `TlsOptions.validate`, remembered per schema: an unchanged object that passed, or a copy
- * of the values of one of the last that passed, passes at once.
+ * Runs `check` (the schema's decode of `input`) unless `input` is an unchanged object that
+ * passed, or a copy of the values of one of the last that passed, under the same schema.
  *
  * @internal
  */
-export const validateOnce = <A, I>(
-  schema: Schema.Schema<A, I, never>,
-  subject: string,
-  input: object | undefined
-): Effect.Effect<void, TlsConfigError> => {
-  if (input === undefined || !isPlain(input)) return Effect.asVoid(TlsOptions.validate(schema, subject, input))
+export const remembered = <E>(
+  schema: Schema.Schema<any, any, never>,
+  input: object | undefined,
+  check: Effect.Effect<unknown, E>
+): Effect.Effect<void, E> => {
+  if (input === undefined || !isPlain(input)) return Effect.asVoid(check)
   const known = passed.get(schema)
   const previous = known?.objects.get(input)
   if (previous !== undefined && sameAs(input, previous)) return Effect.void
@@ -79,7 +77,7 @@ export const validateOnce = <A, I>(
     const now = snapshot(input, 0, [])
     for (const recent of known.recent) if (same(now, recent)) return Effect.void
   }
-  return Effect.map(TlsOptions.validate(schema, subject, input), () => {
+  return Effect.map(check, () => {
     let entry = passed.get(schema)
     if (entry === undefined) {
       entry = { objects: new WeakMap(), recent: [] }
