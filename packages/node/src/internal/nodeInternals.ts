@@ -253,16 +253,32 @@ export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undef
 const deferShutdownBehindWrites = (socket: tls.TLSSocket, parent: { writeQueueSize?: unknown }): void => {
   const final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = (socket as any)._final
   if (typeof final !== "function") return
+  const queued = () => typeof parent.writeQueueSize === "number" ? parent.writeQueueSize : 0
   ;(socket as any)._final = (callback: (error?: Error | null) => void) => {
-    const attempt = () => {
-      if (socket.destroyed) return callback()
-      if (typeof parent.writeQueueSize === "number" && parent.writeQueueSize > 0) {
-        setTimeout(attempt, 1)
-        return
-      }
-      final.call(socket, callback)
+    afterWritesInFlight(socket, queued, () => socket.destroyed ? callback() : final.call(socket, callback))
+  }
+}
+
+/**
+ * Calls `then` a turn later (TLSWrap completes a write in flight from an immediate queued
+ * before ours) once libuv holds no write of ours (`queued()`, polled each millisecond), or as
+ * soon as `socket` is destroyed. Returns what cancels it.
+ *
+ * @internal
+ */
+export const afterWritesInFlight = (socket: Duplex, queued: () => number, then: () => void): () => void => {
+  let timer: ReturnType<typeof setTimeout> | undefined = undefined
+  const attempt = () => {
+    if (!socket.destroyed && queued() > 0) {
+      timer = setTimeout(attempt, 1)
+      return
     }
-    setImmediate(attempt)
+    then()
+  }
+  const immediate = setImmediate(attempt)
+  return () => {
+    clearImmediate(immediate)
+    clearTimeout(timer)
   }
 }
 

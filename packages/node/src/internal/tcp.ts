@@ -62,22 +62,12 @@ const truncatable = new WeakSet<Transport.Transport>()
  * immediate) and when the handle's write queue is empty.
  */
 const endUnderEngine = (socket: Duplex): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    let timer: ReturnType<typeof setTimeout> | undefined = undefined
-    const attempt = () => {
-      if (!socket.destroyed && internals.writeQueueSize(socket) > 0) {
-        timer = setTimeout(attempt, 1)
-        return
-      }
+  Effect.async<void>((resume) =>
+    Effect.sync(internals.afterWritesInFlight(socket, () => internals.writeQueueSize(socket), () => {
       if (!socket.destroyed) socket.end()
       resume(Effect.void)
-    }
-    const immediate = setImmediate(attempt)
-    return Effect.sync(() => {
-      clearImmediate(immediate)
-      clearTimeout(timer)
-    })
-  })
+    }))
+  )
 
 const formatAddress = (address: string | undefined, port: number | undefined): string | undefined =>
   address === undefined ? undefined : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
