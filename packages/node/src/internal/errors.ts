@@ -194,3 +194,11 @@ export const flagsFromVerifyError = (code: string | undefined): CertificateFlags
       return CertificateFlags.make("GenericError")
   }
 }
+
+/**
+ * The settings node:tls refused (its secure context could not be made).
+ *
+ * @internal
+ */
+export const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
+  new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
