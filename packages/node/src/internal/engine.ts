@@ -26,10 +26,9 @@
  *
  * @internal
  */
-import * as Certificate from "@effect-tls/core/Certificate"
 import * as Condition from "@effect-tls/core/Condition"
 import type { ClientConfig, EngineConnection, EngineHandshake, ServerConfig } from "@effect-tls/core/TlsBackend"
-import * as TlsError from "@effect-tls/core/TlsError"
+import type * as TlsError from "@effect-tls/core/TlsError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -41,7 +40,7 @@ import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
-import { fromNodeError } from "./errors.js"
+import * as errors from "./errors.js"
 import { describe } from "./handshakeReport.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
@@ -149,7 +148,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private recordError(error: unknown): void {
     if (this.state.failure === undefined) {
-      const failure = fromNodeError(error, {
+      const failure = errors.fromNodeError(error, {
         side: this.side,
         handshakeDone: this.state.secure,
         transportError: this.bridge?.transportError,
@@ -255,22 +254,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
   private failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
-    const failure = this.state.failure!
-    const acceptedCas = this.acceptedCas()
-    if (failure._tag === "TlsCertificateRequiredError" && Option.isSome(acceptedCas)) {
-      return Effect.flatMap(
-        Effect.forEach(acceptedCas.value, (der) => Effect.option(Certificate.nameFromDer(der))),
-        (names) =>
-          Effect.fail(
-            new TlsError.TlsCertificateRequiredError({
-              acceptedCas: names.flatMap(Option.toArray),
-              side: failure.side,
-              cause: failure.cause
-            })
-          )
-      )
-    }
-    return Effect.fail(failure)
+    return errors.failWithAcceptedCas(this.state.failure!, this.acceptedCas())
   }
 
   /** The peer hung up without an alert we could read: `refusals.ts` says whether that was a refusal. */
@@ -286,12 +270,7 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   private get closedError(): TlsError.TlsError {
-    const secure = this.state.secure
-    return new TlsError.TlsGenericError({
-      reason: secure ? "Eof" : "Handshake",
-      detail: secure ? "the connection is closed" : "the connection closed during the handshake",
-      side: this.side
-    })
+    return errors.closedError(this.side, this.state.secure)
   }
 
   // ---- the handshake
@@ -378,9 +357,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (this.state.failure !== undefined) return this.failWith()
       if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
-        return Effect.fail(
-          new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
-        )
+        return Effect.fail(errors.writeAfterClose(this.side))
       }
       if (bytes.length === 0) return Effect.void
       // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
@@ -424,14 +401,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
   private get halfCloseUnsupported(): TlsError.TlsGenericError {
-    return new TlsError.TlsGenericError({
-      reason: "Closed",
-      detail: runtime.lacks(
-        "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
-          "nothing written after it can reach the peer"
-      ),
-      side: this.side
-    })
+    return errors.halfCloseUnsupported(this.side)
   }
 
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
@@ -495,13 +465,7 @@ export class NodeTlsConnection implements EngineConnection {
           : socket.exportKeyingMaterial(length, label, Buffer.from(context))
         return new Uint8Array(material)
       },
-      catch: (cause) =>
-        new TlsError.TlsGenericError({
-          reason: "Misc",
-          detail: "keying material export failed",
-          side: this.side,
-          cause
-        })
+      catch: (cause) => errors.exportFailed(this.side, cause)
     })
 
   // ---- teardown
