@@ -46,15 +46,8 @@ import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
 import type { ClientSessions } from "./sessions.js"
+import { TicketWait } from "./ticketWait.js"
 import { inputTruncated, truncationError } from "./truncation.js"
-
-/**
- * How long a client closing right after a TLS 1.3 handshake waits for the server's first ticket:
- * it comes about one handshake's time after ours completed (our Finished travels, the server
- * answers, and this process may be busy meanwhile), so three times the handshake's duration,
- * within [20, 200] ms.
- */
-const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20, 3 * handshakeMs))
 
 /**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
@@ -64,12 +57,6 @@ const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20,
  * @internal
  */
 export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
-
-/** The next turn of the event loop (an immediate). */
-const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
@@ -88,9 +75,8 @@ export class NodeTlsConnection implements EngineConnection {
   private receivedData = false
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
-  /** When node:tls was started, and how long its handshake took (ms, wall clock). */
-  private startedAt = 0
-  private handshakeMs = 0
+  /** Client keeping sessions: the wait for the server's first ticket (`ticketWait.ts`). */
+  private readonly ticketWait: TicketWait | undefined
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
@@ -112,9 +98,10 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
     private readonly decryptCertificateRequest: boolean = false,
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
-    private readonly sessionsKept: boolean = false
+    sessionsKept: boolean = false
   ) {
     this.requests = side === "client" ? new CertificateRequests() : undefined
+    this.ticketWait = sessionsKept ? new TicketWait() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
     this.guard = guardsCloseNotify && native === undefined
       ? closeNotifyGuard.make(config.transport, side, {
@@ -190,7 +177,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
     }
     // (the ticket wait's bound: clients keeping sessions only)
-    if (this.sessionsKept) this.startedAt = performance.now()
+    this.ticketWait?.started()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     if (bridge !== undefined) {
       bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
@@ -204,7 +191,7 @@ export class NodeTlsConnection implements EngineConnection {
       }
     }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
+      this.ticketWait?.secured()
       this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
@@ -536,7 +523,7 @@ export class NodeTlsConnection implements EngineConnection {
    * A TLS 1.3 server sends its tickets after it has read our Finished, about one round trip
    * after our handshake completed: a connection closed at once would never see one, and every
    * connection after it would run a full handshake. So, after a full handshake, when a
-   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWaitMs` (wall clock: a
+   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWait.ticketWaitMs` (wall clock: a
    * network delay, not a user timeout) and no longer than the connection stays quiet: any
    * plaintext, end or failure first means the server sends none.
    */
@@ -546,11 +533,17 @@ export class NodeTlsConnection implements EngineConnection {
     if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
     const wrapped = Effect.sync(() => sessionsOf.wrapped(handshake))
     // (node:tls servers send none after a resumption: waiting there would only cost the bound)
-    if (!this.sessionsKept || sessionsOf.hasReceived || handshake.protocolVersion !== "TLSv1.3" || handshake.resumed) {
+    const ticketWait = this.ticketWait
+    if (
+      ticketWait === undefined || sessionsOf.hasReceived || handshake.protocolVersion !== "TLSv1.3" || handshake.resumed
+    ) {
       return wrapped
     }
     if (!this.ticketMayCome()) return wrapped
-    return Effect.zipRight(this.ticketOrQuiet(ticketWaitMs(this.handshakeMs)), wrapped)
+    return Effect.zipRight(
+      ticketWait.wait(this.changed, this.socket!, sessionsOf, () => this.ticketMayCome(), this.native !== undefined),
+      wrapped
+    )
   })
 
   /** Nothing but a ticket can still be expected from the server. */
@@ -559,25 +552,6 @@ export class NodeTlsConnection implements EngineConnection {
     const state = this.state
     return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
       state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
-  }
-
-  private ticketOrQuiet(ms: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      let expired = false
-      const timer = setTimeout(() => {
-        expired = true
-        this.changed.notify()
-      }, ms)
-      timer.unref?.()
-      // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
-      this.socket!.read(0)
-      const arrived = this.changed.await(() =>
-        expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
-      ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
-      // native path: node:tls emits each ticket of one flight from its own callback, and the
-      // waiter resumes between them; the rest of the flight is in before the next turn
-      return this.native === undefined ? arrived : Effect.zipRight(arrived, nextTurn)
-    })
   }
 
   /**
