@@ -61,7 +61,15 @@ export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 
-/** @internal */
+/**
+ * One connection: node's events recorded in `state` (the named phases, `connectionState.ts`) by
+ * listeners set up in `start`, and the `EngineConnection` operations, each a check re-run on
+ * `changed` until it has an answer. What a phase needs beyond that is delegated: the handshake's
+ * report (`handshakeReport.ts`), the ticket wait (`ticketWait.ts`), failures (`errors.ts`,
+ * `refusals.ts`, `truncation.ts`), the close's bound (`closing.ts`).
+ *
+ * @internal
+ */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
   /** node:tls's transport: none on the native path (node:tls has the TCP socket). */
@@ -71,8 +79,12 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly changed = Condition.make()
   /** Teardown has begun (abort ran). */
   private tornDown = false
-  /** Plaintext was read from the peer. */
-  private receivedData = false
+  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
+  closeDeadline: number | undefined = undefined
+  /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
+  private plaintextReads = 0
+  /** Bun: the quiet turn after a withheld close_notify (`peerEndedQuietly`). */
+  private quietCheck: "scheduled" | "quiet" | undefined = undefined
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
   /** Client keeping sessions: the wait for the server's first ticket (`ticketWait.ts`). */
@@ -129,7 +141,7 @@ export class NodeTlsConnection implements EngineConnection {
       firstInboundByte: this.bridge?.firstInboundByte,
       inboundChunks: this.bridge?.inboundChunks ?? 0,
       inboundAtSecure: this.inboundAtSecure,
-      receivedData: this.receivedData
+      receivedData: this.plaintextReads > 0
     }
   }
 
@@ -283,7 +295,6 @@ export class NodeTlsConnection implements EngineConnection {
     // plaintext already there: no waiter
     const chunk: Buffer | null = socket.read()
     if (chunk !== null) {
-      this.receivedData = true
       this.plaintextReads++
       this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
@@ -295,7 +306,6 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
     const chunk: Buffer | null = this.socket!.read()
     if (chunk !== null) {
-      this.receivedData = true
       this.plaintextReads++
       this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
@@ -311,10 +321,6 @@ export class NodeTlsConnection implements EngineConnection {
     if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
-
-  /** Plaintext chunks read so far (the end after a withheld close_notify waits for a quiet turn). */
-  private plaintextReads = 0
-  private quietCheck: "scheduled" | "quiet" | undefined = undefined
 
   /**
    * Bun: the guard withheld the peer's close_notify after handing node:tls every record before
@@ -506,9 +512,6 @@ export class NodeTlsConnection implements EngineConnection {
     return closing.bounded(this.config.closeTimeout, this, () => this.stop(), this.changed.notify, steps)
   }
 
-  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
-  closeDeadline: number | undefined = undefined
-
   /** `closing.shutdownTransport`: the transport's half-close, within the close's bound. */
   private shutdownTransport(): Effect.Effect<void> {
     return closing.shutdownTransport(this.config.transport, this.closeDeadline)
@@ -551,7 +554,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     const state = this.state
     return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
-      state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
+      state.input === "Open" && this.plaintextReads === 0 && socket.readableLength === 0 && !this.tornDown
   }
 
   /**
