@@ -83,6 +83,8 @@ export class TransportDuplex extends Duplex {
   /** The callback of the transport write in flight (one that waits for the transport). */
   private writing: Callback | undefined = undefined
   private cancelWrite: (() => void) | undefined = undefined
+  /** The transport's half-close, started by `end()`, while it waits. */
+  private cancelShutdown: (() => void) | undefined = undefined
   /** Called when a transport write completes. */
   onWriteProgress: (() => void) | undefined = undefined
 
@@ -351,7 +353,8 @@ export class TransportDuplex extends Duplex {
 
   override _final(callback: Callback): void {
     if (!this.consumerWriteEnded()) this.endedByConsumer = true
-    this.run(this.transport.shutdownWrite, (exit) => {
+    this.cancelShutdown = this.run(this.transport.shutdownWrite, (exit) => {
+      this.cancelShutdown = undefined
       if (Exit.isSuccess(exit)) return callback()
       this.fail(exit)
       callback(this.transportError ?? new Error("transport shutdown failed"))
@@ -363,6 +366,9 @@ export class TransportDuplex extends Duplex {
     // a write stuck in the transport (a peer that stopped reading) is interrupted: a destroyed
     // connection must not wait for its peer
     this.cancelWrite?.()
+    // and so is a half-close waiting for its peer (TCP's FIN behind data it does not read): the
+    // teardown half-closes within the close's bound itself (closing.shutdownTransport)
+    this.cancelShutdown?.()
     callback(error)
   }
 }
