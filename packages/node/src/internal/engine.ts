@@ -41,7 +41,7 @@ import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
 import * as errors from "./errors.js"
-import { describe } from "./handshakeReport.js"
+import { describe, exportKeyingMaterial } from "./handshakeReport.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
@@ -451,12 +451,7 @@ export class NodeTlsConnection implements EngineConnection {
         if (this.state.closed || this.socket === undefined || !this.state.secure) {
           throw new Error("no established connection")
         }
-        const socket = this.socket
-        if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
-        const material = context === undefined
-          ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
-          : socket.exportKeyingMaterial(length, label, Buffer.from(context))
-        return new Uint8Array(material)
+        return exportKeyingMaterial(this.socket, length, label, context)
       },
       catch: (cause) => errors.exportFailed(this.side, cause)
     })
