@@ -397,6 +397,26 @@ export class NodeTlsConnection implements EngineConnection {
     return this.changed.await(this.handshakeCheck)
   })
 
+  /** `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`. */
+  readonly awaitHandshake = (
+    callback: (result: Effect.Effect<EngineHandshake, TlsError.TlsError>) => void
+  ): () => void => {
+    this.start()
+    const now = this.handshakeCheck()
+    if (now !== undefined) {
+      callback(now)
+      return () => {}
+    }
+    let stop = () => {}
+    const onChange = () => {
+      const result = this.handshakeCheck()
+      if (result !== undefined) callback(result)
+      else stop = this.changed.onNext(onChange)
+    }
+    stop = this.changed.onNext(onChange)
+    return () => stop()
+  }
+
   private readonly handshakeCheck = (): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined => {
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
