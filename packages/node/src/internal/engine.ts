@@ -29,6 +29,7 @@
 import * as Condition from "@effect-tls/core/Condition"
 import type { ClientConfig, EngineConnection, EngineHandshake, ServerConfig } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -278,6 +279,33 @@ export class NodeTlsConnection implements EngineConnection {
     this.start()
     return this.changed.await(this.handshakeCheck)
   })
+
+  /** `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`. */
+  readonly awaitHandshake = (
+    callback: (result: Effect.Effect<EngineHandshake, TlsError.TlsError>) => void
+  ): () => void => {
+    this.start()
+    let result: Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined = undefined
+    return this.whenReady(() => (result = this.handshakeCheck()) !== undefined, () => callback(result!))
+  }
+
+  /**
+   * Calls `done` once `ready()` holds, checked now and at every change of the connection (a
+   * callback's `changed.await`); the function returned stops the watch.
+   */
+  private whenReady(ready: () => boolean, done: () => void): () => void {
+    if (ready()) {
+      done()
+      return () => {}
+    }
+    let stop = () => {}
+    const onChange = () => {
+      if (ready()) done()
+      else stop = this.changed.onNext(onChange)
+    }
+    stop = this.changed.onNext(onChange)
+    return () => stop()
+  }
 
   private readonly handshakeCheck = (): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined => {
     const state = this.state
@@ -559,18 +587,63 @@ export class NodeTlsConnection implements EngineConnection {
    * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
    */
   readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       if (this.tornDown) return Effect.void
       const socket = this.socket
       const state = this.state
       if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
       if (!socket.writableEnded) socket.end()
-      const sent = this.changed.await(() =>
-        (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
-      )
+      const millis = Duration.toMillis(this.config.closeTimeout)
+      if (this.native !== undefined && closing.isLiveClock(fiber) && millis <= closing.maxTimerMillis) {
+        return this.closeNative(socket, millis)
+      }
+      const sent = this.changed.await(() => this.closeNotifySent(socket) ? Effect.void : undefined)
       const flushed = runtime.endOvertakesWrites
         ? Effect.zipRight(sent, Effect.ignore(this.writesSettled(socket)))
         : sent
       return this.bounded(Effect.zipRight(flushed, this.teardown))
     })
+
+  /** Our close_notify left (or the connection is no longer open: nothing more will). */
+  private closeNotifySent(socket: tls.TLSSocket): boolean {
+    return (socket.writableFinished && this.ciphertextFlushed) || this.state.phase._tag !== "Open"
+  }
+
+  /**
+   * `close` on the native path under the live clock, in one `Effect.async`: the same steps as
+   * `bounded(sent, teardown)` (close_notify out, then what node:tls still holds flushed, then
+   * `stop`; the transport was taken, so there is no half-close of it), watched by callbacks,
+   * within a plain timer of `closeTimeout`.
+   */
+  private closeNative(socket: tls.TLSSocket, millis: number): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      let sent = false
+      const ready = () => {
+        if (!sent) {
+          if (!this.closeNotifySent(socket)) return false
+          sent = true
+          // (teardown's wait: plaintext still inside node:tls behind a record in flight)
+          if (
+            socket.destroyed || this.state.failure !== undefined || this.tornDown || socket.writableLength === 0
+          ) return true
+        }
+        return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      let unwatch = () => {}
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        unwatch()
+        this.stop()
+        resume(Effect.void)
+      }
+      unwatch = this.whenReady(ready, done)
+      if (!this.tornDown) timer = setTimeout(done, millis)
+      return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
+        unwatch()
+        this.stop()
+      })
+    })
+  }
 }

@@ -60,8 +60,12 @@ export const describe = (
   const alpn = socket.alpnProtocol
   const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
   const upToTls12 = protocolVersion !== "TLSv1.3"
-  const bytes = (buffer: Buffer | undefined) =>
-    upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+  // (TLS 1.3 has no tls-unique: the Finished messages are not even asked for)
+  const finished = upToTls12 && runtime.reportsFinished
+  const bytes = (read: () => Buffer | undefined) => {
+    const buffer = finished ? read() : undefined
+    return buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+  }
   return {
     protocolVersion,
     ciphersuiteName: cipher.standardName ?? cipher.name,
@@ -73,8 +77,8 @@ export const describe = (
     acceptedCas: requests?.acceptedCas() ?? Option.none(),
     serverName: side === "server" ? internals.serverName(socket, recordedServerName) : Option.none(),
     channelBinding: {
-      ownFinished: bytes(socket.getFinished()),
-      peerFinished: bytes(socket.getPeerFinished()),
+      ownFinished: bytes(() => socket.getFinished()),
+      peerFinished: bytes(() => socket.getPeerFinished()),
       extendedMasterSecret: upToTls12 && runtime.opensslSessions
         ? sessionHasExtendedMasterSecret(socket.getSession())
         : Option.none(),
