@@ -59,6 +59,19 @@ import { inputTruncated, truncationError } from "./truncation.js"
  */
 export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** The most plaintext one TLS record carries (RFC 8446 §5.1). */
+const MAX_RECORD_PLAINTEXT = 16 * 1024
+
+/**
+ * One read's worth of plaintext: everything buffered, but at most a record's plaintext (16 KiB)
+ * when more waits. `read()` alone joins every buffered chunk into a fresh copy (node's
+ * `fromList`): a bulk reader would copy each byte once more, and the copies (external memory)
+ * bring on major collections. Records decrypt to chunks of at most 16 KiB, so a read of 16 KiB
+ * takes the first one as it is.
+ */
+const readPlaintext = (socket: tls.TLSSocket): Buffer | null =>
+  socket.readableLength > MAX_RECORD_PLAINTEXT ? socket.read(MAX_RECORD_PLAINTEXT) : socket.read()
+
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 
@@ -321,7 +334,7 @@ export class NodeTlsConnection implements EngineConnection {
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     // plaintext already there: no waiter
-    const chunk: Buffer | null = socket.read()
+    const chunk: Buffer | null = readPlaintext(socket)
     if (chunk !== null) {
       this.plaintextReads++
       this.bridge?.consumerRead()
@@ -332,7 +345,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** What a plaintext read sees now, or undefined: wait for the next socket event. */
   private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
-    const chunk: Buffer | null = this.socket!.read()
+    const chunk: Buffer | null = readPlaintext(this.socket!)
     if (chunk !== null) {
       this.plaintextReads++
       this.bridge?.consumerRead()
