@@ -294,6 +294,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (bridge !== undefined) {
       bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
       bridge.consumerWriteEnded = () => socket.writableEnded
+      // (Deno destroys the bridge when its socket closes: the records still there go out first)
+      if (runtime.destroysDuplexWithWritesPending) {
+        bridge.keepWritesOnDestroy = true
+        bridge.consumerTornDown = () => this.tornDown
+      }
       bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
       if (inputHeld) {
         setImmediate(() => {
@@ -612,7 +617,10 @@ export class NodeTlsConnection implements EngineConnection {
       let seen = bridge.writtenChunks
       const check = () => {
         // (a teardown, the close bound's included, ends the wait: nothing more will be written)
-        if (this.tornDown || socket.destroyed || bridge.destroyed) return resume(Effect.void)
+        // (Deno: a bridge that node:tls destroyed still writes what it held, `destroyPending`)
+        if (this.tornDown || (socket.destroyed && !bridge.destroyPending) || bridge.destroyed) {
+          return resume(Effect.void)
+        }
         const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
         if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
         seen = bridge.writtenChunks
@@ -630,8 +638,8 @@ export class NodeTlsConnection implements EngineConnection {
    * (behind a transport write that waited for room): the teardown that followed dropped them.
    */
   private get ciphertextFlushed(): boolean {
-    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
-      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+    return (runtime.writeCallbackAfterTransport && !runtime.destroysDuplexWithWritesPending) ||
+      this.native !== undefined || this.bridge === undefined || !this.bridge.holdsCiphertext
   }
 
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
@@ -642,7 +650,8 @@ export class NodeTlsConnection implements EngineConnection {
         return Effect.void
       }
       if (this.state.failure !== undefined) return this.failWith()
-      if (this.state.closed) return Effect.fail(this.closedError)
+      // (Deno: the socket closed, the bridge it destroyed still writes its last records)
+      if (this.state.closed && this.bridge?.destroyPending !== true) return Effect.fail(this.closedError)
       return undefined
     })
   }

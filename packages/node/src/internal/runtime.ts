@@ -190,3 +190,17 @@ export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}
  * @internal
  */
 export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
+
+/**
+ * Whether node:tls destroys its JS Duplex while records it wrote there still wait for the
+ * transport (Deno 2.9). Deno's TLSWrap drains its output into the Duplex with plain `write()`s
+ * (no callback) from a microtask, so its TLSSocket finishes without waiting for them; once both
+ * of its sides are done it destroys itself, and its `close` destroys the Duplex. The last record,
+ * the close_notify, was then lost while it waited for room (a 1-byte-chunk echo over a 256-byte
+ * memory pipe stalled at close: the peer never read the end). The bridge keeps such records
+ * until they are written (`TransportDuplex.keepWritesOnDestroy`), and the engine's close waits
+ * for them.
+ *
+ * @internal
+ */
+export const destroysDuplexWithWritesPending: boolean = runtimeName === "deno"
