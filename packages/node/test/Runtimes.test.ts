@@ -226,6 +226,28 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             yield* Fiber.interrupt(reader)
           }))
 
+        // (raw node:tls on Deno: a TLSSocket that ends after the peer's close_notify, having written
+        // nothing since, destroys its Duplex before it hands it its own close_notify)
+        it.scoped("closing: a server that read the client's end and closes without writing ends the client's stream cleanly", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+            const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+              const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
+              const request = yield* collect(server)
+              yield* server.closeWrite
+              return request
+            })))
+            const client = yield* TlsClient.make(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database
+            })
+            yield* client.write(encoder.encode("no answer"))
+            yield* client.closeWrite
+            assert.strictEqual(yield* collect(client), "")
+            assert.strictEqual(yield* Fiber.join(serverSide), "no answer")
+          }))
+
         it.scoped("client certificates: a required certificate that is missing fails typed", () =>
           Effect.gen(function*() {
             const fixture = yield* TestPki.TestPki
