@@ -63,11 +63,12 @@ export class TransportDuplex extends Duplex {
    */
   endedByConsumer = false
   /**
-   * Whether a `destroy()` that is not the engine's keeps the ciphertext still waiting here
-   * (Deno 2.9): Deno's TLSSocket writes its records to the duplex without waiting for them, and
-   * destroys it as soon as the socket closed (both ends done), while its last record, the
-   * close_notify, may still wait for room in the transport. The records go out first, then
-   * the duplex is destroyed; the engine's teardown (`consumerTornDown`) destroys it at once.
+   * Whether a `destroy()` that is not the engine's waits for node:tls's last records (Deno 2.9):
+   * Deno's TLSSocket hands its records to the duplex from a microtask without waiting for them,
+   * and destroys the duplex as soon as the socket closed (both ends done), before its last
+   * record, the close_notify, reached it, or while it still waits for room in the transport.
+   * Such a destroy waits a macrotask, then for the records it holds; the engine's teardown
+   * (`consumerTornDown`) destroys it at once.
    */
   keepWritesOnDestroy = false
   /** Reports whether the engine tore the connection down (its `destroy()` is final). */
@@ -137,13 +138,18 @@ export class TransportDuplex extends Duplex {
   override destroy(error?: Error | null): this {
     if (
       this.keepWritesOnDestroy && !this.destroyed && (error === undefined || error === null) &&
-      this.holdsCiphertext && !this.consumerTornDown()
+      !this.consumerTornDown()
     ) {
       if (!this.destroyPending) {
         this.destroyPending = true
         // nothing is read for a consumer that is gone
         this.cancelRead?.()
         this.cancelRead = undefined
+        // a macrotask first: Deno hands its last records (its close_notify) over from a microtask
+        setImmediate(() => {
+          this.turnPassed = true
+          this.destroyWhenWritten()
+        })
       }
       return this
     }
@@ -151,16 +157,21 @@ export class TransportDuplex extends Duplex {
     return super.destroy(error ?? undefined)
   }
 
-  /** After a write: a destroy that waited for the kept ciphertext happens once it is written. */
+  /** A deferred destroy (`keepWritesOnDestroy`) waited a macrotask. */
+  private turnPassed = false
+
+  /** A destroy that waited for the kept ciphertext happens once it is written (or on teardown). */
   private destroyWhenWritten(): void {
-    if (this.destroyPending) {
-      process.nextTick(() => {
-        if (this.destroyPending && (!this.holdsCiphertext || this.consumerTornDown())) {
-          this.destroy()
-          this.onWriteProgress?.()
-        }
-      })
+    if (this.destroyPending && this.turnPassed && (!this.holdsCiphertext || this.consumerTornDown())) {
+      this.destroyPending = false
+      super.destroy()
+      this.onWriteProgress?.()
     }
+  }
+
+  /** After a write: a deferred destroy may now happen (a tick later, once node's stream is done). */
+  private afterKeptWrite(): void {
+    if (this.destroyPending) process.nextTick(() => this.destroyWhenWritten())
   }
 
   private fail(exit: Exit.Exit<unknown, TransportError>): void {
@@ -307,7 +318,7 @@ export class TransportDuplex extends Duplex {
     if (Exit.isSuccess(exit)) {
       callback()
       this.onWriteProgress?.()
-      this.destroyWhenWritten()
+      this.afterKeptWrite()
     } else if (!Exit.isInterrupted(exit)) {
       this.fail(exit)
       callback(this.transportError ?? new Error("transport write failed"))
@@ -325,7 +336,7 @@ export class TransportDuplex extends Duplex {
       const accepted = immediate.write(bytes, true)
       if (accepted === bytes.length) {
         callback()
-        return this.destroyWhenWritten()
+        return this.afterKeptWrite()
       }
       if (accepted === 0) return this.writeThroughEffect(bytes, callback)
       this.writing = callback
@@ -348,7 +359,7 @@ export class TransportDuplex extends Duplex {
       this.writing = undefined
       callback()
       this.onWriteProgress?.()
-      this.destroyWhenWritten()
+      this.afterKeptWrite()
     } else if (accepted > 0) {
       this.unwritten = bytes.subarray(accepted)
       this.cancelWrite = this.immediate!.whenWritable(this.onWritable)
@@ -390,7 +401,7 @@ export class TransportDuplex extends Duplex {
     const writeAll = this.immediate?.writeAll
     if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) {
       callback()
-      return this.destroyWhenWritten()
+      return this.afterKeptWrite()
     }
     let total = 0
     for (const { chunk } of chunks) total += chunk.length

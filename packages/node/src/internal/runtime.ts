@@ -192,14 +192,15 @@ export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}
 export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
 
 /**
- * Whether node:tls destroys its JS Duplex while records it wrote there still wait for the
- * transport (Deno 2.9). Deno's TLSWrap drains its output into the Duplex with plain `write()`s
- * (no callback) from a microtask, so its TLSSocket finishes without waiting for them; once both
- * of its sides are done it destroys itself, and its `close` destroys the Duplex. The last record,
- * the close_notify, was then lost while it waited for room (a 1-byte-chunk echo over a 256-byte
- * memory pipe stalled at close: the peer never read the end). The bridge keeps such records
- * until they are written (`TransportDuplex.keepWritesOnDestroy`), and the engine's close waits
- * for them.
+ * Whether node:tls destroys its JS Duplex before its last records were written there (Deno 2.9).
+ * Deno's TLSWrap drains its output into the Duplex with plain `write()`s from a microtask, so its
+ * TLSSocket finishes without waiting for them; once both of its sides are done it destroys
+ * itself, and its `close` destroys the Duplex. Its close_notify was lost while it waited for room
+ * (a 1-byte-chunk echo over a 256-byte memory pipe stalled at close: the peer never read the
+ * end), or before the drain handed it over (raw node:tls: a socket that ends after the peer's
+ * close_notify, having written nothing since, never sends one). The bridge waits a macrotask and
+ * for the records it holds before such a destroy (`TransportDuplex.keepWritesOnDestroy`), and
+ * the engine's close waits for them.
  *
  * @internal
  */
