@@ -208,6 +208,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (bridge !== undefined) {
       bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
       bridge.consumerWriteEnded = () => socket.writableEnded
+      // (Deno destroys the bridge when its socket closes: the records still there go out first)
+      if (runtime.destroysDuplexWithWritesPending) {
+        bridge.keepWritesOnDestroy = true
+        bridge.consumerTornDown = () => this.tornDown
+      }
       bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
       if (inputHeld) {
         setImmediate(() => {
@@ -462,10 +467,11 @@ export class NodeTlsConnection implements EngineConnection {
    * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
    * them back at once, and its `finish` came while the bridge still held the last records
    * (behind a transport write that waited for room): the teardown that followed dropped them.
+   * Deno finishes before its close_notify left the bridge (`runtime.destroysDuplexWithWritesPending`).
    */
   private get ciphertextFlushed(): boolean {
-    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
-      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+    return (runtime.writeCallbackAfterTransport && !runtime.destroysDuplexWithWritesPending) ||
+      this.native !== undefined || this.bridge === undefined || !this.bridge.holdsCiphertext
   }
 
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
@@ -476,7 +482,8 @@ export class NodeTlsConnection implements EngineConnection {
         return Effect.void
       }
       if (this.state.failure !== undefined) return this.failWith()
-      if (this.state.closed) return Effect.fail(this.closedError)
+      // (Deno: the socket closed, the bridge it destroyed still writes its last records)
+      if (this.state.closed && this.bridge?.destroyPending !== true) return Effect.fail(this.closedError)
       return undefined
     })
   }

@@ -190,3 +190,18 @@ export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}
  * @internal
  */
 export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
+
+/**
+ * Whether node:tls destroys its JS Duplex before its last records were written there (Deno 2.9).
+ * Deno's TLSWrap drains its output into the Duplex with plain `write()`s from a microtask, so its
+ * TLSSocket finishes without waiting for them; once both of its sides are done it destroys
+ * itself, and its `close` destroys the Duplex. Its close_notify was lost while it waited for room
+ * (a 1-byte-chunk echo over a 256-byte memory pipe stalled at close: the peer never read the
+ * end), or before the drain handed it over (raw node:tls: a socket that ends after the peer's
+ * close_notify, having written nothing since, never sends one). The bridge waits a macrotask and
+ * for the records it holds before such a destroy (`TransportDuplex.keepWritesOnDestroy`), and
+ * the engine's close waits for them.
+ *
+ * @internal
+ */
+export const destroysDuplexWithWritesPending: boolean = runtimeName === "deno"
