@@ -16,12 +16,10 @@ import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Sco
 import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import { tcpServers, tcpSockets } from "./tcpHandles.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
-
-const tcpSockets = () => process.getActiveResourcesInfo().filter((name) => name === "TCPSocketWrap").length
-const tcpServers = () => process.getActiveResourcesInfo().filter((name) => name === "TCPServerWrap").length
 
 const eventually = <A>(check: Effect.Effect<A>, until: (a: A) => boolean) =>
   Effect.repeat(check, { until, schedule: Schedule.spaced("20 millis") }).pipe(
