@@ -180,6 +180,21 @@ export const inputBeforeStartThrows: boolean = runtimeName === "deno"
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
 /**
+ * Whether a client TLSSocket drops the TLS 1.3 tickets that arrive after its own close_notify
+ * (Bun 1.4: BoringSSL ignores a NewSessionTicket once its write side is shut down; OpenSSL keeps
+ * it). A client that wrote its request and called `closeWrite` at once, before the server's
+ * tickets came (about one round trip after the handshake), got none: every later connection ran
+ * a full handshake. The engine's `closeWrite` first waits for the first ticket there, as its
+ * `sessions` does, when a `SessionCache` keeps them. A Bun server, for its part, sends its
+ * TLS 1.3 tickets only with its first application data or its close_notify (an empty write or
+ * `_handle.flush()` sends none; over a JS Duplex and a TCP socket alike): a Bun client that
+ * closes before a Bun server wrote anything still gets none.
+ *
+ * @internal
+ */
+export const ticketsIgnoredAfterClose: boolean = runtimeName === "bun"
+
+/**
  * Whether a TLSSocket's write callback comes once the bridge's transport write is done, so
  * that the engine's `write` can wait for it. Node and Deno 2.9 call back after the Duplex's own
  * write callback. Deno hands the record to the Duplex only a microtask after `write()`
