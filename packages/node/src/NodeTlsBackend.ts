@@ -28,7 +28,9 @@ import type { TlsBackendShape } from "@effect-tls/core/TlsBackend"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as acceptedCas from "./internal/acceptedCas.js"
-import * as engine from "./internal/engine.js"
+import * as client from "./internal/client.js"
+import { SecureContextCache } from "./internal/secureContexts.js"
+import * as server from "./internal/server.js"
 import * as tcp from "./internal/tcp.js"
 import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
 
@@ -40,15 +42,15 @@ import * as NodeTlsDatabase from "./NodeTlsDatabase.js"
  * @category constructors
  */
 export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
-  const cache = new engine.SecureContextCache()
+  const cache = new SecureContextCache()
   const defaultDatabase = yield* Effect.cached(NodeTlsDatabase.system)
   const sessionCache = SessionCache.makeMemory()
   return {
     name: "node",
     defaultDatabase,
     sessionCache,
-    client: (config) => engine.makeClient(cache, config, sessionCache),
-    server: (config) => engine.makeServer(cache, config),
+    client: (config) => client.makeClient(cache, config, sessionCache),
+    server: (config) => server.makeServer(cache, config),
     connectTcp: tcp.connect
   }
 })

@@ -10,168 +10,56 @@
  * every event. No node event can therefore be missed or crash the process for want of a
  * listener.
  *
- * The concerns live in their own modules: `connectionState.ts` (the named states),
- * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
- * `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts` (why a peer
- * hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL codes),
- * `certificateRequests.ts` (what a client learns of the server's CertificateRequest, on either
- * path) and `acceptedCas.ts` (the bridge's sniffer).
+ * The concerns live in their own modules: `client.ts` and `server.ts` (the factories, each
+ * side's socket options), `nativePath.ts` (the transport's own socket or the bridge),
+ * `connectionState.ts` (the named states), `handshakeReport.ts` (what a completed handshake
+ * reports), `peerChain.ts` (the peer's certificates), `closing.ts` (the close's bound and the
+ * transport's half-close), `secureContexts.ts` (one context per configuration), `sessions.ts`
+ * (resumption), `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts`
+ * (why a peer hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL
+ * codes), `certificateRequests.ts` (what a client learns of the server's CertificateRequest,
+ * on either path) and `acceptedCas.ts` (the bridge's sniffer).
  *
- * Seams: the server side's `tls.TLSSocket` options are built in `serverSocketOptions` (SNI and
- * ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by the
- * sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
+ * Seams: the server side's `tls.TLSSocket` options are built in `server.serverSocketOptions`
+ * (SNI and ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by
+ * the sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
  *
  * @internal
  */
-import * as Certificate from "@effect-tls/core/Certificate"
-import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as Condition from "@effect-tls/core/Condition"
-import * as KeyLog from "@effect-tls/core/KeyLog"
-import type * as ProtocolVersion from "@effect-tls/core/ProtocolVersion"
-import * as SessionCache from "@effect-tls/core/SessionCache"
-import type {
-  ClientConfig,
-  EngineConfig,
-  EngineConnection,
-  EngineHandshake,
-  ServerConfig
-} from "@effect-tls/core/TlsBackend"
-import * as TlsError from "@effect-tls/core/TlsError"
-import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
-import * as Transport from "@effect-tls/core/Transport"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type { ClientConfig, EngineConnection, EngineHandshake, ServerConfig } from "@effect-tls/core/TlsBackend"
+import type * as TlsError from "@effect-tls/core/TlsError"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
-import * as Scope from "effect/Scope"
-import type { X509Certificate } from "node:crypto"
 import type { Duplex } from "node:stream"
-import * as tls from "node:tls"
-import { RecordAcceptedCas } from "./acceptedCas.js"
+import type * as tls from "node:tls"
 import { TransportDuplex } from "./bridge.js"
 import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
+import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
-import { flagsFromVerifyError, fromNodeError } from "./errors.js"
-import * as keyLog from "./keyLog.js"
+import * as errors from "./errors.js"
+import { describe } from "./handshakeReport.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
-import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
-import { ClientSessions, sessionHasExtendedMasterSecret, unwrapSession } from "./sessions.js"
-import * as tcp from "./tcp.js"
-import { inputTruncated, refuseUntellableTruncation, truncationError } from "./truncation.js"
-
-export { SecureContextCache } from "./secureContexts.js"
-
-/**
- * The peer's chain as it arrived, leaf first, read once at `secure`/`secureConnect` through
- * `getPeerX509Certificate()` (its `.issuerCertificate` links, DER from `.raw`): no JS object
- * per certificate field, and no issuer looked up in the trust store (which
- * `getPeerCertificate(true)` appends). On a client, node 20 hands the chain over: a second read
- * returns nothing, so nothing else may ask for it.
- */
-const readPeerChain = (
-  socket: tls.TLSSocket
-): { readonly leaf: X509Certificate | undefined; readonly chain: Array<Uint8Array> } => {
-  const leaf = socket.getPeerX509Certificate()
-  const chain: Array<Uint8Array> = []
-  const seen = new Set<string>()
-  let certificate: X509Certificate | undefined = leaf
-  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN && !seen.has(certificate.fingerprint256)) {
-    seen.add(certificate.fingerprint256)
-    chain.push(new Uint8Array(certificate.raw))
-    certificate = certificate.issuerCertificate
-  }
-  return { leaf, chain }
-}
-
-/** More certificates than any real chain carries (node's own legacy walk has no bound). */
-const MAX_PEER_CHAIN = 32
-
-/** What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text). */
-const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
-  const subject: Record<string, string | Array<string>> = {}
-  for (const line of leaf.subject.split("\n")) {
-    const at = line.indexOf("=")
-    if (at <= 0) continue
-    const key = line.slice(0, at)
-    const value = line.slice(at + 1)
-    const previous = subject[key]
-    subject[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
-  }
-  return { subject, subjectaltname: leaf.subjectAltName } as unknown as tls.PeerCertificate
-}
-
-/**
- * node:tls's client reads `getPeerCertificate(true)` before `secureConnect` for
- * `checkServerIdentity` (a JS object per certificate field and a trust-store lookup: about a
- * third of a millisecond per handshake), which ours ignores: the engine reads the chain once
- * at `secureConnect`. An own property shadows the method on our socket until then.
- */
-const skipNodesPeerCertificateRead = (socket: tls.TLSSocket): void => {
-  Object.defineProperty(socket, "getPeerCertificate", {
-    value: () => ({}),
-    configurable: true,
-    writable: true
-  })
-}
-
-/**
- * The own property is overwritten with the prototype's method, not deleted: deleting a property
- * added before others turns the socket into a dictionary-mode object, and every later property
- * read of node's streams on it is slower (about 0.04 ms per handshake for the delete alone).
- */
-const restorePeerCertificateRead = (socket: tls.TLSSocket): void => {
-  if (Object.prototype.hasOwnProperty.call(socket, "getPeerCertificate")) {
-    ;(socket as { getPeerCertificate: unknown }).getPeerCertificate = tls.TLSSocket.prototype.getPeerCertificate
-  }
-}
-
-/**
- * How long a client closing right after a TLS 1.3 handshake waits for the server's first ticket:
- * it comes about one handshake's time after ours completed (our Finished travels, the server
- * answers, and this process may be busy meanwhile), so three times the handshake's duration,
- * within [20, 200] ms.
- */
-const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20, 3 * handshakeMs))
+import type { ClientSessions } from "./sessions.js"
+import { TicketWait } from "./ticketWait.js"
+import { inputTruncated, truncationError } from "./truncation.js"
 
 /**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
  * record then returns at once while the previous one is still on its way, and reads stop
  * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
+ *
+ * @internal
  */
-const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
-
-/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
-const LiveClock = Clock.make().constructor
-
-/** Longer than a JS timer can wait. */
-const maxTimerMillis = 2 ** 31 - 1
-
-/** The next turn of the event loop (an immediate). */
-const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
-
-/**
- * The connection closes with the scope: a finalizer of the scope itself, not
- * Effect.addFinalizer (that keeps a copy of the fiber's refs per connection, about 0.3 KiB),
- * uninterruptible as Effect.addFinalizer's is.
- */
-const closeWithScope = (connection: NodeTlsConnection): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.flatMap(
-    Effect.scope,
-    (scope) => Scope.addFinalizerExit(scope, (exit) => Effect.uninterruptible(connection.close(exit)))
-  )
+export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
-const serverSendsCaCertificates = runtime.serverSendsCaCertificates
 
 /** @internal */
 export class NodeTlsConnection implements EngineConnection {
@@ -187,9 +75,8 @@ export class NodeTlsConnection implements EngineConnection {
   private receivedData = false
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
-  /** When node:tls was started, and how long its handshake took (ms, wall clock). */
-  private startedAt = 0
-  private handshakeMs = 0
+  /** Client keeping sessions: the wait for the server's first ticket (`ticketWait.ts`). */
+  private readonly ticketWait: TicketWait | undefined
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
@@ -211,9 +98,10 @@ export class NodeTlsConnection implements EngineConnection {
     /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
     private readonly decryptCertificateRequest: boolean = false,
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
-    private readonly sessionsKept: boolean = false
+    sessionsKept: boolean = false
   ) {
     this.requests = side === "client" ? new CertificateRequests() : undefined
+    this.ticketWait = sessionsKept ? new TicketWait() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
     this.guard = guardsCloseNotify && native === undefined
       ? closeNotifyGuard.make(config.transport, side, {
@@ -247,7 +135,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   private recordError(error: unknown): void {
     if (this.state.failure === undefined) {
-      const failure = fromNodeError(error, {
+      const failure = errors.fromNodeError(error, {
         side: this.side,
         handshakeDone: this.state.secure,
         transportError: this.bridge?.transportError,
@@ -289,7 +177,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
     }
     // (the ticket wait's bound: clients keeping sessions only)
-    if (this.sessionsKept) this.startedAt = performance.now()
+    this.ticketWait?.started()
     if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
     if (bridge !== undefined) {
       bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
@@ -303,7 +191,7 @@ export class NodeTlsConnection implements EngineConnection {
       }
     }
     socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      if (this.sessionsKept) this.handshakeMs = performance.now() - this.startedAt
+      this.ticketWait?.secured()
       this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
       this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
       // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
@@ -329,7 +217,9 @@ export class NodeTlsConnection implements EngineConnection {
   private secured(socket: tls.TLSSocket): void {
     try {
       // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(this.describe(socket))
+      this.state.secured(
+        describe(socket, this.side, this.config, this.sessionsOf, this.requests, this.recordedServerName)
+      )
     } catch (error) {
       // (only where reading is deferred, Bun: a socket destroyed meanwhile)
       this.recordError(error)
@@ -351,22 +241,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
   private failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
-    const failure = this.state.failure!
-    const acceptedCas = this.acceptedCas()
-    if (failure._tag === "TlsCertificateRequiredError" && Option.isSome(acceptedCas)) {
-      return Effect.flatMap(
-        Effect.forEach(acceptedCas.value, (der) => Effect.option(Certificate.nameFromDer(der))),
-        (names) =>
-          Effect.fail(
-            new TlsError.TlsCertificateRequiredError({
-              acceptedCas: names.flatMap(Option.toArray),
-              side: failure.side,
-              cause: failure.cause
-            })
-          )
-      )
-    }
-    return Effect.fail(failure)
+    return errors.failWithAcceptedCas(this.state.failure!, this.acceptedCas())
   }
 
   /** The peer hung up without an alert we could read: `refusals.ts` says whether that was a refusal. */
@@ -382,12 +257,7 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   private get closedError(): TlsError.TlsError {
-    const secure = this.state.secure
-    return new TlsError.TlsGenericError({
-      reason: secure ? "Eof" : "Handshake",
-      detail: secure ? "the connection is closed" : "the connection closed during the handshake",
-      side: this.side
-    })
+    return errors.closedError(this.side, this.state.secure)
   }
 
   // ---- the handshake
@@ -404,57 +274,6 @@ export class NodeTlsConnection implements EngineConnection {
     if (handshake !== undefined) return Effect.succeed(handshake)
     if (state.closed || state.input !== "Open") return this.endedAbruptly(this.closedError)
     return undefined
-  }
-
-  private describe(socket: tls.TLSSocket): EngineHandshake {
-    restorePeerCertificateRead(socket)
-    const { chain: received, leaf } = readPeerChain(socket)
-    const resumed = socket.isSessionReused()
-    const resumedChain = this.sessionsOf?.offered?.peerCertificates
-    const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
-    let engineFlags = CertificateFlags.empty
-    let unspecific = false
-    if (chain.length > 0) {
-      const code = Option.getOrUndefined(internals.verifyError(socket))
-      // (Deno: one code for every rejection; runtime.ts)
-      unspecific = runtime.unspecificVerifyError(code)
-      engineFlags = unspecific ? CertificateFlags.make("GenericError") : flagsFromVerifyError(code)
-      // (a resumed session has no certificate object for node's check; core checks the identity)
-      if (this.side === "client" && leaf !== undefined) {
-        const identity = (this.config as ClientConfig).serverIdentity
-        if (Option.isSome(identity)) {
-          const error = tls.checkServerIdentity(identity.value, identityFields(leaf))
-          if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
-        }
-      }
-    }
-    const cipher = socket.getCipher()
-    const alpn = socket.alpnProtocol
-    const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
-    const upToTls12 = protocolVersion !== "TLSv1.3"
-    const bytes = (buffer: Buffer | undefined) =>
-      upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
-    return {
-      protocolVersion,
-      ciphersuiteName: cipher.standardName ?? cipher.name,
-      negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
-      peerCertificates: chain,
-      engineFlags,
-      ...(unspecific ? { engineVerdictUnspecific: true } : {}),
-      resumed,
-      acceptedCas: this.acceptedCas(),
-      serverName: this.side === "server" ? internals.serverName(socket, this.recordedServerName) : Option.none(),
-      channelBinding: {
-        ownFinished: bytes(socket.getFinished()),
-        peerFinished: bytes(socket.getPeerFinished()),
-        extendedMasterSecret: upToTls12 && runtime.opensslSessions
-          ? sessionHasExtendedMasterSecret(socket.getSession())
-          : Option.none(),
-        ownCertificate: this.side === "server"
-          ? Option.flatMap(this.config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
-          : Option.none()
-      }
-    }
   }
 
   // ---- plaintext
@@ -525,9 +344,7 @@ export class NodeTlsConnection implements EngineConnection {
       if (this.state.failure !== undefined) return this.failWith()
       if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
       if (socket.writableEnded || this.state.closed) {
-        return Effect.fail(
-          new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side: this.side })
-        )
+        return Effect.fail(errors.writeAfterClose(this.side))
       }
       if (bytes.length === 0) return Effect.void
       // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
@@ -571,14 +388,7 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** Bun's node:tls answered the peer's close_notify for us: what we write now would be lost. */
   private get halfCloseUnsupported(): TlsError.TlsGenericError {
-    return new TlsError.TlsGenericError({
-      reason: "Closed",
-      detail: runtime.lacks(
-        "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
-          "nothing written after it can reach the peer"
-      ),
-      side: this.side
-    })
+    return errors.halfCloseUnsupported(this.side)
   }
 
   readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
@@ -599,32 +409,9 @@ export class NodeTlsConnection implements EngineConnection {
       : closing
   })
 
-  /**
-   * Deno: a TLSSocket's `end()` can send its close_notify before ciphertext of earlier writes
-   * it still holds reached the bridge (seen through the PlatformSocket adapter: the peer's read
-   * ended cleanly halfway through an echo). `closeWrite` first waits until node:tls and the
-   * bridge hold nothing and a later turn brought no more ciphertext. And after `end()`: Deno's
-   * TLSWrap hands its output to the Duplex one write at a time, from a microtask, so its
-   * close_notify may still wait inside it (behind a transport write waiting for room) when the
-   * TLSSocket has finished: `closeWrite` and close wait the same way before the teardown.
-   */
+  /** Deno: `closing.writesSettled`. */
   private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
-    const bridge = this.bridge
-    if (bridge === undefined) return Effect.void
-    return Effect.async<void, TlsError.TlsError>((resume) => {
-      let handle: ReturnType<typeof setTimeout> | undefined = undefined
-      let seen = bridge.writtenChunks
-      const check = () => {
-        // (a teardown, the close bound's included, ends the wait: nothing more will be written)
-        if (this.tornDown || socket.destroyed || bridge.destroyed) return resume(Effect.void)
-        const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
-        if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
-        seen = bridge.writtenChunks
-        handle = setTimeout(check, 1)
-      }
-      handle = setTimeout(check, 1)
-      return Effect.sync(() => clearTimeout(handle))
-    })
+    return closing.writesSettled(socket, this.bridge, () => this.tornDown)
   }
 
   /**
@@ -669,13 +456,7 @@ export class NodeTlsConnection implements EngineConnection {
           : socket.exportKeyingMaterial(length, label, Buffer.from(context))
         return new Uint8Array(material)
       },
-      catch: (cause) =>
-        new TlsError.TlsGenericError({
-          reason: "Misc",
-          detail: "keying material export failed",
-          side: this.side,
-          cause
-        })
+      catch: (cause) => errors.exportFailed(this.side, cause)
     })
 
   // ---- teardown
@@ -724,71 +505,17 @@ export class NodeTlsConnection implements EngineConnection {
     this.requests?.stop()
   }
 
-  /**
-   * Runs `steps` for at most `closeTimeout` (on the Clock), then stops whatever is left.
-   *
-   * Under the live clock, in place with a plain timer (deadline.ts's pattern): every wait in
-   * `steps` is on `changed` and ends once `stop` has destroyed the socket, which the timer
-   * does; the one external wait, the transport's half-close (bridge only), gets a fiber of
-   * its own that the same deadline interrupts (`shutdownTransport`). Under any other clock,
-   * in a fiber of its own raced with the Clock: a finalizer is uninterruptible, and the fiber
-   * closing a scope may itself be interrupted, so a timeout raced in place could neither fire
-   * nor be trusted.
-   */
+  /** `closing.bounded`: `steps` within `closeTimeout`, then `stop`. */
   private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
-    return Effect.clockWith((clock) => {
-      const millis = Duration.toMillis(this.config.closeTimeout)
-      if (clock instanceof LiveClock && millis <= maxTimerMillis) {
-        return Effect.suspend(() => {
-          this.closeDeadline = Date.now() + millis
-          const timer = setTimeout(() => {
-            this.stop()
-            this.changed.notify()
-          }, millis)
-          return Effect.ensuring(
-            steps,
-            Effect.sync(() => {
-              clearTimeout(timer)
-              this.stop()
-            })
-          )
-        })
-      }
-      return Effect.fork(Effect.interruptible(Effect.timeoutOption(steps, this.config.closeTimeout))).pipe(
-        Effect.flatMap(Fiber.join),
-        Effect.zipRight(Effect.sync(() => this.stop()))
-      )
-    })
+    return closing.bounded(this.config.closeTimeout, this, () => this.stop(), this.changed.notify, steps)
   }
 
   /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
-  private closeDeadline: number | undefined = undefined
+  closeDeadline: number | undefined = undefined
 
-  /**
-   * The transport's half-close, within the close's bound. It may wait for the peer (TCP's FIN
-   * behind data the peer does not read) and a finalizer cannot be interrupted: under a close
-   * bounded in place it runs in a fiber of its own, interrupted when the time is up.
-   */
+  /** `closing.shutdownTransport`: the transport's half-close, within the close's bound. */
   private shutdownTransport(): Effect.Effect<void> {
-    const shutdown = Effect.ignore(this.config.transport.shutdownWrite)
-    const deadline = this.closeDeadline
-    if (deadline === undefined) return shutdown
-    return Effect.flatMap(Effect.fork(Effect.interruptible(shutdown)), (fiber) =>
-      Effect.async<void>((resume) => {
-        const done = () => {
-          clearTimeout(timer)
-          resume(Effect.void)
-        }
-        const timer = setTimeout(() => {
-          fiber.removeObserver(done)
-          resume(Fiber.interrupt(fiber))
-        }, Math.max(0, deadline - Date.now()))
-        fiber.addObserver(done)
-        return Effect.sync(() => {
-          clearTimeout(timer)
-          fiber.removeObserver(done)
-        })
-      }))
+    return closing.shutdownTransport(this.config.transport, this.closeDeadline)
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
@@ -800,7 +527,7 @@ export class NodeTlsConnection implements EngineConnection {
    * A TLS 1.3 server sends its tickets after it has read our Finished, about one round trip
    * after our handshake completed: a connection closed at once would never see one, and every
    * connection after it would run a full handshake. So, after a full handshake, when a
-   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWaitMs` (wall clock: a
+   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWait.ticketWaitMs` (wall clock: a
    * network delay, not a user timeout) and no longer than the connection stays quiet: any
    * plaintext, end or failure first means the server sends none.
    */
@@ -819,11 +546,18 @@ export class NodeTlsConnection implements EngineConnection {
     const handshake = this.state.handshake
     const sessionsOf = this.sessionsOf
     // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+    const ticketWait = this.ticketWait
     if (
-      handshake === undefined || sessionsOf === undefined || !this.sessionsKept || sessionsOf.hasReceived ||
+      handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
       handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
     ) return Effect.void
-    return this.ticketOrQuiet(ticketWaitMs(this.handshakeMs))
+    return ticketWait.wait(
+      this.changed,
+      this.socket!,
+      sessionsOf,
+      () => this.ticketMayCome(),
+      this.native !== undefined
+    )
   })
 
   /** Nothing but a ticket can still be expected from the server. */
@@ -832,25 +566,6 @@ export class NodeTlsConnection implements EngineConnection {
     const state = this.state
     return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
       state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
-  }
-
-  private ticketOrQuiet(ms: number): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      let expired = false
-      const timer = setTimeout(() => {
-        expired = true
-        this.changed.notify()
-      }, ms)
-      timer.unref?.()
-      // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
-      this.socket!.read(0)
-      const arrived = this.changed.await(() =>
-        expired || this.sessionsOf!.hasReceived || !this.ticketMayCome() ? Effect.void : undefined
-      ).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
-      // native path: node:tls emits each ticket of one flight from its own callback, and the
-      // waiter resumes between them; the rest of the flight is in before the next turn
-      return this.native === undefined ? arrived : Effect.zipRight(arrived, nextTurn)
-    })
   }
 
   /**
@@ -875,150 +590,3 @@ export class NodeTlsConnection implements EngineConnection {
       return this.bounded(Effect.zipRight(flushed, this.teardown))
     })
 }
-
-/**
- * The native path, the default for TCP transports: the transport's own socket goes straight to
- * node:tls (no JS bridge). node:tls's events there do not say whether close_notify preceded the
- * FIN; node internals do (`nodeInternals.watchNativeEnd`), so a connection requiring
- * close_notify goes native only where they were detected. The engine sees no handshake bytes
- * there, so it is not taken when the accepted-CA sniffer matters (`sniffs`: a client whose
- * `acceptedCasMatter`), nor when pushed-back bytes wait (STARTTLS). Taking the socket consumes
- * the transport (`tcp.takeSocket`).
- */
-const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined => {
-  if (
-    !runtime.nativeSocketPath || sniffs || (config.requireCloseNotify && !internals.canTellNativeTruncation()) ||
-    Transport.hasPendingInput(config.transport)
-  ) {
-    return undefined
-  }
-  return Option.getOrUndefined(tcp.takeSocket(config.transport))
-}
-
-const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
-  new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
-
-/**
- * Whether a client's TLS 1.3 CertificateRequest is worth decrypting (`HandshakeInfo.acceptedCas`,
- * and the refusal heuristics that read it): when the client has a certificate to send, a
- * `TlsInteraction` that answers certificate requests is in the Context, or
- * `NodeTlsBackend.RecordAcceptedCas` asks for it. Otherwise the sniffer reads only the clear
- * part of the server's flight (TLS 1.2's CertificateRequest), and nothing is decrypted.
- *
- * @internal
- */
-export const acceptedCasMatter = (config: ClientConfig): Effect.Effect<boolean> =>
-  Option.isSome(config.certificate)
-    ? Effect.succeed(true)
-    : Effect.flatMap(
-      TlsInteraction.TlsInteraction,
-      (interaction) =>
-        interaction.requestCertificate !== TlsInteraction.none.requestCertificate
-          ? Effect.succeed(true)
-          : RecordAcceptedCas
-    )
-
-/** @internal */
-export const makeClient = (
-  cache: SecureContextCache,
-  config: ClientConfig,
-  /** The backend's own cache, used when the Context has no `SessionCache`. */
-  defaultSessionCache: SessionCache.SessionCacheShape = SessionCache.disabled
-): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* refuseUntellableTruncation(config, "client")
-    const runtime = yield* Effect.runtime<never>()
-    const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, config.database.anchors),
-      catch: invalidSettings("client")
-    })
-    const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
-    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
-    const sniffs = yield* acceptedCasMatter(config)
-    const connection: NodeTlsConnection = new NodeTlsConnection(
-      "client",
-      config,
-      (underlying) => {
-        const socket = withKeyLog(tls.connect({
-          socket: underlying,
-          secureContext,
-          rejectUnauthorized: false,
-          // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
-          checkServerIdentity: () => undefined,
-          allowHalfOpen: true,
-          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
-          ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
-          ...(offered !== undefined ? { session: offered.session } : {}),
-          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions))
-        skipNodesPeerCertificateRead(socket)
-        return socket
-      },
-      runtime,
-      nativeSocket(config, sniffs),
-      new ClientSessions(offered),
-      sniffs,
-      Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
-        SessionCache.disabled
-    )
-    yield* closeWithScope(connection)
-    return connection
-  })
-
-/**
- * The server's TLSSocket options: the seam for SNI and ALPN callbacks and ticket keys.
- *
- * @internal
- */
-export const serverSocketOptions = (
-  config: ServerConfig,
-  secureContext: tls.SecureContext,
-  connection: { recordedServerName: string | undefined }
-): tls.TLSSocketOptions => ({
-  isServer: true,
-  secureContext,
-  requestCert: config.clientAuth !== "none",
-  rejectUnauthorized: config.clientAuth === "required",
-  allowHalfOpen: true,
-  highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
-  ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {}),
-  ...(internals.serverNameNeedsCallback()
-    ? {
-      SNICallback: (name: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => {
-        connection.recordedServerName = name
-        callback(null, secureContext)
-      }
-    }
-    : {})
-} as tls.TLSSocketOptions)
-
-/** @internal */
-export const makeServer = (
-  cache: SecureContextCache,
-  config: ServerConfig
-): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* refuseUntellableTruncation(config, "server")
-    const runtime = yield* Effect.runtime<never>()
-    const secureContext = yield* Effect.try({
-      // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
-      try: () =>
-        secureContextFor(
-          cache,
-          config,
-          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
-        ),
-      catch: invalidSettings("server")
-    })
-    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
-    const connection: NodeTlsConnection = new NodeTlsConnection(
-      "server",
-      config,
-      (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
-      runtime,
-      nativeSocket(config, false),
-      undefined
-    )
-    yield* closeWithScope(connection)
-    return connection
-  })

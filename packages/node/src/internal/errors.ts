@@ -1,11 +1,16 @@
 /**
- * Maps node:tls / OpenSSL errors to effect-tls's typed failures.
+ * Maps node:tls / OpenSSL errors to effect-tls's typed failures, and names the engine's own
+ * (a closed connection, a write after close, settings node:tls refused).
  *
  * @internal
  */
+import * as Certificate from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as TlsError from "@effect-tls/core/TlsError"
 import type { TransportError } from "@effect-tls/core/Transport"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as runtime from "./runtime.js"
 
 const notTls = new Set([
   "ERR_SSL_WRONG_VERSION_NUMBER",
@@ -194,3 +199,80 @@ export const flagsFromVerifyError = (code: string | undefined): CertificateFlags
       return CertificateFlags.make("GenericError")
   }
 }
+
+/**
+ * The settings node:tls refused (its secure context could not be made).
+ *
+ * @internal
+ */
+export const invalidSettings = (side: TlsError.Side) => (cause: unknown) =>
+  new TlsError.TlsGenericError({ reason: "Misc", detail: "invalid TLS settings", side, cause })
+
+/**
+ * A recorded failure, completed with the accepted CA names (`HandshakeInfo.acceptedCas`'s DER,
+ * parsed) when the server wanted a certificate we did not send.
+ *
+ * @internal
+ */
+export const failWithAcceptedCas = <A>(
+  failure: TlsError.TlsError,
+  acceptedCas: Option.Option<ReadonlyArray<Uint8Array>>
+): Effect.Effect<A, TlsError.TlsError> => {
+  if (failure._tag === "TlsCertificateRequiredError" && Option.isSome(acceptedCas)) {
+    return Effect.flatMap(
+      Effect.forEach(acceptedCas.value, (der) => Effect.option(Certificate.nameFromDer(der))),
+      (names) =>
+        Effect.fail(
+          new TlsError.TlsCertificateRequiredError({
+            acceptedCas: names.flatMap(Option.toArray),
+            side: failure.side,
+            cause: failure.cause
+          })
+        )
+    )
+  }
+  return Effect.fail(failure)
+}
+
+/**
+ * The connection closed: at its end of input after the handshake, or during the handshake.
+ *
+ * @internal
+ */
+export const closedError = (side: TlsError.Side, secure: boolean): TlsError.TlsError =>
+  new TlsError.TlsGenericError({
+    reason: secure ? "Eof" : "Handshake",
+    detail: secure ? "the connection is closed" : "the connection closed during the handshake",
+    side
+  })
+
+/**
+ * A write after our side closed.
+ *
+ * @internal
+ */
+export const writeAfterClose = (side: TlsError.Side): TlsError.TlsGenericError =>
+  new TlsError.TlsGenericError({ reason: "Closed", detail: "write after close", side })
+
+/**
+ * Bun's node:tls answered the peer's close_notify for us: what we write now would be lost.
+ *
+ * @internal
+ */
+export const halfCloseUnsupported = (side: TlsError.Side): TlsError.TlsGenericError =>
+  new TlsError.TlsGenericError({
+    reason: "Closed",
+    detail: runtime.lacks(
+      "ended our side when the peer's close_notify arrived (no half-close over a JS Duplex): " +
+        "nothing written after it can reach the peer"
+    ),
+    side
+  })
+
+/**
+ * `exportKeyingMaterial` failed (no established connection, or the runtime has none).
+ *
+ * @internal
+ */
+export const exportFailed = (side: TlsError.Side, cause: unknown): TlsError.TlsGenericError =>
+  new TlsError.TlsGenericError({ reason: "Misc", detail: "keying material export failed", side, cause })

@@ -1,0 +1,74 @@
+/**
+ * The peer's certificate chain, as node:tls hands it over: read once at `secure` /
+ * `secureConnect` (`readPeerChain`), the fields `tls.checkServerIdentity` reads
+ * (`identityFields`), and node's own read for its identity check kept off our sockets until
+ * then (`skipNodesPeerCertificateRead`, `restorePeerCertificateRead`). Public node APIs only.
+ *
+ * @internal
+ */
+import type { X509Certificate } from "node:crypto"
+import * as tls from "node:tls"
+
+/**
+ * The peer's chain as it arrived, leaf first, read once at `secure`/`secureConnect` through
+ * `getPeerX509Certificate()` (its `.issuerCertificate` links, DER from `.raw`): no JS object
+ * per certificate field, and no issuer looked up in the trust store (which
+ * `getPeerCertificate(true)` appends). On a client, node 20 hands the chain over: a second read
+ * returns nothing, so nothing else may ask for it.
+ */
+export const readPeerChain = (
+  socket: tls.TLSSocket
+): { readonly leaf: X509Certificate | undefined; readonly chain: Array<Uint8Array> } => {
+  const leaf = socket.getPeerX509Certificate()
+  const chain: Array<Uint8Array> = []
+  const seen = new Set<string>()
+  let certificate: X509Certificate | undefined = leaf
+  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN && !seen.has(certificate.fingerprint256)) {
+    seen.add(certificate.fingerprint256)
+    chain.push(new Uint8Array(certificate.raw))
+    certificate = certificate.issuerCertificate
+  }
+  return { leaf, chain }
+}
+
+/** More certificates than any real chain carries (node's own legacy walk has no bound). */
+const MAX_PEER_CHAIN = 32
+
+/** What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text). */
+export const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
+  const subject: Record<string, string | Array<string>> = {}
+  for (const line of leaf.subject.split("\n")) {
+    const at = line.indexOf("=")
+    if (at <= 0) continue
+    const key = line.slice(0, at)
+    const value = line.slice(at + 1)
+    const previous = subject[key]
+    subject[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
+  }
+  return { subject, subjectaltname: leaf.subjectAltName } as unknown as tls.PeerCertificate
+}
+
+/**
+ * node:tls's client reads `getPeerCertificate(true)` before `secureConnect` for
+ * `checkServerIdentity` (a JS object per certificate field and a trust-store lookup: about a
+ * third of a millisecond per handshake), which ours ignores: the engine reads the chain once
+ * at `secureConnect`. An own property shadows the method on our socket until then.
+ */
+export const skipNodesPeerCertificateRead = (socket: tls.TLSSocket): void => {
+  Object.defineProperty(socket, "getPeerCertificate", {
+    value: () => ({}),
+    configurable: true,
+    writable: true
+  })
+}
+
+/**
+ * The own property is overwritten with the prototype's method, not deleted: deleting a property
+ * added before others turns the socket into a dictionary-mode object, and every later property
+ * read of node's streams on it is slower (about 0.04 ms per handshake for the delete alone).
+ */
+export const restorePeerCertificateRead = (socket: tls.TLSSocket): void => {
+  if (Object.prototype.hasOwnProperty.call(socket, "getPeerCertificate")) {
+    ;(socket as { getPeerCertificate: unknown }).getPeerCertificate = tls.TLSSocket.prototype.getPeerCertificate
+  }
+}
