@@ -263,7 +263,12 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })(
           assert.strictEqual((yield* served.info).protocolVersion, version)
           const printed = gnutlsBindings(output)
           assert.strictEqual(printed.length, 3, output)
-          assert.deepStrictEqual(byType(printed), ourValues(served))
+          // (gnutls-cli's own lines in the message: a value it could not give is "not available" or "error: ...")
+          assert.deepStrictEqual(
+            byType(printed),
+            ourValues(served),
+            output.split("\n").filter((line) => /'tls-|binding|error/i.test(line)).join("\n")
+          )
           // every type GnuTLS offers on this version, we offer too, and the other way round
           assert.strictEqual(printed.filter((line) => line.value !== undefined).length, version === "TLSv1.3" ? 2 : 3)
           if (version === "TLSv1.3") assert.deepStrictEqual(served.bindings["tls-unique"], Either.left("NotSupported"))
