@@ -90,20 +90,31 @@ export const hasExportKeyingMaterial = (socket: object): boolean =>
 
 /**
  * Whether `getFinished()` / `getPeerFinished()` return the Finished messages (tls-unique).
- * Bun returns undefined; Deno returns 32 bytes even for a SHA-384 suite, so not the Finished.
+ * Node and Bun 1.4 do (Bun's 12-byte verify_data at `secure` / `secureConnect`, over a JS
+ * Duplex and a TCP socket alike); Deno returns 32 bytes even for a SHA-384 suite, so not the
+ * Finished.
  *
  * @internal
  */
-export const reportsFinished: boolean = runtimeName === "node"
+export const reportsFinished: boolean = runtimeName !== "deno"
 
 /**
  * Whether `getSession()` is OpenSSL's SSL_SESSION DER, read for the extended master secret
  * (`[13]` flags). Deno's is a 40-byte blob of its own; Bun's is BoringSSL's encoding, which
- * keeps that bit elsewhere.
+ * keeps that bit in `[17]` (`boringsslSessions`).
  *
  * @internal
  */
 export const opensslSessions: boolean = runtimeName === "node"
+
+/**
+ * Whether `getSession()` is BoringSSL's SSLSession DER (Bun 1.4, both sides, TLS 1.2), whose
+ * `[17] BOOLEAN` says whether the extended master secret was used (present and true with it,
+ * absent without: checked against gnutls-serv with and without `%NO_SESSION_HASH`).
+ *
+ * @internal
+ */
+export const boringsslSessions: boolean = runtimeName === "bun"
 
 /**
  * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
