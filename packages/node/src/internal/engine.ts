@@ -452,9 +452,13 @@ export class NodeTlsConnection implements EngineConnection {
       return this.ended(socket)
     })
     // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
-    return runtime.endOvertakesWrites
+    const closing = runtime.endOvertakesWrites
       ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
       : end
+    // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
+    return runtime.ticketsIgnoredAfterClose && this.side === "client"
+      ? Effect.zipRight(this.firstTicket, closing)
+      : closing
   })
 
   /** Deno: `closing.writesSettled`. */
@@ -577,18 +581,28 @@ export class NodeTlsConnection implements EngineConnection {
     const handshake = this.state.handshake
     const sessionsOf = this.sessionsOf
     if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
-    const wrapped = Effect.sync(() => sessionsOf.wrapped(handshake))
+    return Effect.zipRight(this.firstTicket, Effect.sync(() => sessionsOf.wrapped(handshake)))
+  })
+
+  /**
+   * After a full TLS 1.3 handshake whose sessions a `SessionCache` keeps, while no ticket came:
+   * the wait for the first one (`sessions`). Void otherwise.
+   */
+  private readonly firstTicket: Effect.Effect<void> = Effect.suspend(() => {
+    const handshake = this.state.handshake
+    const sessionsOf = this.sessionsOf
     // (node:tls servers send none after a resumption: waiting there would only cost the bound)
     const ticketWait = this.ticketWait
     if (
-      ticketWait === undefined || sessionsOf.hasReceived || handshake.protocolVersion !== "TLSv1.3" || handshake.resumed
-    ) {
-      return wrapped
-    }
-    if (!this.ticketMayCome()) return wrapped
-    return Effect.zipRight(
-      ticketWait.wait(this.changed, this.socket!, sessionsOf, () => this.ticketMayCome(), this.native !== undefined),
-      wrapped
+      handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
+      handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
+    ) return Effect.void
+    return ticketWait.wait(
+      this.changed,
+      this.socket!,
+      sessionsOf,
+      () => this.ticketMayCome(),
+      this.native !== undefined
     )
   })
 

@@ -79,8 +79,8 @@ export const describe = (
     channelBinding: {
       ownFinished: bytes(() => socket.getFinished()),
       peerFinished: bytes(() => socket.getPeerFinished()),
-      extendedMasterSecret: upToTls12 && runtime.opensslSessions
-        ? sessionHasExtendedMasterSecret(socket.getSession())
+      extendedMasterSecret: upToTls12 && (runtime.opensslSessions || runtime.boringsslSessions)
+        ? sessionHasExtendedMasterSecret(socket.getSession(), runtime.opensslSessions ? "openssl" : "boringssl")
         : Option.none(),
       ownCertificate: side === "server"
         ? Option.flatMap(config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
