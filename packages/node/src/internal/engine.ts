@@ -14,10 +14,11 @@
  * side's socket options), `nativePath.ts` (the transport's own socket or the bridge),
  * `connectionState.ts` (the named states), `handshakeReport.ts` (what a completed handshake
  * reports), `peerChain.ts` (the peer's certificates), `closing.ts` (the close's bound and the
- * transport's half-close), `secureContexts.ts` (one context per configuration), `sessions.ts`
- * (resumption), `nodeInternals.ts` (the only reader of node's private fields), `refusals.ts`
- * (why a peer hung up), `truncation.ts` (close_notify or not, per path), `errors.ts` (OpenSSL
- * codes), `certificateRequests.ts` (what a client learns of the server's CertificateRequest,
+ * transport's half-close), `ticketWait.ts` (a client's wait for the first TLS 1.3 ticket),
+ * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
+ * `nodeInternals.ts` (the only reader of node's private fields, a lint rule keeps it so),
+ * `refusals.ts` (why a peer hung up), `truncation.ts` (close_notify or not, per path),
+ * `errors.ts` (OpenSSL codes, the engine's own failures), `certificateRequests.ts` (what a client learns of the server's CertificateRequest,
  * on either path) and `acceptedCas.ts` (the bridge's sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `server.serverSocketOptions`
