@@ -400,7 +400,14 @@ export const make = (params: ConnectionParams): TlsConnection => {
       }
       const stop = awaitEngine((result) => {
         if (ended) return
-        const next = andThen(result, verified)
+        // (this runs in the engine's event handler: a policy or database that throws is a
+        // defect of the handshake, as inside an Effect, never an exception of the handler)
+        let next: Effect.Effect<HandshakeInfo, TlsError.TlsError>
+        try {
+          next = andThen(result, verified)
+        } catch (defect) {
+          next = Exit.die(defect)
+        }
         if (Exit.isExit(next)) settle(next as Exit.Exit<HandshakeInfo, TlsError.TlsError>)
         else resume(continued(next))
       })
