@@ -168,7 +168,10 @@ export const writesSettled = (
     let seen = bridge.writtenChunks
     const check = () => {
       // (a teardown, the close bound's included, ends the wait: nothing more will be written)
-      if (tornDown() || socket.destroyed || bridge.destroyed) return resume(Effect.void)
+      // (Deno: a bridge that node:tls destroyed still writes what it held, `destroyPending`)
+      if (tornDown() || (socket.destroyed && !bridge.destroyPending) || bridge.destroyed) {
+        return resume(Effect.void)
+      }
       const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
       if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
       seen = bridge.writtenChunks

@@ -1,7 +1,7 @@
 /**
  * What the engine reports of a completed handshake (`EngineHandshake`), read from the TLS socket
  * at `secure` / `secureConnect`, all at once: node 20 may crash when a destroyed TLSSocket is
- * asked later. OpenSSL's verdict on the chain and the identity check become `engineFlags`; core
+ * asked later. And what it exports afterwards (`exportKeyingMaterial`, RFC 5705 / 8446). OpenSSL's verdict on the chain and the identity check become `engineFlags`; core
  * verifies the chain itself and runs the policy.
  *
  * @internal
@@ -79,12 +79,31 @@ export const describe = (
     channelBinding: {
       ownFinished: bytes(() => socket.getFinished()),
       peerFinished: bytes(() => socket.getPeerFinished()),
-      extendedMasterSecret: upToTls12 && runtime.opensslSessions
-        ? sessionHasExtendedMasterSecret(socket.getSession())
+      extendedMasterSecret: upToTls12 && (runtime.opensslSessions || runtime.boringsslSessions)
+        ? sessionHasExtendedMasterSecret(socket.getSession(), runtime.opensslSessions ? "openssl" : "boringssl")
         : Option.none(),
       ownCertificate: side === "server"
         ? Option.flatMap(config.certificate, (key) => Option.fromNullable(key.chain[0]?.der))
         : Option.none()
     }
   }
+}
+
+/**
+ * Keying material from the established session (the caller checked it is established and open:
+ * node 20 may crash when a closed TLSSocket is asked). Throws where the runtime has no exporter.
+ *
+ * @internal
+ */
+export const exportKeyingMaterial = (
+  socket: tls.TLSSocket,
+  length: number,
+  label: string,
+  context: Uint8Array | undefined
+): Uint8Array => {
+  if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
+  const material = context === undefined
+    ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
+    : socket.exportKeyingMaterial(length, label, Buffer.from(context))
+  return new Uint8Array(material)
 }
