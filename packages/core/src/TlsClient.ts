@@ -249,9 +249,11 @@ const build = (
       const closed = Effect.sync(() => {
         if (counted) telemetry.connectionClosed("client")
       })
+      // (counted as closed first: nothing after it can skip the count)
       const finalizer = cache === SessionCache.disabled
         ? closed
-        : Effect.ensuring(
+        : Effect.zipRight(
+          closed,
           Effect.flatMap(
             conn.info,
             (info) =>
@@ -262,8 +264,7 @@ const build = (
                     cache.put(sessionKey, SessionCache.session(session)), {
                     discard: true
                   }))
-          ),
-          closed
+          )
         )
       return Effect.map(Scope.addFinalizer(scope, finalizer), () => {
         counted = true

@@ -13,7 +13,7 @@ import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Exit, Fiber, Layer, Option } from "effect"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTlsServer from "../src/NodeTlsServer.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -193,6 +193,71 @@ layer(env, { excludeTestServices: true })("client handshake path", (it) => {
         if (error._tag === "TlsBadCertificateError") {
           assert.isTrue(CertificateFlags.has(error.flags, "BadIdentity"))
         }
+      }))
+  })
+
+  describe("the handshake in one Effect.async (live clock, no tracer)", () => {
+    /** A server and a client over a memory pair, the client with `acceptCertificate`. */
+    const connected = (acceptCertificate: ClientOptions["acceptCertificate"]) =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const [clientTransport, serverTransport] = yield* MemoryTransport.pair()
+        const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
+        yield* Effect.fork(Effect.ignore(server.handshake))
+        return yield* TlsClient.make(clientTransport, {
+          serverIdentity: "localhost",
+          database: fixture.pki.database,
+          acceptCertificate
+        })
+      })
+
+    it.scoped("the policy runs on every connection, the verdict of a chain verified before included", () =>
+      Effect.gen(function*() {
+        const seen: Array<number> = []
+        const policy: ClientOptions["acceptCertificate"] = (context) => {
+          seen.push(context.flags.size)
+          return Effect.succeed(seen.length !== 3)
+        }
+        for (let i = 0; i < 2; i++) {
+          const info = yield* Effect.flatMap(connected(policy), (client) => client.handshake).pipe(Effect.scoped)
+          assert.isTrue(CertificateFlags.isEmpty(info.peerCertificateErrors))
+        }
+        const refused = yield* Effect.flip(Effect.flatMap(connected(policy), (client) => client.handshake)).pipe(
+          Effect.scoped
+        )
+        assert.strictEqual(refused._tag, "TlsBadCertificateError")
+        assert.deepStrictEqual(seen, [0, 0, 0])
+      }))
+
+    it.scoped("a policy that throws is a defect of the handshake (not a crash); the connection stays failed", () =>
+      Effect.gen(function*() {
+        const client = yield* connected(() => {
+          throw new Error("policy bug")
+        })
+        const exit = yield* Effect.exit(client.handshake)
+        assert.isTrue(exit._tag === "Failure" && exit.cause._tag === "Die")
+        assert.deepStrictEqual(yield* Effect.exit(client.handshake), exit)
+        assert.isTrue(Option.isNone(yield* client.info))
+      }))
+
+    it.scoped("an interrupted handshake leaves the connection closed (typed), and the engine torn down", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        // (no server: the handshake waits for its flight)
+        const [clientTransport] = yield* MemoryTransport.pair()
+        const client = yield* TlsClient.make(clientTransport, {
+          serverIdentity: "localhost",
+          database: fixture.pki.database
+        })
+        const fiber = yield* Effect.fork(client.handshake)
+        yield* Effect.sleep("20 millis")
+        const exit = yield* Fiber.interrupt(fiber)
+        assert.isTrue(Exit.isInterrupted(exit), String(exit))
+        const error = yield* Effect.flip(client.handshake)
+        assert.strictEqual(error._tag, "TlsGenericError")
+        assert.strictEqual(error.reason, "Closed")
+        const write = yield* Effect.flip(client.write(new Uint8Array([1])))
+        assert.strictEqual(write.reason, "Closed")
       }))
   })
 })

@@ -183,50 +183,6 @@ const refused = (
     })
   )
 
-const verify = (
-  params: ConnectionParams,
-  raw: EngineHandshake,
-  deadline: Deadline
-): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
-  const side = params.side
-  if (raw.peerCertificates.length === 0) {
-    if (side === "server" && params.clientAuth !== "required") {
-      return Effect.succeed(infoOf(params, raw, Option.none(), CertificateFlags.empty))
-    }
-    if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
-    return refused(params, CertificateFlags.make("GenericError"), [])
-  }
-  const { chain, malformed } = parseChain(raw.peerCertificates)
-  const verified = chain.length > 0
-    ? telemetry.verifyChain(
-      chain.length,
-      params.database.verifyChain(chain, {
-        purpose: side === "client" ? "server" : "client",
-        identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-      })
-    )
-    : Effect.succeed(CertificateFlags.empty)
-  return Effect.flatMap(verified, (ours) =>
-    Effect.flatMap(engineFlagsAtClockTime(raw.engineFlags), (engines) => {
-      // (an engine's unspecific rejection is explained by any flag of ours)
-      const flags = allFlags(
-        ours,
-        raw.engineVerdictUnspecific === true && ours.size > 0
-          ? CertificateFlags.difference(engines, ["GenericError"])
-          : engines,
-        malformed || chain.length === 0
-      )
-      return Effect.flatMap(
-        telemetry.policy(
-          flags,
-          decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
-        ),
-        (accepted) =>
-          accepted ? Effect.succeed(infoOf(params, raw, Option.some(chain), flags)) : refused(params, flags, chain)
-      )
-    }))
-}
-
 /** `effect`'s success fed to `f`, in place when it is an `Exit` already (no Effect step). */
 const andThen = <A, B, E>(
   effect: Effect.Effect<A, E>,
@@ -237,47 +193,58 @@ const andThen = <A, B, E>(
     : Effect.flatMap(effect, f)
 
 /**
- * `verify` and `attachAcceptedCas` under the live clock at `time` (ms), with no span: the
- * same checks, composed in place, so that a verdict-cache hit and a policy that answers at
- * once (both `Exit`s) make an `Exit` with no Effect step. (The live clock reads the wall
- * clock, so the engine's validity flags stand, as `engineFlagsAtClockTime` keeps them.)
+ * Verification and the policy. With no `time`, on the `Clock` with spans (`telemetry`): the
+ * database reads the `Clock`, and the engine's validity flags stand as far as the `Clock` is
+ * the wall clock (`engineFlagsAtClockTime`). With `time` (ms, the live clock's now, no tracer
+ * installed): the same checks at that time, with no span, composed in place, so that a
+ * verdict-cache hit and a policy that answers at once (both `Exit`s) make an `Exit` with no
+ * Effect step (the live clock reads the wall clock, so the engine's flags stand).
  */
-const verifyNow = (
+const verify = (
   params: ConnectionParams,
   raw: EngineHandshake,
-  time: number,
-  deadline: Deadline
+  deadline: Deadline,
+  time?: number | undefined
 ): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
   const side = params.side
   if (raw.peerCertificates.length === 0) {
-    return andThen(verify(params, raw, deadline), (info) => attachAcceptedCas(raw, info))
+    if (side === "server" && params.clientAuth !== "required") {
+      return Effect.succeed(infoOf(params, raw, Option.none(), CertificateFlags.empty))
+    }
+    if (side === "server") return Effect.fail(new TlsError.TlsCertificateRequiredError({ acceptedCas: [], side }))
+    return refused(params, CertificateFlags.make("GenericError"), [])
   }
+  const direct = time !== undefined
   const { chain, malformed } = parseChain(raw.peerCertificates)
-  const verified = chain.length > 0
-    ? params.database.verifyChain(chain, {
-      purpose: side === "client" ? "server" : "client",
-      identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined,
-      time: new Date(time)
-    })
-    : Effect.succeed(CertificateFlags.empty)
-  return andThen(verified, (ours) => {
-    const engines = raw.engineFlags
-    // (an engine's unspecific rejection is explained by any flag of ours)
-    const flags = allFlags(
-      ours,
-      raw.engineVerdictUnspecific === true && ours.size > 0
-        ? CertificateFlags.difference(engines, ["GenericError"])
-        : engines,
-      malformed || chain.length === 0
-    )
-    return andThen(
-      decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline),
-      (accepted) =>
-        accepted
-          ? attachAcceptedCas(raw, infoOf(params, raw, Option.some(chain), flags))
-          : refused(params, flags, chain)
-    )
-  })
+  const options = {
+    purpose: side === "client" ? "server" : "client",
+    identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
+  } as const
+  const verified = chain.length === 0
+    ? Effect.succeed(CertificateFlags.empty)
+    : direct
+    ? params.database.verifyChain(chain, { ...options, time: new Date(time) })
+    : telemetry.verifyChain(chain.length, params.database.verifyChain(chain, options))
+  return andThen(
+    verified,
+    (ours) =>
+      andThen(direct ? Effect.succeed(raw.engineFlags) : engineFlagsAtClockTime(raw.engineFlags), (engines) => {
+        // (an engine's unspecific rejection is explained by any flag of ours)
+        const flags = allFlags(
+          ours,
+          raw.engineVerdictUnspecific === true && ours.size > 0
+            ? CertificateFlags.difference(engines, ["GenericError"])
+            : engines,
+          malformed || chain.length === 0
+        )
+        const decision = decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline)
+        return andThen(
+          direct ? decision : telemetry.policy(flags, decision),
+          (accepted) =>
+            accepted ? Effect.succeed(infoOf(params, raw, Option.some(chain), flags)) : refused(params, flags, chain)
+        )
+      })
+  )
 }
 
 const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
@@ -340,7 +307,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
    * The handshake in one `Effect.async`, under the live clock with no tracer installed and an
    * engine that offers `awaitHandshake`: the handshake's timeout is a plain timer (as
    * `deadline.within`'s), verification and the policy run in place when they answer at once
-   * (`verifyNow`), and the metrics are recorded as `telemetry.handshake` records them. What
+   * (`verify` at the live clock's time), and the metrics are recorded as `telemetry.handshake` records them. What
    * does not answer at once (a policy that asks someone, a database that loads) continues as
    * an Effect, under the same timer.
    */
@@ -396,11 +363,21 @@ export const make = (params: ConnectionParams): TlsConnection => {
         )
       const verified = (raw: EngineHandshake) => {
         engineHandshake = raw
-        return verifyNow(params, raw, clock.unsafeCurrentTimeMillis(), limit)
+        return andThen(
+          verify(params, raw, limit, clock.unsafeCurrentTimeMillis()),
+          (info) => attachAcceptedCas(raw, info)
+        )
       }
       const stop = awaitEngine((result) => {
         if (ended) return
-        const next = andThen(result, verified)
+        // (this runs in the engine's event handler: a policy or database that throws is a
+        // defect of the handshake, as inside an Effect, never an exception of the handler)
+        let next: Effect.Effect<HandshakeInfo, TlsError.TlsError>
+        try {
+          next = andThen(result, verified)
+        } catch (defect) {
+          next = Exit.die(defect)
+        }
         if (Exit.isExit(next)) settle(next as Exit.Exit<HandshakeInfo, TlsError.TlsError>)
         else resume(continued(next))
       })
