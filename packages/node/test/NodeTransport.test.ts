@@ -252,6 +252,29 @@ describe("NodeTransport", () => {
         assert.strictEqual(yield* settledHandles(baseline), baseline)
       }))
 
+    it.scopedLive("the handler's Scope is its connection's: finalizers run at its end, before the socket closes", () =>
+      Effect.gen(function*() {
+        const server = yield* NodeTransport.listen()
+        const finalized = yield* Deferred.make<string>()
+        // (no Effect.scoped: `run` gives each handler its connection's scope)
+        yield* Effect.forkScoped(server.run((transport) =>
+          Effect.gen(function*() {
+            const scope = yield* Effect.scope
+            yield* Scope.addFinalizer(
+              scope,
+              // the transport still works in the connection's finalizers (a TLS close_notify goes out there)
+              Effect.zipRight(Effect.orDie(transport.write(text("bye"))), Deferred.succeed(finalized, "finalized"))
+            )
+            yield* transport.read
+          })
+        ))
+        const client = yield* NodeTransport.connect({ host: "127.0.0.1", port: server.address.port })
+        yield* client.write(text("x"))
+        assert.strictEqual(yield* Deferred.await(finalized), "finalized")
+        assert.strictEqual(decode(yield* TransportSuite.readAll(client)), "bye")
+        assert.strictEqual(yield* settledHandlesOf(server, 0), 0)
+      }))
+
     it.scopedLive("interrupting run interrupts its handlers and closes their connections", () =>
       Effect.gen(function*() {
         const server = yield* NodeTransport.listen()
