@@ -6,6 +6,7 @@ import { Cause, Deferred, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, S
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
 import { peekSocket } from "../src/internal/tcp.js"
+import { tcpHandles as countTcpHandles } from "./tcpHandles.js"
 
 // loopback kernel buffers hold a few MiB (about 3.7 MiB measured on Linux); 16 MiB leaves room for other kernels
 TransportSuite.run("tcp loopback", NodeTransport.pairForTest, { maxBufferedBytes: 16 * 1024 * 1024 })
@@ -14,9 +15,7 @@ const text = (s: string) => new TextEncoder().encode(s)
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
 /** Count of live TCP handles (sockets and listeners) in this process. */
-const tcpHandles = Effect.sync(() =>
-  process.getActiveResourcesInfo().filter((name) => name === "TCPSocketWrap" || name === "TCPServerWrap").length
-)
+const tcpHandles = Effect.sync(countTcpHandles)
 
 /** The TCP handle count once earlier tests' sockets finished closing (bounded wait). */
 const quietHandles = Effect.gen(function*() {

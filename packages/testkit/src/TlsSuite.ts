@@ -429,15 +429,23 @@ export const run = <E>(name: string, options: Options<E>): void => {
         const writer = yield* Effect.fork(
           Effect.forever(Effect.zipRight(server.write(block), Ref.update(written, (n) => n + block.length)))
         )
-        // wait until the writer makes no progress for 300 ms: it is blocked
+        // wait until the writer, once it wrote, makes no progress for 300 ms: it is blocked (bounded,
+        // so that a writer that never stops fails with what it wrote, not with the test's timeout)
+        let seen = 0
         const stalledAt = yield* Effect.iterate({ previous: -1, current: 0 }, {
-          while: ({ current, previous }) => current !== previous,
+          while: ({ current, previous }) => current !== previous || current === 0,
           body: ({ current }) =>
-            Effect.map(Effect.zipRight(Effect.sleep("300 millis"), Ref.get(written)), (next) => ({
-              previous: current,
-              current: next
-            }))
-        }).pipe(Effect.map(({ current }) => current))
+            Effect.map(Effect.zipRight(Effect.sleep("300 millis"), Ref.get(written)), (next) => {
+              seen = next
+              return { previous: current, current: next }
+            })
+        }).pipe(
+          Effect.map(({ current }) => current),
+          Effect.timeoutFail({
+            duration: "18 seconds",
+            onTimeout: () => new Error(`the writer did not stall within 18 s: ${seen} bytes written`)
+          })
+        )
         assert.isAbove(stalledAt, 0)
         assert.isBelow(stalledAt, 16 * 1024 * 1024, "bounded buffering")
         // reading unblocks it
@@ -445,7 +453,11 @@ export const run = <E>(name: string, options: Options<E>): void => {
         yield* Effect.repeat(Ref.get(written), {
           until: (n) => n > stalledAt,
           schedule: Schedule.spaced("20 millis")
-        })
+        }).pipe(Effect.timeoutFail({
+          duration: "8 seconds",
+          onTimeout: () =>
+            new Error(`the writer did not resume within 8 s of the reader starting (stalled at ${stalledAt} bytes)`)
+        }))
         yield* Fiber.interrupt(writer)
       }), timeout)
 

@@ -90,20 +90,31 @@ export const hasExportKeyingMaterial = (socket: object): boolean =>
 
 /**
  * Whether `getFinished()` / `getPeerFinished()` return the Finished messages (tls-unique).
- * Bun returns undefined; Deno returns 32 bytes even for a SHA-384 suite, so not the Finished.
+ * Node and Bun 1.4 do (Bun's 12-byte verify_data at `secure` / `secureConnect`, over a JS
+ * Duplex and a TCP socket alike); Deno returns 32 bytes even for a SHA-384 suite, so not the
+ * Finished.
  *
  * @internal
  */
-export const reportsFinished: boolean = runtimeName === "node"
+export const reportsFinished: boolean = runtimeName !== "deno"
 
 /**
  * Whether `getSession()` is OpenSSL's SSL_SESSION DER, read for the extended master secret
  * (`[13]` flags). Deno's is a 40-byte blob of its own; Bun's is BoringSSL's encoding, which
- * keeps that bit elsewhere.
+ * keeps that bit in `[17]` (`boringsslSessions`).
  *
  * @internal
  */
 export const opensslSessions: boolean = runtimeName === "node"
+
+/**
+ * Whether `getSession()` is BoringSSL's SSLSession DER (Bun 1.4, both sides, TLS 1.2), whose
+ * `[17] BOOLEAN` says whether the extended master secret was used (present and true with it,
+ * absent without: checked against gnutls-serv with and without `%NO_SESSION_HASH`).
+ *
+ * @internal
+ */
+export const boringsslSessions: boolean = runtimeName === "bun"
 
 /**
  * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
@@ -180,6 +191,21 @@ export const inputBeforeStartThrows: boolean = runtimeName === "deno"
 export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}'s node:tls ${what}`
 
 /**
+ * Whether a client TLSSocket drops the TLS 1.3 tickets that arrive after its own close_notify
+ * (Bun 1.4: BoringSSL ignores a NewSessionTicket once its write side is shut down; OpenSSL keeps
+ * it). A client that wrote its request and called `closeWrite` at once, before the server's
+ * tickets came (about one round trip after the handshake), got none: every later connection ran
+ * a full handshake. The engine's `closeWrite` first waits for the first ticket there, as its
+ * `sessions` does, when a `SessionCache` keeps them. A Bun server, for its part, sends its
+ * TLS 1.3 tickets only with its first application data or its close_notify (an empty write or
+ * `_handle.flush()` sends none; over a JS Duplex and a TCP socket alike): a Bun client that
+ * closes before a Bun server wrote anything still gets none.
+ *
+ * @internal
+ */
+export const ticketsIgnoredAfterClose: boolean = runtimeName === "bun"
+
+/**
  * Whether a TLSSocket's write callback comes once the bridge's transport write is done, so
  * that the engine's `write` can wait for it. Node and Deno 2.9 call back after the Duplex's own
  * write callback. Deno hands the record to the Duplex only a microtask after `write()`
@@ -190,3 +216,18 @@ export const lacks = (what: string): string => `${runtimeName} ${runtimeVersion}
  * @internal
  */
 export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
+
+/**
+ * Whether node:tls destroys its JS Duplex before its last records were written there (Deno 2.9).
+ * Deno's TLSWrap drains its output into the Duplex with plain `write()`s from a microtask, so its
+ * TLSSocket finishes without waiting for them; once both of its sides are done it destroys
+ * itself, and its `close` destroys the Duplex. Its close_notify was lost while it waited for room
+ * (a 1-byte-chunk echo over a 256-byte memory pipe stalled at close: the peer never read the
+ * end), or before the drain handed it over (raw node:tls: a socket that ends after the peer's
+ * close_notify, having written nothing since, never sends one). The bridge waits a macrotask and
+ * for the records it holds before such a destroy (`TransportDuplex.keepWritesOnDestroy`), and
+ * the engine's close waits for them.
+ *
+ * @internal
+ */
+export const destroysDuplexWithWritesPending: boolean = runtimeName === "deno"

@@ -50,11 +50,16 @@ export const unwrapSession = (
 /**
  * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
  * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
- * flag is set). The DER holds the master key too: it is read here, never kept, and wiped.
+ * flag is set); BoringSSL's (Bun) in `extendedMasterSecret` ([17] BOOLEAN, absent when false),
+ * after its `version` INTEGER 1 (a DER that starts otherwise gives none). The DER holds the master
+ * key too: it is read here, never kept, and wiped.
  *
  * @internal
  */
-export const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Option.Option<boolean> => {
+export const sessionHasExtendedMasterSecret = (
+  session: Buffer | undefined,
+  encoding: "openssl" | "boringssl" = "openssl"
+): Option.Option<boolean> => {
   if (session === undefined) return Option.none()
   try {
     const length = (at: number): readonly [length: number, start: number] => {
@@ -67,12 +72,22 @@ export const sessionHasExtendedMasterSecret = (session: Buffer | undefined): Opt
     if (session[0] !== 0x30) return Option.none()
     const [total, start] = length(1)
     const end = Math.min(start + total, session.length)
+    // (BoringSSL's SSLSession starts with its structure's version, INTEGER 1)
+    if (
+      encoding === "boringssl" && !(session[start] === 0x02 && session[start + 1] === 1 && session[start + 2] === 1)
+    ) {
+      return Option.none()
+    }
     for (let at = start; at < end;) {
       const tag = session[at]!
       const [size, contents] = length(at + 1)
-      // [13] EXPLICIT INTEGER: 0xad, then 02 len value
-      if (tag === 0xad) {
+      // OpenSSL: [13] EXPLICIT INTEGER: 0xad, then 02 len value
+      if (encoding === "openssl" && tag === 0xad) {
         return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
+      }
+      // BoringSSL: [17] EXPLICIT BOOLEAN: 0xb1, then 01 01 value
+      if (encoding === "boringssl" && tag === 0xb1) {
+        return Option.some(session[contents] === 0x01 && session[contents + 1] === 1 && session[contents + 2] !== 0)
       }
       at = contents + size
     }
