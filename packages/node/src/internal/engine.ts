@@ -116,7 +116,8 @@ export class NodeTlsConnection implements EngineConnection {
     private readonly side: "client" | "server",
     private readonly config: ClientConfig | ServerConfig,
     private readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
-    runtime: Runtime.Runtime<never>,
+    /** For the bridge (none on the native path). */
+    runtime: Runtime.Runtime<never> | undefined,
     /** The transport's own socket, taken from it (the native path), or none: the bridge. */
     private readonly native: Duplex | undefined,
     /** Client: the sessions offered and received. */
@@ -137,7 +138,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
       : undefined
     if (native !== undefined) return
-    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
+    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime!)
     this.bridge = bridge
     bridge.on("error", this.changed.notify)
     bridge.onWriteProgress = this.changed.notify
