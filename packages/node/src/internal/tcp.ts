@@ -370,6 +370,19 @@ const acceptedTransport = (socket: Net.Socket, description: Transport.Descriptio
 
 const noCancel = () => {}
 
+/**
+ * `fromSocket` for an accepted TCP socket (`acceptedTransport`: adapted on first use); closing
+ * the scope destroys it.
+ *
+ * @internal
+ */
+export const fromAcceptedSocket = (socket: Net.Socket): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const made = acceptedTransport(socket, describeSocket(socket))
+      return Effect.as(Scope.addFinalizerExit(scope, () => Effect.uninterruptible(made.close)), made.transport)
+    })))
+
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
   const target: Transport.Description = {
