@@ -1,6 +1,6 @@
 /**
  * The effect-tls server of every TCP row: `TlsServer.make` behind `NodeTransport.listen`,
- * a fiber per connection (the listener's own). `native` sets `requireCloseNotify: false`;
+ * a fiber and a scope per connection (the listener's own). `native` sets `requireCloseNotify: false`;
  * `bridge` wraps each transport (`bridged`), so that the engine runs node:tls over its JS
  * Duplex; `default` (the default options) hands node:tls the TCP socket itself.
  */
@@ -36,7 +36,9 @@ const handler = ({ counters, key, material, mode, path, total }: ServerSpec) => 
       else if (mode === "sink" && arrived(chunk.value.length)) yield* connection.write(ack)
     }
     yield* connection.closeWrite
-  }).pipe(Effect.scoped, Effect.ignore)
+    // (no Effect.scoped: the connection lives in the scope `run` gives each connection, closed
+    // by the handler's exit; failures are not logged, see `run` below)
+  })
 
 export const startEffectServer = async (
   runtime: ManagedRuntime.ManagedRuntime<TlsBackend, never>,
@@ -46,7 +48,7 @@ export const startEffectServer = async (
   const port = await runtime.runPromise(
     Effect.gen(function*() {
       const server = yield* NodeTransport.listen({ host: "127.0.0.1", port: 0, backlog: 1024 })
-      yield* Effect.forkScoped(server.run(handler(spec)))
+      yield* Effect.forkScoped(server.run(handler(spec), { handlerFailureLogLevel: "None" }))
       return server.address.port
     }).pipe(Scope.extend(scope))
   )

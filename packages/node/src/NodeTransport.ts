@@ -142,7 +142,9 @@ export interface Server {
   /**
    * Serves every accepted connection (including those accepted before `run`
    * started) with `handler`, each in its own fiber and its own scope, closed
-   * (socket destroyed) when the handler ends. A failing or dying handler is
+   * (socket destroyed) when the handler ends. That scope is the handler's `Scope`:
+   * what it acquires (a `TlsServer.make` connection) closes with the connection,
+   * with no `Effect.scoped` of its own. A failing or dying handler is
    * logged (at `handlerFailureLogLevel`, default Warning, `"None"` for
    * nothing) with its cause and the connection's `remote` address in the log
    * annotations, and affects nothing else. Runs until interrupted;
@@ -151,7 +153,7 @@ export interface Server {
   readonly run: <E, R>(
     handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
     options?: RunOptions | undefined
-  ) => Effect.Effect<never, never, R>
+  ) => Effect.Effect<never, never, Exclude<R, Scope.Scope>>
   /** Number of accepted connections that are still open. */
   readonly connections: Effect.Effect<number>
 }

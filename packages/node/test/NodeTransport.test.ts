@@ -139,6 +139,33 @@ describe("NodeTransport", () => {
       assert.isTrue(taken.writableEnded)
     }))
 
+  it.scopedLive("an accepted transport: taken before any use, the socket has no listener of ours; after use, as any", () =>
+    Effect.gen(function*() {
+      // (pairForTest's server side is an accepted socket: adapted on first use)
+      const [client, fresh] = yield* NodeTransport.pairForTest
+      assert.strictEqual(Option.getOrThrow(peekSocket(fresh)).listenerCount("readable"), 0, "adapted before use")
+      const taken = Option.getOrThrow(NodeTransport.takeSocket(fresh))
+      assert.strictEqual(taken.listenerCount("readable"), 0)
+      assert.isTrue(Option.isNone(NodeTransport.takeSocket(fresh)), "a socket is taken once")
+      assert.strictEqual(failureOf(yield* Effect.exit(fresh.read))?.reason, "Closed")
+      assert.strictEqual(failureOf(yield* Effect.exit(fresh.write(new Uint8Array(1))))?.reason, "Closed")
+      assert.isFalse(taken.destroyed, "the socket lives on for its new owner")
+      // (pairForTest only: shutdownWrite still half-closes the taken socket, for truncation tests)
+      yield* fresh.shutdownWrite
+      assert.isTrue(taken.writableEnded)
+      assert.isTrue(Option.isNone(yield* client.read), "the peer reads the end")
+      // used first: a read waits on the adapted socket; taking it then ends that read with Closed
+      const [other, used] = yield* NodeTransport.pairForTest
+      yield* other.write(text("hi"))
+      assert.strictEqual(decode(Option.getOrThrow(yield* used.read)), "hi")
+      assert.strictEqual(Option.getOrThrow(peekSocket(used)).listenerCount("readable"), 1, "adapted on use")
+      const pending = yield* Effect.fork(used.read)
+      yield* Effect.sleep("20 millis")
+      const second = Option.getOrThrow(NodeTransport.takeSocket(used))
+      assert.strictEqual(second.listenerCount("readable"), 0)
+      assert.strictEqual(failureOf(yield* Fiber.await(pending))?.reason, "Closed")
+    }))
+
   it.scopedLive("a peer reset fails the pending read with reason Read", () =>
     Effect.gen(function*() {
       const [client, server] = yield* NodeTransport.pairForTest
@@ -249,6 +276,29 @@ describe("NodeTransport", () => {
         assert.strictEqual(refused.reason, "Open")
         yield* Scope.close(clientScope, Exit.void)
         assert.strictEqual(yield* settledHandles(baseline), baseline)
+      }))
+
+    it.scopedLive("the handler's Scope is its connection's: finalizers run at its end, before the socket closes", () =>
+      Effect.gen(function*() {
+        const server = yield* NodeTransport.listen()
+        const finalized = yield* Deferred.make<string>()
+        // (no Effect.scoped: `run` gives each handler its connection's scope)
+        yield* Effect.forkScoped(server.run((transport) =>
+          Effect.gen(function*() {
+            const scope = yield* Effect.scope
+            yield* Scope.addFinalizer(
+              scope,
+              // the transport still works in the connection's finalizers (a TLS close_notify goes out there)
+              Effect.zipRight(Effect.orDie(transport.write(text("bye"))), Deferred.succeed(finalized, "finalized"))
+            )
+            yield* transport.read
+          })
+        ))
+        const client = yield* NodeTransport.connect({ host: "127.0.0.1", port: server.address.port })
+        yield* client.write(text("x"))
+        assert.strictEqual(yield* Deferred.await(finalized), "finalized")
+        assert.strictEqual(decode(yield* TransportSuite.readAll(client)), "bye")
+        assert.strictEqual(yield* settledHandlesOf(server, 0), 0)
       }))
 
     it.scopedLive("interrupting run interrupts its handlers and closes their connections", () =>

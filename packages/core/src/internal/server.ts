@@ -1,9 +1,12 @@
 /** @internal */
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
+import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
 import * as Scope from "effect/Scope"
 import type { TlsBackend } from "../TlsBackend.js"
@@ -47,24 +50,50 @@ export const make = (
         const fibers = yield* FiberSet.make<unknown, never>()
         const permits = yield* Effect.makeSemaphore(maxConnections)
 
-        const serveOne = (transport: Transport, scope: Scope.CloseableScope) =>
-          Effect.gen(function*() {
-            const conn = yield* Effect.tapErrorCause(
-              Scope.extend(Effect.tap(makeConnection(transport, options), (conn) => conn.handshake), scope),
-              logHandshake
+        /**
+         * One connection, the whole of its own fiber (forked uninterruptible by `acceptOne`): its
+         * scope and log annotations enter the fiber's refs for good, the handshake and the
+         * handler run interruptibly, and the exit closes the scope (close_notify on success,
+         * abortive otherwise), then frees the slot. While the handler runs, this keeps two
+         * frames on the fiber's stack (nested `Scope.extend`, `annotateLogs`, `onExit` and
+         * `catchAllCause` kept about fifteen for the connection's lifetime).
+         */
+        const serveOne = (transport: Transport, scope: Scope.CloseableScope, release: Effect.Effect<void>) => {
+          let handshaken = false
+          const close = (exit: Exit.Exit<unknown, unknown>) =>
+            Effect.ensuring(Effect.catchAllCause(Scope.close(scope, exit), () => Effect.void), release)
+          return Effect.zipRight(
+            Effect.zipRight(
+              FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
+              FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
+                HashMap.set(
+                  HashMap.set(
+                    HashMap.set(annotations, "module", "TlsServer"),
+                    "remote",
+                    transport.description.remote ?? "unknown"
+                  ),
+                  "local",
+                  transport.description.local ?? "unknown"
+                ))
+            ),
+            Effect.matchCauseEffect(
+              Effect.interruptible(
+                Effect.flatMap(
+                  Effect.tap(makeConnection(transport, options), (conn) => conn.handshake),
+                  (conn) => {
+                    handshaken = true
+                    return handler(conn)
+                  }
+                )
+              ),
+              {
+                onFailure: (cause) =>
+                  Effect.zipRight(close(Exit.failCause(cause)), (handshaken ? logHandler : logHandshake)(cause)),
+                onSuccess: () => close(Exit.void)
+              }
             )
-            yield* Effect.tapErrorCause(Scope.extend(handler(conn), scope), logHandler)
-          }).pipe(
-            // the connection closes by the handler's exit: close_notify on success, abortive otherwise
-            Effect.onExit((exit) => Scope.close(scope, exit)),
-            Effect.annotateLogs({
-              module: "TlsServer",
-              remote: transport.description.remote ?? "unknown",
-              local: transport.description.local ?? "unknown"
-            }),
-            Effect.catchAllCause(() => Effect.void),
-            Effect.interruptible
           )
+        }
 
         const acceptOne = Effect.uninterruptibleMask((restore) =>
           Effect.gen(function*() {
@@ -77,7 +106,7 @@ export const make = (
               Effect.onError((cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), permits.release(1)))
             )
             live++
-            yield* FiberSet.run(fibers, Effect.ensuring(serveOne(transport, scope), release))
+            yield* FiberSet.run(fibers, serveOne(transport, scope, release))
           })
         )
 

@@ -117,7 +117,8 @@ export class NodeTlsConnection implements EngineConnection {
     private readonly side: "client" | "server",
     private readonly config: ClientConfig | ServerConfig,
     private readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
-    runtime: Runtime.Runtime<never>,
+    /** For the bridge (none on the native path). */
+    runtime: Runtime.Runtime<never> | undefined,
     /** The transport's own socket, taken from it (the native path), or none: the bridge. */
     private readonly native: Duplex | undefined,
     /** Client: the sessions offered and received. */
@@ -138,7 +139,7 @@ export class NodeTlsConnection implements EngineConnection {
       })
       : undefined
     if (native !== undefined) return
-    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime)
+    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime!)
     this.bridge = bridge
     bridge.on("error", this.changed.notify)
     bridge.onWriteProgress = this.changed.notify
@@ -391,8 +392,9 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
-  readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> =>
-    Effect.suspend(() => {
+  // (methods, not arrow fields: a connection holds no closure per operation)
+  write(bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.suspend(() => {
       const socket = this.start()
       if (this.state.failure !== undefined) return this.failWith()
       if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
@@ -428,6 +430,7 @@ export class NodeTlsConnection implements EngineConnection {
       }
       return handedOn ? Effect.void : this.changed.await(check)
     })
+  }
 
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
@@ -493,12 +496,12 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
-  readonly exportKeyingMaterial = (
+  exportKeyingMaterial(
     length: number,
     label: string,
     context?: Uint8Array | undefined
-  ): Effect.Effect<Uint8Array, TlsError.TlsError> =>
-    Effect.try({
+  ): Effect.Effect<Uint8Array, TlsError.TlsError> {
+    return Effect.try({
       try: () => {
         // never ask a closed TLSSocket (node 20 may crash)
         if (this.state.closed || this.socket === undefined || !this.state.secure) {
@@ -508,44 +511,51 @@ export class NodeTlsConnection implements EngineConnection {
       },
       catch: (cause) => errors.exportFailed(this.side, cause)
     })
+  }
 
-  // ---- teardown
+  // ---- teardown (made when a connection closes: nothing of it is kept while it is open)
 
   /**
    * Tears down node:tls (no close_notify) and half-closes the transport so that the peer is not
    * left waiting; what node:tls wrote last (an alert) goes out before our FIN.
    */
-  private readonly teardown: Effect.Effect<void> = Effect.suspend(() => {
-    // what a write already acknowledged may still wait inside node:tls (behind a record in
-    // flight): it goes out first, then the end without close_notify (bounded by the caller);
-    // not when the transport pushes back (a peer that stopped reading would hold us)
-    const socket = this.socket
-    if (
-      socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-      this.bridge?.writeBlocked !== true && socket.writableLength > 0
-    ) {
-      return Effect.zipRight(this.plaintextFlushed, this.tearDownNow)
-    }
-    return this.tearDownNow
-  })
+  private teardown(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      // what a write already acknowledged may still wait inside node:tls (behind a record in
+      // flight): it goes out first, then the end without close_notify (bounded by the caller);
+      // not when the transport pushes back (a peer that stopped reading would hold us)
+      const socket = this.socket
+      if (
+        socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
+        this.bridge?.writeBlocked !== true && socket.writableLength > 0
+      ) {
+        return Effect.zipRight(this.plaintextFlushed(), this.tearDownNow())
+      }
+      return this.tearDownNow()
+    })
+  }
 
-  private readonly plaintextFlushed: Effect.Effect<void> = this.changed.await(() => {
-    const socket = this.socket!
-    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
-      ? Effect.void
-      : undefined
-  })
+  private plaintextFlushed(): Effect.Effect<void> {
+    return this.changed.await(() => {
+      const socket = this.socket!
+      return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
+        ? Effect.void
+        : undefined
+    })
+  }
 
-  private readonly tearDownNow: Effect.Effect<void> = Effect.suspend(() => {
-    const shutDown = this.bridge?.writableFinished === true || this.tornDown
-    // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
-    // data): the peer learns of the end when the transport's own scope closes it
-    const blocked = this.bridge?.writeBlocked === true
-    this.stop()
-    // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
-    if (shutDown || blocked || this.native !== undefined) return Effect.void
-    return this.shutdownTransport()
-  })
+  private tearDownNow(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const shutDown = this.bridge?.writableFinished === true || this.tornDown
+      // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
+      // data): the peer learns of the end when the transport's own scope closes it
+      const blocked = this.bridge?.writeBlocked === true
+      this.stop()
+      // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
+      if (shutDown || blocked || this.native !== undefined) return Effect.void
+      return this.shutdownTransport()
+    })
+  }
 
   /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
   private stop(): void {
@@ -566,7 +576,9 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
-  readonly abort: Effect.Effect<void> = Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown))
+  get abort(): Effect.Effect<void> {
+    return Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown()))
+  }
 
   /**
    * Client: the sessions the server gave, wrapped for the cache.
@@ -621,8 +633,8 @@ export class NodeTlsConnection implements EngineConnection {
    * one scope); after a failure or an interruption, a teardown without close_notify, so that the
    * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
    */
-  readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-    Effect.withFiberRuntime((fiber) => {
+  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    return Effect.withFiberRuntime((fiber) => {
       if (this.tornDown) return Effect.void
       const socket = this.socket
       const state = this.state
@@ -636,8 +648,9 @@ export class NodeTlsConnection implements EngineConnection {
       const flushed = runtime.endOvertakesWrites
         ? Effect.zipRight(sent, Effect.ignore(this.writesSettled(socket)))
         : sent
-      return this.bounded(Effect.zipRight(flushed, this.teardown))
+      return this.bounded(Effect.zipRight(flushed, this.teardown()))
     })
+  }
 
   /** Our close_notify left (or the connection is no longer open: nothing more will). */
   private closeNotifySent(socket: tls.TLSSocket): boolean {

@@ -95,7 +95,8 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
 
     return {
       address,
-      accept: Effect.flatMap(take, tcp.fromSocket),
+      // (adapted on first use: a TLS engine that takes the socket never pays for the adapter)
+      accept: Effect.flatMap(take, tcp.fromAcceptedSocket),
       stopAccepting: Effect.sync(() => stop(server)),
       refused: Effect.sync(() => refused)
     } satisfies Listener

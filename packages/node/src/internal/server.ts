@@ -57,7 +57,6 @@ export const makeServer = (
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* refuseUntellableTruncation(config, "server")
-    const runtime = yield* Effect.runtime<never>()
     const secureContext = yield* Effect.try({
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
       try: () =>
@@ -68,13 +67,21 @@ export const makeServer = (
         ),
       catch: invalidSettings("server")
     })
-    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
+    const keyLogService = yield* KeyLog.KeyLog
+    const native = nativeSocket(config, false)
+    // the fiber's runtime only for the bridge or an enabled key log (a copy of the fiber's refs
+    // that the connection would keep)
+    const runtime = native === undefined || keyLogService.enabled ? yield* Effect.runtime<never>() : undefined
+    const withKeyLog = keyLogService.enabled ? keyLog.attach(keyLogService, runtime!) : undefined
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "server",
       config,
-      (underlying) => withKeyLog(new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))),
+      (underlying) => {
+        const socket = new tls.TLSSocket(underlying, serverSocketOptions(config, secureContext, connection))
+        return withKeyLog === undefined ? socket : withKeyLog(socket)
+      },
       runtime,
-      nativeSocket(config, false),
+      native,
       undefined
     )
     yield* closeWithScope(connection)

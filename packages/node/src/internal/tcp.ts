@@ -12,6 +12,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberSet from "effect/FiberSet"
 import * as HashMap from "effect/HashMap"
@@ -303,6 +304,85 @@ export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, n
       )
     })))
 
+/**
+ * An accepted socket's transport, adapted (`adapt`: its listeners, conditions and closures) on
+ * first use of `read`, `write`, `shutdownWrite` or the immediate path. A TLS engine that takes
+ * the socket first (the native path, every TLS server connection over TCP by default) never
+ * pays for the adapter; the transport is then consumed as `adapt`'s is.
+ */
+const acceptedTransport = (socket: Net.Socket, description: Transport.Description): {
+  readonly transport: Transport.Transport
+  readonly close: Effect.Effect<void>
+} => {
+  let adapted: ReturnType<typeof adapt> | undefined = undefined
+  let taken = false
+  let closed = false
+  const consumed = () =>
+    Effect.fail(
+      new TransportError({
+        reason: "Closed",
+        description,
+        ...(taken ? { cause: new Error("the socket was taken over by the TLS engine") } : {})
+      })
+    )
+  const full = (): Transport.Transport | undefined =>
+    taken || closed ? undefined : (adapted ??= adapt(socket, description)).transport
+  const fast = (): Transport.Immediate | undefined => {
+    const inner = full()
+    return inner === undefined ? undefined : Transport.immediate(inner)
+  }
+  const transport = Transport.make({
+    read: Effect.suspend(() => full()?.read ?? consumed()),
+    write: (bytes) => Effect.suspend(() => full()?.write(bytes) ?? consumed()),
+    shutdownWrite: Effect.suspend(() => {
+      // (tests: a FIN without close_notify under the engine that took the socket)
+      if (taken && !closed && truncatable.has(transport)) return endUnderEngine(socket)
+      return full()?.shutdownWrite ?? consumed()
+    }),
+    description,
+    immediate: {
+      read: () => fast()?.read(),
+      write: (bytes, handedOver) => fast()?.write(bytes, handedOver) ?? 0,
+      writeAll: (chunks) => fast()?.writeAll?.(chunks) ?? false,
+      whenReadable: (wake) => fast()?.whenReadable(wake) ?? noCancel,
+      whenWritable: (wake) => fast()?.whenWritable(wake) ?? noCancel
+    }
+  })
+  takers.set(transport, {
+    socket,
+    take: () => {
+      if (taken || closed) return Option.none()
+      const took = adapted === undefined
+        ? (socket.destroyed || socket.readableEnded ? Option.none() : Option.some<Duplex>(socket))
+        : takeSocket(adapted.transport)
+      if (Option.isSome(took)) taken = true
+      return took
+    }
+  })
+  const close = Effect.suspend(() => {
+    closed = true
+    if (adapted !== undefined) return adapted.close
+    if (!socket.destroyed) socket.destroy()
+    return Effect.void
+  })
+  return { transport, close }
+}
+
+const noCancel = () => {}
+
+/**
+ * `fromSocket` for an accepted TCP socket (`acceptedTransport`: adapted on first use); closing
+ * the scope destroys it.
+ *
+ * @internal
+ */
+export const fromAcceptedSocket = (socket: Net.Socket): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const made = acceptedTransport(socket, describeSocket(socket))
+      return Effect.as(Scope.addFinalizerExit(scope, () => Effect.uninterruptible(made.close)), made.transport)
+    })))
+
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
   const target: Transport.Description = {
@@ -401,23 +481,47 @@ export const listenOn = (
   })
 
 /**
- * `Effect.scoped` for an effect that is the whole of its own fiber: the scope enters the fiber's
- * context for good (no restoring frame: `Effect.scoped` keeps two on the fiber's stack for the
- * connection's lifetime, about 1 KiB).
+ * One accepted connection, the whole of its own fiber: its scope and log annotations enter the
+ * fiber's refs for good (no restoring frames), the transport closes after the scope (its
+ * finalizers, e.g. a TLS close_notify, still have the socket), and a failure is logged. While
+ * the handler runs, the fiber's stack holds two frames of this wrapper (`Effect.scoped`,
+ * `annotateLogs` and `catchAllCause` would keep about ten for the connection's lifetime).
  */
-const scopedInFiber = <A, E, R>(
-  effect: Effect.Effect<A, E, R>
-): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
-  Effect.uninterruptibleMask((restore) =>
+const serveAccepted = <E, R>(
+  socket: Net.Socket,
+  handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
+  level: LogLevel.Literal
+): Effect.Effect<void, never, Exclude<R, Scope.Scope>> => {
+  // (read once: each address is a system call)
+  const description = describeSocket(socket)
+  return Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(Scope.make(), (scope) =>
       Effect.zipRight(
-        FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
-        Effect.flatMap(
-          Effect.exit(restore(effect)),
-          (exit) => Effect.zipRight(Scope.close(scope, exit), exit)
-        )
+        Effect.zipRight(
+          FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
+          FiberRef.update(
+            FiberRef.currentLogAnnotations,
+            (annotations) =>
+              HashMap.set(HashMap.set(annotations, "module", "NodeTransport"), "remote", description.remote)
+          )
+        ),
+        Effect.suspend(() => {
+          const made = acceptedTransport(socket, description)
+          const close = (exit: Exit.Exit<unknown, unknown>) => Effect.ensuring(Scope.close(scope, exit), made.close)
+          return Effect.matchCauseEffect(restore(handler(made.transport)), {
+            onFailure: (cause) =>
+              Effect.zipRight(
+                close(Exit.failCause(cause)),
+                Cause.isInterruptedOnly(cause) || level === "None"
+                  ? Effect.void
+                  : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
+              ),
+            onSuccess: () => close(Exit.void)
+          })
+        })
       ))
-  ) as Effect.Effect<A, E, Exclude<R, Scope.Scope>>
+  ) as Effect.Effect<void, never, Exclude<R, Scope.Scope>>
+}
 
 /** @internal */
 export const listen = (options?: ListenOptions | undefined): Effect.Effect<Server, TransportError, Scope.Scope> =>
@@ -467,32 +571,10 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     ) =>
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
-        const runFork = yield* FiberSet.runtime(fiberSet)<R>()
+        const runFork = yield* FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>()
         const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
-          runFork(
-            fromSocket(socket).pipe(
-              Effect.flatMap(handler),
-              scopedInFiber,
-              Effect.catchAllCause((cause) =>
-                Cause.isInterruptedOnly(cause) || level === "None"
-                  ? Effect.void
-                  : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
-              ),
-              // the fiber's own annotations, set once (Effect.annotateLogs would keep a restoring
-              // frame on the fiber's stack for the connection's lifetime)
-              (handled) =>
-                Effect.zipRight(
-                  FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-                    HashMap.set(
-                      HashMap.set(annotations, "module", "NodeTransport"),
-                      "remote",
-                      describeSocket(socket).remote
-                    )),
-                  handled
-                )
-            )
-          )
+          runFork(serveAccepted(socket, handler, level))
         }
         return yield* Effect.async<never>(() => {
           handlers.add(serve)
