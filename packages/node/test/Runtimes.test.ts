@@ -269,8 +269,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             const error = yield* Effect.flip(Effect.zipRight(client.handshake, client.read))
             const onServer = yield* Fiber.join(serverError)
             if (runtime === "deno") {
-              // Deno's server hangs up without an alert; the client's own flight says it was asked
-              // for a certificate, but not by which CAs (Deno logs no keys to decrypt the request)
+              // the client's own flight says it was asked for a certificate, but not by which CAs
+              // (Deno logs no keys to decrypt the request)
               assert.strictEqual(error._tag, "TlsCertificateRequiredError")
               if (error._tag === "TlsCertificateRequiredError") assert.deepStrictEqual(error.acceptedCas, [])
               assert.strictEqual(onServer._tag, "TlsCertificateRequiredError")

@@ -148,8 +148,9 @@ export const endOvertakesWrites: boolean = runtimeName === "deno"
  * certificate (Deno 2.9, which logs no keys, so the CertificateRequest cannot be decrypted):
  * Deno's client sends the flight after the ServerHello as one record, its Finished alone, or
  * behind a Certificate message (8 bytes when empty), which a client sends only when asked.
- * A server that refuses a certificate then hangs up without an alert (Deno's server sends
- * none): this is what tells that refusal from any other end (`refusals.ts`).
+ * A server that refuses a certificate and hangs up without an alert (a Deno server's alert was
+ * lost until the bridge kept its last records, `destroysDuplexWithWritesPending`): this is
+ * what tells that refusal from any other end (`refusals.ts`).
  *
  * @internal
  */
