@@ -37,6 +37,33 @@ export default tseslint.config(
     }
   },
   {
+    // node's private fields are read in one fenced place only: nodeInternals.ts, where each is a
+    // feature detected on a probe (with its fallback) and test/NodeInternals.test.ts names it
+    files: ["packages/node/src/**/*.ts"],
+    ignores: ["packages/node/src/internal/nodeInternals.ts"],
+    rules: {
+      "no-restricted-syntax": ["error", {
+        selector: "CallExpression[callee.property.name='push'] > SpreadElement.arguments",
+        message: "Do not use spread arguments in Array.push"
+      }, {
+        selector: "MemberExpression[property.name=/^_(?!tag$)/]",
+        message: "node's private fields are read in nodeInternals.ts only (a detected feature with a fallback)"
+      }, {
+        selector: "MemberExpression[computed=true][property.value=/^_/]",
+        message: "node's private fields are read in nodeInternals.ts only (a detected feature with a fallback)"
+      }, {
+        selector: "MemberExpression[property.name='servername']:not([object.name='options'])",
+        message: "a TLSSocket's private `servername` is read through nodeInternals.serverName only"
+      }, {
+        selector: "CallExpression[callee.object.name='Symbol'][callee.property.name='for']",
+        message: "no hidden symbols between modules: hand things over explicitly (e.g. NodeTransport.takeSocket)"
+      }, {
+        selector: "CallExpression[callee.property.name='getOwnPropertySymbols']",
+        message: "no hidden symbols between modules: hand things over explicitly (e.g. NodeTransport.takeSocket)"
+      }]
+    }
+  },
+  {
     files: ["**/*.js", "**/*.mjs"],
     rules: { "no-undef": "off" }
   },

@@ -80,6 +80,13 @@ export interface EngineChannelBinding {
  */
 export interface EngineConnection {
   readonly handshake: Effect.Effect<EngineHandshake, TlsError>
+  /**
+   * `handshake` as a callback, for engines that can offer it (core then runs the whole
+   * handshake in one `Effect.async`): starts the handshake as `handshake` does and calls
+   * `callback` once with what `handshake` would end with (an `Exit` as a rule, possibly
+   * synchronously); the function returned stops the wait (the callback is then never called).
+   */
+  readonly awaitHandshake?: (callback: (result: Effect.Effect<EngineHandshake, TlsError>) => void) => () => void
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>

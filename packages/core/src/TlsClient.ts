@@ -26,6 +26,7 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
@@ -33,15 +34,18 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as AcceptCertificate from "./AcceptCertificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
+import * as Credentials from "./Credentials.js"
 import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
+import * as validated from "./internal/validated.js"
 import * as SessionCache from "./SessionCache.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
-import { TlsDatabase } from "./TlsDatabase.js"
+import { TlsDatabase, type TlsDatabaseShape } from "./TlsDatabase.js"
 import {
   isTlsError,
   type TlsCertificateRequiredError,
@@ -93,38 +97,39 @@ export interface ClientOptions extends CommonOptions {
   readonly resumeFrom?: TlsConnection | undefined
 }
 
-/**
- * The identity to check and the SNI to send: the option, else the transport's host; none
- * found (and no explicit opt-out) is a configuration error.
- */
-const resolveIdentity = (transport: Transport, options: ClientOptions): Effect.Effect<{
+/** The identity to check and the SNI to send. */
+interface Identity {
   readonly requested: Option.Option<string>
   readonly check: Option.Option<string>
   readonly serverName: Option.Option<string>
-}, TlsConfigError> => {
+}
+
+/**
+ * The identity to check and the SNI to send: the option, else the transport's host; none
+ * found (and no explicit opt-out) is a configuration error (returned, not thrown).
+ */
+const resolveIdentity = (transport: Transport, options: ClientOptions): Identity | TlsConfigError => {
   const requested = Option.fromNullable(options.serverIdentity ?? transport.description.host)
   const skip = options.dangerouslySkipIdentityCheck === true
   if (Option.isNone(requested) && !skip) {
-    return Effect.fail(
-      new TlsConfigError({
-        subject: "TlsClient options",
-        path: ["serverIdentity"],
-        detail: `no server identity to check: the transport (${
-          describe(transport.description)
-        }) names no host; give serverIdentity, or set dangerouslySkipIdentityCheck: true to accept a certificate for any name`
-      })
-    )
+    return new TlsConfigError({
+      subject: "TlsClient options",
+      path: ["serverIdentity"],
+      detail: `no server identity to check: the transport (${
+        describe(transport.description)
+      }) names no host; give serverIdentity, or set dangerouslySkipIdentityCheck: true to accept a certificate for any name`
+    })
   }
   const serverName = options.serverName === false
     ? Option.none()
     : options.serverName !== undefined
     ? Option.some(options.serverName)
     : Option.flatMap(requested, (host) => Option.fromNullable(hostName.serverNameOf(host)))
-  return Effect.succeed({
+  return {
     requested,
     check: skip ? Option.none() : Option.map(requested, hostName.identityOf),
     serverName
-  })
+  }
 }
 
 /**
@@ -139,27 +144,39 @@ export const make = (
   transport: Transport,
   options: ClientOptions = {}
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
-  Effect.gen(function*() {
-    yield* TlsOptions.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options)
-    const backend = yield* TlsBackend
-    const database = yield* connection.resolveDatabase(
-      options,
-      Effect.flatMap(
-        Effect.serviceOption(TlsDatabase),
-        Option.match({ onNone: () => backend.defaultDatabase, onSome: Effect.succeed })
-      )
+  // options that passed before need no Effect step of their own
+  validated.isRemembered(TlsOptions.ClientOptions, options)
+    ? makeValidated(transport, options)
+    : Effect.zipRight(
+      TlsOptions.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options),
+      makeValidated(transport, options)
     )
-    const policy = yield* connection.policyFor(options)
-    const { check: serverIdentity, requested, serverName } = yield* resolveIdentity(transport, options)
+
+/**
+ * `make` after validation: the services are read from the fiber's context at once (one
+ * Effect step), and only what needs the runtime (a database or trust store still to load, a
+ * session to take from a cache) is an Effect of its own.
+ */
+const makeValidated = (
+  transport: Transport,
+  options: ClientOptions
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext as Context.Context<Scope.Scope | TlsBackend>
+    const identity = resolveIdentity(transport, options)
+    if (!("requested" in identity)) return Effect.fail(identity)
+    const backend = Context.get(context, TlsBackend)
+    const scope = Context.get(context, Scope.Scope)
+    const policy = options.acceptCertificate ?? Context.get(context, AcceptCertificate.AcceptCertificate)
     // resumption: the given connection's session, or one from the cache (single use unless
     // the cache reuses sessions: TLS 1.3 tickets, RFC 8446 §C.4)
     const cache = Option.getOrElse(
-      yield* Effect.serviceOption(SessionCache.SessionCache),
+      Context.getOption(context, SessionCache.SessionCache),
       () => backend.sessionCache ?? SessionCache.disabled
     )
-    const sessionKey = SessionCache.key({
-      serverIdentity: requested,
-      serverName,
+    const sessionKey = cache === SessionCache.disabled ? "" : SessionCache.key({
+      serverIdentity: identity.requested,
+      serverName: identity.serverName,
       remote: transport.description.remote,
       alpn: options.alpn ?? [],
       clientCertificate: Option.map(
@@ -167,46 +184,95 @@ export const make = (
         (leaf) => leaf.fingerprintSha256
       )
     })
-    const session = options.resumeFrom !== undefined
-      ? yield* connection.sessionOf(options.resumeFrom)
-      : Option.map(yield* cache.take(sessionKey), Redacted.value)
-    yield* telemetry.trackOpen("client")
-    const engine = yield* backend.client({
+    const withDatabase = (database: TlsDatabaseShape) => {
+      const withSession = (session: Option.Option<Uint8Array>) =>
+        build(transport, options, { backend, scope, database, policy, identity, cache, sessionKey, session })
+      if (options.resumeFrom !== undefined) return Effect.flatMap(connection.sessionOf(options.resumeFrom), withSession)
+      if (cache === SessionCache.disabled) return withSession(Option.none())
+      return Effect.flatMap(cache.take(sessionKey), (session) => withSession(Option.map(session, Redacted.value)))
+    }
+    const database = options.database
+    if (database === undefined) {
+      const service = Context.getOption(context, TlsDatabase)
+      return Option.isSome(service)
+        ? withDatabase(service.value)
+        : Effect.flatMap(backend.defaultDatabase, withDatabase)
+    }
+    return Credentials.isTrust(database) ? Effect.flatMap(database.get, withDatabase) : withDatabase(database)
+  })
+
+const build = (
+  transport: Transport,
+  options: ClientOptions,
+  made: {
+    readonly backend: TlsBackend["Type"]
+    readonly scope: Scope.Scope
+    readonly database: TlsDatabaseShape
+    readonly policy: AcceptCertificate.Policy
+    readonly identity: Identity
+    readonly cache: SessionCache.SessionCacheShape
+    readonly sessionKey: string
+    readonly session: Option.Option<Uint8Array>
+  }
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope> => {
+  const { backend, cache, database, identity, scope, sessionKey } = made
+  return Effect.flatMap(
+    backend.client({
       ...connection.engineSettings(options, transport, database),
       certificate: Option.fromNullable(options.certificate),
       alpn: options.alpn ?? [],
-      serverIdentity,
-      serverName,
-      session
-    })
-    const conn = connection.make({
-      side: "client",
-      engine,
-      transport,
-      database,
-      policy,
-      identity: serverIdentity,
-      serverName,
-      clientAuth: "none",
-      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
-      abortEndsHandshake: true
-    }) as TlsClientConnection
-    // keep the newest session of a connection that verified, for the next one to the same
-    // server (TLS 1.3 tickets arrive after the handshake, so this waits for the scope's end)
-    // (a finalizer of the scope itself: it needs none of the fiber's state, so it skips the
-    // bookkeeping of Effect.addFinalizer)
-    if (cache !== SessionCache.disabled) {
-      yield* Scope.addFinalizer(
-        yield* Effect.scope,
-        Effect.gen(function*() {
-          if (Option.isNone(yield* conn.info)) return
-          for (const session of yield* engine.sessions) yield* cache.put(sessionKey, SessionCache.session(session))
-        })
-      )
+      serverIdentity: identity.check,
+      serverName: identity.serverName,
+      session: made.session
+    }),
+    (engine) => {
+      const conn = connection.make({
+        side: "client",
+        engine,
+        transport,
+        database,
+        policy: made.policy,
+        identity: identity.check,
+        serverName: identity.serverName,
+        clientAuth: "none",
+        handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
+        policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+        abortEndsHandshake: true
+      }) as TlsClientConnection
+      // one finalizer of the scope itself (it needs none of the fiber's state, so it skips the
+      // bookkeeping of Effect.addFinalizer), run before the engine's close: it keeps the newest
+      // session of a connection that verified, for the next one to the same server (TLS 1.3
+      // tickets arrive after the handshake, so this may wait for one), and counts the
+      // connection as closed
+      // (counted once the finalizer is in place: an interruption in between counts nothing)
+      let counted = false
+      const closed = Effect.sync(() => {
+        if (counted) telemetry.connectionClosed("client")
+      })
+      const finalizer = cache === SessionCache.disabled
+        ? closed
+        : Effect.ensuring(
+          Effect.flatMap(
+            conn.info,
+            (info) =>
+              Option.isNone(info) ?
+                Effect.void :
+                Effect.flatMap(engine.sessions, (sessions) =>
+                  Effect.forEach(sessions, (session) =>
+                    cache.put(sessionKey, SessionCache.session(session)), {
+                    discard: true
+                  }))
+          ),
+          closed
+        )
+      return Effect.map(Scope.addFinalizer(scope, finalizer), () => {
+        counted = true
+        telemetry.connectionOpened("client")
+        return conn
+      })
     }
-    return conn
-  })
+  )
+}
 
 /**
  * `make` followed by the handshake: the connection is returned verified and ready.

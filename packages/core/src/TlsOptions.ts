@@ -308,4 +308,6 @@ export const validateOnce = <A, I>(
   schema: Schema.Schema<A, I, never>,
   subject: string,
   input: object | undefined
-): Effect.Effect<void, TlsConfigError> => validated.remembered(schema, input, validate(schema, subject, input))
+): Effect.Effect<void, TlsConfigError> =>
+  // (suspended: a decode runs as soon as its Effect is made, remembered or not)
+  validated.remembered(schema, input, Effect.suspend(() => validate(schema, subject, input)))

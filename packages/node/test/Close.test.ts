@@ -179,10 +179,14 @@ describe("a peer that stops reading never holds a close (TCP)", () => {
         const fixture = yield* TestPki.TestPki
         const [left, right] = yield* MemoryTransport.pair()
         // every read and write works; the FIN never completes (a peer that holds TCP's FIN)
+        let halfClosing = 0
         const stuck = TransportModule.make({
           read: left.read,
           write: left.write,
-          shutdownWrite: Effect.never,
+          shutdownWrite: Effect.suspend(() => {
+            halfClosing++
+            return Effect.ensuring(Effect.never, Effect.sync(() => halfClosing--))
+          }),
           description: left.description
         })
         const server = yield* TlsServer.make(right, { certificate: fixture.server.certifiedKey })
@@ -200,6 +204,9 @@ describe("a peer that stops reading never holds a close (TCP)", () => {
           "the close"
         )
         assert.strictEqual(Exit.isSuccess(exit), ending === "success")
+        // nothing the connection started outlives its scope: every half-close it began was interrupted
+        yield* realPause(50)
+        assert.strictEqual(halfClosing, 0, "a transport half-close outlived the connection's scope")
         // what was written before the close arrived
         const chunk = yield* withinTenSeconds(server.read, "the server's read")
         assert.deepStrictEqual(Option.map(chunk, (bytes) => Array.from(bytes)), Option.some(Array.from(hello)))

@@ -642,6 +642,32 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
         }),
       { timeout: 60_000, fastCheck: { numRuns: 25 } }
     )
+
+    // (Deno destroyed the bridge when its socket closed, with the server's close_notify still
+    // waiting there for room in the pipe: the client read a truncation, on the first run)
+    it.scoped.prop(
+      "fragmentation over a 256-byte pipe in 1-byte chunks: the echo is exact and ends with close_notify",
+      {
+        version: versionArb,
+        payload: payloadArb(0, 24 * 1024),
+        cuts: fc.array(fc.nat(24 * 1024), { maxLength: 12 })
+      },
+      ({ cuts, payload, version }) =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [clientSide, serverSide] = yield* MemoryTransport.pair({ chunkSize: 1, capacity: 256 })
+          const points = [...new Set(cuts.map((cut) => cut % (payload.length + 1)))].sort((a, b) => a - b)
+          const pieces = [0, ...points].map((start, i, all) => payload.subarray(start, all[i + 1] ?? payload.length))
+          const outcome = yield* within(
+            30_000,
+            "fragmented echo",
+            echo(fixture, clientSide, serverSide, { version, payload, pieces })
+          )
+          const label = `256-byte pipe, ${pieces.length} writes (${version})`
+          assert.deepStrictEqual(checkEcho(outcome, payload, label).map((error) => error.message), [], label)
+        }),
+      { timeout: 60_000, fastCheck: { numRuns: 15 } }
+    )
   })
 
   describe("interruption", () => {

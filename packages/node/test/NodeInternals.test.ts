@@ -157,6 +157,7 @@ describe("node internals", () => {
     const report = internals.report()
     assert.deepStrictEqual(report.map((feature) => feature.name).sort(), [
       "handle.verifyError",
+      "handle.writeQueueSize",
       "readableState.ended",
       "socket.servername",
       "tlsWrap.native"
@@ -170,6 +171,51 @@ describe("node internals", () => {
       `node ${process.version} moved private fields the engine relies on`
     )
   })
+
+  it.scopedLive("a TCP socket's handle reports the bytes libuv still holds (writeQueueSize)", () =>
+    Effect.gen(function*() {
+      // a peer that never reads: libuv keeps what the kernel's buffers cannot take
+      const [client, accepted] = yield* Effect.acquireRelease(
+        Effect.async<readonly [Net.Socket, Net.Socket]>((resume) => {
+          let accepted: Net.Socket | undefined = undefined
+          let connected = false
+          const ready = () => {
+            if (accepted !== undefined && connected) resume(Effect.succeed([raw, accepted] as const))
+          }
+          const server = Net.createServer((socket) => {
+            socket.pause()
+            server.close()
+            accepted = socket
+            ready()
+          })
+          const raw = new Net.Socket()
+          raw.on("error", () => {})
+          server.listen(
+            0,
+            "127.0.0.1",
+            () =>
+              raw.connect((server.address() as Net.AddressInfo).port, "127.0.0.1", () => {
+                connected = true
+                ready()
+              })
+          )
+        }),
+        ([client, accepted]) =>
+          Effect.sync(() => {
+            client.destroy()
+            accepted.destroy()
+          })
+      )
+      accepted.on("error", () => {})
+      assert.strictEqual(internals.writeQueueSize(client), 0)
+      const chunk = Buffer.alloc(1 << 20)
+      let queued = 0
+      for (let i = 0; i < 64 && queued === 0; i++) {
+        client.write(chunk)
+        queued = internals.writeQueueSize(client)
+      }
+      assert.isAbove(queued, 0, "libuv holds bytes for a peer that does not read, and the handle says so")
+    }))
 
   it.scopedLive("without `servername` the server learns the client's SNI through SNICallback", () =>
     Effect.gen(function*() {

@@ -9,11 +9,12 @@ import * as PrivateKey from "@effect-tls/core/PrivateKey"
 import { TlsBackend } from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Layer, Ref } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
@@ -210,6 +211,25 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
         )
         assert.strictEqual(yield* EngineCalls, before, "the engine was reached")
         yield* connectWith({ ...base })
+      }))
+  })
+
+  describe("TlsOptions.validateOnce", () => {
+    it.effect("decodes an options object once: the remembered object is not decoded again", () =>
+      Effect.gen(function*() {
+        let decodes = 0
+        const Counted = Schema.Struct({ port: Schema.Number }).pipe(Schema.filter(() => {
+          decodes++
+          return true
+        }))
+        const options = { port: 1 }
+        for (let i = 0; i < 3; i++) yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        // a fresh copy of the same values too
+        yield* TlsOptions.validateOnce(Counted, "counted options", { ...options })
+        assert.strictEqual(decodes, 1)
+        options.port = 2
+        yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        assert.strictEqual(decodes, 2)
       }))
   })
 

@@ -11,11 +11,13 @@ import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as TlsServer from "@effect-tls/core/TlsServer"
-import type { Transport } from "@effect-tls/core/Transport"
+import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
+import { concat } from "@effect-tls/testkit/TransportSuite"
 import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -41,7 +43,7 @@ const timeout = 30_000
 const collect = (conn: TlsConnection) =>
   Effect.map(Stream.runCollect(conn.stream), (chunks) => Chunk.toArray(chunks).map((b) => decoder.decode(b)).join(""))
 
-type MakePair = Effect.Effect<readonly [Transport, Transport], unknown, Scope.Scope>
+type MakePair = Effect.Effect<readonly [Transport.Transport, Transport.Transport], unknown, Scope.Scope>
 
 const connect = (
   makePair: MakePair,
@@ -222,6 +224,28 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             while (written <= stalledAt) yield* Effect.sleep("20 millis")
             yield* Fiber.interrupt(writer)
             yield* Fiber.interrupt(reader)
+          }))
+
+        // (raw node:tls on Deno: a TLSSocket that ends after the peer's close_notify, having written
+        // nothing since, destroys its Duplex before it hands it its own close_notify)
+        it.scoped("closing: a server that read the client's end and closes without writing ends the client's stream cleanly", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+            const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+              const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
+              const request = yield* collect(server)
+              yield* server.closeWrite
+              return request
+            })))
+            const client = yield* TlsClient.make(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database
+            })
+            yield* client.write(encoder.encode("no answer"))
+            yield* client.closeWrite
+            assert.strictEqual(yield* collect(client), "")
+            assert.strictEqual(yield* Fiber.join(serverSide), "no answer")
           }))
 
         it.scoped("client certificates: a required certificate that is missing fails typed", () =>
@@ -469,6 +493,52 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           })
           const [info] = yield* Effect.all([client3.handshake, server3.handshake], { concurrency: 2 })
           assert.strictEqual(info.protocolVersion, "TLSv1.3")
+        }))
+    })
+
+    describe("a memory pair of 256 bytes, 1-byte chunks, a client that stops reading", () => {
+      it.scoped("close: the close_notify that waits for room when the server's socket closes reaches the client", () =>
+        Effect.gen(function*() {
+          // TLS 1.2 AES-GCM: 210 bytes are a 239-byte record, the close_notify 31 bytes more: the
+          // data fits in the 256-byte pipe, the close_notify does not until the client reads. The
+          // server has read the client's close_notify, so its socket closes once its end() is done:
+          // Deno's then destroyed the bridge with the close_notify still in it (the client waited
+          // for the end for ever)
+          const payload = Uint8Array.from({ length: 210 }, (_, i) => i)
+          const fixture = yield* TestPki.TestPki
+          const [clientSide, serverTransport] = yield* MemoryTransport.pair({ capacity: 256, chunkSize: 1 })
+          const release = yield* Deferred.make<void>()
+          let holding = false
+          const clientTransport = Transport.make({
+            read: Effect.suspend(() =>
+              holding ? Effect.zipRight(Deferred.await(release), clientSide.read) : clientSide.read
+            ),
+            write: clientSide.write,
+            shutdownWrite: clientSide.shutdownWrite,
+            description: clientSide.description
+          })
+          const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
+          const client = yield* TlsClient.make(clientTransport, {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            maxVersion: "TLSv1.2"
+          })
+          yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+          yield* client.write(payload)
+          yield* client.closeWrite
+          const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+            const echoed = concat(Chunk.toArray(yield* Stream.runCollect(server.stream)))
+            holding = true
+            yield* server.write(echoed)
+            // the client reads again a while after the server began to close
+            yield* Effect.forkScoped(Effect.zipRight(Effect.sleep("300 millis"), Deferred.succeed(release, undefined)))
+            yield* server.closeWrite
+          })))
+          const received = yield* Stream.runCollect(client.stream).pipe(
+            Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "the client never read the end" as const })
+          )
+          assert.deepStrictEqual(Buffer.from(concat(Chunk.toArray(received))), Buffer.from(payload))
+          assert.isTrue(Exit.isSuccess(yield* Fiber.await(serverSide)))
         }))
     })
 

@@ -272,6 +272,39 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(yield* Fiber.join(first), "first")
         }))
 
+      it.scoped("the listener's accept: one waiting accept takes a connection, an interrupted one leaves no waiter", () =>
+        Effect.gen(function*() {
+          const listener = yield* NodeTlsServer.listener({ maxQueued: 0 })
+          const port = (listener.address as SocketServer.TcpAddress).port
+          const raw = () =>
+            Effect.acquireRelease(
+              Effect.sync(() => Net.connect(port, "127.0.0.1").on("error", () => {})),
+              (socket) => Effect.sync(() => socket.destroy())
+            )
+          // maxQueued 0: a connection is queued only for an accept that waits
+          const waiting = yield* Effect.fork(Effect.scoped(listener.accept))
+          yield* Effect.sleep("50 millis")
+          yield* raw()
+          assert.isTrue(Exit.isSuccess(yield* Fiber.await(waiting)))
+          assert.strictEqual(yield* listener.refused, 0)
+          // an interrupted accept no longer counts as waiting: the next connection is refused
+          const interrupted = yield* Effect.fork(Effect.scoped(listener.accept))
+          yield* Effect.sleep("50 millis")
+          yield* Fiber.interrupt(interrupted)
+          yield* raw()
+          assert.strictEqual(yield* eventually(listener.refused, (n) => n === 1), 1)
+          // stopping wakes a waiting accept with Closed
+          const last = yield* Effect.fork(Effect.scoped(listener.accept))
+          yield* Effect.sleep("50 millis")
+          yield* listener.stopAccepting
+          const stopped = yield* Fiber.await(last)
+          assert.isTrue(Exit.isFailure(stopped))
+          const failure = Exit.isFailure(stopped)
+            ? Option.getOrUndefined(Cause.failureOption(stopped.cause))
+            : undefined
+          assert.strictEqual(failure?.reason, "Closed")
+        }))
+
       it.scoped("shutdown: stop accepting, live connections finish within drainTimeout", () =>
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki

@@ -1,8 +1,12 @@
 /** @internal */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -223,6 +227,59 @@ const verify = (
     }))
 }
 
+/** `effect`'s success fed to `f`, in place when it is an `Exit` already (no Effect step). */
+const andThen = <A, B, E>(
+  effect: Effect.Effect<A, E>,
+  f: (a: A) => Effect.Effect<B, E>
+): Effect.Effect<B, E> =>
+  Exit.isExit(effect)
+    ? (Exit.isSuccess(effect) ? f(effect.value as A) : effect as Exit.Exit<never, E>)
+    : Effect.flatMap(effect, f)
+
+/**
+ * `verify` and `attachAcceptedCas` under the live clock at `time` (ms), with no span: the
+ * same checks, composed in place, so that a verdict-cache hit and a policy that answers at
+ * once (both `Exit`s) make an `Exit` with no Effect step. (The live clock reads the wall
+ * clock, so the engine's validity flags stand, as `engineFlagsAtClockTime` keeps them.)
+ */
+const verifyNow = (
+  params: ConnectionParams,
+  raw: EngineHandshake,
+  time: number,
+  deadline: Deadline
+): Effect.Effect<HandshakeInfo, TlsError.TlsError> => {
+  const side = params.side
+  if (raw.peerCertificates.length === 0) {
+    return andThen(verify(params, raw, deadline), (info) => attachAcceptedCas(raw, info))
+  }
+  const { chain, malformed } = parseChain(raw.peerCertificates)
+  const verified = chain.length > 0
+    ? params.database.verifyChain(chain, {
+      purpose: side === "client" ? "server" : "client",
+      identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined,
+      time: new Date(time)
+    })
+    : Effect.succeed(CertificateFlags.empty)
+  return andThen(verified, (ours) => {
+    const engines = raw.engineFlags
+    // (an engine's unspecific rejection is explained by any flag of ours)
+    const flags = allFlags(
+      ours,
+      raw.engineVerdictUnspecific === true && ours.size > 0
+        ? CertificateFlags.difference(engines, ["GenericError"])
+        : engines,
+      malformed || chain.length === 0
+    )
+    return andThen(
+      decide(params.policy, { chain, flags, identity: params.identity, side }, params, deadline),
+      (accepted) =>
+        accepted
+          ? attachAcceptedCas(raw, infoOf(params, raw, Option.some(chain), flags))
+          : refused(params, flags, chain)
+    )
+  })
+}
+
 const attachAcceptedCas = (raw: EngineHandshake, info: HandshakeInfo) =>
   Option.match(raw.acceptedCas, {
     onNone: () => Effect.succeed(info),
@@ -247,6 +304,18 @@ const runHandshake = (params: ConnectionParams, onEngineHandshake: (raw: EngineH
       }))
   )
 
+/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
+const LiveClock = Clock.make().constructor
+
+/** Longer than a JS timer can wait: never fires (as the live clock treats it). */
+const maxTimerMillis = 2 ** 31 - 1
+
+/** The timer functions of every runtime core supports (typed here: core compiles without DOM or Node types). */
+declare const setTimeout: (callback: () => void, millis: number) => unknown
+declare const clearTimeout: (handle: unknown) => void
+
+const interrupted: Exit.Exit<never, never> = Exit.failCause(Cause.interrupt(FiberId.none))
+
 // built only when a handshake was interrupted: no error objects on the success path
 const closedByInterrupt = (side: TlsError.Side) =>
   Exit.fail(new TlsError.TlsGenericError({ reason: "Closed", detail: "the handshake was interrupted", side }))
@@ -258,7 +327,92 @@ export const make = (params: ConnectionParams): TlsConnection => {
   /** The engine's report of the handshake, kept for channel binding. */
   let engineHandshake: EngineHandshake | undefined = undefined
 
-  const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.suspend(() => {
+  /** The general handshake: spans, any clock, any engine (`runHandshake`). */
+  const generalHandshake = (running: HandshakeState & { _tag: "Running" }) =>
+    Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
+      const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
+      state = { _tag: "Done", exit: final }
+      const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
+      return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
+    })
+
+  /**
+   * The handshake in one `Effect.async`, under the live clock with no tracer installed and an
+   * engine that offers `awaitHandshake`: the handshake's timeout is a plain timer (as
+   * `deadline.within`'s), verification and the policy run in place when they answer at once
+   * (`verifyNow`), and the metrics are recorded as `telemetry.handshake` records them. What
+   * does not answer at once (a policy that asks someone, a database that loads) continues as
+   * an Effect, under the same timer.
+   */
+  const directHandshake = (
+    running: HandshakeState & { _tag: "Running" },
+    clock: Clock.Clock,
+    awaitEngine: NonNullable<EngineConnection["awaitHandshake"]>
+  ) =>
+    Effect.async<HandshakeInfo, TlsError.TlsError>((resume) => {
+      const start = clock.unsafeCurrentTimeNanos()
+      const millis = Duration.toMillis(params.handshakeTimeout)
+      let timedOut = false
+      let timer: unknown = undefined
+      if (millis <= maxTimerMillis) {
+        timer = setTimeout(() => {
+          timedOut = true
+          Effect.runFork(engine.abort)
+        }, millis)
+      }
+      const limit: Deadline = { at: timer === undefined ? undefined : Date.now() + millis }
+      let ended = false
+      /** The handshake's end: its exit as the caller sees it, its metrics, the connection's state. */
+      const end = (exit: Exit.Exit<HandshakeInfo, TlsError.TlsError>): Exit.Exit<HandshakeInfo, TlsError.TlsError> => {
+        ended = true
+        if (timer !== undefined) clearTimeout(timer)
+        const final = timedOut && !Exit.isInterrupted(exit) ? Exit.fail(handshakeTimeoutError(params)) : exit
+        telemetry.endMetrics(side, Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, final)
+        const done = Exit.isInterrupted(final) ? closedByInterrupt(side) : final
+        state = { _tag: "Done", exit: done }
+        return done
+      }
+      const wake = () => running.waiters?.notify()
+      /** After a failure: the engine torn down, then the waiters woken. */
+      const failed = (exit: Exit.Exit<HandshakeInfo, TlsError.TlsError>) =>
+        Effect.zipRight(Effect.uninterruptible(Effect.zipRight(engine.abort, Effect.sync(wake))), exit)
+      const settle = (exit: Exit.Exit<HandshakeInfo, TlsError.TlsError>) => {
+        const done = end(exit)
+        if (Exit.isSuccess(done)) {
+          wake()
+          resume(done)
+        } else resume(failed(done))
+      }
+      /** The rest of the handshake as an Effect, when a step of it does not answer at once. */
+      const continued = (rest: Effect.Effect<HandshakeInfo, TlsError.TlsError>) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(Effect.exit(restore(rest)), (exit) => {
+            const done = end(exit)
+            // (an interruption stays one for the caller; the connection records it as closed)
+            if (Exit.isFailure(done)) return failed(Exit.isInterrupted(exit) ? exit : done)
+            wake()
+            return done
+          })
+        )
+      const verified = (raw: EngineHandshake) => {
+        engineHandshake = raw
+        return verifyNow(params, raw, clock.unsafeCurrentTimeMillis(), limit)
+      }
+      const stop = awaitEngine((result) => {
+        if (ended) return
+        const next = andThen(result, verified)
+        if (Exit.isExit(next)) settle(next as Exit.Exit<HandshakeInfo, TlsError.TlsError>)
+        else resume(continued(next))
+      })
+      return Effect.suspend(() => {
+        stop()
+        if (ended) return Effect.void
+        end(interrupted)
+        return Effect.zipRight(engine.abort, Effect.sync(wake))
+      })
+    })
+
+  const handshake: Effect.Effect<HandshakeInfo, TlsError.TlsError> = Effect.withFiberRuntime((fiber) => {
     switch (state._tag) {
       case "Done":
         return state.exit
@@ -267,12 +421,12 @@ export const make = (params: ConnectionParams): TlsConnection => {
       case "Idle": {
         const running: HandshakeState & { _tag: "Running" } = { _tag: "Running", waiters: undefined }
         state = running
-        return Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
-          const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
-          state = { _tag: "Done", exit: final }
-          const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
-          return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
-        })
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const awaitEngine = engine.awaitHandshake
+        return awaitEngine !== undefined && params.abortEndsHandshake && clock instanceof LiveClock &&
+            telemetry.isNativeTracer(fiber.currentTracer)
+          ? directHandshake(running, clock, awaitEngine)
+          : generalHandshake(running)
       }
     }
   })

@@ -143,8 +143,12 @@ const endAttributes = (span: Tracer.Span, side: Side, exit: Exit.Exit<HandshakeI
   }
 }
 
-/** The metrics of a handshake that took `seconds`. */
-const endMetrics = (side: Side, seconds: number, exit: Exit.Exit<HandshakeInfo, TlsError>) => {
+/**
+ * The metrics of a handshake that took `seconds`.
+ *
+ * @internal
+ */
+export const endMetrics = (side: Side, seconds: number, exit: Exit.Exit<HandshakeInfo, TlsError>) => {
   const l = labels[side]
   if (Exit.isSuccess(exit)) {
     TlsMetrics.handshakeDuration.unsafeUpdate(seconds, l.success)
@@ -168,7 +172,13 @@ const endMetrics = (side: Side, seconds: number, exit: Exit.Exit<HandshakeInfo, 
  */
 let nativeTracer: Tracer.Tracer | undefined = undefined
 
-const isNativeTracer = (tracer: Tracer.Tracer): boolean => tracer === (nativeTracer ??= Effect.runSync(Effect.tracer))
+/**
+ * Whether `tracer` is Effect's own (no tracer installed): then no span is made.
+ *
+ * @internal
+ */
+export const isNativeTracer = (tracer: Tracer.Tracer): boolean =>
+  tracer === (nativeTracer ??= Effect.runSync(Effect.tracer))
 
 /** `f`'s effect, or `effect` as it is when no tracer is installed. */
 const whenTraced = <A, E, R>(effect: Effect.Effect<A, E, R>, f: () => Effect.Effect<A, E, R>) =>
@@ -303,6 +313,21 @@ export const trackOpen = (side: Side): Effect.Effect<void, never, Scope.Scope> =
       Scope.addFinalizer(scope, Effect.sync(() => TlsMetrics.openConnections.unsafeModify(-1, l))),
       Effect.sync(() => TlsMetrics.openConnections.unsafeModify(1, l))
     )))
+}
+
+/**
+ * One more open connection (`connectionClosed` when it closes): for callers that keep their
+ * own finalizer.
+ *
+ * @internal
+ */
+export const connectionOpened = (side: Side): void => {
+  TlsMetrics.openConnections.unsafeModify(1, labels[side].side)
+}
+
+/** @internal */
+export const connectionClosed = (side: Side): void => {
+  TlsMetrics.openConnections.unsafeModify(-1, labels[side].side)
 }
 
 /** Label arrays per certificate, made once (the metric hooks cache by array identity). */

@@ -59,6 +59,26 @@ interface Passed {
 const passed = new WeakMap<Schema.Schema<any, any, never>, Passed>()
 
 /**
+ * Whether `input` is an unchanged object that passed, or a copy of the values of one of the
+ * last that passed, under `schema` (no decode needed): a synchronous check, for callers that
+ * skip their own Effect steps when it holds.
+ *
+ * @internal
+ */
+export const isRemembered = (schema: Schema.Schema<any, any, never>, input: object | undefined): boolean => {
+  if (input === undefined || !isPlain(input)) return false
+  const known = passed.get(schema)
+  if (known === undefined) return false
+  const previous = known.objects.get(input)
+  if (previous !== undefined && sameAs(input, previous)) return true
+  if (known.recent.length > 0) {
+    const now = snapshot(input, 0, [])
+    for (const recent of known.recent) if (same(now, recent)) return true
+  }
+  return false
+}
+
+/**
  * Runs `check` (the schema's decode of `input`) unless `input` is an unchanged object that
  * passed, or a copy of the values of one of the last that passed, under the same schema.
  *
@@ -70,13 +90,7 @@ export const remembered = <E>(
   check: Effect.Effect<unknown, E>
 ): Effect.Effect<void, E> => {
   if (input === undefined || !isPlain(input)) return Effect.asVoid(check)
-  const known = passed.get(schema)
-  const previous = known?.objects.get(input)
-  if (previous !== undefined && sameAs(input, previous)) return Effect.void
-  if (known !== undefined && known.recent.length > 0) {
-    const now = snapshot(input, 0, [])
-    for (const recent of known.recent) if (same(now, recent)) return Effect.void
-  }
+  if (isRemembered(schema, input)) return Effect.void
   return Effect.map(check, () => {
     let entry = passed.get(schema)
     if (entry === undefined) {

@@ -60,17 +60,31 @@ const span = (sorted: ReadonlyArray<number>, time: number): readonly [number, nu
   return [low > 0 ? sorted[low - 1] : -Infinity, low < sorted.length ? sorted[low] : Infinity]
 }
 
-/** The key of a verification: every option but the time, and every certificate's SHA-256. */
+/**
+ * The key of a verification: every option but the time, and every certificate's SHA-256 (hex,
+ * computed once when the certificate was parsed). The usual options of a handshake (purpose
+ * and identity only) make a key without JSON; the identity is length-prefixed, so no two
+ * option sets share a key. Any other option makes a JSON key, which starts differently.
+ */
 export const key = (chain: CertificateChain, options: VerifyOptions): string => {
-  let out = JSON.stringify([
-    options.purpose,
-    options.identity ?? null,
-    options.email ?? null,
-    options.keyUsage ?? null,
-    options.extendedKeyUsage ?? null,
-    options.policy ?? null,
-    options.revocation ?? null
-  ])
+  let out: string
+  if (
+    options.email === undefined && options.keyUsage === undefined && options.extendedKeyUsage === undefined &&
+    options.policy === undefined && options.revocation === undefined
+  ) {
+    const identity = options.identity
+    out = identity === undefined ? `${options.purpose}:-` : `${options.purpose}:${identity.length}:${identity}`
+  } else {
+    out = JSON.stringify([
+      options.purpose,
+      options.identity ?? null,
+      options.email ?? null,
+      options.keyUsage ?? null,
+      options.extendedKeyUsage ?? null,
+      options.policy ?? null,
+      options.revocation ?? null
+    ])
+  }
   for (const certificate of chain) out += `\u0000${certificate.fingerprintSha256}`
   return out
 }

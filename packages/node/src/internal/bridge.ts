@@ -62,6 +62,19 @@ export class TransportDuplex extends Duplex {
    * so nothing written afterwards reaches the peer.
    */
   endedByConsumer = false
+  /**
+   * Whether a `destroy()` that is not the engine's waits for node:tls's last records (Deno 2.9):
+   * Deno's TLSSocket hands its records to the duplex from a microtask without waiting for them,
+   * and destroys the duplex as soon as the socket closed (both ends done), before its last
+   * record, the close_notify, reached it, or while it still waits for room in the transport.
+   * Such a destroy waits a macrotask, then for the records it holds; the engine's teardown
+   * (`consumerTornDown`) destroys it at once.
+   */
+  keepWritesOnDestroy = false
+  /** Reports whether the engine tore the connection down (its `destroy()` is final). */
+  consumerTornDown: () => boolean = () => true
+  /** A `destroy()` waits until the ciphertext it kept is written (`keepWritesOnDestroy`). */
+  destroyPending = false
 
   private readonly run: <A>(
     effect: Effect.Effect<A, TransportError>,
@@ -83,6 +96,8 @@ export class TransportDuplex extends Duplex {
   /** The callback of the transport write in flight (one that waits for the transport). */
   private writing: Callback | undefined = undefined
   private cancelWrite: (() => void) | undefined = undefined
+  /** The transport's half-close, started by `end()`, while it waits. */
+  private cancelShutdown: (() => void) | undefined = undefined
   /** Called when a transport write completes. */
   onWriteProgress: (() => void) | undefined = undefined
 
@@ -115,6 +130,50 @@ export class TransportDuplex extends Duplex {
       this.consumerEndedBeforeEof = this.consumerEnded()
       this.eofDelivered = true
     })
+  }
+
+  /** Ciphertext of node:tls's still waits here for the transport. */
+  get holdsCiphertext(): boolean {
+    return this.writableLength > 0 || this.writing !== undefined
+  }
+
+  override destroy(error?: Error | null): this {
+    if (
+      this.keepWritesOnDestroy && !this.destroyed && (error === undefined || error === null) &&
+      !this.consumerTornDown()
+    ) {
+      if (!this.destroyPending) {
+        this.destroyPending = true
+        // nothing is read for a consumer that is gone
+        this.cancelRead?.()
+        this.cancelRead = undefined
+        // a macrotask first: Deno hands its last records (its close_notify) over from a microtask
+        setImmediate(() => {
+          this.turnPassed = true
+          this.destroyWhenWritten()
+        })
+      }
+      return this
+    }
+    this.destroyPending = false
+    return super.destroy(error ?? undefined)
+  }
+
+  /** A deferred destroy (`keepWritesOnDestroy`) waited a macrotask. */
+  private turnPassed = false
+
+  /** A destroy that waited for the kept ciphertext happens once it is written (or on teardown). */
+  private destroyWhenWritten(): void {
+    if (this.destroyPending && this.turnPassed && (!this.holdsCiphertext || this.consumerTornDown())) {
+      this.destroyPending = false
+      super.destroy()
+      this.onWriteProgress?.()
+    }
+  }
+
+  /** After a write: a deferred destroy may now happen (a tick later, once node's stream is done). */
+  private afterKeptWrite(): void {
+    if (this.destroyPending) process.nextTick(() => this.destroyWhenWritten())
   }
 
   private fail(exit: Exit.Exit<unknown, TransportError>): void {
@@ -182,7 +241,7 @@ export class TransportDuplex extends Duplex {
 
   /** Hands a chunk (or the end of input) to node:tls; whether it wants more now. */
   private deliver(chunk: Uint8Array | null): boolean {
-    if (this.destroyed || this.inputEnded) return false
+    if (this.destroyed || this.destroyPending || this.inputEnded) return false
     if (chunk === null) {
       // once: node errs on a push after the end
       this.inputEnded = true
@@ -211,7 +270,7 @@ export class TransportDuplex extends Duplex {
     if (this.pulling || this.cancelRead !== undefined) return
     this.pulling = true
     try {
-      while (this.demand && !this.destroyed && !this.inputEnded && !this.consumerFull()) {
+      while (this.demand && !this.destroyed && !this.destroyPending && !this.inputEnded && !this.consumerFull()) {
         if (this.countChunk()) {
           this.resumeAfterMacrotasks = true
           return
@@ -261,6 +320,7 @@ export class TransportDuplex extends Duplex {
     if (Exit.isSuccess(exit)) {
       callback()
       this.onWriteProgress?.()
+      this.afterKeptWrite()
     } else if (!Exit.isInterrupted(exit)) {
       this.fail(exit)
       callback(this.transportError ?? new Error("transport write failed"))
@@ -276,7 +336,10 @@ export class TransportDuplex extends Duplex {
     if (immediate !== undefined) {
       // node:tls's ciphertext (or our join of it) is fresh and never touched again
       const accepted = immediate.write(bytes, true)
-      if (accepted === bytes.length) return callback()
+      if (accepted === bytes.length) {
+        callback()
+        return this.afterKeptWrite()
+      }
       if (accepted === 0) return this.writeThroughEffect(bytes, callback)
       this.writing = callback
       this.unwritten = accepted === 0 ? bytes : bytes.subarray(accepted)
@@ -298,6 +361,7 @@ export class TransportDuplex extends Duplex {
       this.writing = undefined
       callback()
       this.onWriteProgress?.()
+      this.afterKeptWrite()
     } else if (accepted > 0) {
       this.unwritten = bytes.subarray(accepted)
       this.cancelWrite = this.immediate!.whenWritable(this.onWritable)
@@ -337,7 +401,10 @@ export class TransportDuplex extends Duplex {
     if (this.onOutbound !== undefined) { for (const { chunk } of chunks) this.onOutbound(chunk) }
     if (chunks.length === 1) return this.send(chunks[0]!.chunk, callback)
     const writeAll = this.immediate?.writeAll
-    if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) return callback()
+    if (writeAll !== undefined && writeAll(chunks.map(({ chunk }) => chunk))) {
+      callback()
+      return this.afterKeptWrite()
+    }
     let total = 0
     for (const { chunk } of chunks) total += chunk.length
     const joined = new Uint8Array(total)
@@ -351,7 +418,8 @@ export class TransportDuplex extends Duplex {
 
   override _final(callback: Callback): void {
     if (!this.consumerWriteEnded()) this.endedByConsumer = true
-    this.run(this.transport.shutdownWrite, (exit) => {
+    this.cancelShutdown = this.run(this.transport.shutdownWrite, (exit) => {
+      this.cancelShutdown = undefined
       if (Exit.isSuccess(exit)) return callback()
       this.fail(exit)
       callback(this.transportError ?? new Error("transport shutdown failed"))
@@ -363,6 +431,9 @@ export class TransportDuplex extends Duplex {
     // a write stuck in the transport (a peer that stopped reading) is interrupted: a destroyed
     // connection must not wait for its peer
     this.cancelWrite?.()
+    // and so is a half-close waiting for its peer (TCP's FIN behind data it does not read): the
+    // teardown half-closes within the close's bound itself (closing.shutdownTransport)
+    this.cancelShutdown?.()
     callback(error)
   }
 }

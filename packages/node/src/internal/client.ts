@@ -9,12 +9,14 @@ import * as SessionCache from "@effect-tls/core/SessionCache"
 import type { ClientConfig, EngineConnection } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
 import { RecordAcceptedCas } from "./acceptedCas.js"
-import { closeWithScope } from "./closing.js"
+import { closeWith } from "./closing.js"
 import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
@@ -22,7 +24,7 @@ import { nativeSocket } from "./nativePath.js"
 import { skipNodesPeerCertificateRead } from "./peerChain.js"
 import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
 import { ClientSessions, unwrapSession } from "./sessions.js"
-import { refuseUntellableTruncation } from "./truncation.js"
+import { untellableTruncation } from "./truncation.js"
 
 /**
  * Whether a client's TLS 1.3 CertificateRequest is worth decrypting (`HandshakeInfo.acceptedCas`,
@@ -33,34 +35,43 @@ import { refuseUntellableTruncation } from "./truncation.js"
  *
  * @internal
  */
-export const acceptedCasMatter = (config: ClientConfig): Effect.Effect<boolean> =>
-  Option.isSome(config.certificate)
-    ? Effect.succeed(true)
-    : Effect.flatMap(
-      TlsInteraction.TlsInteraction,
-      (interaction) =>
-        interaction.requestCertificate !== TlsInteraction.none.requestCertificate
-          ? Effect.succeed(true)
-          : RecordAcceptedCas
-    )
+export const acceptedCasMatter = (config: ClientConfig, context: Context.Context<never>): boolean =>
+  Option.isSome(config.certificate) ||
+  Context.get(context, TlsInteraction.TlsInteraction).requestCertificate !== TlsInteraction.none.requestCertificate ||
+  Context.get(context, RecordAcceptedCas)
 
-/** @internal */
+/**
+ * The client's engine, made in one Effect step: the services it needs are read from the
+ * fiber's context, and its close is one finalizer of the scope itself (`closeWith`).
+ *
+ * @internal
+ */
 export const makeClient = (
   cache: SecureContextCache,
   config: ClientConfig,
   /** The backend's own cache, used when the Context has no `SessionCache`. */
   defaultSessionCache: SessionCache.SessionCacheShape = SessionCache.disabled
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* refuseUntellableTruncation(config, "client")
-    const runtime = yield* Effect.runtime<never>()
-    const secureContext = yield* Effect.try({
-      try: () => secureContextFor(cache, config, config.database.anchors),
-      catch: invalidSettings("client")
+  Effect.withFiberRuntime((fiber) => {
+    const refusal = untellableTruncation(config, "client")
+    if (refusal !== undefined) return Effect.fail(refusal)
+    const context = fiber.currentContext
+    let secureContext: tls.SecureContext
+    try {
+      secureContext = secureContextFor(cache, config, config.database.anchors)
+    } catch (cause) {
+      return Effect.fail(invalidSettings("client")(cause))
+    }
+    // (what the bridge and an enabled key log run their Effects with: the fiber's context and
+    // refs, with the default flags, as Effect.runtime's outside an uninterruptible region)
+    const runtime = Runtime.make({
+      context,
+      fiberRefs: fiber.getFiberRefs(),
+      runtimeFlags: Runtime.defaultRuntimeFlags
     })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
-    const withKeyLog = keyLog.attach(yield* KeyLog.KeyLog, runtime)
-    const sniffs = yield* acceptedCasMatter(config)
+    const withKeyLog = keyLog.attach(Context.get(context, KeyLog.KeyLog), runtime)
+    const sniffs = acceptedCasMatter(config, context)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
@@ -84,9 +95,11 @@ export const makeClient = (
       nativeSocket(config, sniffs),
       new ClientSessions(offered),
       sniffs,
-      Option.getOrElse(yield* Effect.serviceOption(SessionCache.SessionCache), () => defaultSessionCache) !==
+      Option.getOrElse(Context.getOption(context, SessionCache.SessionCache), () => defaultSessionCache) !==
         SessionCache.disabled
     )
-    yield* closeWithScope(connection)
-    return connection
+    return Effect.as(
+      closeWith(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), connection),
+      connection
+    )
   })

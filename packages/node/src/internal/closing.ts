@@ -9,6 +9,7 @@
 import type * as TlsError from "@effect-tls/core/TlsError"
 import type * as Transport from "@effect-tls/core/Transport"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -20,8 +21,20 @@ import type { TransportDuplex } from "./bridge.js"
 /** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
 const LiveClock = Clock.make().constructor
 
-/** Longer than a JS timer can wait. */
-const maxTimerMillis = 2 ** 31 - 1
+/**
+ * Longer than a JS timer can wait.
+ *
+ * @internal
+ */
+export const maxTimerMillis = 2 ** 31 - 1
+
+/**
+ * The fiber runs on the live clock (a plain timer stands for its sleep).
+ *
+ * @internal
+ */
+export const isLiveClock = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  Context.get(fiber.currentDefaultServices, Clock.Clock) instanceof LiveClock
 
 /**
  * The connection closes with the scope: a finalizer of the scope itself, not
@@ -32,11 +45,17 @@ const maxTimerMillis = 2 ** 31 - 1
  */
 export const closeWithScope = (
   connection: { readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> }
-): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.flatMap(
-    Effect.scope,
-    (scope) => Scope.addFinalizerExit(scope, (exit) => Effect.uninterruptible(connection.close(exit)))
-  )
+): Effect.Effect<void, never, Scope.Scope> => Effect.flatMap(Effect.scope, (scope) => closeWith(scope, connection))
+
+/**
+ * `closeWithScope` with the scope at hand.
+ *
+ * @internal
+ */
+export const closeWith = (
+  scope: Scope.Scope,
+  connection: { readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> }
+): Effect.Effect<void> => Scope.addFinalizerExit(scope, (exit) => Effect.uninterruptible(connection.close(exit)))
 
 /**
  * When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock.
@@ -149,7 +168,10 @@ export const writesSettled = (
     let seen = bridge.writtenChunks
     const check = () => {
       // (a teardown, the close bound's included, ends the wait: nothing more will be written)
-      if (tornDown() || socket.destroyed || bridge.destroyed) return resume(Effect.void)
+      // (Deno: a bridge that node:tls destroyed still writes what it held, `destroyPending`)
+      if (tornDown() || (socket.destroyed && !bridge.destroyPending) || bridge.destroyed) {
+        return resume(Effect.void)
+      }
       const idle = socket.writableLength === 0 && !bridge.writeBlocked && bridge.writableLength === 0
       if (idle && seen === bridge.writtenChunks) return resume(Effect.void)
       seen = bridge.writtenChunks

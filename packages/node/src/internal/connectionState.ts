@@ -23,19 +23,31 @@
 import type { EngineHandshake } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
 
-/** @internal */
+/**
+ * Every phase is an object of one shape (`_tag`, `handshake`, `error`), so that the getters
+ * below, read on every plaintext read and write, see one map (no "wrong map" deoptimization
+ * when a connection moves on, or when connections in different phases share the code).
+ *
+ * @internal
+ */
 export type Phase =
-  | { readonly _tag: "Idle" }
-  | { readonly _tag: "Handshaking" }
-  | { readonly _tag: "Open"; readonly handshake: EngineHandshake }
-  | { readonly _tag: "Broken"; readonly error: TlsError.TlsError; readonly handshake: EngineHandshake | undefined }
-  | { readonly _tag: "Closed"; readonly handshake: EngineHandshake | undefined }
+  | { readonly _tag: "Idle"; readonly handshake: undefined; readonly error: undefined }
+  | { readonly _tag: "Handshaking"; readonly handshake: undefined; readonly error: undefined }
+  | { readonly _tag: "Open"; readonly handshake: EngineHandshake; readonly error: undefined }
+  | { readonly _tag: "Broken"; readonly handshake: EngineHandshake | undefined; readonly error: TlsError.TlsError }
+  | { readonly _tag: "Closed"; readonly handshake: EngineHandshake | undefined; readonly error: undefined }
+
+const makePhase = <P extends Phase>(
+  _tag: P["_tag"],
+  handshake: P["handshake"],
+  error: P["error"]
+): P => ({ _tag, handshake, error }) as P
 
 /** The peer's direction: still sending, ended with close_notify, or ended without it. @internal */
 export type Input = "Open" | "Ended" | "Truncated"
 
-const idle: Phase = { _tag: "Idle" }
-const handshaking: Phase = { _tag: "Handshaking" }
+const idle: Phase = makePhase("Idle", undefined, undefined)
+const handshaking: Phase = makePhase("Handshaking", undefined, undefined)
 
 /** @internal */
 export class ConnectionState {
@@ -44,12 +56,11 @@ export class ConnectionState {
 
   /** The handshake's result, once it completed (kept when the connection broke or closed later). */
   get handshake(): EngineHandshake | undefined {
-    const phase = this.phase
-    return phase._tag === "Idle" || phase._tag === "Handshaking" ? undefined : phase.handshake
+    return this.phase.handshake
   }
 
   get failure(): TlsError.TlsError | undefined {
-    return this.phase._tag === "Broken" ? this.phase.error : undefined
+    return this.phase.error
   }
 
   get secure(): boolean {
@@ -66,13 +77,15 @@ export class ConnectionState {
 
   secured(handshake: EngineHandshake): void {
     const phase = this.phase
-    if (phase._tag === "Handshaking" || phase._tag === "Idle") this.phase = { _tag: "Open", handshake }
-    else if (phase._tag === "Broken" && phase.handshake === undefined) this.phase = { ...phase, handshake }
+    if (phase._tag === "Handshaking" || phase._tag === "Idle") this.phase = makePhase("Open", handshake, undefined)
+    else if (phase._tag === "Broken" && phase.handshake === undefined) {
+      this.phase = makePhase("Broken", handshake, phase.error)
+    }
   }
 
   /** Records a failure; the first one wins. */
   broke(error: TlsError.TlsError): void {
-    if (this.phase._tag !== "Broken") this.phase = { _tag: "Broken", error, handshake: this.handshake }
+    if (this.phase._tag !== "Broken") this.phase = makePhase("Broken", this.handshake, error)
   }
 
   inputEnded(truncated: boolean): void {
@@ -81,7 +94,7 @@ export class ConnectionState {
 
   socketClosed(): void {
     if (this.phase._tag !== "Broken" && this.phase._tag !== "Closed") {
-      this.phase = { _tag: "Closed", handshake: this.handshake }
+      this.phase = makePhase("Closed", this.handshake, undefined)
     }
   }
 }

@@ -29,6 +29,7 @@
 import * as Condition from "@effect-tls/core/Condition"
 import type { ClientConfig, EngineConnection, EngineHandshake, ServerConfig } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -41,7 +42,7 @@ import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
 import * as errors from "./errors.js"
-import { describe } from "./handshakeReport.js"
+import { describe, exportKeyingMaterial } from "./handshakeReport.js"
 import * as internals from "./nodeInternals.js"
 import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
@@ -58,10 +59,31 @@ import { inputTruncated, truncationError } from "./truncation.js"
  */
 export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/** The most plaintext one TLS record carries (RFC 8446 §5.1). */
+const MAX_RECORD_PLAINTEXT = 16 * 1024
+
+/**
+ * One read's worth of plaintext: everything buffered, but at most a record's plaintext (16 KiB)
+ * when more waits. `read()` alone joins every buffered chunk into a fresh copy (node's
+ * `fromList`): a bulk reader would copy each byte once more, and the copies (external memory)
+ * bring on major collections. Records decrypt to chunks of at most 16 KiB, so a read of 16 KiB
+ * takes the first one as it is.
+ */
+const readPlaintext = (socket: tls.TLSSocket): Buffer | null =>
+  socket.readableLength > MAX_RECORD_PLAINTEXT ? socket.read(MAX_RECORD_PLAINTEXT) : socket.read()
+
 /** (the constructor's `runtime` parameter hides the module) */
 const guardsCloseNotify = runtime.guardsCloseNotify
 
-/** @internal */
+/**
+ * One connection: node's events recorded in `state` (the named phases, `connectionState.ts`) by
+ * listeners set up in `start`, and the `EngineConnection` operations, each a check re-run on
+ * `changed` until it has an answer. What a phase needs beyond that is delegated: the handshake's
+ * report (`handshakeReport.ts`), the ticket wait (`ticketWait.ts`), failures (`errors.ts`,
+ * `refusals.ts`, `truncation.ts`), the close's bound (`closing.ts`).
+ *
+ * @internal
+ */
 export class NodeTlsConnection implements EngineConnection {
   private socket: tls.TLSSocket | undefined = undefined
   /** node:tls's transport: none on the native path (node:tls has the TCP socket). */
@@ -71,8 +93,12 @@ export class NodeTlsConnection implements EngineConnection {
   private readonly changed = Condition.make()
   /** Teardown has begun (abort ran). */
   private tornDown = false
-  /** Plaintext was read from the peer. */
-  private receivedData = false
+  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
+  closeDeadline: number | undefined = undefined
+  /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
+  private plaintextReads = 0
+  /** Bun: the quiet turn after a withheld close_notify (`peerEndedQuietly`). */
+  private quietCheck: "scheduled" | "quiet" | undefined = undefined
   /** Transport chunks received when the handshake completed. */
   private inboundAtSecure = 0
   /** Client keeping sessions: the wait for the server's first ticket (`ticketWait.ts`). */
@@ -129,7 +155,7 @@ export class NodeTlsConnection implements EngineConnection {
       firstInboundByte: this.bridge?.firstInboundByte,
       inboundChunks: this.bridge?.inboundChunks ?? 0,
       inboundAtSecure: this.inboundAtSecure,
-      receivedData: this.receivedData
+      receivedData: this.plaintextReads > 0
     }
   }
 
@@ -182,6 +208,11 @@ export class NodeTlsConnection implements EngineConnection {
     if (bridge !== undefined) {
       bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
       bridge.consumerWriteEnded = () => socket.writableEnded
+      // (Deno destroys the bridge when its socket closes: the records still there go out first)
+      if (runtime.destroysDuplexWithWritesPending) {
+        bridge.keepWritesOnDestroy = true
+        bridge.consumerTornDown = () => this.tornDown
+      }
       bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
       if (inputHeld) {
         setImmediate(() => {
@@ -267,6 +298,33 @@ export class NodeTlsConnection implements EngineConnection {
     return this.changed.await(this.handshakeCheck)
   })
 
+  /** `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`. */
+  readonly awaitHandshake = (
+    callback: (result: Effect.Effect<EngineHandshake, TlsError.TlsError>) => void
+  ): () => void => {
+    this.start()
+    let result: Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined = undefined
+    return this.whenReady(() => (result = this.handshakeCheck()) !== undefined, () => callback(result!))
+  }
+
+  /**
+   * Calls `done` once `ready()` holds, checked now and at every change of the connection (a
+   * callback's `changed.await`); the function returned stops the watch.
+   */
+  private whenReady(ready: () => boolean, done: () => void): () => void {
+    if (ready()) {
+      done()
+      return () => {}
+    }
+    let stop = () => {}
+    const onChange = () => {
+      if (ready()) done()
+      else stop = this.changed.onNext(onChange)
+    }
+    stop = this.changed.onNext(onChange)
+    return () => stop()
+  }
+
   private readonly handshakeCheck = (): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined => {
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
@@ -281,9 +339,8 @@ export class NodeTlsConnection implements EngineConnection {
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
     const socket = this.start()
     // plaintext already there: no waiter
-    const chunk: Buffer | null = socket.read()
+    const chunk: Buffer | null = readPlaintext(socket)
     if (chunk !== null) {
-      this.receivedData = true
       this.plaintextReads++
       this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
@@ -293,9 +350,8 @@ export class NodeTlsConnection implements EngineConnection {
 
   /** What a plaintext read sees now, or undefined: wait for the next socket event. */
   private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
-    const chunk: Buffer | null = this.socket!.read()
+    const chunk: Buffer | null = readPlaintext(this.socket!)
     if (chunk !== null) {
-      this.receivedData = true
       this.plaintextReads++
       this.bridge?.consumerRead()
       return Effect.succeed(Option.some(chunk))
@@ -311,10 +367,6 @@ export class NodeTlsConnection implements EngineConnection {
     if (state.closed) return this.endedAbruptly(this.closedError)
     return undefined
   }
-
-  /** Plaintext chunks read so far (the end after a withheld close_notify waits for a quiet turn). */
-  private plaintextReads = 0
-  private quietCheck: "scheduled" | "quiet" | undefined = undefined
 
   /**
    * Bun: the guard withheld the peer's close_notify after handing node:tls every record before
@@ -419,10 +471,11 @@ export class NodeTlsConnection implements EngineConnection {
    * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
    * them back at once, and its `finish` came while the bridge still held the last records
    * (behind a transport write that waited for room): the teardown that followed dropped them.
+   * Deno finishes before its close_notify left the bridge (`runtime.destroysDuplexWithWritesPending`).
    */
   private get ciphertextFlushed(): boolean {
-    return runtime.writeCallbackAfterTransport || this.native !== undefined ||
-      this.bridge === undefined || (this.bridge.writableLength === 0 && !this.bridge.writeBlocked)
+    return (runtime.writeCallbackAfterTransport && !runtime.destroysDuplexWithWritesPending) ||
+      this.native !== undefined || this.bridge === undefined || !this.bridge.holdsCiphertext
   }
 
   private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
@@ -433,7 +486,8 @@ export class NodeTlsConnection implements EngineConnection {
         return Effect.void
       }
       if (this.state.failure !== undefined) return this.failWith()
-      if (this.state.closed) return Effect.fail(this.closedError)
+      // (Deno: the socket closed, the bridge it destroyed still writes its last records)
+      if (this.state.closed && this.bridge?.destroyPending !== true) return Effect.fail(this.closedError)
       return undefined
     })
   }
@@ -449,12 +503,7 @@ export class NodeTlsConnection implements EngineConnection {
         if (this.state.closed || this.socket === undefined || !this.state.secure) {
           throw new Error("no established connection")
         }
-        const socket = this.socket
-        if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
-        const material = context === undefined
-          ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
-          : socket.exportKeyingMaterial(length, label, Buffer.from(context))
-        return new Uint8Array(material)
+        return exportKeyingMaterial(this.socket, length, label, context)
       },
       catch: (cause) => errors.exportFailed(this.side, cause)
     })
@@ -510,9 +559,6 @@ export class NodeTlsConnection implements EngineConnection {
     return closing.bounded(this.config.closeTimeout, this, () => this.stop(), this.changed.notify, steps)
   }
 
-  /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
-  closeDeadline: number | undefined = undefined
-
   /** `closing.shutdownTransport`: the transport's half-close, within the close's bound. */
   private shutdownTransport(): Effect.Effect<void> {
     return closing.shutdownTransport(this.config.transport, this.closeDeadline)
@@ -565,7 +611,7 @@ export class NodeTlsConnection implements EngineConnection {
     const socket = this.socket
     const state = this.state
     return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
-      state.input === "Open" && !this.receivedData && socket.readableLength === 0 && !this.tornDown
+      state.input === "Open" && this.plaintextReads === 0 && socket.readableLength === 0 && !this.tornDown
   }
 
   /**
@@ -575,18 +621,63 @@ export class NodeTlsConnection implements EngineConnection {
    * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
    */
   readonly close = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       if (this.tornDown) return Effect.void
       const socket = this.socket
       const state = this.state
       if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
       if (!socket.writableEnded) socket.end()
-      const sent = this.changed.await(() =>
-        (socket.writableFinished && this.ciphertextFlushed) || state.phase._tag !== "Open" ? Effect.void : undefined
-      )
+      const millis = Duration.toMillis(this.config.closeTimeout)
+      if (this.native !== undefined && closing.isLiveClock(fiber) && millis <= closing.maxTimerMillis) {
+        return this.closeNative(socket, millis)
+      }
+      const sent = this.changed.await(() => this.closeNotifySent(socket) ? Effect.void : undefined)
       const flushed = runtime.endOvertakesWrites
         ? Effect.zipRight(sent, Effect.ignore(this.writesSettled(socket)))
         : sent
       return this.bounded(Effect.zipRight(flushed, this.teardown))
     })
+
+  /** Our close_notify left (or the connection is no longer open: nothing more will). */
+  private closeNotifySent(socket: tls.TLSSocket): boolean {
+    return (socket.writableFinished && this.ciphertextFlushed) || this.state.phase._tag !== "Open"
+  }
+
+  /**
+   * `close` on the native path under the live clock, in one `Effect.async`: the same steps as
+   * `bounded(sent, teardown)` (close_notify out, then what node:tls still holds flushed, then
+   * `stop`; the transport was taken, so there is no half-close of it), watched by callbacks,
+   * within a plain timer of `closeTimeout`.
+   */
+  private closeNative(socket: tls.TLSSocket, millis: number): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      let sent = false
+      const ready = () => {
+        if (!sent) {
+          if (!this.closeNotifySent(socket)) return false
+          sent = true
+          // (teardown's wait: plaintext still inside node:tls behind a record in flight)
+          if (
+            socket.destroyed || this.state.failure !== undefined || this.tornDown || socket.writableLength === 0
+          ) return true
+        }
+        return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined = undefined
+      let unwatch = () => {}
+      const done = () => {
+        if (timer !== undefined) clearTimeout(timer)
+        unwatch()
+        this.stop()
+        resume(Effect.void)
+      }
+      unwatch = this.whenReady(ready, done)
+      if (!this.tornDown) timer = setTimeout(done, millis)
+      return Effect.sync(() => {
+        if (timer !== undefined) clearTimeout(timer)
+        unwatch()
+        this.stop()
+      })
+    })
+  }
 }

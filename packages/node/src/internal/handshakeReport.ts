@@ -1,7 +1,7 @@
 /**
  * What the engine reports of a completed handshake (`EngineHandshake`), read from the TLS socket
  * at `secure` / `secureConnect`, all at once: node 20 may crash when a destroyed TLSSocket is
- * asked later. OpenSSL's verdict on the chain and the identity check become `engineFlags`; core
+ * asked later. And what it exports afterwards (`exportKeyingMaterial`, RFC 5705 / 8446). OpenSSL's verdict on the chain and the identity check become `engineFlags`; core
  * verifies the chain itself and runs the policy.
  *
  * @internal
@@ -60,8 +60,12 @@ export const describe = (
   const alpn = socket.alpnProtocol
   const protocolVersion = (socket.getProtocol() ?? "unknown") as ProtocolVersion.ProtocolVersion
   const upToTls12 = protocolVersion !== "TLSv1.3"
-  const bytes = (buffer: Buffer | undefined) =>
-    upToTls12 && runtime.reportsFinished && buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+  // (TLS 1.3 has no tls-unique: the Finished messages are not even asked for)
+  const finished = upToTls12 && runtime.reportsFinished
+  const bytes = (read: () => Buffer | undefined) => {
+    const buffer = finished ? read() : undefined
+    return buffer !== undefined ? Option.some(new Uint8Array(buffer)) : Option.none()
+  }
   return {
     protocolVersion,
     ciphersuiteName: cipher.standardName ?? cipher.name,
@@ -73,8 +77,8 @@ export const describe = (
     acceptedCas: requests?.acceptedCas() ?? Option.none(),
     serverName: side === "server" ? internals.serverName(socket, recordedServerName) : Option.none(),
     channelBinding: {
-      ownFinished: bytes(socket.getFinished()),
-      peerFinished: bytes(socket.getPeerFinished()),
+      ownFinished: bytes(() => socket.getFinished()),
+      peerFinished: bytes(() => socket.getPeerFinished()),
       extendedMasterSecret: upToTls12 && (runtime.opensslSessions || runtime.boringsslSessions)
         ? sessionHasExtendedMasterSecret(socket.getSession(), runtime.opensslSessions ? "openssl" : "boringssl")
         : Option.none(),
@@ -83,4 +87,23 @@ export const describe = (
         : Option.none()
     }
   }
+}
+
+/**
+ * Keying material from the established session (the caller checked it is established and open:
+ * node 20 may crash when a closed TLSSocket is asked). Throws where the runtime has no exporter.
+ *
+ * @internal
+ */
+export const exportKeyingMaterial = (
+  socket: tls.TLSSocket,
+  length: number,
+  label: string,
+  context: Uint8Array | undefined
+): Uint8Array => {
+  if (!runtime.hasExportKeyingMaterial(socket)) throw new Error(runtime.lacks("has no exportKeyingMaterial"))
+  const material = context === undefined
+    ? socket.exportKeyingMaterial(length, label, undefined as unknown as Buffer)
+    : socket.exportKeyingMaterial(length, label, Buffer.from(context))
+  return new Uint8Array(material)
 }

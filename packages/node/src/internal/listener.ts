@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as Condition from "@effect-tls/core/Condition"
 import type * as Transport from "@effect-tls/core/Transport"
 import { TransportError } from "@effect-tls/core/Transport"
 import type { TransportServer } from "@effect-tls/core/TransportServer"
@@ -47,18 +48,16 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
     const maxQueued = Math.max(0, options.maxQueued ?? defaultMaxQueued)
     const description: Transport.Description = { kind: "tcp", local: `${host}:${port}` }
     const queue: Array<Net.Socket> = []
-    const waiters = new Set<() => void>()
+    /** A socket was queued, or the listener stopped. */
+    const changed = Condition.make()
     let stopped = false
     let refused = 0
-    const wake = () => {
-      for (const waiter of [...waiters]) waiter()
-    }
     // the listening handle closes at once; node's 'close' event waits for the accepted
     // sockets, which belong to their connections' scopes
     const stop = (server: Net.Server) => {
       stopped = true
       for (const socket of queue.splice(0)) socket.destroy()
-      wake()
+      changed.notify()
       if (server.listening) server.close()
     }
 
@@ -68,13 +67,13 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
         server.on("error", () => {})
         server.on("connection", (socket) => {
           socket.on("error", () => {})
-          if (stopped || queue.length >= maxQueued + waiters.size) {
+          if (stopped || queue.length >= maxQueued + changed.waiting) {
             refused++
             socket.destroy()
             return
           }
           queue.push(socket)
-          wake()
+          changed.notify()
         })
         return server
       }),
@@ -86,29 +85,12 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
     const address: SocketServer.Address = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
 
     const closed = () => new TransportError({ reason: "Closed", description })
-    const take: Effect.Effect<Net.Socket, TransportError> = Effect.async<Net.Socket, TransportError>((resume) => {
-      const attempt = (): boolean => {
-        while (queue.length > 0) {
-          const socket = queue.shift()!
-          if (!socket.destroyed) {
-            resume(Effect.succeed(socket))
-            return true
-          }
-        }
-        if (stopped) {
-          resume(Effect.fail(closed()))
-          return true
-        }
-        return false
+    const take = changed.await((): Effect.Effect<Net.Socket, TransportError> | undefined => {
+      while (queue.length > 0) {
+        const socket = queue.shift()!
+        if (!socket.destroyed) return Effect.succeed(socket)
       }
-      if (attempt()) return
-      const waiter = () => {
-        if (attempt()) waiters.delete(waiter)
-      }
-      waiters.add(waiter)
-      return Effect.sync(() => {
-        waiters.delete(waiter)
-      })
+      return stopped ? Effect.fail(closed()) : undefined
     })
 
     return {

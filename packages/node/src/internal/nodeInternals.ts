@@ -24,6 +24,7 @@ export type FeatureName =
   | "handle.verifyError"
   | "socket.servername"
   | "tlsWrap.native"
+  | "handle.writeQueueSize"
 
 /** @internal */
 export interface Detection {
@@ -68,6 +69,8 @@ const detectAll = (): Record<FeatureName, Detection> =>
     // node sets `servername` (null until the handshake names one) in TLSSocket's constructor
     const servername = "servername" in socket && anySocket.servername == null
     const native = detectNative(socket, handle)
+    // (on the probe's TLSWrap: libuv's stream handles, TCPWrap's included, share StreamBase's field)
+    const writeQueue = typeof handle === "object" && handle !== null && typeof handle.writeQueueSize === "number"
     return {
       "readableState.ended": {
         name: "readableState.ended",
@@ -93,6 +96,13 @@ const detectAll = (): Record<FeatureName, Detection> =>
         fallback: "the bridge for every connection that requires close_notify (the native socket path only " +
           "without requireCloseNotify)",
         detail: native.detail
+      },
+      "handle.writeQueueSize": {
+        name: "handle.writeQueueSize",
+        available: writeQueue,
+        fallback: "a socket's shutdown waits one turn after its last write callback, not for libuv's write queue " +
+          "(a FIN may overtake ciphertext still in flight: the peer reads a truncation)",
+        detail: `typeof _handle.writeQueueSize: ${typeof handle?.writeQueueSize}`
       }
     }
   })
@@ -253,7 +263,8 @@ export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undef
 const deferShutdownBehindWrites = (socket: tls.TLSSocket, parent: { writeQueueSize?: unknown }): void => {
   const final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = (socket as any)._final
   if (typeof final !== "function") return
-  const queued = () => typeof parent.writeQueueSize === "number" ? parent.writeQueueSize : 0
+  const queued = () =>
+    has("handle.writeQueueSize") && typeof parent.writeQueueSize === "number" ? parent.writeQueueSize : 0
   ;(socket as any)._final = (callback: (error?: Error | null) => void) => {
     afterWritesInFlight(socket, queued, () => socket.destroyed ? callback() : final.call(socket, callback))
   }
@@ -306,6 +317,7 @@ const isEalready = (code: number): boolean => {
  * @internal
  */
 export const writeQueueSize = (socket: Duplex): number => {
+  if (!has("handle.writeQueueSize")) return 0
   const queued = (socket as { _handle?: { writeQueueSize?: unknown } })._handle?.writeQueueSize
   return typeof queued === "number" ? queued : 0
 }

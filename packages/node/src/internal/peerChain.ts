@@ -21,11 +21,15 @@ export const readPeerChain = (
 ): { readonly leaf: X509Certificate | undefined; readonly chain: Array<Uint8Array> } => {
   const leaf = socket.getPeerX509Certificate()
   const chain: Array<Uint8Array> = []
-  const seen = new Set<string>()
+  const seen: Array<Buffer> = []
   let certificate: X509Certificate | undefined = leaf
-  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN && !seen.has(certificate.fingerprint256)) {
-    seen.add(certificate.fingerprint256)
-    chain.push(new Uint8Array(certificate.raw))
+  // (a certificate seen before ends the walk, a self-signed root's link to itself: told by its
+  // bytes, which the chain needs anyway, not by a SHA-256 of each certificate)
+  while (certificate !== undefined && chain.length < MAX_PEER_CHAIN) {
+    const raw = certificate.raw
+    if (seen.some((der) => der.equals(raw))) break
+    seen.push(raw)
+    chain.push(new Uint8Array(raw))
     certificate = certificate.issuerCertificate
   }
   return { leaf, chain }

@@ -218,6 +218,21 @@ export const ticketsIgnoredAfterClose: boolean = runtimeName === "bun"
 export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
 
 /**
+ * Whether node:tls destroys its JS Duplex before its last records were written there (Deno 2.9).
+ * Deno's TLSWrap drains its output into the Duplex with plain `write()`s from a microtask, so its
+ * TLSSocket finishes without waiting for them; once both of its sides are done it destroys
+ * itself, and its `close` destroys the Duplex. Its close_notify was lost while it waited for room
+ * (a 1-byte-chunk echo over a 256-byte memory pipe stalled at close: the peer never read the
+ * end), or before the drain handed it over (raw node:tls: a socket that ends after the peer's
+ * close_notify, having written nothing since, never sends one). The bridge waits a macrotask and
+ * for the records it holds before such a destroy (`TransportDuplex.keepWritesOnDestroy`), and
+ * the engine's close waits for them.
+ *
+ * @internal
+ */
+export const destroysDuplexWithWritesPending: boolean = runtimeName === "deno"
+
+/**
  * The TLS 1.3 suites a runtime uses whatever `ciphers` says, or undefined where `ciphers` names
  * them (Node: OpenSSL's `ciphersuites`). Bun 1.4 (BoringSSL) and Deno 2.9 (rustls) ignore TLS 1.3
  * names in `ciphers` on both sides: `TLS_AES_256_GCM_SHA384` alone, or

@@ -310,36 +310,51 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     remote: formatAddress(options.host, options.port),
     host: options.host
   }
-  return Effect.gen(function*() {
-    // the socket is owned by the scope from the start: interruption or timeout destroys it
-    // (finalizers of the scope itself, not Effect.acquireRelease/addFinalizer: those keep a copy
-    // of the fiber's refs per finalizer, about 0.3 KiB for each idle connection)
-    const scope = yield* Effect.scope
-    const socket = yield* Effect.uninterruptible(Effect.suspend(() => {
-      const socket = new Net.Socket({ allowHalfOpen: true })
+  // the socket is owned by the scope from the start: interruption or timeout destroys it. One
+  // finalizer of the scope itself (not Effect.acquireRelease/addFinalizer: those keep a copy
+  // of the fiber's refs per finalizer, about 0.3 KiB for each idle connection), added before
+  // the socket exists: the transport's close once there is one, else the socket's destroy
+  return Effect.withFiberRuntime((fiber) => {
+    const scope = Context.get(fiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
+    let socket: Net.Socket | undefined = undefined
+    let adapted: ReturnType<typeof adapt> | undefined = undefined
+    const finalizer = Effect.suspend(() => {
+      if (adapted !== undefined) return adapted.close
+      socket?.destroy()
+      return Effect.void
+    })
+    let connecting: Effect.Effect<Transport.Transport, TransportError> = Effect.async<
+      Transport.Transport,
+      TransportError
+    >((resume) => {
+      const created = new Net.Socket({ allowHalfOpen: true })
+      socket = created
       // no Nagle: a TLS flight (or any small write) leaves at once, not after the peer's delayed ACK
-      socket.setNoDelay(true)
+      created.setNoDelay(true)
       // a pending error before the transport attaches its own listener must not crash
-      socket.on("error", () => {})
-      return Effect.as(Scope.addFinalizerExit(scope, () => Effect.sync(() => socket.destroy())), socket)
-    }))
-    let connecting: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
+      created.on("error", () => {})
       const onConnect = () => {
         cleanup()
-        resume(Effect.void)
+        // the host as asked for (not the resolved address): a TLS client's default identity
+        adapted = adapt(created, { ...describeSocket(created), host: options.host })
+        resume(Effect.succeed(adapted.transport))
       }
       const onError = (cause: Error) => {
         cleanup()
+        created.destroy()
         resume(Effect.fail(new TransportError({ reason: "Open", description: target, cause })))
       }
       const cleanup = () => {
-        socket.off("connect", onConnect)
-        socket.off("error", onError)
+        created.off("connect", onConnect)
+        created.off("error", onError)
       }
-      socket.once("connect", onConnect)
-      socket.once("error", onError)
-      socket.connect({ host: options.host, port: options.port })
-      return Effect.sync(cleanup)
+      created.once("connect", onConnect)
+      created.once("error", onError)
+      created.connect({ host: options.host, port: options.port })
+      return Effect.sync(() => {
+        cleanup()
+        created.destroy()
+      })
     })
     if (options.timeout !== undefined) {
       const timeout = Duration.decode(options.timeout)
@@ -353,11 +368,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
           })
       })
     }
-    yield* Effect.onError(connecting, () => Effect.sync(() => socket.destroy()))
-    // the host as asked for (not the resolved address): a TLS client's default identity
-    const adapted = adapt(socket, { ...describeSocket(socket), host: options.host })
-    yield* Scope.addFinalizerExit(scope, () => Effect.uninterruptible(adapted.close))
-    return adapted.transport
+    return Effect.zipRight(Scope.addFinalizer(scope, finalizer), connecting)
   })
 }
 

@@ -52,13 +52,21 @@ export const truncationError = (side: TlsError.Side): TlsError.TlsGenericError =
 export const refuseUntellableTruncation = (
   config: EngineConfig,
   side: TlsError.Side
-): Effect.Effect<void, TlsError.TlsError> =>
+): Effect.Effect<void, TlsError.TlsError> => {
+  const refusal = untellableTruncation(config, side)
+  return refusal === undefined ? Effect.void : Effect.fail(refusal)
+}
+
+/**
+ * `refuseUntellableTruncation`'s refusal, when there is one (no Effect).
+ *
+ * @internal
+ */
+export const untellableTruncation = (config: EngineConfig, side: TlsError.Side): TlsError.TlsError | undefined =>
   config.requireCloseNotify && !internals.canTellTruncation()
-    ? Effect.fail(
-      new TlsError.TlsGenericError({
-        reason: "Unavailable",
-        detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
-        side
-      })
-    )
-    : Effect.void
+    ? new TlsError.TlsGenericError({
+      reason: "Unavailable",
+      detail: "this runtime cannot tell a peer's close_notify from a bare end of input (requireCloseNotify)",
+      side
+    })
+    : undefined
