@@ -449,6 +449,53 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         }))
     })
 
+    describe("the memory pair", () => {
+      it.scoped("TLS 1.3 suites in ciphers: honoured (Node), or refused typed where they would be ignored (Bun, Deno)", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [clientTransport, serverTransport] = yield* MemoryTransport.pair()
+          const ciphers = "TLS_CHACHA20_POLY1305_SHA256"
+          const serverSide = Effect.flatMap(
+            TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey, ciphers }),
+            (server) => server.handshake
+          )
+          const clientSide = Effect.flatMap(
+            TlsClient.make(clientTransport, { serverIdentity: "localhost", database: fixture.pki.database, ciphers }),
+            (client) => client.handshake
+          )
+          const [ours, theirs] = yield* Effect.all([Effect.either(clientSide), Effect.either(serverSide)], {
+            concurrency: 2
+          })
+          if (runtime === "node") {
+            assert.strictEqual(ours._tag === "Right" && ours.right.ciphersuiteName, ciphers)
+            assert.strictEqual(theirs._tag === "Right" && theirs.right.ciphersuiteName, ciphers)
+            return
+          }
+          for (const result of [ours, theirs]) {
+            assert.strictEqual(result._tag, "Left")
+            if (result._tag === "Left") {
+              assert.instanceOf(result.left, TlsError.TlsGenericError)
+              assert.strictEqual((result.left as TlsError.TlsGenericError).reason, "Misc")
+              assert.match(
+                String((result.left.cause as Error | undefined)?.message),
+                /ignores TLS 1\.3 suites in `ciphers`/
+              )
+            }
+          }
+          // naming all three suites restricts nothing: accepted
+          const all = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+          const [a, b] = yield* MemoryTransport.pair()
+          const server3 = yield* TlsServer.make(b, { certificate: fixture.server.certifiedKey, ciphers: all })
+          const client3 = yield* TlsClient.make(a, {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            ciphers: all
+          })
+          const [info] = yield* Effect.all([client3.handshake, server3.handshake], { concurrency: 2 })
+          assert.strictEqual(info.protocolVersion, "TLSv1.3")
+        }))
+    })
+
     describe("a memory pair of 256 bytes, 1-byte chunks, a client that stops reading", () => {
       it.scoped("close: the close_notify that waits for room when the server's socket closes reaches the client", () =>
         Effect.gen(function*() {

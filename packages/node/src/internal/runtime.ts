@@ -232,3 +232,33 @@ export const writeCallbackAfterTransport: boolean = runtimeName !== "bun"
  * @internal
  */
 export const destroysDuplexWithWritesPending: boolean = runtimeName === "deno"
+
+/**
+ * The TLS 1.3 suites a runtime uses whatever `ciphers` says, or undefined where `ciphers` names
+ * them (Node: OpenSSL's `ciphersuites`). Bun 1.4 (BoringSSL) and Deno 2.9 (rustls) ignore TLS 1.3
+ * names in `ciphers` on both sides: `TLS_AES_256_GCM_SHA384` alone, or
+ * `TLS_CHACHA20_POLY1305_SHA256` on both ends, still negotiated Bun's `TLS_AES_128_GCM_SHA256`
+ * (Deno's `TLS_AES_256_GCM_SHA384`).
+ *
+ * @internal
+ */
+export const fixedTls13Suites: ReadonlyArray<string> | undefined = runtimeName === "node"
+  ? undefined
+  : ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
+
+/**
+ * Why a `ciphers` setting cannot be honoured here, or undefined: it names TLS 1.3 suites that
+ * leave out some of a runtime's fixed ones while TLS 1.3 may be negotiated (a restriction that
+ * would be silently ignored: refused instead, fail closed).
+ *
+ * @internal
+ */
+export const unhonouredCiphers = (ciphers: string, maxVersion: string | undefined): string | undefined => {
+  if (fixedTls13Suites === undefined || (maxVersion !== undefined && maxVersion !== "TLSv1.3")) return undefined
+  const named = ciphers.split(/[:,\s]+/).filter((name) => name.startsWith("TLS_"))
+  if (named.length === 0 || fixedTls13Suites.every((suite) => named.includes(suite))) return undefined
+  return lacks(
+    `ignores TLS 1.3 suites in \`ciphers\` (its TLS 1.3 suites are fixed: ${fixedTls13Suites.join(", ")}): ` +
+      `limit maxVersion to TLSv1.2, or name all three`
+  )
+}

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
 import * as tls from "node:tls"
+import * as runtime from "./runtime.js"
 
 const toPem = (der: Uint8Array, label: string): string => {
   const base64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("base64")
@@ -97,6 +98,11 @@ export const secureContextFor = (
     ? undefined
     : Redacted.value(ticketKeys.value)
   const server = "clientAuth" in config
+  // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
+  const unhonoured = Option.isSome(config.ciphers)
+    ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
+    : undefined
+  if (unhonoured !== undefined) throw new Error(unhonoured)
   const settings = JSON.stringify([
     server,
     config.minVersion,
