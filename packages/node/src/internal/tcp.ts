@@ -371,6 +371,12 @@ const acceptedTransport = (socket: Net.Socket, description: Transport.Descriptio
 const noCancel = () => {}
 
 /**
+ * An `error` listener that ignores, shared: one made inside a connection's callback would keep
+ * that callback's scope (its socket, `resume` and listeners) for the socket's lifetime.
+ */
+const ignoreError = (_error: Error) => {}
+
+/**
  * `fromSocket` for an accepted TCP socket (`acceptedTransport`: adapted on first use); closing
  * the scope destroys it.
  *
@@ -412,7 +418,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       // no Nagle: a TLS flight (or any small write) leaves at once, not after the peer's delayed ACK
       created.setNoDelay(true)
       // a pending error before the transport attaches its own listener must not crash
-      created.on("error", () => {})
+      created.on("error", ignoreError)
       const onConnect = () => {
         cleanup()
         // the host as asked for (not the resolved address): a TLS client's default identity
@@ -541,7 +547,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
         server.on("error", () => {})
         server.on("connection", (socket) => {
           sockets.add(socket)
-          socket.on("error", () => {})
+          socket.on("error", ignoreError)
           socket.setNoDelay(true)
           socket.once("close", () => sockets.delete(socket))
           const handler = handlers.values().next()
