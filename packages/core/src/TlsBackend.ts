@@ -85,6 +85,7 @@ export interface EngineConnection {
    * handshake in one `Effect.async`): starts the handshake as `handshake` does and calls
    * `callback` once with what `handshake` would end with (an `Exit` as a rule, possibly
    * synchronously); the function returned stops the wait (the callback is then never called).
+   * Core calls it as a method of the engine connection (`this` is the engine connection).
    */
   readonly awaitHandshake?: (callback: (result: Effect.Effect<EngineHandshake, TlsError>) => void) => () => void
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */

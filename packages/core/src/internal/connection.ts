@@ -368,7 +368,8 @@ export const make = (params: ConnectionParams): TlsConnection => {
           (info) => attachAcceptedCas(raw, info)
         )
       }
-      const stop = awaitEngine((result) => {
+      // (called on the engine: an engine may offer it as a method)
+      const stop = awaitEngine.call(engine, (result) => {
         if (ended) return
         // (this runs in the engine's event handler: a policy or database that throws is a
         // defect of the handshake, as inside an Effect, never an exception of the handler)

@@ -297,13 +297,14 @@ export class NodeTlsConnection implements EngineConnection {
 
   readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
     this.start()
-    return this.changed.await(this.handshakeCheck)
+    return this.changed.await(() => this.handshakeCheck())
   })
 
-  /** `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`. */
-  readonly awaitHandshake = (
-    callback: (result: Effect.Effect<EngineHandshake, TlsError.TlsError>) => void
-  ): () => void => {
+  /**
+   * `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`.
+   * A method (core calls it on the engine), not a function per connection.
+   */
+  awaitHandshake(callback: (result: Effect.Effect<EngineHandshake, TlsError.TlsError>) => void): () => void {
     this.start()
     let result: Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined = undefined
     return this.whenReady(() => (result = this.handshakeCheck()) !== undefined, () => callback(result!))
@@ -327,7 +328,8 @@ export class NodeTlsConnection implements EngineConnection {
     return () => stop()
   }
 
-  private readonly handshakeCheck = (): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined => {
+  /** (a method: used once per connection, not worth a function kept per connection) */
+  private handshakeCheck(): Effect.Effect<EngineHandshake, TlsError.TlsError> | undefined {
     const state = this.state
     if (state.failure !== undefined) return this.failWith()
     const handshake = state.handshake
