@@ -43,7 +43,7 @@ import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
 import * as validated from "./internal/validated.js"
 import * as SessionCache from "./SessionCache.js"
-import { TlsBackend } from "./TlsBackend.js"
+import { type EngineConnection, TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase, type TlsDatabaseShape } from "./TlsDatabase.js"
 import {
@@ -201,6 +201,40 @@ const makeValidated = (
     return Credentials.isTrust(database) ? Effect.flatMap(database.get, withDatabase) : withDatabase(database)
   })
 
+/**
+ * The finalizer of `build`, made out here so that it keeps only what it uses (a closure made
+ * in `build` would keep `build`'s whole scope: the options, the services read, for the
+ * connection's lifetime).
+ */
+const clientFinalizer = (
+  opened: { readonly counted: boolean },
+  cache: SessionCache.SessionCacheShape,
+  sessionKey: string,
+  conn: TlsClientConnection,
+  engine: EngineConnection
+): Effect.Effect<void> => {
+  const closed = Effect.sync(() => {
+    if (opened.counted) telemetry.connectionClosed("client")
+  })
+  // (counted as closed first: nothing after it can skip the count)
+  return cache === SessionCache.disabled
+    ? closed
+    : Effect.zipRight(
+      closed,
+      Effect.flatMap(
+        conn.info,
+        (info) =>
+          Option.isNone(info) ?
+            Effect.void :
+            Effect.flatMap(engine.sessions, (sessions) =>
+              Effect.forEach(sessions, (session) =>
+                cache.put(sessionKey, SessionCache.session(session)), {
+                discard: true
+              }))
+      )
+    )
+}
+
 const build = (
   transport: Transport,
   options: ClientOptions,
@@ -245,29 +279,10 @@ const build = (
       // tickets arrive after the handshake, so this may wait for one), and counts the
       // connection as closed
       // (counted once the finalizer is in place: an interruption in between counts nothing)
-      let counted = false
-      const closed = Effect.sync(() => {
-        if (counted) telemetry.connectionClosed("client")
-      })
-      // (counted as closed first: nothing after it can skip the count)
-      const finalizer = cache === SessionCache.disabled
-        ? closed
-        : Effect.zipRight(
-          closed,
-          Effect.flatMap(
-            conn.info,
-            (info) =>
-              Option.isNone(info) ?
-                Effect.void :
-                Effect.flatMap(engine.sessions, (sessions) =>
-                  Effect.forEach(sessions, (session) =>
-                    cache.put(sessionKey, SessionCache.session(session)), {
-                    discard: true
-                  }))
-          )
-        )
+      const opened = { counted: false }
+      const finalizer = clientFinalizer(opened, cache, sessionKey, conn, engine)
       return Effect.map(Scope.addFinalizer(scope, finalizer), () => {
-        counted = true
+        opened.counted = true
         telemetry.connectionOpened("client")
         return conn
       })
