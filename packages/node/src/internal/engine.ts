@@ -592,34 +592,39 @@ export class NodeTlsConnection implements EngineConnection {
    * network delay, not a user timeout) and no longer than the connection stays quiet: any
    * plaintext, end or failure first means the server sends none.
    */
-  readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>> = Effect.suspend(() => {
-    const handshake = this.state.handshake
-    const sessionsOf = this.sessionsOf
-    if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
-    return Effect.zipRight(this.firstTicket, Effect.sync(() => sessionsOf.wrapped(handshake)))
-  })
+  // (made on use, as `firstTicket`: most connections never ask, and an idle one keeps nothing for it)
+  get sessions(): Effect.Effect<ReadonlyArray<Uint8Array>> {
+    return Effect.suspend(() => {
+      const handshake = this.state.handshake
+      const sessionsOf = this.sessionsOf
+      if (handshake === undefined || sessionsOf === undefined) return Effect.succeed([])
+      return Effect.zipRight(this.firstTicket, Effect.sync(() => sessionsOf.wrapped(handshake)))
+    })
+  }
 
   /**
    * After a full TLS 1.3 handshake whose sessions a `SessionCache` keeps, while no ticket came:
    * the wait for the first one (`sessions`). Void otherwise.
    */
-  private readonly firstTicket: Effect.Effect<void> = Effect.suspend(() => {
-    const handshake = this.state.handshake
-    const sessionsOf = this.sessionsOf
-    // (node:tls servers send none after a resumption: waiting there would only cost the bound)
-    const ticketWait = this.ticketWait
-    if (
-      handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
-      handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
-    ) return Effect.void
-    return ticketWait.wait(
-      this.changed,
-      this.socket!,
-      sessionsOf,
-      () => this.ticketMayCome(),
-      this.native !== undefined
-    )
-  })
+  private get firstTicket(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const handshake = this.state.handshake
+      const sessionsOf = this.sessionsOf
+      // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+      const ticketWait = this.ticketWait
+      if (
+        handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
+        handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
+      ) return Effect.void
+      return ticketWait.wait(
+        this.changed,
+        this.socket!,
+        sessionsOf,
+        () => this.ticketMayCome(),
+        this.native !== undefined
+      )
+    })
+  }
 
   /** Nothing but a ticket can still be expected from the server. */
   private ticketMayCome(): boolean {
