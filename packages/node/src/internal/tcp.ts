@@ -314,58 +314,73 @@ const acceptedTransport = (socket: Net.Socket, description: Transport.Descriptio
   readonly transport: Transport.Transport
   readonly close: Effect.Effect<void>
 } => {
-  let adapted: ReturnType<typeof adapt> | undefined = undefined
-  let taken = false
-  let closed = false
-  const consumed = () =>
-    Effect.fail(
-      new TransportError({
-        reason: "Closed",
-        description,
-        ...(taken ? { cause: new Error("the socket was taken over by the TLS engine") } : {})
-      })
-    )
-  const full = (): Transport.Transport | undefined =>
-    taken || closed ? undefined : (adapted ??= adapt(socket, description)).transport
-  const fast = (): Transport.Immediate | undefined => {
-    const inner = full()
-    return inner === undefined ? undefined : Transport.immediate(inner)
-  }
+  const accepted = new Accepted(socket, description)
   const transport = Transport.make({
-    read: Effect.suspend(() => full()?.read ?? consumed()),
-    write: (bytes) => Effect.suspend(() => full()?.write(bytes) ?? consumed()),
+    read: Effect.suspend(() => accepted.full()?.read ?? accepted.consumed()),
+    write: (bytes) => Effect.suspend(() => accepted.full()?.write(bytes) ?? accepted.consumed()),
     shutdownWrite: Effect.suspend(() => {
       // (tests: a FIN without close_notify under the engine that took the socket)
-      if (taken && !closed && truncatable.has(transport)) return endUnderEngine(socket)
-      return full()?.shutdownWrite ?? consumed()
+      if (accepted.taken && !accepted.closed && truncatable.has(transport)) return endUnderEngine(socket)
+      return accepted.full()?.shutdownWrite ?? accepted.consumed()
     }),
     description,
     immediate: {
-      read: () => fast()?.read(),
-      write: (bytes, handedOver) => fast()?.write(bytes, handedOver) ?? 0,
-      writeAll: (chunks) => fast()?.writeAll?.(chunks) ?? false,
-      whenReadable: (wake) => fast()?.whenReadable(wake) ?? noCancel,
-      whenWritable: (wake) => fast()?.whenWritable(wake) ?? noCancel
+      read: () => accepted.fast()?.read(),
+      write: (bytes, handedOver) => accepted.fast()?.write(bytes, handedOver) ?? 0,
+      writeAll: (chunks) => accepted.fast()?.writeAll?.(chunks) ?? false,
+      whenReadable: (wake) => accepted.fast()?.whenReadable(wake) ?? noCancel,
+      whenWritable: (wake) => accepted.fast()?.whenWritable(wake) ?? noCancel
     }
   })
-  takers.set(transport, {
-    socket,
-    take: () => {
-      if (taken || closed) return Option.none()
-      const took = adapted === undefined
-        ? (socket.destroyed || socket.readableEnded ? Option.none() : Option.some<Duplex>(socket))
-        : takeSocket(adapted.transport)
-      if (Option.isSome(took)) taken = true
-      return took
-    }
-  })
-  const close = Effect.suspend(() => {
-    closed = true
-    if (adapted !== undefined) return adapted.close
-    if (!socket.destroyed) socket.destroy()
+  takers.set(transport, accepted)
+  return { transport, close: Effect.suspend(() => accepted.close()) }
+}
+
+/**
+ * `acceptedTransport`'s state (and its entry in `takers`): methods, shared, rather than
+ * closures made for every accepted socket.
+ */
+class Accepted {
+  adapted: ReturnType<typeof adapt> | undefined = undefined
+  taken = false
+  closed = false
+  constructor(readonly socket: Net.Socket, readonly description: Transport.Description) {}
+
+  consumed(): Effect.Effect<never, TransportError> {
+    return Effect.fail(
+      new TransportError({
+        reason: "Closed",
+        description: this.description,
+        ...(this.taken ? { cause: new Error("the socket was taken over by the TLS engine") } : {})
+      })
+    )
+  }
+
+  full(): Transport.Transport | undefined {
+    return this.taken || this.closed ? undefined : (this.adapted ??= adapt(this.socket, this.description)).transport
+  }
+
+  fast(): Transport.Immediate | undefined {
+    const inner = this.full()
+    return inner === undefined ? undefined : Transport.immediate(inner)
+  }
+
+  take(): Option.Option<Duplex> {
+    if (this.taken || this.closed) return Option.none()
+    const socket = this.socket
+    const took = this.adapted === undefined
+      ? (socket.destroyed || socket.readableEnded ? Option.none() : Option.some<Duplex>(socket))
+      : takeSocket(this.adapted.transport)
+    if (Option.isSome(took)) this.taken = true
+    return took
+  }
+
+  close(): Effect.Effect<void> {
+    this.closed = true
+    if (this.adapted !== undefined) return this.adapted.close
+    if (!this.socket.destroyed) this.socket.destroy()
     return Effect.void
-  })
-  return { transport, close }
+  }
 }
 
 const noCancel = () => {}
