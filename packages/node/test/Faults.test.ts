@@ -757,6 +757,11 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
         const settle = Effect.sleep("50 millis")
         yield* settle
         const before = count()
+        // (the count must see a handle at all: Bun's getActiveResourcesInfo lists none, not even a timer)
+        const probe = setTimeout(() => {}, 60_000)
+        const seen = count()
+        clearTimeout(probe)
+        assert.isAbove(seen, before, "process.getActiveResourcesInfo() does not list an open timer: nothing to count")
         for (const version of versions) {
           for (const delay of [0, 1, 2, 3, 5, 8, 12, 20, 30, 50]) {
             yield* Effect.scoped(Effect.gen(function*() {
