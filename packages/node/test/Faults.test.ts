@@ -362,6 +362,22 @@ const transfer = (
     return { client, server, received: concat(yield* Ref.get(received)), sent: recorded.sent() }
   }).pipe(Effect.scoped)
 
+/** `payload` cut at `cuts` (each taken modulo its length + 1, sorted, deduplicated). */
+const piecesAt = (payload: Uint8Array, cuts: ReadonlyArray<number>): Array<Uint8Array> => {
+  const points = [...new Set(cuts.map((cut) => cut % (payload.length + 1)))].sort((a, b) => a - b)
+  return [0, ...points].map((start, i, all) => payload.subarray(start, all[i + 1] ?? payload.length))
+}
+
+/** `echo` of `pieces` within 30 s. */
+const fragmentedEcho = (
+  fixture: TestPki.Fixture,
+  clientSide: Transport.Transport,
+  serverSide: Transport.Transport,
+  version: ProtocolVersion,
+  payload: Uint8Array,
+  pieces: ReadonlyArray<Uint8Array>
+) => within(30_000, "fragmented echo", echo(fixture, clientSide, serverSide, { version, payload, pieces }))
+
 /** Checks an echo's outcome: typed failures only, and a success means the exact data. */
 const checkEcho = (outcome: EchoOutcome, payload: Uint8Array, label: string): Array<TlsError> => {
   const errors: Array<TlsError> = []
@@ -629,13 +645,8 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
             chunkSize,
             ...(capacity === null ? {} : { capacity })
           })
-          const points = [...new Set(cuts.map((cut) => cut % (payload.length + 1)))].sort((a, b) => a - b)
-          const pieces = [0, ...points].map((start, i, all) => payload.subarray(start, all[i + 1] ?? payload.length))
-          const outcome = yield* within(
-            30_000,
-            "fragmented echo",
-            echo(fixture, clientSide, serverSide, { version, payload, pieces })
-          )
+          const pieces = piecesAt(payload, cuts)
+          const outcome = yield* fragmentedEcho(fixture, clientSide, serverSide, version, payload, pieces)
           const label = `chunkSize ${chunkSize}, ${pieces.length} writes (${version})`
           assert.deepStrictEqual(checkEcho(outcome, payload, label).map((error) => error.message), [], label)
           assert.strictEqual(outcome.version, version)
@@ -656,13 +667,8 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki
           const [clientSide, serverSide] = yield* MemoryTransport.pair({ chunkSize: 1, capacity: 256 })
-          const points = [...new Set(cuts.map((cut) => cut % (payload.length + 1)))].sort((a, b) => a - b)
-          const pieces = [0, ...points].map((start, i, all) => payload.subarray(start, all[i + 1] ?? payload.length))
-          const outcome = yield* within(
-            30_000,
-            "fragmented echo",
-            echo(fixture, clientSide, serverSide, { version, payload, pieces })
-          )
+          const pieces = piecesAt(payload, cuts)
+          const outcome = yield* fragmentedEcho(fixture, clientSide, serverSide, version, payload, pieces)
           const label = `256-byte pipe, ${pieces.length} writes (${version})`
           assert.deepStrictEqual(checkEcho(outcome, payload, label).map((error) => error.message), [], label)
         }),
@@ -751,6 +757,11 @@ layer(env, { timeout: 60_000, excludeTestServices: true })("faults through the m
         const settle = Effect.sleep("50 millis")
         yield* settle
         const before = count()
+        // (the count must see a handle at all: Bun's getActiveResourcesInfo lists none, not even a timer)
+        const probe = setTimeout(() => {}, 60_000)
+        const seen = count()
+        clearTimeout(probe)
+        assert.isAbove(seen, before, "process.getActiveResourcesInfo() does not list an open timer: nothing to count")
         for (const version of versions) {
           for (const delay of [0, 1, 2, 3, 5, 8, 12, 20, 30, 50]) {
             yield* Effect.scoped(Effect.gen(function*() {
