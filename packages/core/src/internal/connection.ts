@@ -271,16 +271,6 @@ const runHandshake = (params: ConnectionParams, onEngineHandshake: (raw: EngineH
       }))
   )
 
-/** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
-const LiveClock = Clock.make().constructor
-
-/** Longer than a JS timer can wait: never fires (as the live clock treats it). */
-const maxTimerMillis = 2 ** 31 - 1
-
-/** The timer functions of every runtime core supports (typed here: core compiles without DOM or Node types). */
-declare const setTimeout: (callback: () => void, millis: number) => unknown
-declare const clearTimeout: (handle: unknown) => void
-
 const interrupted: Exit.Exit<never, never> = Exit.failCause(Cause.interrupt(FiberId.none))
 
 // built only when a handshake was interrupted: no error objects on the success path
@@ -320,19 +310,16 @@ export const make = (params: ConnectionParams): TlsConnection => {
       const start = clock.unsafeCurrentTimeNanos()
       const millis = Duration.toMillis(params.handshakeTimeout)
       let timedOut = false
-      let timer: unknown = undefined
-      if (millis <= maxTimerMillis) {
-        timer = setTimeout(() => {
-          timedOut = true
-          Effect.runFork(engine.abort)
-        }, millis)
-      }
-      const limit: Deadline = { at: timer === undefined ? undefined : Date.now() + millis }
+      const timer = deadline.startTimer(millis, () => {
+        timedOut = true
+        Effect.runFork(engine.abort)
+      })
+      const limit = timer.deadline
       let ended = false
       /** The handshake's end: its exit as the caller sees it, its metrics, the connection's state. */
       const end = (exit: Exit.Exit<HandshakeInfo, TlsError.TlsError>): Exit.Exit<HandshakeInfo, TlsError.TlsError> => {
         ended = true
-        if (timer !== undefined) clearTimeout(timer)
+        timer.clear()
         const final = timedOut && !Exit.isInterrupted(exit) ? Exit.fail(handshakeTimeoutError(params)) : exit
         telemetry.endMetrics(side, Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, final)
         const done = Exit.isInterrupted(final) ? closedByInterrupt(side) : final
@@ -401,7 +388,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         state = running
         const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
         const awaitEngine = engine.awaitHandshake
-        return awaitEngine !== undefined && params.abortEndsHandshake && clock instanceof LiveClock &&
+        return awaitEngine !== undefined && params.abortEndsHandshake && deadline.isLive(clock) &&
             telemetry.isNativeTracer(fiber.currentTracer)
           ? directHandshake(running, clock, awaitEngine)
           : generalHandshake(running)

@@ -22,6 +22,28 @@ const LiveClock = Clock.make().constructor
 /** Longer than a JS timer can wait: never fires (as the live clock treats it). */
 const maxTimerMillis = 2 ** 31 - 1
 
+/**
+ * The clock is the live one: a plain timer stands for its sleep.
+ *
+ * @internal
+ */
+export const isLive = (clock: Clock.Clock): boolean => clock instanceof LiveClock
+
+/**
+ * A plain timer of `millis` that runs `onTime`, with the deadline it marks; none (and no
+ * deadline) when `millis` is longer than a timer can wait.
+ *
+ * @internal
+ */
+export const startTimer = (
+  millis: number,
+  onTime: () => void
+): { readonly deadline: Deadline; readonly clear: () => void } => {
+  if (!(millis <= maxTimerMillis)) return { deadline: { at: undefined }, clear: () => {} }
+  const handle = setTimeout(onTime, millis)
+  return { deadline: { at: Date.now() + millis }, clear: () => clearTimeout(handle) }
+}
+
 /** @internal */
 export interface Deadline {
   /** The wall-clock time (ms) at which the time is up, when a timer is running. */
@@ -55,14 +77,14 @@ export const within = <A, E>(
     if (!(millis <= maxTimerMillis)) return body({ at: undefined })
     return Effect.suspend(() => {
       let timedOut = false
-      const timer = setTimeout(() => {
+      const timer = startTimer(millis, () => {
         timedOut = true
         Effect.runFork(wake)
-      }, millis)
-      const checked = Effect.matchCauseEffect(body({ at: Date.now() + millis }), {
+      })
+      const checked = Effect.matchCauseEffect(body(timer.deadline), {
         onFailure: (cause) => timedOut ? Effect.fail(options.onTimeout()) : Effect.failCause(cause),
         onSuccess: (a) => timedOut ? Effect.fail(options.onTimeout()) : Effect.succeed(a)
       })
-      return Effect.ensuring(checked, Effect.sync(() => clearTimeout(timer)))
+      return Effect.ensuring(checked, Effect.sync(timer.clear))
     })
   })

@@ -538,12 +538,12 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   private plaintextFlushed(): Effect.Effect<void> {
-    return this.changed.await(() => {
-      const socket = this.socket!
-      return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
-        ? Effect.void
-        : undefined
-    })
+    return this.changed.await(() => this.plaintextDrained(this.socket!) ? Effect.void : undefined)
+  }
+
+  /** node:tls holds no plaintext of ours any more (or never will send it). */
+  private plaintextDrained(socket: tls.TLSSocket): boolean {
+    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
   }
 
   private tearDownNow(): Effect.Effect<void> {
@@ -674,15 +674,10 @@ export class NodeTlsConnection implements EngineConnection {
     return Effect.async<void>((resume) => {
       let sent = false
       const ready = () => {
-        if (!sent) {
-          if (!this.closeNotifySent(socket)) return false
-          sent = true
-          // (teardown's wait: plaintext still inside node:tls behind a record in flight)
-          if (
-            socket.destroyed || this.state.failure !== undefined || this.tornDown || socket.writableLength === 0
-          ) return true
-        }
-        return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
+        if (!sent && !this.closeNotifySent(socket)) return false
+        sent = true
+        // (teardown's wait: plaintext still inside node:tls behind a record in flight)
+        return this.tornDown || this.plaintextDrained(socket)
       }
       let timer: ReturnType<typeof setTimeout> | undefined = undefined
       let unwatch = () => {}
