@@ -294,14 +294,19 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
 
 /** @internal */
 export const fromSocket = (socket: Duplex): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
-  // (a finalizer of the scope itself: Effect.acquireRelease keeps a copy of the fiber's refs)
+  closedWithScope(() => adapt(socket, describeSocket(socket)))
+
+/**
+ * The transport `make` gives, closed with the scope: a finalizer of the scope itself
+ * (Effect.acquireRelease keeps a copy of the fiber's refs).
+ */
+const closedWithScope = (
+  make: () => { readonly transport: Transport.Transport; readonly close: Effect.Effect<void> }
+): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.uninterruptible(Effect.suspend(() => {
-      const adapted = adapt(socket, describeSocket(socket))
-      return Effect.as(
-        Scope.addFinalizerExit(scope, () => Effect.uninterruptible(adapted.close)),
-        adapted.transport
-      )
+      const made = make()
+      return Effect.as(Scope.addFinalizerExit(scope, () => Effect.uninterruptible(made.close)), made.transport)
     })))
 
 /**
@@ -398,11 +403,7 @@ const ignoreError = (_error: Error) => {}
  * @internal
  */
 export const fromAcceptedSocket = (socket: Net.Socket): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (scope) =>
-    Effect.uninterruptible(Effect.suspend(() => {
-      const made = acceptedTransport(socket, describeSocket(socket))
-      return Effect.as(Scope.addFinalizerExit(scope, () => Effect.uninterruptible(made.close)), made.transport)
-    })))
+  closedWithScope(() => acceptedTransport(socket, describeSocket(socket)))
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
