@@ -112,7 +112,7 @@ export class NodeTlsConnection implements EngineConnection {
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
-  nativeEnd: (() => internals.NativeEnd) | undefined = undefined
+  nativeEnd: internals.NativeEndWatch | undefined = undefined
   /** Client: what it learns of the server's CertificateRequest. */
   readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
@@ -237,10 +237,14 @@ export class NodeTlsConnection implements EngineConnection {
 
   // ---- the handshake
 
-  readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
-    this.start()
-    return this.changed.await(() => this.handshakeCheck())
-  })
+  // (a getter, as `closeWrite`: core mostly runs `awaitHandshake`, and a field would keep an
+  // Effect and its closure per connection)
+  get handshake(): Effect.Effect<EngineHandshake, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      this.start()
+      return this.changed.await(() => this.handshakeCheck())
+    })
+  }
 
   /**
    * `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`.
@@ -376,23 +380,25 @@ export class NodeTlsConnection implements EngineConnection {
     return errors.halfCloseUnsupported(this.side)
   }
 
-  readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
-    const socket = this.start()
-    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
-    if (this.bridge?.endedByConsumer === true) return Effect.void
-    const end = Effect.suspend(() => {
-      if (!socket.writableEnded) socket.end()
-      return closing.ended(this, socket)
+  get closeWrite(): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      const socket = this.start()
+      // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+      if (this.bridge?.endedByConsumer === true) return Effect.void
+      const end = Effect.suspend(() => {
+        if (!socket.writableEnded) socket.end()
+        return closing.ended(this, socket)
+      })
+      // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
+      const steps = runtime.endOvertakesWrites
+        ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
+        : end
+      // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
+      return runtime.ticketsIgnoredAfterClose && this.side === "client"
+        ? Effect.zipRight(this.firstTicket, steps)
+        : steps
     })
-    // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
-    const steps = runtime.endOvertakesWrites
-      ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
-      : end
-    // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
-    return runtime.ticketsIgnoredAfterClose && this.side === "client"
-      ? Effect.zipRight(this.firstTicket, steps)
-      : steps
-  })
+  }
 
   /** Deno: `closing.writesSettled`. */
   writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
