@@ -1,7 +1,9 @@
 /**
- * Node's events into the connection's state: the TLS socket made on first use (`start`), the
- * listeners on it that live as long as the connection (each records an event in the connection's
- * `ConnectionState`, `connectionState.ts`, and wakes its waiters), and what the bridge asks of
+ * Node's events into the connection's state: the bridge (`bridge`, Bun's `guard` before it), the
+ * TLS socket made on first use (`start`), the listeners on it that live as long as the
+ * connection (each records an event in the connection's `ConnectionState`,
+ * `connectionState.ts`, and wakes its waiters: `recordError`, the handshake's report read at
+ * `secure`), and what the bridge asks of
  * node:tls through the engine (`hookBridge`: whether node:tls ended its input, ended its output,
  * has its plaintext buffer full, and Deno's two quirks: input held until node:tls started, writes
  * kept when node:tls destroys the bridge).
@@ -13,10 +15,16 @@
  *
  * @internal
  */
+import * as Option from "effect/Option"
+import type * as Runtime from "effect/Runtime"
 import type * as tls from "node:tls"
-import type { TransportDuplex } from "./bridge.js"
+import { TransportDuplex } from "./bridge.js"
+import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import type { NodeTlsConnection } from "./engine.js"
+import * as errors from "./errors.js"
+import { describe } from "./handshakeReport.js"
 import * as internals from "./nodeInternals.js"
+import { refineFailure } from "./refusals.js"
 import * as runtime from "./runtime.js"
 import { inputTruncated } from "./truncation.js"
 
@@ -69,6 +77,81 @@ export const start = (connection: NodeTlsConnection): tls.TLSSocket => {
   return socket
 }
 
+/**
+ * The connection's bridge (not on the native path): node:tls's transport, whose changes wake the
+ * connection's waiters.
+ *
+ * @internal
+ */
+export const bridge = (connection: NodeTlsConnection, run: Runtime.Runtime<never>): TransportDuplex => {
+  const bridge = new TransportDuplex(connection.guard?.transport ?? connection.config.transport, run)
+  const changed = connection.changed.notify
+  bridge.on("error", changed)
+  bridge.onWriteProgress = changed
+  // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
+  bridge.on("drain", changed)
+  return bridge
+}
+
+/**
+ * Bun: the guard that keeps the peer's close_notify from node:tls until our side closed
+ * (`closeNotifyGuard.ts`), between the transport and the bridge.
+ *
+ * @internal
+ */
+export const guard = (connection: NodeTlsConnection): closeNotifyGuard.CloseNotifyGuard =>
+  closeNotifyGuard.make(connection.config.transport, connection.side, {
+    writeOpen: () => connection.socket !== undefined && !connection.socket.writableEnded,
+    handedOn: () => (connection.bridge?.readableLength ?? 0) === 0,
+    onPeerClosed: connection.changed.notify
+  })
+
+// ---- what node:tls reports
+
+/**
+ * A node error: the connection's failure, once.
+ *
+ * @internal
+ */
+export const recordError = (connection: NodeTlsConnection, error: unknown): void => {
+  const state = connection.state
+  if (state.failure === undefined) {
+    const failure = errors.fromNodeError(error, {
+      side: connection.side,
+      handshakeDone: state.secure,
+      transportError: connection.bridge?.transportError,
+      // a client sends its certificate only when asked (unknown on the native path: assume it did)
+      sentCertificate: Option.isSome(connection.config.certificate) &&
+        (connection.side === "server" || connection.native !== undefined || connection.certificateRequested())
+    })
+    state.broke(refineFailure(failure, connection.evidence(), error))
+  }
+  connection.requests?.stop()
+  connection.changed.notify()
+}
+
+/** The handshake completed: its report, read at once. */
+const secured = (connection: NodeTlsConnection, socket: tls.TLSSocket): void => {
+  try {
+    // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
+    connection.state.secured(
+      describe(
+        socket,
+        connection.side,
+        connection.config,
+        connection.sessionsOf,
+        connection.requests,
+        connection.recordedServerName
+      )
+    )
+  } catch (error) {
+    // (only where reading is deferred, Bun: a socket destroyed meanwhile)
+    recordError(connection, error)
+  }
+  connection.requests?.stop()
+  connection.changed.notify()
+}
+
 // ---- the TLS socket's listeners (`this`: the socket)
 
 function onSession(this: tls.TLSSocket, session: Buffer): void {
@@ -84,14 +167,12 @@ function onSecure(this: tls.TLSSocket): void {
   connection.guard?.setProtocol(this.getProtocol() ?? "unknown")
   // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
   if (runtime.keylogAfterSecure && connection.requests?.pending === true) {
-    setImmediate(securedLater, connection, this)
-  } else connection.secured(this)
+    setImmediate(secured, connection, this)
+  } else secured(connection, this)
 }
 
-const securedLater = (connection: NodeTlsConnection, socket: tls.TLSSocket): void => connection.secured(socket)
-
 function onError(this: tls.TLSSocket, error: unknown): void {
-  owner(this).recordError(error)
+  recordError(owner(this), error)
 }
 
 function onEnd(this: tls.TLSSocket): void {
