@@ -569,6 +569,11 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     const pending: Array<Net.Socket> = []
     const handlers = new Set<(socket: Net.Socket) => void>()
 
+    // (one listener for every socket, not a closure per socket: node calls it on the socket)
+    const forget = function(this: Net.Socket) {
+      sockets.delete(this)
+    }
+
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const server = Net.createServer({ allowHalfOpen: true })
@@ -577,7 +582,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
           sockets.add(socket)
           socket.on("error", ignoreError)
           socket.setNoDelay(true)
-          socket.once("close", () => sockets.delete(socket))
+          socket.on("close", forget)
           const handler = handlers.values().next()
           if (handler.done) pending.push(socket)
           else handler.value(socket)
