@@ -35,6 +35,22 @@ export class SecureContextCache {
   private readonly noCertificate = {}
   private readonly cache = new WeakMap<object, Map<string, tls.SecureContext>>()
   private readonly trustKeys = new WeakMap<ReadonlyArray<Certificate.Certificate>, string>()
+  /**
+   * The inputs of the last look-up and its context (`secureContextFor`'s fast path; it keeps
+   * that one certificate alive until a look-up with other inputs).
+   */
+  last:
+    | {
+      readonly certificate: object | undefined
+      readonly anchors: ReadonlyArray<Certificate.Certificate>
+      readonly server: boolean
+      readonly minVersion: string
+      readonly maxVersion: string | null
+      readonly ciphers: string | null
+      readonly ticketKey: Uint8Array | undefined
+      readonly context: tls.SecureContext
+    }
+    | undefined = undefined
 
   /** The trust list's identity by content, so equal lists made per connection share a context. */
   private trustKey(anchors: ReadonlyArray<Certificate.Certificate>): string {
@@ -98,6 +114,38 @@ export const secureContextFor = (
     ? undefined
     : Redacted.value(ticketKeys.value)
   const server = "clientAuth" in config
+  // the same inputs as the last connection's (every connection of a server, as a rule): its
+  // context, without building the settings' key again
+  const certificate = Option.getOrUndefined(config.certificate)
+  const maxVersion = Option.getOrNull(config.maxVersion)
+  const ciphers = Option.getOrNull(config.ciphers)
+  const last = cache.last
+  if (
+    last !== undefined && last.certificate === certificate && last.anchors === anchors &&
+    last.server === server && last.minVersion === config.minVersion && last.maxVersion === maxVersion &&
+    last.ciphers === ciphers && last.ticketKey === ticketKeyBytes
+  ) return last.context
+  const context = lookUp(cache, config, anchors, server, ticketKeyBytes)
+  cache.last = {
+    certificate,
+    anchors,
+    server,
+    minVersion: config.minVersion,
+    maxVersion,
+    ciphers,
+    ticketKey: ticketKeyBytes,
+    context
+  }
+  return context
+}
+
+const lookUp = (
+  cache: SecureContextCache,
+  config: EngineConfig,
+  anchors: ReadonlyArray<Certificate.Certificate>,
+  server: boolean,
+  ticketKeyBytes: Uint8Array | undefined
+): tls.SecureContext => {
   // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
   const unhonoured = Option.isSome(config.ciphers)
     ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
