@@ -312,10 +312,10 @@ const closedWithScope = (
     })))
 
 /**
- * An accepted socket's transport, adapted (`adapt`: its listeners, conditions and closures) on
- * first use of `read`, `write`, `shutdownWrite` or the immediate path. A TLS engine that takes
- * the socket first (the native path, every TLS server connection over TCP by default) never
- * pays for the adapter; the transport is then consumed as `adapt`'s is.
+ * An accepted (or connected) socket's transport, adapted (`adapt`: its listeners, conditions
+ * and closures) on first use of `read`, `write`, `shutdownWrite` or the immediate path. A TLS
+ * engine that takes the socket first (the native path, every TLS connection over TCP by
+ * default) never pays for the adapter; the transport is then consumed as `adapt`'s is.
  */
 const acceptedTransport = (socket: Net.Socket, description: Transport.Description): {
   readonly transport: Transport.Transport
@@ -421,7 +421,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
   return Effect.withFiberRuntime((fiber) => {
     const scope = Context.get(fiber.currentContext as Context.Context<Scope.Scope>, Scope.Scope)
     let socket: Net.Socket | undefined = undefined
-    let adapted: ReturnType<typeof adapt> | undefined = undefined
+    let adapted: ReturnType<typeof acceptedTransport> | undefined = undefined
     const finalizer = Effect.suspend(() => {
       if (adapted !== undefined) return adapted.close
       socket?.destroy()
@@ -439,8 +439,10 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       created.on("error", ignoreError)
       const onConnect = () => {
         cleanup()
-        // the host as asked for (not the resolved address): a TLS client's default identity
-        adapted = adapt(created, { ...describeSocket(created), host: options.host })
+        // the host as asked for (not the resolved address): a TLS client's default identity.
+        // Adapted on first use, as an accepted socket is: a TLS engine that takes the socket
+        // first (the native path) never pays for the adapter's listeners and conditions
+        adapted = acceptedTransport(created, { ...describeSocket(created), host: options.host })
         resume(Effect.succeed(adapted.transport))
       }
       const onError = (cause: Error) => {
