@@ -48,6 +48,18 @@ export const unwrapSession = (
   }
 }
 
+/** A DER length at `at`: the length, and where the contents start (undefined when malformed). */
+const derLength = (der: Uint8Array, at: number): readonly [length: number, start: number] | undefined => {
+  const first = der[at]
+  if (first === undefined) return undefined
+  if (first < 0x80) return [first, at + 1]
+  const octets = first & 0x7f
+  if (octets === 0 || octets > 3 || at + octets >= der.length) return undefined
+  let value = 0
+  for (let i = 1; i <= octets; i++) value = value * 256 + der[at + i]!
+  return [value, at + 1 + octets]
+}
+
 /**
  * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
  * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
@@ -63,15 +75,9 @@ export const sessionHasExtendedMasterSecret = (
 ): Option.Option<boolean> => {
   if (session === undefined) return Option.none()
   try {
-    const length = (at: number): readonly [length: number, start: number] => {
-      const first = session[at]!
-      if (first < 0x80) return [first, at + 1]
-      let value = 0
-      for (let i = 1; i <= (first & 0x7f); i++) value = value * 256 + session[at + i]!
-      return [value, at + 1 + (first & 0x7f)]
-    }
-    if (session[0] !== 0x30) return Option.none()
-    const [total, start] = length(1)
+    const outer = session[0] === 0x30 ? derLength(session, 1) : undefined
+    if (outer === undefined) return Option.none()
+    const [total, start] = outer
     const end = Math.min(start + total, session.length)
     // (BoringSSL's SSLSession starts with its structure's version, INTEGER 1)
     if (
@@ -81,7 +87,9 @@ export const sessionHasExtendedMasterSecret = (
     }
     for (let at = start; at < end;) {
       const tag = session[at]!
-      const [size, contents] = length(at + 1)
+      const field = derLength(session, at + 1)
+      if (field === undefined) return Option.none()
+      const [size, contents] = field
       // OpenSSL: [13] EXPLICIT INTEGER: 0xad, then 02 len value
       if (encoding === "openssl" && tag === 0xad) {
         return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
@@ -96,18 +104,6 @@ export const sessionHasExtendedMasterSecret = (
   } finally {
     session.fill(0)
   }
-}
-
-/** A DER length at `at`: the length, and where the contents start (undefined when malformed). */
-const derLength = (der: Uint8Array, at: number): readonly [length: number, start: number] | undefined => {
-  const first = der[at]
-  if (first === undefined) return undefined
-  if (first < 0x80) return [first, at + 1]
-  const octets = first & 0x7f
-  if (octets === 0 || octets > 3 || at + octets >= der.length) return undefined
-  let value = 0
-  for (let i = 1; i <= octets; i++) value = value * 256 + der[at + i]!
-  return [value, at + 1 + octets]
 }
 
 /** A DER length's encoding (at most 3 octets: sessions are far smaller than 16 MiB). */
