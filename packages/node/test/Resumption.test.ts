@@ -278,6 +278,37 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         for (const input of unchanged) assert.strictEqual(withoutPeerCertificate(input), input)
       }))
 
+    it.effect("the memory cache keeps 32 sessions per key by default, and maxSessions in all", () =>
+      Effect.gen(function*() {
+        const put = (cache: SessionCache.SessionCacheShape, key: string, byte: number) =>
+          cache.put(key, SessionCache.session(new Uint8Array([byte])))
+        const drain = (cache: SessionCache.SessionCacheShape, key: string) =>
+          Effect.gen(function*() {
+            const out: Array<number> = []
+            while (true) {
+              const session = yield* cache.take(key)
+              if (Option.isNone(session)) return out
+              out.push(Redacted.value(session.value)[0]!)
+            }
+          })
+        const defaults = SessionCache.makeMemory()
+        for (let i = 0; i < 40; i++) yield* put(defaults, "a", i)
+        // the 32 newest, newest first
+        assert.deepStrictEqual(yield* drain(defaults, "a"), Array.from({ length: 32 }, (_, i) => 39 - i))
+        // maxSessions: the oldest session of the least recently stored key goes first
+        const bounded = SessionCache.makeMemory({ maxSessions: 3 })
+        yield* put(bounded, "a", 1)
+        yield* put(bounded, "a", 2)
+        yield* put(bounded, "b", 3)
+        yield* put(bounded, "b", 4)
+        assert.deepStrictEqual(yield* drain(bounded, "a"), [2])
+        yield* put(bounded, "c", 5)
+        yield* put(bounded, "c", 6)
+        // (taking frees room: "b" kept 3 and 4 until "c" needed it)
+        assert.deepStrictEqual(yield* drain(bounded, "b"), [4])
+        assert.deepStrictEqual(yield* drain(bounded, "c"), [6, 5])
+      }))
+
     it.effect("the memory cache is bounded and single-use", () =>
       Effect.gen(function*() {
         const cache = SessionCache.makeMemory({ capacity: 2, perKey: 2 })
