@@ -85,6 +85,29 @@ const sessionIdContext = (
     .digest("hex")
     .slice(0, 32)
 
+const casBytes = new WeakMap<ReadonlyArray<Certificate.Certificate>, number>()
+
+/**
+ * The CAs a server's node:tls context gets as `ca`: what it trusts for a client's chain, and
+ * whose names its CertificateRequest carries (node's `ca` does both). The `clientCas`, except
+ * where node:tls would also send them after the server's chain (Deno: `runtime.serverSendsCaCertificates`):
+ * none there when the server asks for no certificate, or when they are more than
+ * `runtime.serverCaCertificatesBound` bytes (the system store's). node:tls's verdict on the
+ * client's chain counts only when this is the database's anchors (`handshakeReport`).
+ *
+ * @internal
+ */
+export const serverContextCas = (config: ServerConfig): ReadonlyArray<Certificate.Certificate> => {
+  if (!runtime.serverSendsCaCertificates) return config.clientCas
+  if (config.clientAuth === "none") return []
+  let bytes = casBytes.get(config.clientCas)
+  if (bytes === undefined) {
+    bytes = config.clientCas.reduce((sum, ca) => sum + ca.der.byteLength, 0)
+    casBytes.set(config.clientCas, bytes)
+  }
+  return bytes <= runtime.serverCaCertificatesBound ? config.clientCas : []
+}
+
 /** @internal */
 export const secureContextFor = (
   cache: SecureContextCache,

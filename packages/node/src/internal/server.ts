@@ -16,12 +16,8 @@ import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
 import * as internals from "./nodeInternals.js"
-import * as runtimeFacts from "./runtime.js"
-import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
+import { type SecureContextCache, secureContextFor, serverContextCas } from "./secureContexts.js"
 import { refuseUntellableTruncation } from "./truncation.js"
-
-/** (the factory's `runtime` hides the module) */
-const serverSendsCaCertificates = runtimeFacts.serverSendsCaCertificates
 
 /**
  * The server's TLSSocket options: the seam for SNI and ALPN callbacks and ticket keys.
@@ -59,12 +55,7 @@ export const makeServer = (
     yield* refuseUntellableTruncation(config, "server")
     const secureContext = yield* Effect.try({
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
-      try: () =>
-        secureContextFor(
-          cache,
-          config,
-          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
-        ),
+      try: () => secureContextFor(cache, config, serverContextCas(config)),
       catch: invalidSettings("server")
     })
     const keyLogService = yield* KeyLog.KeyLog
