@@ -50,6 +50,8 @@ export interface CloseNotifyGuard {
   readonly release: () => void
   /** The handshake chose this protocol: TLS 1.3 and 1.2 (AEAD suites) are followed, anything else passes. */
   readonly setProtocol: (version: string) => void
+  /** The quiet turn after the withheld close_notify (`endedQuietly`). */
+  quietCheck: "scheduled" | "quiet" | undefined
 }
 
 /** @internal */
@@ -563,6 +565,39 @@ export const make = (
       released = true
       changed.notify()
     },
-    setProtocol
+    setProtocol,
+    quietCheck: undefined
   }
+}
+
+/** What the quiet-end check reads of the connection (`endedQuietly`). */
+export interface QuietReader {
+  /** Plaintext chunks read from the peer so far. */
+  readonly plaintextReads: number
+  readonly socket: { readonly readableLength: number } | undefined
+}
+
+/**
+ * The guard withheld the peer's close_notify after handing node:tls every record before it,
+ * but Bun may still hold some of their plaintext (it stops decrypting while its readable
+ * buffer is full, and resumes on the `read()` that found it empty). The end is reported only
+ * once a read found nothing and a later turn brought nothing either: true then; false while
+ * that turn is awaited (`notify` is called when it has passed).
+ *
+ * @internal
+ */
+export const endedQuietly = (guard: CloseNotifyGuard, reader: QuietReader, notify: () => void): boolean => {
+  if (guard.quietCheck === "quiet") return true
+  if (guard.quietCheck === undefined) {
+    guard.quietCheck = "scheduled"
+    const reads = reader.plaintextReads
+    setImmediate(() =>
+      setTimeout(() => {
+        const socket = reader.socket!
+        guard.quietCheck = reads === reader.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
+        notify()
+      }, 1)
+    )
+  }
+  return false
 }
