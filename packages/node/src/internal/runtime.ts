@@ -190,6 +190,17 @@ export const serverSendsCaCertificates: boolean = runtimeName === "deno"
 export const serverCaCertificatesBound = 16 * 1024
 
 /**
+ * Whether a server TLSSocket that requires a client certificate (`rejectUnauthorized`) fails the
+ * handshake itself on a chain its context's `ca` does not verify (Bun 1.4: "self signed
+ * certificate in certificate chain" for a client certificate whose CA the server's `clientCas`
+ * left out, though its database trusted it). Node and Deno complete the handshake and leave the
+ * verdict to the engine.
+ *
+ * @internal
+ */
+export const serverRefusesUnverifiedClients: boolean = runtimeName === "bun"
+
+/**
  * Whether bytes a TLSSocket reads before it started can make its own start throw (Deno 2.9): a
  * Deno TLSSocket reads its Duplex at once, in its constructor, but starts a tick later
  * (`_start`, deferred by `nextTick` on a server); when what it read is a broken record,

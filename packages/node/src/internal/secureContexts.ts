@@ -108,6 +108,39 @@ export const serverContextCas = (config: ServerConfig): ReadonlyArray<Certificat
   return bytes <= runtime.serverCaCertificatesBound ? config.clientCas : []
 }
 
+const covering = new WeakMap<ReadonlyArray<Certificate.Certificate>, WeakMap<object, boolean>>()
+
+/**
+ * Why a server that requires a client certificate cannot be made here, if it cannot: where
+ * node:tls refuses in the handshake a chain its `ca` does not verify
+ * (`runtime.serverRefusesUnverifiedClients`, Bun), `clientCas` must name every anchor of the
+ * database, else a certificate the database trusts would be refused. Checked once per
+ * (`clientCas`, anchors).
+ *
+ * @internal
+ */
+export const unverifiableClientCas = (config: ServerConfig): string | undefined => {
+  if (!runtime.serverRefusesUnverifiedClients || config.clientAuth !== "required") return undefined
+  const anchors = config.database.anchors
+  if (config.clientCas === anchors) return undefined
+  let byAnchors = covering.get(config.clientCas)
+  if (byAnchors === undefined) {
+    byAnchors = new WeakMap()
+    covering.set(config.clientCas, byAnchors)
+  }
+  let covered = byAnchors.get(anchors)
+  if (covered === undefined) {
+    const named = new Set(config.clientCas.map((ca) => ca.fingerprintSha256))
+    covered = anchors.every((anchor) => named.has(anchor.fingerprintSha256))
+    byAnchors.set(anchors, covered)
+  }
+  return covered
+    ? undefined
+    : runtime.lacks(
+      "refuses in the handshake a client certificate its CAs do not verify: a server that requires one must name every anchor of its database in `clientCas`"
+    )
+}
+
 /** @internal */
 export const secureContextFor = (
   cache: SecureContextCache,
@@ -126,6 +159,8 @@ export const secureContextFor = (
     ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
+  const unverifiable = server ? unverifiableClientCas(config as ServerConfig) : undefined
+  if (unverifiable !== undefined) throw new Error(unverifiable)
   const settings = JSON.stringify([
     server,
     config.minVersion,
