@@ -53,6 +53,9 @@ export interface CloseNotifyGuard {
   readonly setProtocol: (version: string) => void
   /** The quiet turn after the withheld close_notify (`endedQuietly`). */
   quietCheck: "scheduled" | "quiet" | undefined
+  /** That turn's immediate, then its timer, while scheduled (`stopQuietCheck` clears them). */
+  quietImmediate: ReturnType<typeof setImmediate> | undefined
+  quietTimer: ReturnType<typeof setTimeout> | undefined
 }
 
 /** @internal */
@@ -572,7 +575,9 @@ export const make = (
       changed.notify()
     },
     setProtocol,
-    quietCheck: undefined
+    quietCheck: undefined,
+    quietImmediate: undefined,
+    quietTimer: undefined
   }
 }
 
@@ -597,13 +602,27 @@ export const endedQuietly = (guard: CloseNotifyGuard, reader: QuietReader, notif
   if (guard.quietCheck === undefined) {
     guard.quietCheck = "scheduled"
     const reads = reader.plaintextReads
-    setImmediate(() =>
-      setTimeout(() => {
+    guard.quietImmediate = setImmediate(() => {
+      guard.quietImmediate = undefined
+      guard.quietTimer = setTimeout(() => {
+        guard.quietTimer = undefined
         const socket = reader.socket!
         guard.quietCheck = reads === reader.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
         notify()
       }, 1)
-    )
+    })
   }
   return false
+}
+
+/**
+ * The connection's teardown: a quiet turn still awaited (`endedQuietly`) is not waited for.
+ *
+ * @internal
+ */
+export const stopQuietCheck = (guard: CloseNotifyGuard): void => {
+  if (guard.quietImmediate !== undefined) clearImmediate(guard.quietImmediate)
+  if (guard.quietTimer !== undefined) clearTimeout(guard.quietTimer)
+  guard.quietImmediate = undefined
+  guard.quietTimer = undefined
 }

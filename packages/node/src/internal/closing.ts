@@ -20,6 +20,7 @@ import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as tls from "node:tls"
 import type { TransportDuplex } from "./bridge.js"
+import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import type { NodeTlsConnection } from "./engine.js"
 import * as runtime from "./runtime.js"
 
@@ -302,6 +303,7 @@ const stop = (connection: NodeTlsConnection): void => {
   connection.socket?.destroy()
   connection.bridge?.destroy()
   connection.requests?.stop()
+  if (connection.guard !== undefined) closeNotifyGuard.stopQuietCheck(connection.guard)
 }
 
 /** `bounded`: `steps` within `closeTimeout`, then `stop`. */

@@ -132,6 +132,8 @@ export const recordError = (connection: NodeTlsConnection, error: unknown): void
 
 /** The handshake completed: its report, read at once. */
 const secured = (connection: NodeTlsConnection, socket: tls.TLSSocket): void => {
+  // (Bun reads it a turn later: not once the connection was torn down meanwhile)
+  if (connection.tornDown) return
   try {
     // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
     connection.state.secured(
@@ -226,5 +228,6 @@ const inputHeld = (): boolean => true
 
 const releaseInput = (bridge: TransportDuplex): void => {
   bridge.consumerFull = consumerFull
-  bridge.consumerRead()
+  // (nothing is read for a connection torn down meanwhile)
+  if (!owner(bridge).tornDown) bridge.consumerRead()
 }
