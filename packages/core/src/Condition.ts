@@ -152,27 +152,26 @@ class ConditionImpl implements Condition {
   }
 
   awaitPure<A, E, R>(check: () => Effect.Effect<A, E, R> | undefined): Effect.Effect<A, E, R> {
-    return Effect.suspend(() => {
+    // (`withFiberRuntime` suspends as `suspend` would, and gives the fiber)
+    return Effect.withFiberRuntime<A, E, R>((fiber) => {
       const first = check()
       if (first !== undefined) return first
-      return Effect.withFiberRuntime<A, E, R>((fiber) =>
-        // (no canceler: `Effect.async` then sets up no finalizer; a resume after an
-        // interruption is ignored by the fiber, and the waiter goes at the next `notify`)
-        Effect.async<A, E, R>((resume) => {
-          const waiter: Waiter = {
-            wake: () => {
-              if (fiber.unsafePoll() !== null) return this.remove(waiter)
-              const result = check()
-              if (result !== undefined) {
-                this.remove(waiter)
-                resume(result)
-              }
-            },
-            fiber: fiber as Fiber.RuntimeFiber<unknown, unknown>
-          }
-          this.add(waiter)
-        })
-      )
+      // (no canceler: `Effect.async` then sets up no finalizer; a resume after an interruption
+      // is ignored by the fiber, and the waiter goes once the fiber ended or waits here again)
+      return Effect.async<A, E, R>((resume) => {
+        const waiter: Waiter = {
+          wake: () => {
+            if (fiber.unsafePoll() !== null) return this.remove(waiter)
+            const result = check()
+            if (result !== undefined) {
+              this.remove(waiter)
+              resume(result)
+            }
+          },
+          fiber: fiber as Fiber.RuntimeFiber<unknown, unknown>
+        }
+        this.add(waiter)
+      })
     })
   }
 
