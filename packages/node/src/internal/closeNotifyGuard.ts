@@ -30,6 +30,7 @@ import {
   CT_CHANGE_CIPHER_SPEC,
   CT_HANDSHAKE,
   hkdfExpandLabel,
+  openAead,
   type Tls13CipherSuite
 } from "./tls13RecordProtection.js"
 
@@ -50,6 +51,8 @@ export interface CloseNotifyGuard {
   readonly release: () => void
   /** The handshake chose this protocol: TLS 1.3 and 1.2 (AEAD suites) are followed, anything else passes. */
   readonly setProtocol: (version: string) => void
+  /** The quiet turn after the withheld close_notify (`endedQuietly`). */
+  quietCheck: "scheduled" | "quiet" | undefined
 }
 
 /** @internal */
@@ -151,14 +154,14 @@ const open12 = (
   aad[9] = record[1]!
   aad[10] = record[2]!
   aad.writeUInt16BE(plaintextLength, 11)
-  try {
-    const decipher = Crypto.createDecipheriv(suite.cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
-    decipher.setAAD(aad)
-    decipher.setAuthTag(record.subarray(record.length - 16))
-    return Buffer.concat([decipher.update(record.subarray(5 + explicit, record.length - 16)), decipher.final()])
-  } catch {
-    return undefined
-  }
+  return openAead(
+    suite.cipher,
+    key,
+    nonce,
+    aad,
+    record.subarray(5 + explicit, record.length - 16),
+    record.subarray(record.length - 16)
+  )
 }
 
 /** @internal */
@@ -280,10 +283,15 @@ export const make = (
     nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ Math.floor(at / 0x100000000)) >>> 0, 4)
     nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ at) >>> 0, 8)
     try {
-      const decipher = Crypto.createDecipheriv(with_.cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
-      decipher.setAAD(record.subarray(0, 5))
-      decipher.setAuthTag(record.subarray(record.length - 16))
-      const plain = Buffer.concat([decipher.update(record.subarray(5, record.length - 16)), decipher.final()])
+      const plain = openAead(
+        with_.cipher as "aes-128-gcm",
+        key,
+        nonce,
+        record.subarray(0, 5),
+        record.subarray(5, record.length - 16),
+        record.subarray(record.length - 16)
+      )
+      if (plain === undefined) return undefined
       let end = plain.length
       while (end > 0 && plain[end - 1] === 0) end--
       if (end === 0) return undefined
@@ -563,6 +571,39 @@ export const make = (
       released = true
       changed.notify()
     },
-    setProtocol
+    setProtocol,
+    quietCheck: undefined
   }
+}
+
+/** What the quiet-end check reads of the connection (`endedQuietly`). */
+export interface QuietReader {
+  /** Plaintext chunks read from the peer so far. */
+  readonly plaintextReads: number
+  readonly socket: { readonly readableLength: number } | undefined
+}
+
+/**
+ * The guard withheld the peer's close_notify after handing node:tls every record before it,
+ * but Bun may still hold some of their plaintext (it stops decrypting while its readable
+ * buffer is full, and resumes on the `read()` that found it empty). The end is reported only
+ * once a read found nothing and a later turn brought nothing either: true then; false while
+ * that turn is awaited (`notify` is called when it has passed).
+ *
+ * @internal
+ */
+export const endedQuietly = (guard: CloseNotifyGuard, reader: QuietReader, notify: () => void): boolean => {
+  if (guard.quietCheck === "quiet") return true
+  if (guard.quietCheck === undefined) {
+    guard.quietCheck = "scheduled"
+    const reads = reader.plaintextReads
+    setImmediate(() =>
+      setTimeout(() => {
+        const socket = reader.socket!
+        guard.quietCheck = reads === reader.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
+        notify()
+      }, 1)
+    )
+  }
+  return false
 }

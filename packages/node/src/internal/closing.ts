@@ -1,8 +1,11 @@
 /**
- * Closing a connection within its bound: the scope's finalizer (`closeWithScope`), `closeTimeout`
- * on the Clock (`bounded`), the transport's half-close within the same deadline
- * (`shutdownTransport`), and Deno's wait for writes still inside node:tls (`writesSettled`). The
- * teardown's steps themselves are the connection's (`engine.ts`): these only bound them.
+ * Closing a connection: the scope's finalizer (`closeWithScope`) and what it runs, by the
+ * scope's exit (`close`: close_notify and its flush, or `abort`'s teardown without one), the
+ * teardown's steps (`teardown`, `stop`), `closeWrite`'s wait for our close_notify (`ended`), all
+ * within `closeTimeout` on the Clock (`bounded`, or `closeNative`'s plain timer on the native
+ * path), the transport's half-close within the same deadline (`shutdownTransport`), and Deno's
+ * wait for writes still inside node:tls (`writesSettled`). Made when a connection closes: nothing
+ * of it is kept while the connection is open.
  *
  * @internal
  */
@@ -12,11 +15,13 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
 import type * as tls from "node:tls"
 import type { TransportDuplex } from "./bridge.js"
+import type { NodeTlsConnection } from "./engine.js"
+import * as runtime from "./runtime.js"
 
 /** The live clock's class: its time is the real time, so a plain timer stands for its sleep. */
 const LiveClock = Clock.make().constructor
@@ -181,3 +186,154 @@ export const writesSettled = (
     return Effect.sync(() => clearTimeout(handle))
   })
 }
+
+// ---- the connection's close (`NodeTlsConnection.close`, `abort`, `closeWrite`)
+
+/**
+ * The scope's finalizer, by its exit: after success and a good handshake, close_notify, waiting
+ * until it left (our side's flush, not the peer's answer: both ends of a pair often close in
+ * one scope); after a failure or an interruption, a teardown without close_notify, so that the
+ * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
+ *
+ * @internal
+ */
+export const close = (connection: NodeTlsConnection, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (connection.tornDown) return Effect.void
+    const socket = connection.socket
+    const state = connection.state
+    if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return abort(connection)
+    if (!socket.writableEnded) socket.end()
+    const millis = Duration.toMillis(connection.config.closeTimeout)
+    if (connection.native !== undefined && isLiveClock(fiber) && millis <= maxTimerMillis) {
+      return closeNative(connection, socket, millis)
+    }
+    const sent = connection.changed.await(() => closeNotifySent(connection, socket) ? Effect.void : undefined)
+    const flushed = runtime.endOvertakesWrites
+      ? Effect.zipRight(sent, Effect.ignore(connection.writesSettled(socket)))
+      : sent
+    return boundedClose(connection, Effect.zipRight(flushed, teardown(connection)))
+  })
+
+/**
+ * Tears the connection down at once (no close_notify), within `closeTimeout`.
+ *
+ * @internal
+ */
+export const abort = (connection: NodeTlsConnection): Effect.Effect<void> =>
+  Effect.suspend(() => connection.tornDown ? Effect.void : boundedClose(connection, teardown(connection)))
+
+/**
+ * `closeWrite`'s wait once `end()` was called: our close_notify left.
+ *
+ * @internal
+ */
+export const ended = (connection: NodeTlsConnection, socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> =>
+  connection.changed.await(() => {
+    if (socket.writableFinished && ciphertextFlushed(connection)) {
+      // (Bun) our close_notify is out: node:tls may now see the peer's
+      connection.guard?.release()
+      return Effect.void
+    }
+    if (connection.state.failure !== undefined) return connection.failWith()
+    // (Deno: the socket closed, the bridge it destroyed still writes its last records)
+    if (connection.state.closed && connection.bridge?.destroyPending !== true) {
+      return Effect.fail(connection.closedError)
+    }
+    return undefined
+  })
+
+/**
+ * The bridge holds no ciphertext of ours any more. Node and Deno call a TLSSocket's writes
+ * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
+ * them back at once, and its `finish` came while the bridge still held the last records
+ * (behind a transport write that waited for room): the teardown that followed dropped them.
+ * Deno finishes before its close_notify left the bridge (`runtime.destroysDuplexWithWritesPending`).
+ */
+const ciphertextFlushed = (connection: NodeTlsConnection): boolean =>
+  (runtime.writeCallbackAfterTransport && !runtime.destroysDuplexWithWritesPending) ||
+  connection.native !== undefined || connection.bridge === undefined || !connection.bridge.holdsCiphertext
+
+/** Our close_notify left (or the connection is no longer open: nothing more will). */
+const closeNotifySent = (connection: NodeTlsConnection, socket: tls.TLSSocket): boolean =>
+  (socket.writableFinished && ciphertextFlushed(connection)) || connection.state.phase._tag !== "Open"
+
+/**
+ * Tears down node:tls (no close_notify) and half-closes the transport so that the peer is not
+ * left waiting; what node:tls wrote last (an alert) goes out before our FIN.
+ */
+const teardown = (connection: NodeTlsConnection): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    // what a write already acknowledged may still wait inside node:tls (behind a record in
+    // flight): it goes out first, then the end without close_notify (bounded by the caller);
+    // not when the transport pushes back (a peer that stopped reading would hold us)
+    const socket = connection.socket
+    if (
+      socket !== undefined && !socket.destroyed && connection.state.failure === undefined && !connection.tornDown &&
+      connection.bridge?.writeBlocked !== true && socket.writableLength > 0
+    ) {
+      return Effect.zipRight(plaintextFlushed(connection, socket), tearDownNow(connection))
+    }
+    return tearDownNow(connection)
+  })
+
+const plaintextFlushed = (connection: NodeTlsConnection, socket: tls.TLSSocket): Effect.Effect<void> =>
+  connection.changed.await(() => plaintextDrained(connection, socket) ? Effect.void : undefined)
+
+/** node:tls holds no plaintext of ours any more (or never will send it). */
+const plaintextDrained = (connection: NodeTlsConnection, socket: tls.TLSSocket): boolean =>
+  socket.destroyed || connection.state.failure !== undefined || socket.writableLength === 0
+
+const tearDownNow = (connection: NodeTlsConnection): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const shutDown = connection.bridge?.writableFinished === true || connection.tornDown
+    // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
+    // data): the peer learns of the end when the transport's own scope closes it
+    const blocked = connection.bridge?.writeBlocked === true
+    stop(connection)
+    // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
+    if (shutDown || blocked || connection.native !== undefined) return Effect.void
+    return shutdownTransport(connection.config.transport, connection.closeDeadline)
+  })
+
+/** The synchronous part of every teardown: nothing of this connection runs afterwards. */
+const stop = (connection: NodeTlsConnection): void => {
+  connection.tornDown = true
+  connection.socket?.destroy()
+  connection.bridge?.destroy()
+  connection.requests?.stop()
+}
+
+/** `bounded`: `steps` within `closeTimeout`, then `stop`. */
+const boundedClose = (connection: NodeTlsConnection, steps: Effect.Effect<void>): Effect.Effect<void> =>
+  bounded(connection.config.closeTimeout, connection, () => stop(connection), connection.changed.notify, steps)
+
+/**
+ * `close` on the native path under the live clock, in one `Effect.async`: the same steps as
+ * `bounded(sent, teardown)` (close_notify out, then what node:tls still holds flushed, then
+ * `stop`; the transport was taken, so there is no half-close of it), watched by callbacks,
+ * within a plain timer of `closeTimeout`.
+ */
+const closeNative = (connection: NodeTlsConnection, socket: tls.TLSSocket, millis: number): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    let sent = false
+    const ready = () => {
+      if (!sent && !closeNotifySent(connection, socket)) return false
+      sent = true
+      // (teardown's wait: plaintext still inside node:tls behind a record in flight)
+      return connection.tornDown || plaintextDrained(connection, socket)
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined = undefined
+    let unwatch = () => {}
+    const done = () => {
+      if (timer !== undefined) clearTimeout(timer)
+      unwatch()
+      stop(connection)
+      resume(Effect.void)
+    }
+    unwatch = connection.whenReady(ready, done)
+    if (!connection.tornDown) timer = setTimeout(done, millis)
+    // no canceler: the close runs only as the scope's finalizer, uninterruptible (`closeWith`),
+    // where none could run (one would cost the interruption bookkeeping of Effect.async on
+    // every close); it ends by itself within closeTimeout
+  })

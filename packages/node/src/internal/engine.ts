@@ -6,15 +6,18 @@
  * engine only reports OpenSSL's verdict; core verifies the chain itself and runs the policy.
  *
  * Every node event is recorded in the connection's `ConnectionState` by listeners that live
- * as long as the connection; Effects that wait use one `Condition` and re-check the state on
- * every event. No node event can therefore be missed or crash the process for want of a
- * listener.
+ * as long as the connection (`socketEvents.ts`); Effects that wait use one `Condition` and
+ * re-check the state on every event. No node event can therefore be missed or crash the
+ * process for want of a listener.
  *
  * The concerns live in their own modules: `client.ts` and `server.ts` (the factories, each
  * side's socket options), `nativePath.ts` (the transport's own socket or the bridge),
- * `connectionState.ts` (the named states), `handshakeReport.ts` (what a completed handshake
- * reports), `peerChain.ts` (the peer's certificates), `closing.ts` (the close's bound and the
- * transport's half-close), `ticketWait.ts` (a client's wait for the first TLS 1.3 ticket),
+ * `socketEvents.ts` (the bridge, the TLS socket made on first use, node's events into the
+ * state, node errors as failures, the bridge's hooks into node:tls), `connectionState.ts` (the named states), `handshakeReport.ts`
+ * (what a completed handshake reports), `peerChain.ts` (the peer's certificates), `closing.ts`
+ * (close, abort and the teardown, within the close's bound, and the transport's half-close),
+ * `closeNotifyGuard.ts` (Bun's withheld close_notify and its quiet end), `ticketWait.ts` (a
+ * client's wait for the first TLS 1.3 ticket),
  * `secureContexts.ts` (one context per configuration), `sessions.ts` (resumption),
  * `nodeInternals.ts` (the only reader of node's private fields, a lint rule keeps it so),
  * `refusals.ts` (why a peer hung up), `truncation.ts` (close_notify or not, per path),
@@ -22,34 +25,34 @@
  * on either path) and `acceptedCas.ts` (the bridge's sniffer).
  *
  * Seams: the server side's `tls.TLSSocket` options are built in `server.serverSocketOptions`
- * (SNI and ALPN callbacks, ticket keys go there); node's `keylog` event is heard in `start` by
- * the sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
+ * (SNI and ALPN callbacks, ticket keys go there); node's `keylog` event is heard in
+ * `socketEvents.start` by the sniffer, and by an enabled `KeyLog` (`keyLog.ts`) attached where each socket is made.
  *
  * @internal
  */
 import * as Condition from "@effect-tls/core/Condition"
 import type { ClientConfig, EngineConnection, EngineHandshake, ServerConfig } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
 import type { Duplex } from "node:stream"
 import type * as tls from "node:tls"
-import { TransportDuplex } from "./bridge.js"
+import type { TransportDuplex } from "./bridge.js"
 import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
 import * as errors from "./errors.js"
-import { describe, exportKeyingMaterial } from "./handshakeReport.js"
-import * as internals from "./nodeInternals.js"
-import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
+import { exportKeyingMaterial } from "./handshakeReport.js"
+import type * as internals from "./nodeInternals.js"
+import { type Evidence, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
 import type { ClientSessions } from "./sessions.js"
+import * as socketEvents from "./socketEvents.js"
 import { TicketWait } from "./ticketWait.js"
-import { inputTruncated, truncationError } from "./truncation.js"
+import { truncationError } from "./truncation.js"
 
 /**
  * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
@@ -78,76 +81,67 @@ const guardsCloseNotify = runtime.guardsCloseNotify
 
 /**
  * One connection: node's events recorded in `state` (the named phases, `connectionState.ts`) by
- * listeners set up in `start`, and the `EngineConnection` operations, each a check re-run on
- * `changed` until it has an answer. What a phase needs beyond that is delegated: the handshake's
- * report (`handshakeReport.ts`), the ticket wait (`ticketWait.ts`), failures (`errors.ts`,
- * `refusals.ts`, `truncation.ts`), the close's bound (`closing.ts`).
+ * listeners set up in `start` (`socketEvents.ts`), and the `EngineConnection` operations, each a
+ * check re-run on `changed` until it has an answer. What a phase needs beyond that is delegated:
+ * the handshake's report (`handshakeReport.ts`), the ticket wait (`ticketWait.ts`), failures
+ * (`errors.ts`, `refusals.ts`, `truncation.ts`), close, abort and the teardown (`closing.ts`).
+ *
+ * Members without `private` are read and set by those modules (`socketEvents.ts`, `closing.ts`):
+ * the class is internal, they are no API.
  *
  * @internal
  */
 export class NodeTlsConnection implements EngineConnection {
-  private socket: tls.TLSSocket | undefined = undefined
+  /** node:tls's socket, made on first use (`start`). */
+  socket: tls.TLSSocket | undefined = undefined
   /** node:tls's transport: none on the native path (node:tls has the TCP socket). */
-  private readonly bridge: TransportDuplex | undefined
-  private readonly state = new ConnectionState()
+  readonly bridge: TransportDuplex | undefined
+  readonly state = new ConnectionState()
   /** Every change of `state`, of the socket's buffers or of the bridge's. */
-  private readonly changed = Condition.make()
+  readonly changed = Condition.make()
   /** Teardown has begun (abort ran). */
-  private tornDown = false
+  tornDown = false
   /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
   closeDeadline: number | undefined = undefined
   /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
-  private plaintextReads = 0
-  /** Bun: the quiet turn after a withheld close_notify (`peerEndedQuietly`). */
-  private quietCheck: "scheduled" | "quiet" | undefined = undefined
+  plaintextReads = 0
   /** Transport chunks received when the handshake completed. */
-  private inboundAtSecure = 0
+  inboundAtSecure = 0
   /** Client keeping sessions: the wait for the server's first ticket (`ticketWait.ts`). */
-  private readonly ticketWait: TicketWait | undefined
+  readonly ticketWait: TicketWait | undefined
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
-  private nativeEnd: (() => internals.NativeEnd) | undefined = undefined
+  nativeEnd: internals.NativeEndWatch | undefined = undefined
   /** Client: what it learns of the server's CertificateRequest. */
-  private readonly requests: CertificateRequests | undefined
+  readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
-  private readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
+  readonly guard: closeNotifyGuard.CloseNotifyGuard | undefined
 
   constructor(
-    private readonly side: "client" | "server",
-    private readonly config: ClientConfig | ServerConfig,
-    private readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
+    readonly side: "client" | "server",
+    readonly config: ClientConfig | ServerConfig,
+    readonly createSocket: (underlying: Duplex) => tls.TLSSocket,
     /** For the bridge (none on the native path). */
     runtime: Runtime.Runtime<never> | undefined,
     /** The transport's own socket, taken from it (the native path), or none: the bridge. */
-    private readonly native: Duplex | undefined,
+    readonly native: Duplex | undefined,
     /** Client: the sessions offered and received. */
-    private readonly sessionsOf: ClientSessions | undefined,
+    readonly sessionsOf: ClientSessions | undefined,
     /** Client: follow the server's TLS 1.3 flight into its encrypted part (`acceptedCasMatter`). */
-    private readonly decryptCertificateRequest: boolean = false,
+    readonly decryptCertificateRequest: boolean = false,
     /** Client: a `SessionCache` will keep this connection's sessions (`sessions` waits for a ticket). */
     sessionsKept: boolean = false
   ) {
     this.requests = side === "client" ? new CertificateRequests() : undefined
     this.ticketWait = sessionsKept ? new TicketWait() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
-    this.guard = guardsCloseNotify && native === undefined
-      ? closeNotifyGuard.make(config.transport, side, {
-        writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
-        handedOn: () => (this.bridge?.readableLength ?? 0) === 0,
-        onPeerClosed: this.changed.notify
-      })
-      : undefined
-    if (native !== undefined) return
-    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime!)
-    this.bridge = bridge
-    bridge.on("error", this.changed.notify)
-    bridge.onWriteProgress = this.changed.notify
-    // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
-    bridge.on("drain", this.changed.notify)
+    this.guard = guardsCloseNotify && native === undefined ? socketEvents.guard(this) : undefined
+    this.bridge = native === undefined ? socketEvents.bridge(this, runtime!) : undefined
   }
 
-  private evidence(): Evidence {
+  /** What `refusals.ts` reads to tell why a peer hung up. */
+  evidence(): Evidence {
     return {
       side: this.side,
       secure: this.state.secure,
@@ -161,120 +155,21 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
-  private recordError(error: unknown): void {
-    if (this.state.failure === undefined) {
-      const failure = errors.fromNodeError(error, {
-        side: this.side,
-        handshakeDone: this.state.secure,
-        transportError: this.bridge?.transportError,
-        // a client sends its certificate only when asked (unknown on the native path: assume it did)
-        sentCertificate: Option.isSome(this.config.certificate) &&
-          (this.side === "server" || this.native !== undefined || this.certificateRequested())
-      })
-      this.state.broke(refineFailure(failure, this.evidence(), error))
-    }
-    this.requests?.stop()
-    this.changed.notify()
-  }
-
+  /** The TLS socket, made and wired on first use (`socketEvents.start`). */
   private start(): tls.TLSSocket {
-    if (this.socket !== undefined) return this.socket
-    // (Deno: no input until node:tls started, runtime.inputBeforeStartThrows)
-    const bridge = this.bridge
-    let inputHeld = runtime.inputBeforeStartThrows && bridge !== undefined
-    if (inputHeld) bridge!.consumerFull = () => true
-    const socket = this.createSocket(this.native ?? bridge!)
-    this.socket = socket
-    // (the native path: how the peer's input ends, told by node internals from the first read on)
-    if (this.native !== undefined) {
-      this.nativeEnd = internals.watchNativeEnd(socket)
-      this.requests?.watchNative(socket, this.config.minVersion !== "TLSv1.3")
-    }
-    this.state.start()
-    // (a TLS 1.3-only client that need not decrypt has nothing in clear to read)
-    if (
-      this.side === "client" && this.native === undefined &&
-      (this.decryptCertificateRequest || this.config.minVersion !== "TLSv1.3")
-    ) this.requests?.sniff(socket, bridge!, this.decryptCertificateRequest)
-    if (bridge !== undefined && runtime.certificateRequestFromFlight) this.requests?.watchFlight(bridge)
-    const sessionsOf = this.sessionsOf
-    if (sessionsOf !== undefined) {
-      socket.on("session", (session: Buffer) => {
-        sessionsOf.onSession(session)
-        this.changed.notify()
-      })
-    }
-    // (the ticket wait's bound: clients keeping sessions only)
-    this.ticketWait?.started()
-    if (this.guard !== undefined) socket.on("keylog", this.guard.onKeylog)
-    if (bridge !== undefined) {
-      bridge.consumerEnded = () => internals.endOfInputReceived(socket) === true
-      bridge.consumerWriteEnded = () => socket.writableEnded
-      // (Deno destroys the bridge when its socket closes: the records still there go out first)
-      if (runtime.destroysDuplexWithWritesPending) {
-        bridge.keepWritesOnDestroy = true
-        bridge.consumerTornDown = () => this.tornDown
-      }
-      bridge.consumerFull = () => inputHeld || socket.readableLength >= socket.readableHighWaterMark
-      if (inputHeld) {
-        setImmediate(() => {
-          inputHeld = false
-          bridge.consumerRead()
-        })
-      }
-    }
-    socket.on(this.side === "client" ? "secureConnect" : "secure", () => {
-      this.ticketWait?.secured()
-      this.inboundAtSecure = this.bridge?.inboundChunks ?? 0
-      this.guard?.setProtocol(socket.getProtocol() ?? "unknown")
-      // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
-      if (runtime.keylogAfterSecure && this.requests?.pending === true) {
-        setImmediate(() => this.secured(socket))
-      } else this.secured(socket)
-    })
-    socket.on("error", (error) => this.recordError(error))
-    socket.on("readable", this.changed.notify)
-    socket.on("drain", this.changed.notify)
-    socket.on("finish", this.changed.notify)
-    socket.on("end", () => {
-      this.state.inputEnded(inputTruncated(bridge, this.nativeEnd))
-      this.changed.notify()
-    })
-    socket.on("close", () => {
-      this.state.socketClosed()
-      this.changed.notify()
-    })
-    return socket
-  }
-
-  private secured(socket: tls.TLSSocket): void {
-    try {
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(
-        describe(socket, this.side, this.config, this.sessionsOf, this.requests, this.recordedServerName)
-      )
-    } catch (error) {
-      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
-      this.recordError(error)
-    }
-    this.requests?.stop()
-    this.changed.notify()
+    return this.socket ?? socketEvents.start(this)
   }
 
   /** Client: the server asked for a certificate (`certificateRequests.ts`). */
-  private certificateRequested(): boolean {
+  certificateRequested(): boolean {
     return this.requests?.requested(this.state.handshake) === true
-  }
-
-  private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
-    return this.requests?.acceptedCas() ?? Option.none()
   }
 
   // ---- failures
 
   /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
-  private failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
-    return errors.failWithAcceptedCas(this.state.failure!, this.acceptedCas())
+  failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
+    return errors.failWithAcceptedCas(this.state.failure!, this.requests?.acceptedCas() ?? Option.none())
   }
 
   /** The peer hung up without an alert we could read: `refusals.ts` says whether that was a refusal. */
@@ -289,16 +184,20 @@ export class NodeTlsConnection implements EngineConnection {
     return Effect.fail(otherwise)
   }
 
-  private get closedError(): TlsError.TlsError {
+  get closedError(): TlsError.TlsError {
     return errors.closedError(this.side, this.state.secure)
   }
 
   // ---- the handshake
 
-  readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
-    this.start()
-    return this.changed.await(() => this.handshakeCheck())
-  })
+  // (a getter, as `closeWrite`: core mostly runs `awaitHandshake`, and a field would keep an
+  // Effect and its closure per connection)
+  get handshake(): Effect.Effect<EngineHandshake, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      this.start()
+      return this.changed.await(() => this.handshakeCheck())
+    })
+  }
 
   /**
    * `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`.
@@ -314,7 +213,7 @@ export class NodeTlsConnection implements EngineConnection {
    * Calls `done` once `ready()` holds, checked now and at every change of the connection (a
    * callback's `changed.await`); the function returned stops the watch.
    */
-  private whenReady(ready: () => boolean, done: () => void): () => void {
+  whenReady(ready: () => boolean, done: () => void): () => void {
     if (ready()) {
       done()
       return () => {}
@@ -381,7 +280,7 @@ export class NodeTlsConnection implements EngineConnection {
       return true
     }
     // (Bun) the withheld close_notify, unless its quiet turn is still to come
-    return this.guard?.peerClosed() === true && this.quietCheck !== "scheduled"
+    return this.guard?.peerClosed() === true && this.guard.quietCheck !== "scheduled"
   }
 
   private readWaitMemo: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined = undefined
@@ -399,26 +298,11 @@ export class NodeTlsConnection implements EngineConnection {
     return this.readWaitMemo
   }
 
-  /**
-   * Bun: the guard withheld the peer's close_notify after handing node:tls every record before
-   * it, but Bun may still hold some of their plaintext (it stops decrypting while its readable
-   * buffer is full, and resumes on the `read()` that found it empty). The end is reported only
-   * once a read found nothing and a later turn brought nothing either.
-   */
+  /** Bun: the peer's close_notify, withheld, ends the input once a turn stayed quiet (`closeNotifyGuard.endedQuietly`). */
   private peerEndedQuietly(): Effect.Effect<Option.Option<Uint8Array>> | undefined {
-    if (this.quietCheck === "quiet") return Effect.succeed(Option.none())
-    if (this.quietCheck === undefined) {
-      this.quietCheck = "scheduled"
-      const reads = this.plaintextReads
-      setImmediate(() =>
-        setTimeout(() => {
-          const socket = this.socket!
-          this.quietCheck = reads === this.plaintextReads && socket.readableLength === 0 ? "quiet" : undefined
-          this.changed.notify()
-        }, 1)
-      )
-    }
-    return undefined
+    return closeNotifyGuard.endedQuietly(this.guard!, this, this.changed.notify)
+      ? Effect.succeed(Option.none())
+      : undefined
   }
 
   // (methods, not arrow fields: a connection holds no closure per operation)
@@ -481,53 +365,29 @@ export class NodeTlsConnection implements EngineConnection {
     return errors.halfCloseUnsupported(this.side)
   }
 
-  readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
-    const socket = this.start()
-    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
-    if (this.bridge?.endedByConsumer === true) return Effect.void
-    const end = Effect.suspend(() => {
-      if (!socket.writableEnded) socket.end()
-      return this.ended(socket)
+  get closeWrite(): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      const socket = this.start()
+      // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+      if (this.bridge?.endedByConsumer === true) return Effect.void
+      const end = Effect.suspend(() => {
+        if (!socket.writableEnded) socket.end()
+        return closing.ended(this, socket)
+      })
+      // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
+      const steps = runtime.endOvertakesWrites
+        ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
+        : end
+      // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
+      return runtime.ticketsIgnoredAfterClose && this.side === "client"
+        ? Effect.zipRight(this.firstTicket, steps)
+        : steps
     })
-    // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
-    const closing = runtime.endOvertakesWrites
-      ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
-      : end
-    // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
-    return runtime.ticketsIgnoredAfterClose && this.side === "client"
-      ? Effect.zipRight(this.firstTicket, closing)
-      : closing
-  })
+  }
 
   /** Deno: `closing.writesSettled`. */
-  private writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
+  writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
     return closing.writesSettled(socket, this.bridge, () => this.tornDown)
-  }
-
-  /**
-   * The bridge holds no ciphertext of ours any more. Node and Deno call a TLSSocket's writes
-   * back only after the bridge wrote them, so its `writableFinished` says so already; Bun calls
-   * them back at once, and its `finish` came while the bridge still held the last records
-   * (behind a transport write that waited for room): the teardown that followed dropped them.
-   * Deno finishes before its close_notify left the bridge (`runtime.destroysDuplexWithWritesPending`).
-   */
-  private get ciphertextFlushed(): boolean {
-    return (runtime.writeCallbackAfterTransport && !runtime.destroysDuplexWithWritesPending) ||
-      this.native !== undefined || this.bridge === undefined || !this.bridge.holdsCiphertext
-  }
-
-  private ended(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {
-    return this.changed.await(() => {
-      if (socket.writableFinished && this.ciphertextFlushed) {
-        // (Bun) our close_notify is out: node:tls may now see the peer's
-        this.guard?.release()
-        return Effect.void
-      }
-      if (this.state.failure !== undefined) return this.failWith()
-      // (Deno: the socket closed, the bridge it destroyed still writes its last records)
-      if (this.state.closed && this.bridge?.destroyPending !== true) return Effect.fail(this.closedError)
-      return undefined
-    })
   }
 
   exportKeyingMaterial(
@@ -547,71 +407,16 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
-  // ---- teardown (made when a connection closes: nothing of it is kept while it is open)
-
-  /**
-   * Tears down node:tls (no close_notify) and half-closes the transport so that the peer is not
-   * left waiting; what node:tls wrote last (an alert) goes out before our FIN.
-   */
-  private teardown(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      // what a write already acknowledged may still wait inside node:tls (behind a record in
-      // flight): it goes out first, then the end without close_notify (bounded by the caller);
-      // not when the transport pushes back (a peer that stopped reading would hold us)
-      const socket = this.socket
-      if (
-        socket !== undefined && !socket.destroyed && this.state.failure === undefined && !this.tornDown &&
-        this.bridge?.writeBlocked !== true && socket.writableLength > 0
-      ) {
-        return Effect.zipRight(this.plaintextFlushed(), this.tearDownNow())
-      }
-      return this.tearDownNow()
-    })
-  }
-
-  private plaintextFlushed(): Effect.Effect<void> {
-    return this.changed.await(() => this.plaintextDrained(this.socket!) ? Effect.void : undefined)
-  }
-
-  /** node:tls holds no plaintext of ours any more (or never will send it). */
-  private plaintextDrained(socket: tls.TLSSocket): boolean {
-    return socket.destroyed || this.state.failure !== undefined || socket.writableLength === 0
-  }
-
-  private tearDownNow(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const shutDown = this.bridge?.writableFinished === true || this.tornDown
-      // a transport that pushes back would hold our half-close too (TCP's FIN waits behind the
-      // data): the peer learns of the end when the transport's own scope closes it
-      const blocked = this.bridge?.writeBlocked === true
-      this.stop()
-      // (native path: the transport was taken, its socket is node:tls's and destroyed by `stop`)
-      if (shutDown || blocked || this.native !== undefined) return Effect.void
-      return this.shutdownTransport()
-    })
-  }
-
-  /** The synchronous part of every teardown: nothing of this connection runs afterwards. */
-  private stop(): void {
-    this.tornDown = true
-    this.socket?.destroy()
-    this.bridge?.destroy()
-    this.requests?.stop()
-  }
-
-  /** `closing.bounded`: `steps` within `closeTimeout`, then `stop`. */
-  private bounded(steps: Effect.Effect<void>): Effect.Effect<void> {
-    return closing.bounded(this.config.closeTimeout, this, () => this.stop(), this.changed.notify, steps)
-  }
-
-  /** `closing.shutdownTransport`: the transport's half-close, within the close's bound. */
-  private shutdownTransport(): Effect.Effect<void> {
-    return closing.shutdownTransport(this.config.transport, this.closeDeadline)
-  }
+  // ---- closing (`closing.ts`: made when a connection closes, nothing of it is kept while it is open)
 
   /** Tears the connection down at once (no close_notify), within `closeTimeout`. */
   get abort(): Effect.Effect<void> {
-    return Effect.suspend(() => this.tornDown ? Effect.void : this.bounded(this.teardown()))
+    return closing.abort(this)
+  }
+
+  /** The scope's finalizer, by its exit (`closing.close`). */
+  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    return closing.close(this, exit)
   }
 
   /**
@@ -664,68 +469,5 @@ export class NodeTlsConnection implements EngineConnection {
     const state = this.state
     return socket !== undefined && !socket.destroyed && state.failure === undefined && !state.closed &&
       state.input === "Open" && this.plaintextReads === 0 && socket.readableLength === 0 && !this.tornDown
-  }
-
-  /**
-   * The scope's finalizer, by its exit: after success and a good handshake, close_notify, waiting
-   * until it left (our side's flush, not the peer's answer: both ends of a pair often close in
-   * one scope); after a failure or an interruption, a teardown without close_notify, so that the
-   * peer reads a truncation and never a complete stream. Both within `closeTimeout`.
-   */
-  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    return Effect.withFiberRuntime((fiber) => {
-      if (this.tornDown) return Effect.void
-      const socket = this.socket
-      const state = this.state
-      if (!Exit.isSuccess(exit) || socket === undefined || state.phase._tag !== "Open") return this.abort
-      if (!socket.writableEnded) socket.end()
-      const millis = Duration.toMillis(this.config.closeTimeout)
-      if (this.native !== undefined && closing.isLiveClock(fiber) && millis <= closing.maxTimerMillis) {
-        return this.closeNative(socket, millis)
-      }
-      const sent = this.changed.await(() => this.closeNotifySent(socket) ? Effect.void : undefined)
-      const flushed = runtime.endOvertakesWrites
-        ? Effect.zipRight(sent, Effect.ignore(this.writesSettled(socket)))
-        : sent
-      return this.bounded(Effect.zipRight(flushed, this.teardown()))
-    })
-  }
-
-  /** Our close_notify left (or the connection is no longer open: nothing more will). */
-  private closeNotifySent(socket: tls.TLSSocket): boolean {
-    return (socket.writableFinished && this.ciphertextFlushed) || this.state.phase._tag !== "Open"
-  }
-
-  /**
-   * `close` on the native path under the live clock, in one `Effect.async`: the same steps as
-   * `bounded(sent, teardown)` (close_notify out, then what node:tls still holds flushed, then
-   * `stop`; the transport was taken, so there is no half-close of it), watched by callbacks,
-   * within a plain timer of `closeTimeout`.
-   */
-  private closeNative(socket: tls.TLSSocket, millis: number): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      let sent = false
-      const ready = () => {
-        if (!sent && !this.closeNotifySent(socket)) return false
-        sent = true
-        // (teardown's wait: plaintext still inside node:tls behind a record in flight)
-        return this.tornDown || this.plaintextDrained(socket)
-      }
-      let timer: ReturnType<typeof setTimeout> | undefined = undefined
-      let unwatch = () => {}
-      const done = () => {
-        if (timer !== undefined) clearTimeout(timer)
-        unwatch()
-        this.stop()
-        resume(Effect.void)
-      }
-      unwatch = this.whenReady(ready, done)
-      if (!this.tornDown) timer = setTimeout(done, millis)
-      return Effect.sync(() => {
-        if (timer !== undefined) clearTimeout(timer)
-        unwatch()
-        this.stop()
-      })
-    })
   }
 }
