@@ -37,11 +37,9 @@ import * as Scope from "effect/Scope"
 import * as AcceptCertificate from "./AcceptCertificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import * as Credentials from "./Credentials.js"
-import type { HandshakeInfo } from "./HandshakeInfo.js"
 import * as connection from "./internal/connection.js"
 import * as hostName from "./internal/hostName.js"
 import * as telemetry from "./internal/telemetry.js"
-import * as validated from "./internal/validated.js"
 import * as SessionCache from "./SessionCache.js"
 import { type EngineConnection, TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
@@ -143,14 +141,21 @@ const resolveIdentity = (transport: Transport, options: ClientOptions): Identity
 export const make = (
   transport: Transport,
   options: ClientOptions = {}
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> => makeChecked(transport, options, false)
+
+/** `make`, and with `handshake` the handshake too (`connect`). */
+const makeChecked = (
+  transport: Transport,
+  options: ClientOptions,
+  handshake: boolean
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
   // options that passed before need no Effect step of their own
-  validated.isRemembered(TlsOptions.ClientOptions, options)
-    ? makeValidated(transport, options)
-    : Effect.zipRight(
-      TlsOptions.validateOnce(TlsOptions.ClientOptions, "TlsClient options", options),
-      makeValidated(transport, options)
-    )
+  TlsOptions.validateOnceThen(
+    TlsOptions.ClientOptions,
+    "TlsClient options",
+    options,
+    makeValidated(transport, options, handshake)
+  )
 
 /**
  * `make` after validation: the services are read from the fiber's context at once (one
@@ -159,14 +164,14 @@ export const make = (
  */
 const makeValidated = (
   transport: Transport,
-  options: ClientOptions
+  options: ClientOptions,
+  handshake: boolean
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
   Effect.withFiberRuntime((fiber) => {
     const context = fiber.currentContext as Context.Context<Scope.Scope | TlsBackend>
     const identity = resolveIdentity(transport, options)
     if (!("requested" in identity)) return Effect.fail(identity)
     const backend = Context.get(context, TlsBackend)
-    const scope = Context.get(context, Scope.Scope)
     const policy = options.acceptCertificate ?? Context.get(context, AcceptCertificate.AcceptCertificate)
     // resumption: the given connection's session, or one from the cache (single use unless
     // the cache reuses sessions: TLS 1.3 tickets, RFC 8446 §C.4)
@@ -186,7 +191,7 @@ const makeValidated = (
     })
     const withDatabase = (database: TlsDatabaseShape) => {
       const withSession = (session: Option.Option<Uint8Array>) =>
-        build(transport, options, { backend, scope, database, policy, identity, cache, sessionKey, session })
+        build(transport, options, { backend, database, policy, identity, cache, sessionKey, session }, handshake)
       if (options.resumeFrom !== undefined) return Effect.flatMap(connection.sessionOf(options.resumeFrom), withSession)
       if (cache === SessionCache.disabled) return withSession(Option.none())
       return Effect.flatMap(cache.take(sessionKey), (session) => withSession(Option.map(session, Redacted.value)))
@@ -202,37 +207,42 @@ const makeValidated = (
   })
 
 /**
- * The finalizer of `build`, made out here so that it keeps only what it uses (a closure made
- * in `build` would keep `build`'s whole scope: the options, the services read, for the
- * connection's lifetime).
+ * What a client connection runs as it closes, first in the engine's own finalizer
+ * (`ClientConfig.beforeClose`): it counts the connection as closed (when it was counted as
+ * open) and keeps the newest session of a connection that verified, for the next one to the
+ * same server (TLS 1.3 tickets arrive after the handshake, so this may wait for one). Its
+ * state lives here, not in a closure made in `build` (that would keep `build`'s whole scope,
+ * the options and the services read, for the connection's lifetime).
  */
-const clientFinalizer = (
-  opened: { readonly counted: boolean },
-  cache: SessionCache.SessionCacheShape,
-  sessionKey: string,
-  conn: TlsClientConnection,
-  engine: EngineConnection
-): Effect.Effect<void> => {
-  const closed = Effect.sync(() => {
-    if (opened.counted) telemetry.connectionClosed("client")
-  })
-  // (counted as closed first: nothing after it can skip the count)
-  return cache === SessionCache.disabled
-    ? closed
-    : Effect.zipRight(
-      closed,
-      Effect.flatMap(
-        conn.info,
-        (info) =>
-          Option.isNone(info) ?
-            Effect.void :
-            Effect.flatMap(engine.sessions, (sessions) =>
-              Effect.forEach(sessions, (session) =>
-                cache.put(sessionKey, SessionCache.session(session)), {
-                discard: true
-              }))
-      )
+class ClientClosing {
+  /** Counted as open (the engine, and so this, runs when the connection closes). */
+  opened: { readonly conn: TlsClientConnection; readonly engine: EngineConnection } | undefined = undefined
+  constructor(
+    readonly cache: SessionCache.SessionCacheShape,
+    readonly sessionKey: string
+  ) {}
+
+  /** `ClientConfig.beforeClose` (an arrow field: the engine calls it as a plain function). */
+  readonly beforeClose = (): Effect.Effect<void> | undefined => {
+    const opened = this.opened
+    if (opened === undefined) return undefined
+    this.opened = undefined
+    // (counted as closed first: nothing after it can skip the count)
+    telemetry.connectionClosed("client")
+    const { cache, sessionKey } = this
+    if (cache === SessionCache.disabled) return undefined
+    return Effect.flatMap(
+      opened.conn.info,
+      (info) =>
+        Option.isNone(info) ?
+          Effect.void :
+          Effect.flatMap(opened.engine.sessions, (sessions) =>
+            Effect.forEach(sessions, (session) =>
+              cache.put(sessionKey, SessionCache.session(session)), {
+              discard: true
+            }))
     )
+  }
 }
 
 const build = (
@@ -240,16 +250,17 @@ const build = (
   options: ClientOptions,
   made: {
     readonly backend: TlsBackend["Type"]
-    readonly scope: Scope.Scope
     readonly database: TlsDatabaseShape
     readonly policy: AcceptCertificate.Policy
     readonly identity: Identity
     readonly cache: SessionCache.SessionCacheShape
     readonly sessionKey: string
     readonly session: Option.Option<Uint8Array>
-  }
+  },
+  handshake: boolean
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope> => {
-  const { backend, cache, database, identity, scope, sessionKey } = made
+  const { backend, cache, database, identity, sessionKey } = made
+  const closing = new ClientClosing(cache, sessionKey)
   return Effect.flatMap(
     backend.client({
       ...connection.engineSettings(options, transport, database),
@@ -257,7 +268,8 @@ const build = (
       alpn: options.alpn ?? [],
       serverIdentity: identity.check,
       serverName: identity.serverName,
-      session: made.session
+      session: made.session,
+      beforeClose: closing.beforeClose
     }),
     (engine) => {
       const conn = connection.make({
@@ -273,19 +285,11 @@ const build = (
         policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
         abortEndsHandshake: true
       }) as TlsClientConnection
-      // one finalizer of the scope itself (it needs none of the fiber's state, so it skips the
-      // bookkeeping of Effect.addFinalizer), run before the engine's close: it keeps the newest
-      // session of a connection that verified, for the next one to the same server (TLS 1.3
-      // tickets arrive after the handshake, so this may wait for one), and counts the
-      // connection as closed
-      // (counted once the finalizer is in place: an interruption in between counts nothing)
-      const opened = { counted: false }
-      const finalizer = clientFinalizer(opened, cache, sessionKey, conn, engine)
-      return Effect.map(Scope.addFinalizer(scope, finalizer), () => {
-        opened.counted = true
-        telemetry.connectionOpened("client")
-        return conn
-      })
+      // the engine's finalizer is in place (backend.client added it to the scope, and it asks
+      // `closing` first): counted as open from here, so an interruption before counts nothing
+      closing.opened = { conn, engine }
+      telemetry.connectionOpened("client")
+      return handshake ? Effect.as(conn.handshake, conn) : Effect.succeed(conn)
     }
   )
 }
@@ -299,8 +303,7 @@ const build = (
 export const connect = (
   transport: Transport,
   options: ClientOptions = {}
-): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> =>
-  Effect.tap(make(transport, options), (conn): Effect.Effect<HandshakeInfo, TlsError> => conn.handshake)
+): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope | TlsBackend> => makeChecked(transport, options, true)
 
 const isCertificateRequired = (u: unknown): u is TlsCertificateRequiredError =>
   isTlsError(u) && u._tag === "TlsCertificateRequiredError"

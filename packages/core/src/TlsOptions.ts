@@ -311,3 +311,33 @@ export const validateOnce = <A, I>(
 ): Effect.Effect<void, TlsConfigError> =>
   // (suspended: a decode runs as soon as its Effect is made, remembered or not)
   validated.remembered(schema, input, Effect.suspend(() => validate(schema, subject, input)))
+
+/**
+ * `validateOnce`, then `effect`: `effect` itself when `input` passed before (as
+ * `validateOnce` remembers), so a connection whose options were checked already spends no
+ * Effect step on them.
+ *
+ * @example
+ * ```ts
+ * import { TlsOptions } from "@effect-tls/core"
+ * import { Effect } from "effect"
+ *
+ * const options = { serverIdentity: "example.com" }
+ * const opened = TlsOptions.validateOnceThen(
+ *   TlsOptions.ClientOptions,
+ *   "TlsClient options",
+ *   options,
+ *   Effect.succeed("checked")
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validateOnceThen = <A, I, B, E, R>(
+  schema: Schema.Schema<A, I, never>,
+  subject: string,
+  input: object | undefined,
+  effect: Effect.Effect<B, E, R>
+): Effect.Effect<B, E | TlsConfigError, R> =>
+  validated.isRemembered(schema, input) ? effect : Effect.zipRight(validateOnce(schema, subject, input), effect)

@@ -93,10 +93,7 @@ export const ConnectOptionsSchema = Schema.Struct({
 export const connect = (
   options: ConnectOptions
 ): Effect.Effect<Transport.Transport, Transport.TransportError | TlsConfigError, Scope.Scope> =>
-  Effect.zipRight(
-    TlsOptions.validateOnce(ConnectOptionsSchema, "NodeTransport.connect options", options),
-    internal.connect(options)
-  )
+  TlsOptions.validateOnceThen(ConnectOptionsSchema, "NodeTransport.connect options", options, internal.connect(options))
 
 /**
  * Adapts an existing `net.Socket` or any `Duplex` (create sockets with

@@ -11,6 +11,7 @@ import type * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
@@ -62,21 +63,22 @@ export const makeClient = (
     } catch (cause) {
       return Effect.fail(invalidSettings("client")(cause))
     }
-    // (what the bridge and an enabled key log run their Effects with: the fiber's context and
-    // refs, with the default flags, as Effect.runtime's outside an uninterruptible region)
-    const runtime = Runtime.make({
-      context,
-      fiberRefs: fiber.getFiberRefs(),
-      runtimeFlags: Runtime.defaultRuntimeFlags
-    })
     const offered = Option.getOrUndefined(Option.flatMap(config.session, unwrapSession))
-    const withKeyLog = keyLog.attach(Context.get(context, KeyLog.KeyLog), runtime)
     const sniffs = acceptedCasMatter(config, context)
+    const native = nativeSocket(config, sniffs)
+    const log = Context.get(context, KeyLog.KeyLog)
+    // (what the bridge and an enabled key log run their Effects with: the fiber's context and
+    // refs, with the default flags, as Effect.runtime's outside an uninterruptible region; made
+    // only for them: reading the fiber's refs copies them)
+    const runtime = native === undefined || log.enabled
+      ? Runtime.make({ context, fiberRefs: fiber.getFiberRefs(), runtimeFlags: Runtime.defaultRuntimeFlags })
+      : undefined
+    const withKeyLog = runtime === undefined ? undefined : keyLog.attach(log, runtime)
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "client",
       config,
       (underlying) => {
-        const socket = withKeyLog(tls.connect({
+        const made = tls.connect({
           socket: underlying,
           secureContext,
           rejectUnauthorized: false,
@@ -87,19 +89,35 @@ export const makeClient = (
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
-        } as tls.ConnectionOptions))
+        } as tls.ConnectionOptions)
+        const socket = withKeyLog === undefined ? made : withKeyLog(made)
         skipNodesPeerCertificateRead(socket)
         return socket
       },
       runtime,
-      nativeSocket(config, sniffs),
+      native,
       new ClientSessions(offered),
       sniffs,
       Option.getOrElse(Context.getOption(context, SessionCache.SessionCache), () => defaultSessionCache) !==
         SessionCache.disabled
     )
+    const scope = Context.get(context as Context.Context<Scope.Scope>, Scope.Scope)
+    const beforeClose = config.beforeClose
     return Effect.as(
-      closeWith(Context.get(context as Context.Context<Scope.Scope>, Scope.Scope), connection),
+      closeWith(scope, beforeClose === undefined ? connection : new ClosingFirst(beforeClose, connection)),
       connection
     )
   })
+
+/** The engine's close after the caller's `beforeClose` (`ClientConfig.beforeClose`), in one finalizer. */
+class ClosingFirst {
+  constructor(
+    private readonly beforeClose: () => Effect.Effect<void> | undefined,
+    private readonly connection: NodeTlsConnection
+  ) {}
+  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    const first = this.beforeClose()
+    const close = this.connection.close(exit)
+    return first === undefined ? close : Effect.zipRight(first, close)
+  }
+}

@@ -333,9 +333,7 @@ const closeNative = (connection: NodeTlsConnection, socket: tls.TLSSocket, milli
     }
     unwatch = connection.whenReady(ready, done)
     if (!connection.tornDown) timer = setTimeout(done, millis)
-    return Effect.sync(() => {
-      if (timer !== undefined) clearTimeout(timer)
-      unwatch()
-      stop(connection)
-    })
+    // no canceler: the close runs only as the scope's finalizer, uninterruptible (`closeWith`),
+    // where none could run (one would cost the interruption bookkeeping of Effect.async on
+    // every close); it ends by itself within closeTimeout
   })
