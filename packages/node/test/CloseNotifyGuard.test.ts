@@ -169,7 +169,6 @@ describe("close_notify guard (half-close on Bun)", () => {
           Effect.gen(function*() {
             const parts = ["ping", " and ", "p", "x".repeat(40_000), "q"]
             const recorded = yield* record(yield* fixture, version, peer, parts, "close_notify", ciphers)
-            if (ciphers !== undefined) assert.match(recorded.cipher ?? "", /CHACHA20_POLY1305/)
             const all = join(recorded.received)
             const closeNotify = lastRecord(all)
             assert.strictEqual(closeNotify[0], version === "TLSv1.3" ? 23 : 21)
@@ -182,6 +181,8 @@ describe("close_notify guard (half-close on Bun)", () => {
               assert.isFalse(guard.peerClosed())
               return
             }
+            // (where keys are logged, TLS 1.2 names in `ciphers` are honoured: Node, Bun)
+            if (ciphers !== undefined) assert.match(recorded.cipher ?? "", /CHACHA20_POLY1305/)
             const before = yield* readAvailable(guard.transport)
             assert.isFalse(before.ended)
             assert.deepStrictEqual(before.bytes, all.subarray(0, all.length - closeNotify.length))

@@ -425,8 +425,8 @@ export class NodeTlsConnection implements EngineConnection {
    * A TLS 1.3 server sends its tickets after it has read our Finished, about one round trip
    * after our handshake completed: a connection closed at once would never see one, and every
    * connection after it would run a full handshake. So, after a full handshake, when a
-   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWait.ticketWaitMs` (wall clock: a
-   * network delay, not a user timeout) and no longer than the connection stays quiet: any
+   * `SessionCache` keeps them and none has come yet, this waits for the first ticket, at most `ticketWait.ticketWaitMs` (wall clock, and
+   * `ticketWaitTurns` turns of its timer: a network delay, not a user timeout) and no longer than the connection stays quiet: any
    * plaintext, end or failure first means the server sends none.
    */
   // (made on use, as `firstTicket`: most connections never ask, and an idle one keeps nothing for it)
