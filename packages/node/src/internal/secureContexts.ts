@@ -207,8 +207,6 @@ const lookUp = (
     ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
-  const unverifiable = server ? unverifiableClientCas(config as ServerConfig) : undefined
-  if (unverifiable !== undefined) throw new Error(unverifiable)
   const settings = JSON.stringify([
     server,
     config.minVersion,
