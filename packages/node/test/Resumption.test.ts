@@ -96,8 +96,10 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               [1, 2],
               () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
             )
-            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, true])
+            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])
+            // (what follows reads OpenSSL's session)
+            if (!resumes) return
             assert.isAbove(stored.length, 0)
             const leaf = Buffer.from(fixture.server.certificate.der)
             for (const bytes of stored) {
@@ -131,9 +133,10 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               [1, 2],
               () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
             )
-            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, true])
+            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.include([...infos[0]!.peerCertificateErrors], "UnknownCa")
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])
+            if (!resumes) return
             // (node reads OpenSSL's stored verdict only beside the certificate: it stays in the session)
             const leaf = Buffer.from((yield* TestPki.TestPki).server.certificate.der)
             assert.isAbove(stored.length, 0)

@@ -204,7 +204,7 @@ const lookUp = (
 ): tls.SecureContext => {
   // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
   const unhonoured = Option.isSome(config.ciphers)
-    ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
+    ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion), config.minVersion)
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
   const settings = JSON.stringify([
