@@ -18,7 +18,7 @@ import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
 import * as internals from "./nodeInternals.js"
-import { type SecureContextCache, secureContextFor, serverContextCas } from "./secureContexts.js"
+import { type SecureContextCache, secureContextFor, serverContextCas, unverifiableClientCas } from "./secureContexts.js"
 import { untellableTruncation } from "./truncation.js"
 
 /**
@@ -63,6 +63,9 @@ export const makeServer = (
     if (refusal !== undefined) return Effect.fail(refusal)
     let secureContext: tls.SecureContext
     try {
+      // (Bun refuses in the handshake a client chain its `ca` does not verify)
+      const unverifiable = unverifiableClientCas(config)
+      if (unverifiable !== undefined) throw new Error(unverifiable)
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
       secureContext = secureContextFor(cache, config, serverContextCas(config))
     } catch (cause) {
