@@ -343,7 +343,7 @@ const countClosed = Effect.sync(() => telemetry.connectionClosed("server"))
  * an engine made later, or never (a server that chooses by the ClientHello).
  */
 const countOpen = (scope: Scope.Scope): Effect.Effect<void> =>
-  Effect.map(Scope.addFinalizer(scope, countClosed), () => telemetry.connectionOpened("server"))
+  Effect.uninterruptible(Effect.map(Scope.addFinalizer(scope, countClosed), () => telemetry.connectionOpened("server")))
 
 /**
  * `EngineConfig.beforeClose` of an engine made at once: the connection counted as closed in
@@ -413,12 +413,15 @@ const build = (
   }
   // (validated: a server without `sni` has a certificate)
   const certificate = options.certificate!
-  // (counted once the engine's finalizer, which counts it as closed, is in place)
+  // (counted once the engine's finalizer, which counts it as closed, is in place: no
+  // interruption in between)
   const withKey = (key: CertifiedKey) =>
-    Effect.map(engineFor(Option.some(key), options.alpn ?? [], Option.none(), closedFirst), (engine) => {
-      telemetry.connectionOpened("server")
-      return connectionOver(engine)
-    })
+    Effect.uninterruptible(
+      Effect.map(engineFor(Option.some(key), options.alpn ?? [], Option.none(), closedFirst), (engine) => {
+        telemetry.connectionOpened("server")
+        return connectionOver(engine)
+      })
+    )
   return Credentials.isCredentials(certificate) ? Effect.flatMap(certificate.get, withKey) : withKey(certificate)
 }
 
