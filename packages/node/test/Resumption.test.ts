@@ -47,6 +47,13 @@ const setup = (extra: Partial<TlsClient.ClientOptions> = {}) =>
     return { connect, fixture, options }
   })
 
+/**
+ * Whether a client resumes: not on Deno 2.9, whose getSession() is a 40-byte blob that does not
+ * resume (the README's "resumption" cell): there every handshake must be a full one, the
+ * certificate verified and the policy run each time (never a false resumption).
+ */
+const resumes = typeof (globalThis as any).Deno !== "object"
+
 /** A cache's answer as bytes (null when it had nothing). */
 const bytes = (option: Option.Option<SessionCache.Session>) => Option.getOrNull(Option.map(option, Redacted.value))
 
@@ -65,7 +72,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             const first = yield* roundTrip(connect, options)
             const second = yield* roundTrip(connect, options)
             const third = yield* roundTrip(connect, options)
-            assert.deepStrictEqual([first.resumed, second.resumed, third.resumed], [false, true, true])
+            assert.deepStrictEqual([first.resumed, second.resumed, third.resumed], [false, resumes, resumes])
             assert.strictEqual(second.protocolVersion, version)
             // the resumed handshake still carries the peer's certificate, verified again
             assert.strictEqual(
@@ -153,7 +160,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             yield* first.write(new TextEncoder().encode("ping"))
             yield* first.read
             const second = yield* TlsClient.connect(yield* connect, { ...options, resumeFrom: first })
-            assert.isTrue((yield* second.handshake).resumed)
+            assert.strictEqual((yield* second.handshake).resumed, resumes)
           }).pipe(Effect.provide(SessionCache.layerDisabled)))
       })
     }
@@ -188,7 +195,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           )
           assert.isFalse(infos[0]!.resumed)
           const share = resumedShare(infos)
-          assert.isAtLeast(share, 0.95, `resumed ${share * 100} %`)
+          if (resumes) assert.isAtLeast(share, 0.95, `resumed ${share * 100} %`)
+          else assert.strictEqual(share, 0, `resumed ${share * 100} %`)
         }).pipe(Effect.provide(SessionCache.layerMemory({ reuseTickets: true }))))
 
       it.scoped("by default no ticket is offered twice (single use, RFC 8446 C.4): two reconnections in three resume", () =>
@@ -208,8 +216,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             Array.from({ length: 13 }),
             () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
           )
-          assert.isAbove(offered.length, 0)
           assert.strictEqual(new Set(offered).size, offered.length, "a ticket was offered twice")
+          if (!resumes) return assert.deepStrictEqual(infos.filter((info) => info.resumed), [])
+          assert.isAbove(offered.length, 0)
           // node:tls servers send two tickets after a full handshake and none after a resumed one
           assert.deepStrictEqual(infos.slice(0, 7).map((info) => info.resumed), [
             false,
@@ -242,7 +251,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           const runtimeB = yield* Layer.toRuntime(NodeTlsBackend.layer)
           const inA = yield* Effect.forEach([1, 2], () => roundTrip(connect, options).pipe(Effect.provide(runtimeA)))
           const inB = yield* roundTrip(connect, options).pipe(Effect.provide(runtimeB))
-          assert.deepStrictEqual(inA.map((info) => info.resumed), [false, true])
+          assert.deepStrictEqual(inA.map((info) => info.resumed), [false, resumes])
           assert.isFalse(inB.resumed)
         }))
 

@@ -101,6 +101,62 @@ const sessionIdContext = (
     .digest("hex")
     .slice(0, 32)
 
+const casBytes = new WeakMap<ReadonlyArray<Certificate.Certificate>, number>()
+
+/**
+ * The CAs a server's node:tls context gets as `ca`: what it trusts for a client's chain, and
+ * whose names its CertificateRequest carries (node's `ca` does both). The `clientCas`, except
+ * where node:tls would also send them after the server's chain (Deno: `runtime.serverSendsCaCertificates`):
+ * none there when the server asks for no certificate, or when they are more than
+ * `runtime.serverCaCertificatesBound` bytes (the system store's). node:tls's verdict on the
+ * client's chain counts only when this is the database's anchors (`handshakeReport`).
+ *
+ * @internal
+ */
+export const serverContextCas = (config: ServerConfig): ReadonlyArray<Certificate.Certificate> => {
+  if (!runtime.serverSendsCaCertificates) return config.clientCas
+  if (config.clientAuth === "none") return []
+  let bytes = casBytes.get(config.clientCas)
+  if (bytes === undefined) {
+    bytes = config.clientCas.reduce((sum, ca) => sum + ca.der.byteLength, 0)
+    casBytes.set(config.clientCas, bytes)
+  }
+  return bytes <= runtime.serverCaCertificatesBound ? config.clientCas : []
+}
+
+const covering = new WeakMap<ReadonlyArray<Certificate.Certificate>, WeakMap<object, boolean>>()
+
+/**
+ * Why a server that requires a client certificate cannot be made here, if it cannot: where
+ * node:tls refuses in the handshake a chain its `ca` does not verify
+ * (`runtime.serverRefusesUnverifiedClients`, Bun), `clientCas` must name every anchor of the
+ * database, else a certificate the database trusts would be refused. Checked once per
+ * (`clientCas`, anchors).
+ *
+ * @internal
+ */
+export const unverifiableClientCas = (config: ServerConfig): string | undefined => {
+  if (!runtime.serverRefusesUnverifiedClients || config.clientAuth !== "required") return undefined
+  const anchors = config.database.anchors
+  if (config.clientCas === anchors) return undefined
+  let byAnchors = covering.get(config.clientCas)
+  if (byAnchors === undefined) {
+    byAnchors = new WeakMap()
+    covering.set(config.clientCas, byAnchors)
+  }
+  let covered = byAnchors.get(anchors)
+  if (covered === undefined) {
+    const named = new Set(config.clientCas.map((ca) => ca.fingerprintSha256))
+    covered = anchors.every((anchor) => named.has(anchor.fingerprintSha256))
+    byAnchors.set(anchors, covered)
+  }
+  return covered
+    ? undefined
+    : runtime.lacks(
+      "refuses in the handshake a client certificate its CAs do not verify: a server that requires one must name every anchor of its database in `clientCas`"
+    )
+}
+
 /** @internal */
 export const secureContextFor = (
   cache: SecureContextCache,
@@ -151,6 +207,8 @@ const lookUp = (
     ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
+  const unverifiable = server ? unverifiableClientCas(config as ServerConfig) : undefined
+  if (unverifiable !== undefined) throw new Error(unverifiable)
   const settings = JSON.stringify([
     server,
     config.minVersion,

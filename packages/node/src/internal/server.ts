@@ -19,12 +19,8 @@ import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
 import * as internals from "./nodeInternals.js"
-import * as runtimeFacts from "./runtime.js"
-import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
+import { type SecureContextCache, secureContextFor, serverContextCas } from "./secureContexts.js"
 import { untellableTruncation } from "./truncation.js"
-
-/** (the factory's `runtime` hides the module) */
-const serverSendsCaCertificates = runtimeFacts.serverSendsCaCertificates
 
 /**
  * The server's TLSSocket options: the seam for SNI and ALPN callbacks and ticket keys.
@@ -69,11 +65,7 @@ export const makeServer = (
     let secureContext: tls.SecureContext
     try {
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
-      secureContext = secureContextFor(
-        cache,
-        config,
-        serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
-      )
+      secureContext = secureContextFor(cache, config, serverContextCas(config))
     } catch (cause) {
       return Effect.fail(invalidSettings("server")(cause))
     }
