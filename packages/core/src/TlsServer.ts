@@ -370,8 +370,17 @@ const build = (
     if (Option.isSome(certificate)) {
       telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
     }
+    // (every field named, in one literal: a spread into a literal with more fields after it
+    // made new hidden classes for every connection)
+    const settings = connection.engineSettings(options, transport, database)
     return backend.server({
-      ...connection.engineSettings(options, transport, database),
+      transport: settings.transport,
+      minVersion: settings.minVersion,
+      maxVersion: settings.maxVersion,
+      ciphers: settings.ciphers,
+      database: settings.database,
+      requireCloseNotify: settings.requireCloseNotify,
+      closeTimeout: settings.closeTimeout,
       certificate,
       alpn,
       clientAuth,
