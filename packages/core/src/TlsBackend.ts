@@ -147,6 +147,13 @@ export interface EngineConfig {
   readonly requireCloseNotify: boolean
   /** Bounds closing (the close_notify's flush, or the abortive teardown), on Effect's Clock. */
   readonly closeTimeout: Duration.Duration
+  /**
+   * Asked first when the connection closes, inside the engine's own finalizer (so that core
+   * needs no finalizer of its own): what to run before the engine closes (a client keeps the
+   * newest session; both sides count the connection as closed), or nothing. Runs once, and
+   * must not fail.
+   */
+  readonly beforeClose?: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 /**
@@ -160,13 +167,6 @@ export interface ClientConfig extends EngineConfig {
   readonly serverName: Option.Option<string>
   /** A session (from this engine's `session`) to offer for resumption. */
   readonly session: Option.Option<Uint8Array>
-  /**
-   * Asked first when the connection closes, inside the engine's own finalizer (so that core
-   * needs no finalizer of its own): what to run before the engine closes (core keeps the
-   * newest session and counts the connection as closed), or nothing. Runs once, and must not
-   * fail.
-   */
-  readonly beforeClose?: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 /**

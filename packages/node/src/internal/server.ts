@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
+import { ClosingFirst } from "./client.js"
 import { closeWith } from "./closing.js"
 import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
 import { invalidSettings } from "./errors.js"
@@ -92,5 +93,12 @@ export const makeServer = (
       native,
       undefined
     )
-    return Effect.as(closeWith(Context.get(context, Scope.Scope), connection), connection)
+    const beforeClose = config.beforeClose
+    return Effect.as(
+      closeWith(
+        Context.get(context, Scope.Scope),
+        beforeClose === undefined ? connection : new ClosingFirst(beforeClose, connection)
+      ),
+      connection
+    )
   })
