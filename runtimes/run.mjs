@@ -2,7 +2,11 @@
 // `npm ci --prefix runtimes`): the demo, then the conformance suites, the interop tests and
 // the hostile-input property tests under vitest on that runtime. Every failure must be one
 // that runtimes/expected.json documents (a cell the README's support matrix marks
-// unsupported, with its reason), and every documented failure must still happen: a runtime
+// unsupported, with its reason), and fail as documented: each entry names, besides the tests
+// (`match`, over the test's full name), the documented outcome (`error`, over the failure's
+// message, its stack left out: the typed error's tag and reason, or the assertion that shows
+// the documented behaviour). A documented test that fails otherwise (a timeout, a crash, other
+// bytes, another error) fails the run. Every documented failure must still happen: a runtime
 // that got better, or worse, fails the run until the matrix says so. An entry marked
 // `intermittent` (seen failing under load, not on every run) may also pass.
 //
@@ -50,6 +54,20 @@ const suites = [
 ]
 
 const expected = JSON.parse(fs.readFileSync(path.join(here, "expected.json"), "utf8"))
+for (const [name, { failing }] of Object.entries(expected)) {
+  for (const entry of failing) {
+    if (typeof entry.match !== "string" || typeof entry.error !== "string" || typeof entry.reason !== "string") {
+      throw new Error(`runtimes/expected.json: ${name}: an entry needs match, error and reason: ${JSON.stringify(entry)}`)
+    }
+  }
+}
+
+/** A failure's message without its stack (vitest's failureMessages hold both). */
+const messageOf = (message) => {
+  const lines = String(message ?? "").split("\n")
+  const stack = lines.findIndex((line) => /^\s+at /.test(line))
+  return (stack === -1 ? lines : lines.slice(0, stack)).join("\n").trim()
+}
 
 const run = (command, args, options) => {
   const started = Date.now()
@@ -93,28 +111,45 @@ const checkSuites = (name, runtime) => {
     for (const file of report.testResults) {
       const fileName = path.relative(root, file.name)
       if (file.assertionResults.length === 0) {
-        failures.push({ name: `${fileName} (file)`, message: file.message })
+        failures.push({ name: `${fileName} (file)`, message: messageOf(file.message) })
       }
       for (const test of file.assertionResults) {
         if (test.status === "passed") passed++
-        else failures.push({ name: `${fileName} > ${test.fullName}`, message: test.failureMessages?.[0] ?? test.status })
+        else {
+          failures.push({
+            name: `${fileName} > ${test.fullName}`,
+            message: messageOf(test.failureMessages?.[0] ?? `not passed: ${test.status}`)
+          })
+        }
       }
     }
     totalPassed += passed
     console.log(`${name}: ${suite.dir} (${result.seconds.toFixed(1)} s): ${passed} passed, ${report.numTotalTests - passed} not passed`)
   }
-  const documented = expected[name].failing.map((entry) => ({ ...entry, regex: new RegExp(entry.match), seen: 0 }))
+  const documented = expected[name].failing.map((entry) => ({
+    ...entry,
+    regex: new RegExp(entry.match),
+    outcome: new RegExp(entry.error),
+    seen: 0
+  }))
+  const firstLine = (message) => message.split("\n")[0]
   for (const failure of failures) {
-    const entry = documented.find((e) => e.regex.test(failure.name))
-    if (list) console.log(`${name}: failed: ${failure.name}\n    ${String(failure.message).split("\n")[0]}`)
-    if (entry === undefined) {
-      problems.push(`${name}: undocumented failure: ${failure.name}\n    ${String(failure.message).split("\n")[0]}`)
+    const entries = documented.filter((e) => e.regex.test(failure.name))
+    const entry = entries.find((e) => e.outcome.test(failure.message))
+    if (list) console.log(`${name}: failed: ${failure.name}\n    ${firstLine(failure.message)}`)
+    if (entries.length === 0) {
+      problems.push(`${name}: undocumented failure: ${failure.name}\n    ${firstLine(failure.message)}`)
+    } else if (entry === undefined) {
+      problems.push(
+        `${name}: a documented failure failed differently: ${failure.name}\n    ${failure.message.slice(0, 600)}\n` +
+          `    documented (${entries[0].cell}): ${entries.map((e) => e.error).join(" | ")}`
+      )
     } else entry.seen++
   }
   for (const entry of documented) {
     if (entry.seen === 0 && entry.intermittent === true) console.log(`${name}: intermittent failure did not occur this run, ${entry.cell}`)
     else if (entry.seen === 0) problems.push(`${name}: documented failure no longer happens (update the matrix): ${entry.match}`)
-    else console.log(`${name}: ${entry.seen} expected failure(s), ${entry.cell}: ${entry.reason}`)
+    else console.log(`${name}: ${entry.seen} expected failure(s), ${entry.cell} (${entry.error}): ${entry.reason}`)
   }
   totalFailed += failures.length
 }

@@ -65,6 +65,15 @@ export const resumption = (env: Env): Row => ({
       compare: "none",
       target: "≥ 95 %",
       met: atLeast(95)
-    }
+    },
+    ...(["cpuMs", "server.cpuMs"] as const).map((metric) => ({
+      label: `${metric === "cpuMs" ? "client" : "server"} CPU per resumed handshake, ticket reuse allowed`,
+      metric,
+      unit: "ms",
+      raw: "raw",
+      effect: "reuse",
+      compare: "ratio" as const,
+      target: "(informative)"
+    }))
   ]
 })

@@ -22,11 +22,17 @@
  * Resumption never skips verification: the peer's certificate of the original session is
  * verified again and the `AcceptCertificate` policy runs again.
  *
+ * Concurrent connections to one server each take a session of their own, so a single-use
+ * cache keeps up to 32 per server: with only a few, a burst of connections that all ran full
+ * handshakes brings back two tickets each, most of which would be dropped, and the next burst
+ * finds almost none (measured with 32 concurrent connections: 4 per server resumed 30 % of
+ * them, 32 per server 53 %).
+ *
  * **Where the cache comes from.** The `SessionCache` service when one is provided
  * (`layer`, `layerMemory`, `layerDisabled`); otherwise the backend's own cache, one per
  * backend layer (so two runtimes, or two tests, never share sessions); with neither,
- * resumption is off. The memory cache is bounded (256 servers, 4 sessions each, oldest dropped
- * first).
+ * resumption is off. The memory cache is bounded (256 servers, 32 sessions each, 1,024 in
+ * all, oldest dropped first).
  *
  * @example
  * ```ts
@@ -84,8 +90,13 @@ export interface SessionCacheShape {
 export interface MemoryOptions {
   /** At most this many keys (servers); default 256, the least recently stored dropped first. */
   readonly capacity?: number | undefined
-  /** Single use: at most this many sessions per key (default 4), the oldest dropped first. */
+  /** Single use: at most this many sessions per key (default 32), the oldest dropped first. */
   readonly perKey?: number | undefined
+  /**
+   * At most this many sessions in all (default 4 × `capacity`, 1,024): past it, the oldest
+   * session of the least recently stored key is dropped.
+   */
+  readonly maxSessions?: number | undefined
   /**
    * Offer a session again after it was used: each key keeps only its newest session, which a
    * newer one replaces. Connections to one server then become linkable (RFC 8446 §C.4);
@@ -95,9 +106,10 @@ export interface MemoryOptions {
 }
 
 /**
- * A bounded in-memory cache: at most `perKey` sessions (default 4) for each of at most `capacity`
- * keys (default 256); the newest session is taken first, the oldest dropped first. With
- * `reuseTickets`, a key keeps its newest session only, and taking it leaves it there.
+ * A bounded in-memory cache: at most `perKey` sessions (default 32) for each of at most `capacity`
+ * keys (default 256), and `maxSessions` in all (default 4 × `capacity`); the newest session is
+ * taken first, the oldest dropped first. With `reuseTickets`, a key keeps its newest session
+ * only, and taking it leaves it there.
  *
  * @since 0.1.0
  * @category constructors
@@ -105,15 +117,18 @@ export interface MemoryOptions {
 export const makeMemory = (options: MemoryOptions = {}): SessionCacheShape => {
   const capacity = Math.max(1, Math.floor(options.capacity ?? 256))
   const reuse = options.reuseTickets === true
-  const perKey = reuse ? 1 : Math.max(1, Math.floor(options.perKey ?? 4))
+  const perKey = reuse ? 1 : Math.max(1, Math.floor(options.perKey ?? 32))
+  const maxSessions = Math.max(1, Math.floor(options.maxSessions ?? 4 * capacity))
   // insertion order = age: the least recently stored key goes first
   const sessions = new Map<string, Array<Session>>()
+  let count = 0
   return {
     take: (key) =>
       Effect.sync(() => {
         const list = sessions.get(key)
         if (reuse) return Option.fromNullable(list?.[list.length - 1])
         const session = list?.pop()
+        if (session !== undefined) count--
         if (list !== undefined && list.length === 0) sessions.delete(key)
         return Option.fromNullable(session)
       }),
@@ -122,9 +137,23 @@ export const makeMemory = (options: MemoryOptions = {}): SessionCacheShape => {
         const list = sessions.get(key) ?? []
         sessions.delete(key)
         list.push(session)
-        while (list.length > perKey) list.shift()
+        count++
+        if (list.length > perKey) {
+          list.shift()
+          count--
+        }
         sessions.set(key, list)
-        if (sessions.size > capacity) sessions.delete(sessions.keys().next().value!)
+        if (sessions.size > capacity) {
+          const oldest = sessions.keys().next().value!
+          count -= sessions.get(oldest)!.length
+          sessions.delete(oldest)
+        }
+        while (count > maxSessions) {
+          const [oldest, sessionsOf] = sessions.entries().next().value!
+          sessionsOf.shift()
+          count--
+          if (sessionsOf.length === 0) sessions.delete(oldest)
+        }
       })
   }
 }

@@ -40,6 +40,7 @@
  */
 import type * as SocketServer from "@effect/platform/SocketServer"
 import * as SocketServerModule from "@effect/platform/SocketServer"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,6 +49,7 @@ import type * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import * as AcceptCertificate from "./AcceptCertificate.js"
 import type { Certificate } from "./Certificate.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import * as Credentials from "./Credentials.js"
@@ -56,12 +58,13 @@ import * as clientHello from "./internal/clientHello.js"
 import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
+import * as validated from "./internal/validated.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
-import { TlsDatabase } from "./TlsDatabase.js"
+import { TlsDatabase, type TlsDatabaseShape } from "./TlsDatabase.js"
 import * as TlsDatabaseModule from "./TlsDatabase.js"
 import * as TlsError from "./TlsError.js"
 import * as TlsOptions from "./TlsOptions.js"
@@ -282,59 +285,101 @@ export const make = (
   transport: Transport,
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
-  Effect.gen(function*() {
-    yield* TlsOptions.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options)
-    const backend = yield* TlsBackend
-    const clientAuth = options.clientAuth ?? "none"
+  // options that passed before need no Effect step of their own
+  validated.isRemembered(TlsOptions.ServerOptions, options)
+    ? makeValidated(transport, options)
+    : Effect.zipRight(
+      TlsOptions.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options),
+      makeValidated(transport, options)
+    )
+
+/** What `makeValidated` read from the fiber, for `build`. */
+interface Made {
+  readonly backend: TlsBackend["Type"]
+  readonly scope: Scope.Scope
+  readonly policy: AcceptCertificate.Policy
+  readonly ticketKeys: Option.Option<TicketKeys.Service>
+  readonly clientAuth: "none" | "requested" | "required"
+  /** The fiber's `Clock` (the served certificate's expiry metric). */
+  readonly clock: Clock.Clock
+}
+
+/**
+ * `make` after validation: the services are read from the fiber's context at once (one
+ * Effect step), and only what needs the runtime (a database or trust store to load, a
+ * certificate from `Credentials`, the ClientHello for a server that chooses by it) is an
+ * Effect of its own.
+ */
+const makeValidated = (
+  transport: Transport,
+  options: ServerOptions
+): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
+  Effect.withFiberRuntime((fiber) => {
+    const context = fiber.currentContext as Context.Context<Scope.Scope | TlsBackend>
+    const backend = Context.get(context, TlsBackend)
+    const made: Made = {
+      backend,
+      scope: Context.get(context, Scope.Scope),
+      policy: options.acceptCertificate ?? Context.get(context, AcceptCertificate.AcceptCertificate),
+      ticketKeys: options.ticketKeys !== undefined
+        ? Option.some(options.ticketKeys)
+        : Context.getOption(context, TicketKeys.TicketKeys),
+      clientAuth: options.clientAuth ?? "none",
+      clock: Context.get(fiber.currentDefaultServices, Clock.Clock)
+    }
     // a server that asks for no certificate verifies nothing: no need to load a store
-    const database = clientAuth === "none"
-      ? TlsDatabaseModule.empty
-      : yield* connection.resolveDatabase(
-        options,
-        Effect.flatMap(
-          Effect.serviceOption(TlsDatabase),
-          Option.match({ onNone: () => backend.defaultDatabase, onSome: Effect.succeed })
-        )
-      )
-    const policy = yield* connection.policyFor(options)
-    const ticketKeys = options.ticketKeys !== undefined
-      ? Option.some(options.ticketKeys)
-      : yield* Effect.serviceOption(TicketKeys.TicketKeys)
-    const engineFor = (
-      certificate: Option.Option<CertifiedKey>,
-      alpn: ReadonlyArray<string>,
-      ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
-    ) =>
-      Effect.zipRight(
-        Option.match(certificate, { onNone: () => Effect.void, onSome: telemetry.certificateExpiry }),
-        backend.server({
-          ...connection.engineSettings(options, transport, database),
-          certificate,
-          alpn,
-          clientAuth,
-          clientCas: options.clientCas ?? database.anchors,
-          ticketKeys: ticketKey
-        })
-      )
-    yield* telemetry.trackOpen("server")
-    const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
-      Option.isSome(ticketKeys)
-    const scope = yield* Effect.scope
-    const engine = choosesByHello
-      ? yield* lazyEngine(
-        transport,
-        Effect.flatMap(
-          choose(transport, options, ticketKeys),
-          ({ alpn, certificate, ticketKey }) => Scope.extend(engineFor(certificate, alpn, ticketKey), scope)
-        )
-      )
-      : yield* engineFor(Option.some(yield* currentKey(options.certificate!)), options.alpn ?? [], Option.none())
-    return connection.make({
+    if (made.clientAuth === "none") return build(transport, options, made, TlsDatabaseModule.empty)
+    const database = options.database
+    if (database === undefined) {
+      const service = Context.getOption(context, TlsDatabase)
+      return Option.isSome(service)
+        ? build(transport, options, made, service.value)
+        : Effect.flatMap(backend.defaultDatabase, (loaded) => build(transport, options, made, loaded))
+    }
+    return Credentials.isTrust(database)
+      ? Effect.flatMap(database.get, (loaded) => build(transport, options, made, loaded))
+      : build(transport, options, made, database)
+  })
+
+/** The open-connections gauge's decrement, one Effect for every server connection. */
+const countClosed = Effect.sync(() => telemetry.connectionClosed("server"))
+
+/** One more open server connection until `scope` closes (a finalizer of the scope itself). */
+const countOpen = (scope: Scope.Scope): Effect.Effect<void> =>
+  Effect.map(Scope.addFinalizer(scope, countClosed), () => telemetry.connectionOpened("server"))
+
+const build = (
+  transport: Transport,
+  options: ServerOptions,
+  made: Made,
+  database: TlsDatabaseShape
+): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope> => {
+  const { backend, clientAuth, scope, ticketKeys } = made
+  const engineFor = (
+    certificate: Option.Option<CertifiedKey>,
+    alpn: ReadonlyArray<string>,
+    ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
+  ) => {
+    if (Option.isSome(certificate)) {
+      telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
+    }
+    return backend.server({
+      ...connection.engineSettings(options, transport, database),
+      certificate,
+      alpn,
+      clientAuth,
+      clientCas: options.clientCas ?? database.anchors,
+      ticketKeys: ticketKey
+    })
+  }
+  const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined || Option.isSome(ticketKeys)
+  const connectionOver = (engine: EngineConnection) =>
+    connection.make({
       side: "server",
       engine,
       transport,
       database,
-      policy,
+      policy: made.policy,
       identity: Option.none(),
       clientAuth,
       handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
@@ -342,7 +387,30 @@ export const make = (
       // an engine made after the ClientHello was read cannot end a read of it
       abortEndsHandshake: !choosesByHello
     }) as TlsServerConnection
-  })
+  if (choosesByHello) {
+    return Effect.zipRight(
+      countOpen(scope),
+      Effect.map(
+        lazyEngine(
+          transport,
+          Effect.flatMap(
+            choose(transport, options, ticketKeys),
+            ({ alpn, certificate, ticketKey }) => Scope.extend(engineFor(certificate, alpn, ticketKey), scope)
+          )
+        ),
+        connectionOver
+      )
+    )
+  }
+  // (validated: a server without `sni` has a certificate)
+  const certificate = options.certificate!
+  const withKey = (key: CertifiedKey) =>
+    Effect.flatMap(
+      engineFor(Option.some(key), options.alpn ?? [], Option.none()),
+      (engine) => Effect.as(countOpen(scope), connectionOver(engine))
+    )
+  return Credentials.isCredentials(certificate) ? Effect.flatMap(certificate.get, withKey) : withKey(certificate)
+}
 
 /**
  * `make` followed by the handshake.

@@ -21,6 +21,10 @@ import { tcpServers, tcpSockets } from "./tcpHandles.js"
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
+// (Deno 2.9: the README's support matrix; its cells are asserted here as documented: the engine
+// keeps the bridge, a client cannot decrypt a TLS 1.3 CertificateRequest, nor resume)
+const onDeno = typeof (globalThis as any).Deno === "object"
+
 const eventually = <A>(check: Effect.Effect<A>, until: (a: A) => boolean) =>
   Effect.repeat(check, { until, schedule: Schedule.spaced("20 millis") }).pipe(
     Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("condition not reached in 5 s") })
@@ -201,8 +205,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             database: fixture.pki.database,
             requireCloseNotify: false
           })
-          // the transport's own listeners were detached: node:tls owns the socket
-          assert.strictEqual(socket.listenerCount("readable"), 0)
+          // the transport's own listeners were detached: node:tls owns the socket (Deno: the bridge
+          // reads it, the transport's listener stays)
+          assert.strictEqual(socket.listenerCount("readable"), onDeno ? 1 : 0)
           const payload = new Uint8Array(1024 * 1024).fill(7)
           yield* Effect.forkScoped(Effect.zipRight(client.write(payload), client.closeWrite))
           const received = yield* Stream.runFold(client.stream, 0, (n, chunk) => n + chunk.length)
@@ -255,11 +260,20 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
                   Option.some<CertifiedKey>(fixture.client.certifiedKey)
                 )
             })
-            const client = yield* TlsClient.connectWithInteraction(connect, {
+            const connected = TlsClient.connectWithInteraction(connect, {
               serverIdentity: "localhost",
               database: fixture.pki.database,
               maxVersion: version
             }).pipe(Effect.provide(TlsInteraction.layer(interaction)))
+            if (onDeno && version === "TLSv1.3") {
+              // the request unread, the interaction is not asked: the server's refusal, typed, no names
+              const error = yield* Effect.flip(Effect.flatMap(connected, (client) => client.read))
+              assert.strictEqual(error._tag, "TlsCertificateRequiredError")
+              if (error._tag === "TlsCertificateRequiredError") assert.deepStrictEqual(error.acceptedCas, [])
+              assert.deepStrictEqual(yield* Ref.get(asked), [])
+              return
+            }
+            const client = yield* connected
             yield* client.write(encoder.encode("with a certificate"))
             yield* client.closeWrite
             const chunks = yield* Stream.runCollect(client.stream)
@@ -299,8 +313,9 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             database: fixture.pki.database
           }).pipe(Effect.provide(TlsInteraction.layer(declines)))
           const info = yield* client.handshake
-          assert.isTrue(Option.isSome(info.acceptedCas))
-          assert.strictEqual(yield* Ref.get(asked), 1)
+          // (Deno, TLS 1.3: the request unread, the interaction is not asked)
+          assert.strictEqual(Option.isSome(info.acceptedCas), !onDeno)
+          assert.strictEqual(yield* Ref.get(asked), onDeno ? 0 : 1)
           yield* client.write(encoder.encode("anonymous"))
           yield* client.closeWrite
           assert.strictEqual(yield* Stream.runFold(client.stream, 0, (n, chunk) => n + chunk.length), 9)
@@ -373,7 +388,8 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               yield* Stream.runDrain(client.stream)
             }))
           }
-          assert.deepStrictEqual(resumed, [false, true])
+          // (a Deno client never resumes: a full handshake, the policy runs as well)
+          assert.deepStrictEqual(resumed, [false, !onDeno])
           assert.strictEqual(yield* Ref.get(calls), 2)
         }))
     })

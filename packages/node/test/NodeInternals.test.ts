@@ -53,8 +53,8 @@ const nativeEndOf = (options: ReturnType<typeof TestPki.nodeTlsOptions>, scenari
       if ((scenario.subject === "server") === isServer) {
         const watch = internals.watchNativeEnd(socket)
         if (watch === undefined) return resume(Effect.succeed("unavailable"))
-        socket.on("end", () => resume(Effect.succeed(watch())))
-        socket.on("close", () => resume(Effect.succeed(`closed before its end (${watch()})`)))
+        socket.on("end", () => resume(Effect.succeed(watch.end)))
+        socket.on("close", () => resume(Effect.succeed(`closed before its end (${watch.end})`)))
         const pull = () => {
           while (socket.read() !== null) if (scenario.slowReader) break
           if (!socket.readableEnded) setTimeout(pull, scenario.slowReader ? 2 : 0)

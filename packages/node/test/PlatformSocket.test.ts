@@ -95,7 +95,9 @@ TransportSuite.run(
 
 TlsSuite.run("node engine over Transport -> PlatformSocket -> Transport", {
   makePair: throughSockets(MemoryTransport.pair()),
-  backend: NodeTlsBackend.layer
+  backend: NodeTlsBackend.layer,
+  // (Deno 2.9 logs no keys: a client cannot decrypt a TLS 1.3 CertificateRequest)
+  tls13AcceptedCas: typeof (globalThis as any).Deno !== "object"
 })
 
 // ---- interop ---------------------------------------------------------------------------------------

@@ -4,7 +4,9 @@
  * cell needs, the test asserts the documented typed error instead: never lost bytes, never a
  * wrong verdict.
  */
+import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as ChannelBinding from "@effect-tls/core/ChannelBinding"
+import type { HandshakeInfo } from "@effect-tls/core/HandshakeInfo"
 import * as SessionCache from "@effect-tls/core/SessionCache"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
@@ -19,6 +21,7 @@ import { assert, describe, layer } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -29,6 +32,8 @@ import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTlsDatabase from "../src/NodeTlsDatabase.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import * as OurServer from "./interop/ourServer.js"
+import * as Peers from "./interop/peers.js"
 
 const runtime = typeof (globalThis as any).Deno === "object"
   ? "deno"
@@ -212,16 +217,28 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             const writer = yield* Effect.fork(Effect.forever(Effect.tap(server.write(block), () => {
               written += block.length
             })))
-            let previous = -1
-            while (previous !== written) {
-              previous = written
-              yield* Effect.sleep("200 millis")
-            }
+            // each phase bounded, so that a failure names it (runtimes/expected.json), not the test's timeout
+            yield* Effect.gen(function*() {
+              let previous = -1
+              while (previous !== written) {
+                previous = written
+                yield* Effect.sleep("200 millis")
+              }
+            }).pipe(Effect.timeoutFail({
+              duration: "15 seconds",
+              onTimeout: () => new Error(`the writer did not stall within 15 s: ${written} bytes written`)
+            }))
             assert.isAbove(written, 0)
             assert.isBelow(written, 16 * 1024 * 1024, "bounded buffering")
             const stalledAt = written
             const reader = yield* Effect.fork(Stream.runDrain(client.stream))
-            while (written <= stalledAt) yield* Effect.sleep("20 millis")
+            yield* Effect.gen(function*() {
+              while (written <= stalledAt) yield* Effect.sleep("20 millis")
+            }).pipe(Effect.timeoutFail({
+              duration: "8 seconds",
+              onTimeout: () =>
+                new Error(`the writer did not resume within 8 s of the reader starting (stalled at ${stalledAt} bytes)`)
+            }))
             yield* Fiber.interrupt(writer)
             yield* Fiber.interrupt(reader)
           }))
@@ -283,6 +300,117 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
                 ])
               }
             }
+          }))
+
+        it.scoped("client certificates: a server trusting the system store's CAs (over 100) refuses a missing certificate typed, naming them (none on Deno)", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const system = yield* NodeTlsDatabase.system
+            assert.isAbove(system.anchors.length, 100)
+            const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+            // (TLS 1.2: a Deno client reads the CertificateRequest's names in clear)
+            const server = yield* TlsServer.make(serverTransport, {
+              certificate: fixture.server.certifiedKey,
+              clientAuth: "required",
+              database: system,
+              maxVersion: "TLSv1.2"
+            })
+            const serverError = yield* Effect.fork(Effect.flip(server.handshake))
+            const client = yield* TlsClient.make(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database
+            }).pipe(Effect.provideService(
+              TlsInteraction.TlsInteraction,
+              TlsInteraction.make({ requestCertificate: () => Effect.succeed(Option.none()) })
+            ))
+            const error = yield* Effect.flip(Effect.zipRight(client.handshake, client.read))
+            // (Deno's server would send them after its chain too, a 170 KB flight a Deno client
+            // refused: it names none, and core's verifier alone judges a client's chain)
+            assert.strictEqual(error._tag, "TlsCertificateRequiredError")
+            if (error._tag === "TlsCertificateRequiredError") {
+              assert.strictEqual(error.acceptedCas.length, runtime === "deno" ? 0 : system.anchors.length)
+            }
+            assert.strictEqual((yield* Fiber.join(serverError))._tag, "TlsCertificateRequiredError")
+          }))
+
+        for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+          it.scoped(`client certificates (${version}): the server names its clientCas, and its database judges the client's chain`, () =>
+            Effect.gen(function*() {
+              const fixture = yield* TestPki.TestPki
+              const other = yield* TestPki.make({ commonName: "Other Test CA" })
+              const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+              // the names are another CA's: node:tls, given them as `ca`, finds no issuer for the
+              // client's certificate, which the server's database trusts
+              const server = yield* TlsServer.make(serverTransport, {
+                certificate: fixture.server.certifiedKey,
+                clientAuth: "requested",
+                database: fixture.pki.database,
+                clientCas: [other.ca.certificate],
+                maxVersion: version
+              })
+              const client = yield* TlsClient.make(clientTransport, {
+                serverIdentity: "localhost",
+                database: fixture.pki.database,
+                certificate: fixture.client.certifiedKey
+              })
+              const [info, serverInfo] = yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+              assert.strictEqual(
+                Option.getOrThrow(serverInfo.peerCertificate)[0]?.fingerprintSha256,
+                fixture.client.certificate.fingerprintSha256
+              )
+              assert.isTrue(CertificateFlags.isEmpty(serverInfo.peerCertificateErrors))
+              if (runtime === "deno" && version === "TLSv1.3") assert.isTrue(Option.isNone(info.acceptedCas))
+              else {
+                assert.deepStrictEqual(Option.getOrThrow(info.acceptedCas).map((name) => name.text), [
+                  other.ca.certificate.subject.text
+                ])
+              }
+            }))
+        }
+
+        it.scoped("client certificates: a server that requires one and names other CAs than its database's accepts the database's (Node, Deno), or is refused typed at construction (Bun)", () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const other = yield* TestPki.make({ commonName: "Other Test CA" })
+            const [clientTransport, serverTransport] = yield* Effect.orDie(makePair)
+            const made = yield* Effect.either(TlsServer.make(serverTransport, {
+              certificate: fixture.server.certifiedKey,
+              clientAuth: "required",
+              database: fixture.pki.database,
+              clientCas: [other.ca.certificate]
+            }))
+            if (runtime === "bun") {
+              // (Bun's node:tls would refuse the database's certificate in the handshake)
+              assert.strictEqual(made._tag, "Left")
+              if (made._tag === "Left") {
+                assert.instanceOf(made.left, TlsError.TlsGenericError)
+                assert.strictEqual((made.left as TlsError.TlsGenericError).reason, "Misc")
+                assert.match(
+                  String((made.left.cause as Error | undefined)?.message),
+                  /name every anchor of its database/
+                )
+              }
+              // naming them all (and more) is accepted
+              const [, serverSide] = yield* Effect.orDie(makePair)
+              yield* TlsServer.make(serverSide, {
+                certificate: fixture.server.certifiedKey,
+                clientAuth: "required",
+                database: fixture.pki.database,
+                clientCas: [other.ca.certificate, ...fixture.pki.database.anchors]
+              })
+              return
+            }
+            const server = Either.getOrThrow(made)
+            const client = yield* TlsClient.make(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database,
+              certificate: fixture.client.certifiedKey
+            })
+            const [, serverInfo] = yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
+            assert.strictEqual(
+              Option.getOrThrow(serverInfo.peerCertificate)[0]?.fingerprintSha256,
+              fixture.client.certificate.fingerprintSha256
+            )
           }))
 
         it.scoped("client certificates: one from an unknown CA is refused, typed BadCertificate by the peer", () =>
@@ -595,6 +723,40 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             assert.deepStrictEqual([first.resumed, second.resumed], [false, runtime === "node"])
             assert.isTrue(Option.isSome(second.peerCertificate))
           }).pipe(Effect.provide(SessionCache.layerMemory())))
+      }
+
+      for (const version of ["TLSv1.3", "TLSv1.2"] as const) {
+        it.scoped(`resumption (${version}, our server): gnutls-cli -r resumes its session (Bun TLS 1.3: a full handshake)`, () =>
+          Effect.gen(function*() {
+            const fixture = yield* TestPki.TestPki
+            const files = yield* TestPki.writeFiles(fixture.server, fixture.pki)
+            const ours = yield* OurServer.ourServer<HandshakeInfo>({}, (conn, report) =>
+              Effect.gen(function*() {
+                yield* report(yield* conn.handshake)
+                yield* Effect.ignore(Stream.runDrain(conn.stream))
+                yield* Effect.ignore(conn.closeWrite)
+              }))
+            const cli = yield* Peers.gnutlsCli(ours.port, [
+              "-r",
+              "--x509cafile",
+              files.caFile,
+              "--priority",
+              Peers.gnutlsPriority[version]
+            ])
+            yield* cli.waitFor(
+              /- Resume Handshake was completed|- Handshake was completed[\s\S]*- Handshake was completed/
+            )
+            yield* cli.endInput
+            const output = yield* cli.output
+            const [first, second] = [yield* ours.served, yield* ours.served]
+            // (a Deno client does not resume; a Deno server does. A Bun server sends its TLS 1.3
+            // tickets only with its first data: gnutls-cli reconnects before, a full handshake)
+            const resumes = !(runtime === "bun" && version === "TLSv1.3")
+            assert.deepStrictEqual([first.resumed, second.resumed], [false, resumes], output)
+            assert.strictEqual(second.protocolVersion, version)
+            if (resumes) assert.include(output, "*** This is a resumed session")
+            else assert.notInclude(output, "*** This is a resumed session")
+          }))
       }
 
       it.scoped("native fast path: requireCloseNotify false gives node:tls the TCP socket (the bridge on Deno)", () =>

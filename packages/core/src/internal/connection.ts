@@ -15,7 +15,6 @@ import * as Certificate from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
 import * as ChannelBinding from "../ChannelBinding.js"
 import * as Condition from "../Condition.js"
-import * as Credentials from "../Credentials.js"
 import type { HandshakeInfo } from "../HandshakeInfo.js"
 import * as ProtocolVersion from "../ProtocolVersion.js"
 import type { EngineConfig, EngineConnection, EngineHandshake } from "../TlsBackend.js"
@@ -77,17 +76,6 @@ export const engineSettings = (
   requireCloseNotify: options.requireCloseNotify ?? true,
   closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
 })
-
-/** @internal */
-export const resolveDatabase = (
-  options: Pick<CommonOptions, "database">,
-  fallback: Effect.Effect<TlsDatabaseShape>
-): Effect.Effect<TlsDatabaseShape> =>
-  options.database === undefined
-    ? fallback
-    : Credentials.isTrust(options.database)
-    ? options.database.get
-    : Effect.succeed(options.database)
 
 /**
  * Parses the peer's chain once (no Effect per certificate: the same chain again is a hit of

@@ -4,7 +4,9 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as FiberSet from "effect/FiberSet"
 import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
@@ -25,6 +27,35 @@ const logAt = (level: LogLevel.Literal, message: string) => (cause: Cause.Cause<
   level === "None" || Cause.isInterruptedOnly(cause)
     ? Effect.void
     : Effect.logWithLevel(LogLevel.fromLiteral(level), message, cause)
+
+/**
+ * A connection fiber's refs, set when it is forked (`updateRefs`: no Effect step): its scope
+ * in the context, and the log annotations (module, remote and local address).
+ */
+const connectionRefs =
+  (transport: Transport, scope: Scope.Scope) =>
+  (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime): FiberRefs.FiberRefs =>
+    FiberRefs.updateManyAs(refs, {
+      forkAs: fiberId,
+      entries: [
+        [FiberRef.currentContext, [[
+          fiberId,
+          Context.add(FiberRefs.getOrDefault(refs, FiberRef.currentContext), Scope.Scope, scope)
+        ]]],
+        [FiberRef.currentLogAnnotations, [[
+          fiberId,
+          HashMap.set(
+            HashMap.set(
+              HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "module", "TlsServer"),
+              "remote",
+              transport.description.remote ?? "unknown"
+            ),
+            "local",
+            transport.description.local ?? "unknown"
+          )
+        ]]]
+      ]
+    })
 
 /** @internal */
 export const make = (
@@ -49,64 +80,61 @@ export const make = (
       Effect.gen(function*() {
         const fibers = yield* FiberSet.make<unknown, never>()
         const permits = yield* Effect.makeSemaphore(maxConnections)
+        // (taken in an uninterruptible region: every connection's fiber starts uninterruptible,
+        // so its scope always closes and its slot is always freed)
+        const runFork = yield* Effect.uninterruptible(FiberSet.runtime(fibers)<Exclude<R, Scope.Scope> | TlsBackend>())
+        /** A connection's end: its slot freed (one Effect for every connection). */
+        const release = Effect.zipRight(
+          Effect.sync(() => {
+            live--
+          }),
+          permits.release(1)
+        )
 
         /**
-         * One connection, the whole of its own fiber (forked uninterruptible by `acceptOne`): its
-         * scope and log annotations enter the fiber's refs for good, the handshake and the
+         * One connection, the whole of its own fiber (forked uninterruptible by `acceptOne`, its
+         * scope and log annotations set at the fork by `connectionRefs`): the handshake and the
          * handler run interruptibly, and the exit closes the scope (close_notify on success,
          * abortive otherwise), then frees the slot. While the handler runs, this keeps two
          * frames on the fiber's stack (nested `Scope.extend`, `annotateLogs`, `onExit` and
          * `catchAllCause` kept about fifteen for the connection's lifetime).
          */
-        const serveOne = (transport: Transport, scope: Scope.CloseableScope, release: Effect.Effect<void>) => {
+        const serveOne = (
+          transport: Transport,
+          scope: Scope.CloseableScope
+        ): Effect.Effect<unknown, never, Exclude<R, Scope.Scope> | TlsBackend> => {
           let handshaken = false
+          // (uninterruptible here: a close that cannot fail needs no `Effect.ensuring`)
           const close = (exit: Exit.Exit<unknown, unknown>) =>
-            Effect.ensuring(Effect.catchAllCause(Scope.close(scope, exit), () => Effect.void), release)
-          return Effect.zipRight(
-            Effect.zipRight(
-              FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
-              FiberRef.update(FiberRef.currentLogAnnotations, (annotations) =>
-                HashMap.set(
-                  HashMap.set(
-                    HashMap.set(annotations, "module", "TlsServer"),
-                    "remote",
-                    transport.description.remote ?? "unknown"
-                  ),
-                  "local",
-                  transport.description.local ?? "unknown"
-                ))
+            Effect.zipRight(Effect.exit(Scope.close(scope, exit)), release)
+          return Effect.matchCauseEffect(
+            Effect.interruptible(
+              Effect.flatMap(
+                Effect.tap(makeConnection(transport, options), (conn) => conn.handshake),
+                (conn) => {
+                  handshaken = true
+                  return handler(conn)
+                }
+              )
             ),
-            Effect.matchCauseEffect(
-              Effect.interruptible(
-                Effect.flatMap(
-                  Effect.tap(makeConnection(transport, options), (conn) => conn.handshake),
-                  (conn) => {
-                    handshaken = true
-                    return handler(conn)
-                  }
-                )
-              ),
-              {
-                onFailure: (cause) =>
-                  Effect.zipRight(close(Exit.failCause(cause)), (handshaken ? logHandler : logHandshake)(cause)),
-                onSuccess: () => close(Exit.void)
-              }
-            )
-          )
+            {
+              onFailure: (cause) =>
+                Effect.zipRight(close(Exit.failCause(cause)), (handshaken ? logHandler : logHandshake)(cause)),
+              onSuccess: () => close(Exit.void)
+            }
+            // (the scope is in the fiber's context from its fork: `connectionRefs`)
+          ) as Effect.Effect<unknown, never, Exclude<R, Scope.Scope> | TlsBackend>
         }
 
         const acceptOne = Effect.uninterruptibleMask((restore) =>
           Effect.gen(function*() {
             yield* restore(permits.take(1))
             const scope = yield* Scope.make()
-            const release = Effect.sync(() => {
-              live--
-            }).pipe(Effect.zipRight(permits.release(1)))
             const transport = yield* restore(Scope.extend(listener.accept, scope)).pipe(
               Effect.onError((cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), permits.release(1)))
             )
             live++
-            yield* FiberSet.run(fibers, serveOne(transport, scope, release))
+            runFork(serveOne(transport, scope), { updateRefs: connectionRefs(transport, scope) })
           })
         )
 

@@ -14,12 +14,10 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import type * as Tracer from "effect/Tracer"
 import type { Certificate } from "../Certificate.js"
 import * as CertificateFlags from "../CertificateFlags.js"
@@ -300,22 +298,6 @@ export const countWrite = <E>(side: Side, bytes: Uint8Array, write: Effect.Effec
 }
 
 /**
- * One more open connection until the scope closes.
- *
- * @internal
- */
-export const trackOpen = (side: Side): Effect.Effect<void, never, Scope.Scope> => {
-  const l = labels[side].side
-  // the scope's own finalizer (Effect.acquireRelease would also save and restore the fiber's
-  // state around it, which a metric update does not need)
-  return Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) =>
-    Effect.zipRight(
-      Scope.addFinalizer(scope, Effect.sync(() => TlsMetrics.openConnections.unsafeModify(-1, l))),
-      Effect.sync(() => TlsMetrics.openConnections.unsafeModify(1, l))
-    )))
-}
-
-/**
  * One more open connection (`connectionClosed` when it closes): for callers that keep their
  * own finalizer.
  *
@@ -334,20 +316,17 @@ export const connectionClosed = (side: Side): void => {
 const expiryLabels = new WeakMap<Certificate, ReadonlyArray<MetricLabel.MetricLabel>>()
 
 /**
- * Sets the days left on the certificate a server presents.
+ * Sets the days left on the certificate a server presents, at `now` (ms).
  *
  * @internal
  */
-export const certificateExpiry = (certificate: CertifiedKey): Effect.Effect<void> => {
+export const certificateExpiryAt = (certificate: CertifiedKey, now: number): void => {
   const leaf = certificate.chain[0]
-  if (leaf === undefined) return Effect.void
-  return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.sync(() => {
-      let l = expiryLabels.get(leaf)
-      if (l === undefined) {
-        l = [MetricLabel.make("certificate", leaf.subject.text), MetricLabel.make("sha256", leaf.fingerprintSha256)]
-        expiryLabels.set(leaf, l)
-      }
-      TlsMetrics.certificateExpiryDays.unsafeUpdate((leaf.notAfter.getTime() - now) / 86_400_000, l)
-    }))
+  if (leaf === undefined) return
+  let l = expiryLabels.get(leaf)
+  if (l === undefined) {
+    l = [MetricLabel.make("certificate", leaf.subject.text), MetricLabel.make("sha256", leaf.fingerprintSha256)]
+    expiryLabels.set(leaf, l)
+  }
+  TlsMetrics.certificateExpiryDays.unsafeUpdate((leaf.notAfter.getTime() - now) / 86_400_000, l)
 }

@@ -30,6 +30,7 @@ import {
   CT_CHANGE_CIPHER_SPEC,
   CT_HANDSHAKE,
   hkdfExpandLabel,
+  openAead,
   type Tls13CipherSuite
 } from "./tls13RecordProtection.js"
 
@@ -153,14 +154,14 @@ const open12 = (
   aad[9] = record[1]!
   aad[10] = record[2]!
   aad.writeUInt16BE(plaintextLength, 11)
-  try {
-    const decipher = Crypto.createDecipheriv(suite.cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
-    decipher.setAAD(aad)
-    decipher.setAuthTag(record.subarray(record.length - 16))
-    return Buffer.concat([decipher.update(record.subarray(5 + explicit, record.length - 16)), decipher.final()])
-  } catch {
-    return undefined
-  }
+  return openAead(
+    suite.cipher,
+    key,
+    nonce,
+    aad,
+    record.subarray(5 + explicit, record.length - 16),
+    record.subarray(record.length - 16)
+  )
 }
 
 /** @internal */
@@ -282,10 +283,15 @@ export const make = (
     nonce.writeUInt32BE((nonce.readUInt32BE(4) ^ Math.floor(at / 0x100000000)) >>> 0, 4)
     nonce.writeUInt32BE((nonce.readUInt32BE(8) ^ at) >>> 0, 8)
     try {
-      const decipher = Crypto.createDecipheriv(with_.cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
-      decipher.setAAD(record.subarray(0, 5))
-      decipher.setAuthTag(record.subarray(record.length - 16))
-      const plain = Buffer.concat([decipher.update(record.subarray(5, record.length - 16)), decipher.final()])
+      const plain = openAead(
+        with_.cipher as "aes-128-gcm",
+        key,
+        nonce,
+        record.subarray(0, 5),
+        record.subarray(5, record.length - 16),
+        record.subarray(record.length - 16)
+      )
+      if (plain === undefined) return undefined
       let end = plain.length
       while (end > 0 && plain[end - 1] === 0) end--
       if (end === 0) return undefined

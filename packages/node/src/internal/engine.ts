@@ -12,8 +12,8 @@
  *
  * The concerns live in their own modules: `client.ts` and `server.ts` (the factories, each
  * side's socket options), `nativePath.ts` (the transport's own socket or the bridge),
- * `socketEvents.ts` (the TLS socket made on first use, node's events into the state, the
- * bridge's hooks into node:tls), `connectionState.ts` (the named states), `handshakeReport.ts`
+ * `socketEvents.ts` (the bridge, the TLS socket made on first use, node's events into the
+ * state, node errors as failures, the bridge's hooks into node:tls), `connectionState.ts` (the named states), `handshakeReport.ts`
  * (what a completed handshake reports), `peerChain.ts` (the peer's certificates), `closing.ts`
  * (close, abort and the teardown, within the close's bound, and the transport's half-close),
  * `closeNotifyGuard.ts` (Bun's withheld close_notify and its quiet end), `ticketWait.ts` (a
@@ -39,15 +39,15 @@ import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
 import type { Duplex } from "node:stream"
 import type * as tls from "node:tls"
-import { TransportDuplex } from "./bridge.js"
+import type { TransportDuplex } from "./bridge.js"
 import { CertificateRequests } from "./certificateRequests.js"
 import * as closeNotifyGuard from "./closeNotifyGuard.js"
 import * as closing from "./closing.js"
 import { ConnectionState } from "./connectionState.js"
 import * as errors from "./errors.js"
-import { describe, exportKeyingMaterial } from "./handshakeReport.js"
+import { exportKeyingMaterial } from "./handshakeReport.js"
 import type * as internals from "./nodeInternals.js"
-import { type Evidence, refineFailure, refusalOfHangUp } from "./refusals.js"
+import { type Evidence, refusalOfHangUp } from "./refusals.js"
 import * as runtime from "./runtime.js"
 import type { ClientSessions } from "./sessions.js"
 import * as socketEvents from "./socketEvents.js"
@@ -112,7 +112,7 @@ export class NodeTlsConnection implements EngineConnection {
   /** Server, when node's private `servername` is missing: the SNI recorded by SNICallback. */
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
-  nativeEnd: (() => internals.NativeEnd) | undefined = undefined
+  nativeEnd: internals.NativeEndWatch | undefined = undefined
   /** Client: what it learns of the server's CertificateRequest. */
   readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */
@@ -136,23 +136,12 @@ export class NodeTlsConnection implements EngineConnection {
     this.requests = side === "client" ? new CertificateRequests() : undefined
     this.ticketWait = sessionsKept ? new TicketWait() : undefined
     // Bun: the peer's close_notify waits until our side closed (half-close; runtime.ts)
-    this.guard = guardsCloseNotify && native === undefined
-      ? closeNotifyGuard.make(config.transport, side, {
-        writeOpen: () => this.socket !== undefined && !this.socket.writableEnded,
-        handedOn: () => (this.bridge?.readableLength ?? 0) === 0,
-        onPeerClosed: this.changed.notify
-      })
-      : undefined
-    if (native !== undefined) return
-    const bridge = new TransportDuplex(this.guard?.transport ?? config.transport, runtime!)
-    this.bridge = bridge
-    bridge.on("error", this.changed.notify)
-    bridge.onWriteProgress = this.changed.notify
-    // Bun's node:tls ignores the Duplex's backpressure: the engine waits for its drain itself
-    bridge.on("drain", this.changed.notify)
+    this.guard = guardsCloseNotify && native === undefined ? socketEvents.guard(this) : undefined
+    this.bridge = native === undefined ? socketEvents.bridge(this, runtime!) : undefined
   }
 
-  private evidence(): Evidence {
+  /** What `refusals.ts` reads to tell why a peer hung up. */
+  evidence(): Evidence {
     return {
       side: this.side,
       secure: this.state.secure,
@@ -166,57 +155,21 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
-  /** A node error: the connection's failure, once. */
-  recordError(error: unknown): void {
-    if (this.state.failure === undefined) {
-      const failure = errors.fromNodeError(error, {
-        side: this.side,
-        handshakeDone: this.state.secure,
-        transportError: this.bridge?.transportError,
-        // a client sends its certificate only when asked (unknown on the native path: assume it did)
-        sentCertificate: Option.isSome(this.config.certificate) &&
-          (this.side === "server" || this.native !== undefined || this.certificateRequested())
-      })
-      this.state.broke(refineFailure(failure, this.evidence(), error))
-    }
-    this.requests?.stop()
-    this.changed.notify()
-  }
-
   /** The TLS socket, made and wired on first use (`socketEvents.start`). */
   private start(): tls.TLSSocket {
     return this.socket ?? socketEvents.start(this)
   }
 
-  /** The handshake completed: its report, read at once. */
-  secured(socket: tls.TLSSocket): void {
-    try {
-      // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
-      this.state.secured(
-        describe(socket, this.side, this.config, this.sessionsOf, this.requests, this.recordedServerName)
-      )
-    } catch (error) {
-      // (only where reading is deferred, Bun: a socket destroyed meanwhile)
-      this.recordError(error)
-    }
-    this.requests?.stop()
-    this.changed.notify()
-  }
-
   /** Client: the server asked for a certificate (`certificateRequests.ts`). */
-  private certificateRequested(): boolean {
+  certificateRequested(): boolean {
     return this.requests?.requested(this.state.handshake) === true
-  }
-
-  private acceptedCas(): Option.Option<ReadonlyArray<Uint8Array>> {
-    return this.requests?.acceptedCas() ?? Option.none()
   }
 
   // ---- failures
 
   /** The recorded failure, completed with the accepted CA names when the server wanted a certificate. */
   failWith<A>(): Effect.Effect<A, TlsError.TlsError> {
-    return errors.failWithAcceptedCas(this.state.failure!, this.acceptedCas())
+    return errors.failWithAcceptedCas(this.state.failure!, this.requests?.acceptedCas() ?? Option.none())
   }
 
   /** The peer hung up without an alert we could read: `refusals.ts` says whether that was a refusal. */
@@ -237,10 +190,14 @@ export class NodeTlsConnection implements EngineConnection {
 
   // ---- the handshake
 
-  readonly handshake: Effect.Effect<EngineHandshake, TlsError.TlsError> = Effect.suspend(() => {
-    this.start()
-    return this.changed.await(() => this.handshakeCheck())
-  })
+  // (a getter, as `closeWrite`: core mostly runs `awaitHandshake`, and a field would keep an
+  // Effect and its closure per connection)
+  get handshake(): Effect.Effect<EngineHandshake, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      this.start()
+      return this.changed.await(() => this.handshakeCheck())
+    })
+  }
 
   /**
    * `handshake` as a callback (`EngineConnection.awaitHandshake`): core runs it in one `Effect.async`.
@@ -376,23 +333,25 @@ export class NodeTlsConnection implements EngineConnection {
     return errors.halfCloseUnsupported(this.side)
   }
 
-  readonly closeWrite: Effect.Effect<void, TlsError.TlsError> = Effect.suspend(() => {
-    const socket = this.start()
-    // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
-    if (this.bridge?.endedByConsumer === true) return Effect.void
-    const end = Effect.suspend(() => {
-      if (!socket.writableEnded) socket.end()
-      return closing.ended(this, socket)
+  get closeWrite(): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      const socket = this.start()
+      // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
+      if (this.bridge?.endedByConsumer === true) return Effect.void
+      const end = Effect.suspend(() => {
+        if (!socket.writableEnded) socket.end()
+        return closing.ended(this, socket)
+      })
+      // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
+      const steps = runtime.endOvertakesWrites
+        ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
+        : end
+      // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
+      return runtime.ticketsIgnoredAfterClose && this.side === "client"
+        ? Effect.zipRight(this.firstTicket, steps)
+        : steps
     })
-    // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
-    const steps = runtime.endOvertakesWrites
-      ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
-      : end
-    // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
-    return runtime.ticketsIgnoredAfterClose && this.side === "client"
-      ? Effect.zipRight(this.firstTicket, steps)
-      : steps
-  })
+  }
 
   /** Deno: `closing.writesSettled`. */
   writesSettled(socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> {

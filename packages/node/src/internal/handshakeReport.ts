@@ -17,6 +17,7 @@ import { flagsFromVerifyError } from "./errors.js"
 import * as internals from "./nodeInternals.js"
 import { identityFields, readPeerChain, restorePeerCertificateRead } from "./peerChain.js"
 import * as runtime from "./runtime.js"
+import { serverContextCas } from "./secureContexts.js"
 import { type ClientSessions, sessionHasExtendedMasterSecret } from "./sessions.js"
 
 /**
@@ -42,7 +43,9 @@ export const describe = (
   const chain = received.length === 0 && resumed && resumedChain !== undefined ? [...resumedChain] : received
   let engineFlags = CertificateFlags.empty
   let unspecific = false
-  if (chain.length > 0) {
+  // (a server's node:tls judged the client's chain by its context's `ca`: a verdict of ours
+  // only when that is the database's anchors, else core's verifier judges alone)
+  if (chain.length > 0 && (side === "client" || serverContextCas(config as ServerConfig) === config.database.anchors)) {
     const code = Option.getOrUndefined(internals.verifyError(socket))
     // (Deno: one code for every rejection; runtime.ts)
     unspecific = runtime.unspecificVerifyError(code)

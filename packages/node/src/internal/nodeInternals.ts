@@ -224,30 +224,71 @@ export const canTellNativeTruncation = (): boolean => has("tlsWrap.native")
  *
  * @internal
  */
-export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undefined => {
+export const watchNativeEnd = (socket: tls.TLSSocket): NativeEndWatch | undefined => {
   if (!has("tlsWrap.native")) return undefined
   const handle = (socket as any)._handle
   const parent = handle?._parent
   if (typeof handle?.onread !== "function" || typeof parent?.readStart !== "function") return undefined
-  const onread: (this: unknown, buffer: unknown) => unknown = handle.onread
-  const readStart: (this: unknown) => number = handle.readStart
-  const readStop: (this: unknown) => number = handle.readStop
-  let stopped = false
-  let end: NativeEnd = "open"
-  handle.readStop = function(this: unknown) {
-    stopped = true
-    return readStop.call(this)
+  const watch = new Watch(parent, handle.onread, handle.readStart, handle.readStop)
+  watches.set(handle, watch)
+  handle.readStop = watchedReadStop
+  handle.readStart = watchedReadStart
+  handle.onread = watchedOnread
+  deferShutdownBehindWrites(socket, watch)
+  return watch
+}
+
+/**
+ * How a native socket's input ended, as `watchNativeEnd` saw it: "open" until then.
+ *
+ * @internal
+ */
+export interface NativeEndWatch {
+  readonly end: NativeEnd
+}
+
+/**
+ * One watched handle: its TCP handle, node's own methods and what was seen. The handle's
+ * patched methods are this module's functions, shared by every socket (node calls them with
+ * the handle as `this`, `watches` leads to its watch): a socket holds no closure for them.
+ */
+class Watch implements NativeEndWatch {
+  /** JS stopped reading (`readStop`, until the next `readStart`). */
+  stopped = false
+  end: NativeEnd = "open"
+  /** The socket's own `_final`, deferred behind writes in flight (`deferShutdownBehindWrites`). */
+  final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = undefined
+  constructor(
+    readonly parent: { readStart(): number; readStop(): number; writeQueueSize?: unknown },
+    readonly onread: (this: unknown, buffer: unknown) => unknown,
+    readonly readStart: (this: unknown) => number,
+    readonly readStop: (this: unknown) => number
+  ) {}
+}
+
+/** A watched TLSWrap handle, and its socket, to its watch. */
+const watches = new WeakMap<object, Watch>()
+
+function watchedReadStop(this: object): number {
+  const watch = watches.get(this)!
+  watch.stopped = true
+  return watch.readStop.call(this)
+}
+
+function watchedReadStart(this: object): number {
+  const watch = watches.get(this)!
+  watch.stopped = false
+  return watch.readStart.call(this)
+}
+
+function watchedOnread(this: object, buffer: unknown): unknown {
+  const watch = watches.get(this)!
+  if (buffer === undefined && watch.end === "open") {
+    watch.end = watch.stopped
+      ? "closeNotify"
+      : probeTcpEnd(watch.parent)
   }
-  handle.readStart = function(this: unknown) {
-    stopped = false
-    return readStart.call(this)
-  }
-  handle.onread = function(this: unknown, buffer: unknown) {
-    if (buffer === undefined && end === "open") end = stopped ? "closeNotify" : probeTcpEnd(parent)
-    return onread.call(this, buffer)
-  }
-  deferShutdownBehindWrites(socket, parent)
-  return () => end
+  return watch.onread.call(this, buffer)
 }
 
 /**
@@ -260,14 +301,21 @@ export const watchNativeEnd = (socket: tls.TLSSocket): (() => NativeEnd) | undef
  * completion of that write (an immediate queued before it) and until libuv holds no write of
  * ours (`writeQueueSize`), polled each millisecond (bounded by the engine's closeTimeout).
  */
-const deferShutdownBehindWrites = (socket: tls.TLSSocket, parent: { writeQueueSize?: unknown }): void => {
+const deferShutdownBehindWrites = (socket: tls.TLSSocket, watch: Watch): void => {
   const final: ((this: unknown, callback: (error?: Error | null) => void) => void) | undefined = (socket as any)._final
   if (typeof final !== "function") return
+  watch.final = final
+  watches.set(socket, watch)
+  ;(socket as any)._final = deferredFinal
+}
+
+/** The socket's `_final` (`this`: the socket), once libuv holds no write of ours. */
+function deferredFinal(this: tls.TLSSocket, callback: (error?: Error | null) => void): void {
+  const watch = watches.get(this)!
+  const parent = watch.parent
   const queued = () =>
     has("handle.writeQueueSize") && typeof parent.writeQueueSize === "number" ? parent.writeQueueSize : 0
-  ;(socket as any)._final = (callback: (error?: Error | null) => void) => {
-    afterWritesInFlight(socket, queued, () => socket.destroyed ? callback() : final.call(socket, callback))
-  }
+  afterWritesInFlight(this, queued, () => this.destroyed ? callback() : watch.final!.call(this, callback))
 }
 
 /**

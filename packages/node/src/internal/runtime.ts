@@ -167,14 +167,38 @@ export const flightAnswersRequest = (recordLength: number, ciphersuite: string):
 
 /**
  * Whether a server TLSSocket sends every certificate of its context's `ca` in its Certificate
- * message, after its own chain (Deno 2.9; Node sends its chain only). The engine gives node:tls
- * the client CAs as `ca`, the system store's by default (144 here): the server's flight grew to
- * 170 KB, which a Deno client refuses (a handshake message over 64 KiB: "HandshakePayloadTooLarge").
- * So a Deno server that asks for no client certificate gets no `ca` (it has nothing to verify).
+ * message, after its own chain (Deno 2.9; Node sends its chain only, OpenSSL adding the
+ * issuers it finds). The engine gives node:tls the client CAs as `ca`, the system store's by
+ * default (144 here): the server's flight grew to 170 KB, which a Deno client refuses (a
+ * handshake message over 64 KiB: "HandshakePayloadTooLarge"). Deno names them in its
+ * CertificateRequest too, and still asks for (and reads) a client certificate with no `ca` at
+ * all, reporting `UNABLE_TO_GET_ISSUER_CERT` for it. So a Deno server gets as `ca` its client
+ * CAs only when it asks for a certificate and they are at most `serverCaCertificatesBound`
+ * bytes; else none (its CertificateRequest then names no CA, and core's verifier alone judges
+ * the client's chain: `secureContexts.serverContextCas`).
  *
  * @internal
  */
 export const serverSendsCaCertificates: boolean = runtimeName === "deno"
+
+/**
+ * The most DER bytes of client CAs a server that sends them after its chain
+ * (`serverSendsCaCertificates`) is given: a few CAs, well under the 64 KiB a Deno client takes.
+ *
+ * @internal
+ */
+export const serverCaCertificatesBound = 16 * 1024
+
+/**
+ * Whether a server TLSSocket that requires a client certificate (`rejectUnauthorized`) fails the
+ * handshake itself on a chain its context's `ca` does not verify (Bun 1.4: "self signed
+ * certificate in certificate chain" for a client certificate whose CA the server's `clientCas`
+ * left out, though its database trusted it). Node and Deno complete the handshake and leave the
+ * verdict to the engine.
+ *
+ * @internal
+ */
+export const serverRefusesUnverifiedClients: boolean = runtimeName === "bun"
 
 /**
  * Whether bytes a TLSSocket reads before it started can make its own start throw (Deno 2.9): a

@@ -35,6 +35,22 @@ export class SecureContextCache {
   private readonly noCertificate = {}
   private readonly cache = new WeakMap<object, Map<string, tls.SecureContext>>()
   private readonly trustKeys = new WeakMap<ReadonlyArray<Certificate.Certificate>, string>()
+  /**
+   * The inputs of the last look-up and its context (`secureContextFor`'s fast path; it keeps
+   * that one certificate alive until a look-up with other inputs).
+   */
+  last:
+    | {
+      readonly certificate: object | undefined
+      readonly anchors: ReadonlyArray<Certificate.Certificate>
+      readonly server: boolean
+      readonly minVersion: string
+      readonly maxVersion: string | null
+      readonly ciphers: string | null
+      readonly ticketKey: Uint8Array | undefined
+      readonly context: tls.SecureContext
+    }
+    | undefined = undefined
 
   /** The trust list's identity by content, so equal lists made per connection share a context. */
   private trustKey(anchors: ReadonlyArray<Certificate.Certificate>): string {
@@ -85,6 +101,62 @@ const sessionIdContext = (
     .digest("hex")
     .slice(0, 32)
 
+const casBytes = new WeakMap<ReadonlyArray<Certificate.Certificate>, number>()
+
+/**
+ * The CAs a server's node:tls context gets as `ca`: what it trusts for a client's chain, and
+ * whose names its CertificateRequest carries (node's `ca` does both). The `clientCas`, except
+ * where node:tls would also send them after the server's chain (Deno: `runtime.serverSendsCaCertificates`):
+ * none there when the server asks for no certificate, or when they are more than
+ * `runtime.serverCaCertificatesBound` bytes (the system store's). node:tls's verdict on the
+ * client's chain counts only when this is the database's anchors (`handshakeReport`).
+ *
+ * @internal
+ */
+export const serverContextCas = (config: ServerConfig): ReadonlyArray<Certificate.Certificate> => {
+  if (!runtime.serverSendsCaCertificates) return config.clientCas
+  if (config.clientAuth === "none") return []
+  let bytes = casBytes.get(config.clientCas)
+  if (bytes === undefined) {
+    bytes = config.clientCas.reduce((sum, ca) => sum + ca.der.byteLength, 0)
+    casBytes.set(config.clientCas, bytes)
+  }
+  return bytes <= runtime.serverCaCertificatesBound ? config.clientCas : []
+}
+
+const covering = new WeakMap<ReadonlyArray<Certificate.Certificate>, WeakMap<object, boolean>>()
+
+/**
+ * Why a server that requires a client certificate cannot be made here, if it cannot: where
+ * node:tls refuses in the handshake a chain its `ca` does not verify
+ * (`runtime.serverRefusesUnverifiedClients`, Bun), `clientCas` must name every anchor of the
+ * database, else a certificate the database trusts would be refused. Checked once per
+ * (`clientCas`, anchors).
+ *
+ * @internal
+ */
+export const unverifiableClientCas = (config: ServerConfig): string | undefined => {
+  if (!runtime.serverRefusesUnverifiedClients || config.clientAuth !== "required") return undefined
+  const anchors = config.database.anchors
+  if (config.clientCas === anchors) return undefined
+  let byAnchors = covering.get(config.clientCas)
+  if (byAnchors === undefined) {
+    byAnchors = new WeakMap()
+    covering.set(config.clientCas, byAnchors)
+  }
+  let covered = byAnchors.get(anchors)
+  if (covered === undefined) {
+    const named = new Set(config.clientCas.map((ca) => ca.fingerprintSha256))
+    covered = anchors.every((anchor) => named.has(anchor.fingerprintSha256))
+    byAnchors.set(anchors, covered)
+  }
+  return covered
+    ? undefined
+    : runtime.lacks(
+      "refuses in the handshake a client certificate its CAs do not verify: a server that requires one must name every anchor of its database in `clientCas`"
+    )
+}
+
 /** @internal */
 export const secureContextFor = (
   cache: SecureContextCache,
@@ -98,11 +170,45 @@ export const secureContextFor = (
     ? undefined
     : Redacted.value(ticketKeys.value)
   const server = "clientAuth" in config
+  // the same inputs as the last connection's (every connection of a server, as a rule): its
+  // context, without building the settings' key again
+  const certificate = Option.getOrUndefined(config.certificate)
+  const maxVersion = Option.getOrNull(config.maxVersion)
+  const ciphers = Option.getOrNull(config.ciphers)
+  const last = cache.last
+  if (
+    last !== undefined && last.certificate === certificate && last.anchors === anchors &&
+    last.server === server && last.minVersion === config.minVersion && last.maxVersion === maxVersion &&
+    last.ciphers === ciphers && last.ticketKey === ticketKeyBytes
+  ) return last.context
+  const context = lookUp(cache, config, anchors, server, ticketKeyBytes)
+  cache.last = {
+    certificate,
+    anchors,
+    server,
+    minVersion: config.minVersion,
+    maxVersion,
+    ciphers,
+    ticketKey: ticketKeyBytes,
+    context
+  }
+  return context
+}
+
+const lookUp = (
+  cache: SecureContextCache,
+  config: EngineConfig,
+  anchors: ReadonlyArray<Certificate.Certificate>,
+  server: boolean,
+  ticketKeyBytes: Uint8Array | undefined
+): tls.SecureContext => {
   // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
   const unhonoured = Option.isSome(config.ciphers)
     ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
+  const unverifiable = server ? unverifiableClientCas(config as ServerConfig) : undefined
+  if (unverifiable !== undefined) throw new Error(unverifiable)
   const settings = JSON.stringify([
     server,
     config.minVersion,

@@ -7,21 +7,19 @@
 import * as KeyLog from "@effect-tls/core/KeyLog"
 import type { EngineConnection, ServerConfig } from "@effect-tls/core/TlsBackend"
 import type * as TlsError from "@effect-tls/core/TlsError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
-import { closeWithScope } from "./closing.js"
+import { closeWith } from "./closing.js"
 import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
 import * as internals from "./nodeInternals.js"
-import * as runtimeFacts from "./runtime.js"
-import { type SecureContextCache, secureContextFor } from "./secureContexts.js"
-import { refuseUntellableTruncation } from "./truncation.js"
-
-/** (the factory's `runtime` hides the module) */
-const serverSendsCaCertificates = runtimeFacts.serverSendsCaCertificates
+import { type SecureContextCache, secureContextFor, serverContextCas } from "./secureContexts.js"
+import { untellableTruncation } from "./truncation.js"
 
 /**
  * The server's TLSSocket options: the seam for SNI and ALPN callbacks and ticket keys.
@@ -50,28 +48,35 @@ export const serverSocketOptions = (
     : {})
 } as tls.TLSSocketOptions)
 
-/** @internal */
+/**
+ * The server's engine connection, made in one Effect step (the fiber's services read at once,
+ * the close registered as a finalizer of the scope itself).
+ *
+ * @internal
+ */
 export const makeServer = (
   cache: SecureContextCache,
   config: ServerConfig
 ): Effect.Effect<EngineConnection, TlsError.TlsError, Scope.Scope> =>
-  Effect.gen(function*() {
-    yield* refuseUntellableTruncation(config, "server")
-    const secureContext = yield* Effect.try({
+  Effect.withFiberRuntime((fiber) => {
+    const refusal = untellableTruncation(config, "server")
+    if (refusal !== undefined) return Effect.fail(refusal)
+    let secureContext: tls.SecureContext
+    try {
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
-      try: () =>
-        secureContextFor(
-          cache,
-          config,
-          serverSendsCaCertificates && config.clientAuth === "none" ? [] : config.clientCas
-        ),
-      catch: invalidSettings("server")
-    })
-    const keyLogService = yield* KeyLog.KeyLog
+      secureContext = secureContextFor(cache, config, serverContextCas(config))
+    } catch (cause) {
+      return Effect.fail(invalidSettings("server")(cause))
+    }
+    const context = fiber.currentContext as Context.Context<Scope.Scope>
+    const keyLogService = Context.get(context, KeyLog.KeyLog)
     const native = nativeSocket(config, false)
-    // the fiber's runtime only for the bridge or an enabled key log (a copy of the fiber's refs
-    // that the connection would keep)
-    const runtime = native === undefined || keyLogService.enabled ? yield* Effect.runtime<never>() : undefined
+    // a runtime only for the bridge or an enabled key log (a copy of the fiber's refs that the
+    // connection would keep): the fiber's context and refs, with the default flags, as
+    // Effect.runtime's outside an uninterruptible region
+    const runtime = native === undefined || keyLogService.enabled
+      ? Runtime.make({ context, fiberRefs: fiber.getFiberRefs(), runtimeFlags: Runtime.defaultRuntimeFlags })
+      : undefined
     const withKeyLog = keyLogService.enabled ? keyLog.attach(keyLogService, runtime!) : undefined
     const connection: NodeTlsConnection = new NodeTlsConnection(
       "server",
@@ -84,6 +89,5 @@ export const makeServer = (
       native,
       undefined
     )
-    yield* closeWithScope(connection)
-    return connection
+    return Effect.as(closeWith(Context.get(context, Scope.Scope), connection), connection)
   })

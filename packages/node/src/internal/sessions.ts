@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Option from "effect/Option"
+import { opensslSessions } from "./runtime.js"
 
 /** A session for the cache: `u32 count, (u32 length, DER)*` of the peer chain, then node's session. */
 /** @internal */
@@ -47,6 +48,18 @@ export const unwrapSession = (
   }
 }
 
+/** A DER length at `at`: the length, and where the contents start (undefined when malformed). */
+const derLength = (der: Uint8Array, at: number): readonly [length: number, start: number] | undefined => {
+  const first = der[at]
+  if (first === undefined) return undefined
+  if (first < 0x80) return [first, at + 1]
+  const octets = first & 0x7f
+  if (octets === 0 || octets > 3 || at + octets >= der.length) return undefined
+  let value = 0
+  for (let i = 1; i <= octets; i++) value = value * 256 + der[at + i]!
+  return [value, at + 1 + octets]
+}
+
 /**
  * Whether the session was made with the extended master secret (RFC 7627): OpenSSL's
  * SSL_SESSION DER holds it in `flags` ([13] INTEGER, SSL_SESS_FLAG_EXTMS = 1; absent when no
@@ -62,15 +75,9 @@ export const sessionHasExtendedMasterSecret = (
 ): Option.Option<boolean> => {
   if (session === undefined) return Option.none()
   try {
-    const length = (at: number): readonly [length: number, start: number] => {
-      const first = session[at]!
-      if (first < 0x80) return [first, at + 1]
-      let value = 0
-      for (let i = 1; i <= (first & 0x7f); i++) value = value * 256 + session[at + i]!
-      return [value, at + 1 + (first & 0x7f)]
-    }
-    if (session[0] !== 0x30) return Option.none()
-    const [total, start] = length(1)
+    const outer = session[0] === 0x30 ? derLength(session, 1) : undefined
+    if (outer === undefined) return Option.none()
+    const [total, start] = outer
     const end = Math.min(start + total, session.length)
     // (BoringSSL's SSLSession starts with its structure's version, INTEGER 1)
     if (
@@ -80,7 +87,9 @@ export const sessionHasExtendedMasterSecret = (
     }
     for (let at = start; at < end;) {
       const tag = session[at]!
-      const [size, contents] = length(at + 1)
+      const field = derLength(session, at + 1)
+      if (field === undefined) return Option.none()
+      const [size, contents] = field
       // OpenSSL: [13] EXPLICIT INTEGER: 0xad, then 02 len value
       if (encoding === "openssl" && tag === 0xad) {
         return Option.some(session[contents] === 0x02 && (session[contents + 1 + session[contents + 1]!]! & 1) === 1)
@@ -95,6 +104,61 @@ export const sessionHasExtendedMasterSecret = (
   } finally {
     session.fill(0)
   }
+}
+
+/** A DER length's encoding (at most 3 octets: sessions are far smaller than 16 MiB). */
+const encodeDerLength = (length: number): Array<number> =>
+  length < 0x80
+    ? [length]
+    : length < 0x100
+    ? [0x81, length]
+    : length < 0x10000
+    ? [0x82, length >> 8, length & 0xff]
+    : [0x83, length >> 16, (length >> 8) & 0xff, length & 0xff]
+
+/**
+ * OpenSSL's client TLS 1.3 SSL_SESSION DER without the peer's certificate (`peer`, `[3] EXPLICIT
+ * Certificate`): node:tls decodes every field again on each `setSession`, and the certificate
+ * is the costly one under OpenSSL 3 (about 0.4 ms of the resuming client's CPU, more than its
+ * TLSSocket costs otherwise). Nothing else reads it back: node's client takes the peer's chain
+ * from the handshake, which a resumption does not carry, and the engine keeps the chain beside
+ * the session (`wrapSession`). The one reader is node's verdict (`verifyError`), which asks the
+ * session's `verify_result` only when the certificate is there, and otherwise answers OK for a
+ * resumed TLS 1.3 session (an error for TLS 1.2): so only a TLS 1.3 session (`ssl_version`
+ * 0x0304) whose `verify_result` is OK (`[5]` absent) loses it, and the engine reports the same
+ * verdict for it as before. Anything else (TLS 1.2, a verdict that is not OK, a DER that does
+ * not read as one SEQUENCE of fields, no `[3]`) is returned as it is.
+ *
+ * @internal
+ */
+export const withoutPeerCertificate = (session: Buffer): Buffer => {
+  if (session[0] !== 0x30) return session
+  const outer = derLength(session, 1)
+  if (outer === undefined || outer[1] + outer[0] !== session.length) return session
+  let peer: readonly [from: number, to: number] | undefined = undefined
+  let index = 0
+  for (let at = outer[1]; at < session.length; index++) {
+    const tag = session[at]
+    const field = derLength(session, at + 1)
+    if (field === undefined || field[1] + field[0] > session.length) return session
+    const end = field[1] + field[0]
+    // (the second field, ssl_version: INTEGER 0x0304, TLS 1.3)
+    if (index === 1 && !(tag === 0x02 && field[0] === 2 && session[field[1]] === 3 && session[field[1] + 1] === 4)) {
+      return session
+    }
+    // (verify_result, present when it is not X509_V_OK)
+    if (tag === 0xa5) return session
+    if (tag === 0xa3) peer = [at, end]
+    at = end
+  }
+  if (peer === undefined) return session
+  const contents = session.length - outer[1] - (peer[1] - peer[0])
+  const header = [0x30, ...encodeDerLength(contents)]
+  const out = Buffer.allocUnsafe(header.length + contents)
+  out.set(header, 0)
+  session.copy(out, header.length, outer[1], peer[0])
+  session.copy(out, header.length + peer[0] - outer[1], peer[1])
+  return out
 }
 
 /** The sessions a client connection collects for the cache. @internal */
@@ -134,6 +198,8 @@ export class ClientSessions {
       : handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
       ? [this.offered.session]
       : []
-    return sessions.map((session) => wrapSession(handshake.peerCertificates, session))
+    return sessions.map((session) =>
+      wrapSession(handshake.peerCertificates, opensslSessions ? withoutPeerCertificate(session) : session)
+    )
   }
 }

@@ -13,7 +13,9 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as FiberSet from "effect/FiberSet"
 import * as HashMap from "effect/HashMap"
 import * as LogLevel from "effect/LogLevel"
@@ -505,47 +507,57 @@ export const listenOn = (
   })
 
 /**
- * One accepted connection, the whole of its own fiber: its scope and log annotations enter the
- * fiber's refs for good (no restoring frames), the transport closes after the scope (its
- * finalizers, e.g. a TLS close_notify, still have the socket), and a failure is logged. While
- * the handler runs, the fiber's stack holds two frames of this wrapper (`Effect.scoped`,
- * `annotateLogs` and `catchAllCause` would keep about ten for the connection's lifetime).
+ * The log annotations of an accepted connection's fiber, set when it is forked (`updateRefs`:
+ * no Effect step): the module and the remote address.
+ */
+const annotated = (remote: string | undefined) => (refs: FiberRefs.FiberRefs, fiberId: FiberId.Runtime) =>
+  FiberRefs.updateAs(refs, {
+    fiberId,
+    fiberRef: FiberRef.currentLogAnnotations,
+    value: HashMap.set(
+      HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "module", "NodeTransport"),
+      "remote",
+      remote
+    )
+  })
+
+/**
+ * One accepted connection, the whole of its own fiber (forked uninterruptible, annotated by
+ * `annotated`): its scope enters the fiber's context for good (no restoring frames), the
+ * handler runs interruptibly, the transport closes after the scope (its finalizers, e.g. a TLS
+ * close_notify, still have the socket), and a failure is logged. While the handler runs, the
+ * fiber's stack holds two frames of this wrapper (`Effect.scoped`, `annotateLogs` and
+ * `catchAllCause` would keep about ten for the connection's lifetime).
  */
 const serveAccepted = <E, R>(
   socket: Net.Socket,
+  description: Transport.Description,
   handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
   level: LogLevel.Literal
-): Effect.Effect<void, never, Exclude<R, Scope.Scope>> => {
-  // (read once: each address is a system call)
-  const description = describeSocket(socket)
-  return Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      Effect.zipRight(
-        Effect.zipRight(
-          FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
-          FiberRef.update(
-            FiberRef.currentLogAnnotations,
-            (annotations) =>
-              HashMap.set(HashMap.set(annotations, "module", "NodeTransport"), "remote", description.remote)
-          )
-        ),
-        Effect.suspend(() => {
-          const made = acceptedTransport(socket, description)
-          const close = (exit: Exit.Exit<unknown, unknown>) => Effect.ensuring(Scope.close(scope, exit), made.close)
-          return Effect.matchCauseEffect(restore(handler(made.transport)), {
-            onFailure: (cause) =>
-              Effect.zipRight(
-                close(Exit.failCause(cause)),
-                Cause.isInterruptedOnly(cause) || level === "None"
-                  ? Effect.void
-                  : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
-              ),
-            onSuccess: () => close(Exit.void)
+): Effect.Effect<void, never, Exclude<R, Scope.Scope>> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.zipRight(
+      FiberRef.update(FiberRef.currentContext, Context.add(Scope.Scope, scope)),
+      Effect.suspend(() => {
+        const made = acceptedTransport(socket, description)
+        // (the fiber is uninterruptible here: no mask of `Effect.ensuring` needed)
+        const close = (exit: Exit.Exit<unknown, unknown>) =>
+          Effect.matchCauseEffect(Scope.close(scope, exit), {
+            onFailure: (cause) => Effect.zipRight(made.close, Effect.failCause(cause)),
+            onSuccess: () => made.close
           })
+        return Effect.matchCauseEffect(Effect.interruptible(handler(made.transport)), {
+          onFailure: (cause) =>
+            Effect.zipRight(
+              close(Exit.failCause(cause)),
+              Cause.isInterruptedOnly(cause) || level === "None"
+                ? Effect.void
+                : Effect.logWithLevel(LogLevel.fromLiteral(level), "connection handler failed", cause)
+            ),
+          onSuccess: () => close(Exit.void)
         })
-      ))
-  ) as Effect.Effect<void, never, Exclude<R, Scope.Scope>>
-}
+      })
+    )) as Effect.Effect<void, never, Exclude<R, Scope.Scope>>
 
 /** @internal */
 export const listen = (options?: ListenOptions | undefined): Effect.Effect<Server, TransportError, Scope.Scope> =>
@@ -559,6 +571,11 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     const pending: Array<Net.Socket> = []
     const handlers = new Set<(socket: Net.Socket) => void>()
 
+    // (one listener for every socket, not a closure per socket: node calls it on the socket)
+    const forget = function(this: Net.Socket) {
+      sockets.delete(this)
+    }
+
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const server = Net.createServer({ allowHalfOpen: true })
@@ -567,7 +584,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
           sockets.add(socket)
           socket.on("error", ignoreError)
           socket.setNoDelay(true)
-          socket.once("close", () => sockets.delete(socket))
+          socket.on("close", forget)
           const handler = handlers.values().next()
           if (handler.done) pending.push(socket)
           else handler.value(socket)
@@ -595,10 +612,14 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     ) =>
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
-        const runFork = yield* FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>()
+        // (taken in an uninterruptible region: every connection's fiber starts uninterruptible,
+        // so nothing is lost before its scope and its transport are in place)
+        const runFork = yield* Effect.uninterruptible(FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>())
         const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
-          runFork(serveAccepted(socket, handler, level))
+          // (read once: each address is a system call)
+          const description = describeSocket(socket)
+          runFork(serveAccepted(socket, description, handler, level), { updateRefs: annotated(description.remote) })
         }
         return yield* Effect.async<never>(() => {
           handlers.add(serve)

@@ -14,11 +14,28 @@ import type { ClientSessions } from "./sessions.js"
  * How long a client closing right after a TLS 1.3 handshake waits for the server's first ticket:
  * it comes about one handshake's time after ours completed (our Finished travels, the server
  * answers, and this process may be busy meanwhile), so three times the handshake's duration,
- * within [20, 200] ms.
+ * within [20, 200] ms of wall clock, and at least `ticketWaitTurns` turns of the wait's own
+ * timer (below).
  *
  * @internal
  */
 export const ticketWaitMs = (handshakeMs: number): number => Math.min(200, Math.max(20, 3 * handshakeMs))
+
+/**
+ * How many times the wait's timer (every fifth of `ticketWaitMs`) must have run before the wait
+ * ends for want of a ticket. A process too busy, or too starved of CPU, to run its timers did not
+ * read the ticket either: on a loaded machine (load 18 on 2 cores, Bun, client and server in one
+ * process) a 4 ms interval ran 1-3 times in waits of 20-127 ms of wall clock, and the ticket
+ * (median 24 ms, up to 127 ms after the wait began; up to 7 handshake times) had always come by
+ * the third; a bound of wall clock alone ended 4 waits in 36 before it. Counting turns also lets
+ * I/O be read between the last two (after a stall, timers run before the poll for I/O).
+ *
+ * @internal
+ */
+export const ticketWaitTurns = 5
+
+/** However slow the process, the wait ends after this long (ms, wall clock). @internal */
+export const ticketWaitCapMs = 1000
 
 /** The next turn of the event loop (an immediate). */
 const nextTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
@@ -45,7 +62,7 @@ export class TicketWait {
     this.handshakeMs = performance.now() - this.startedAt
   }
 
-  /** Until a ticket came, the connection stopped being quiet, or the bound passed. */
+  /** Until a ticket came, the connection stopped being quiet, or the bound passed (`ticketWaitTurns`). */
   wait(
     changed: Condition.Condition,
     socket: tls.TLSSocket,
@@ -57,16 +74,21 @@ export class TicketWait {
   ): Effect.Effect<void> {
     return Effect.suspend(() => {
       const ms = ticketWaitMs(this.handshakeMs)
+      const began = performance.now()
+      let turns = 0
       let expired = false
-      const timer = setTimeout(() => {
-        expired = true
-        changed.notify()
-      }, ms)
+      const timer = setInterval(() => {
+        const elapsed = performance.now() - began
+        if ((++turns >= ticketWaitTurns && elapsed >= ms) || elapsed >= ticketWaitCapMs) {
+          expired = true
+          changed.notify()
+        }
+      }, ms / ticketWaitTurns)
       timer.unref?.()
       // node:tls pulls ciphertext only when asked for plaintext: ask (nothing is consumed)
       socket.read(0)
       const arrived = changed.await(() => expired || sessionsOf.hasReceived || !mayCome() ? Effect.void : undefined)
-        .pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+        .pipe(Effect.ensuring(Effect.sync(() => clearInterval(timer))))
       // native path: node:tls emits each ticket of one flight from its own callback, and the
       // waiter resumes between them; the rest of the flight is in before the next turn
       return !native ? arrived : Effect.zipRight(arrived, nextTurn)

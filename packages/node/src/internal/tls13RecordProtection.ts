@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { chacha20poly1305 } from "@noble/ciphers/chacha.js"
 import * as Crypto from "node:crypto"
 
 /**
@@ -43,6 +44,44 @@ const suites: ReadonlyArray<Tls13CipherSuite> = [
   { id: 0x1304, hash: "sha256", hashLength: 32, cipher: "aes-128-ccm", keyLength: 16, tagLength: 16 },
   { id: 0x1305, hash: "sha256", hashLength: 32, cipher: "aes-128-ccm", keyLength: 16, tagLength: 8 }
 ]
+
+/**
+ * Whether node:crypto has ChaCha20-Poly1305 (Node and Deno do; Bun 1.4's lists only the AES-GCM
+ * AEADs, and `createDecipheriv("chacha20-poly1305")` throws "Unknown cipher", although its
+ * node:tls negotiates the suite): elsewhere it is opened with `@noble/ciphers`.
+ */
+const nativeChaCha20Poly1305: boolean = Crypto.getCiphers().includes("chacha20-poly1305")
+
+/**
+ * Opens one AEAD ciphertext with a 16-byte tag (AES-GCM or ChaCha20-Poly1305, RFC 5116):
+ * the plaintext, or undefined when it does not authenticate.
+ *
+ * @internal
+ */
+export const openAead = (
+  cipher: "aes-128-gcm" | "aes-256-gcm" | "chacha20-poly1305",
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  ciphertext: Uint8Array,
+  tag: Uint8Array
+): Buffer | undefined => {
+  try {
+    if (cipher === "chacha20-poly1305" && !nativeChaCha20Poly1305) {
+      const sealed = new Uint8Array(ciphertext.length + tag.length)
+      sealed.set(ciphertext)
+      sealed.set(tag, ciphertext.length)
+      const plain = chacha20poly1305(key, nonce, aad).decrypt(sealed)
+      return Buffer.from(plain.buffer, plain.byteOffset, plain.byteLength)
+    }
+    const decipher = Crypto.createDecipheriv(cipher as "aes-128-gcm", key, nonce, { authTagLength: 16 })
+    decipher.setAAD(aad, { plaintextLength: ciphertext.length })
+    decipher.setAuthTag(tag)
+    return Buffer.concat([decipher.update(ciphertext), decipher.final()])
+  } catch {
+    return undefined
+  }
+}
 
 /**
  * The TLS 1.3 cipher suite with this IANA code point, if supported.
@@ -129,27 +168,20 @@ export const makeRecordReader = (suite: Tls13CipherSuite, secret: Uint8Array): T
     const aad = record.subarray(0, 5)
     const ciphertext = record.subarray(5, record.length - suite.tagLength)
     const tag = record.subarray(record.length - suite.tagLength)
-    let plain: Buffer
-    try {
-      if (suite.cipher === "aes-128-ccm") {
+    let plain: Buffer | undefined
+    if (suite.cipher === "aes-128-ccm") {
+      try {
         const decipher = Crypto.createDecipheriv(suite.cipher, key, nonce, { authTagLength: suite.tagLength })
         decipher.setAuthTag(tag)
         decipher.setAAD(aad, { plaintextLength: ciphertext.length })
         plain = decipher.update(ciphertext)
         decipher.final()
-      } else if (suite.cipher === "chacha20-poly1305") {
-        const decipher = Crypto.createDecipheriv(suite.cipher, key, nonce, { authTagLength: 16 })
-        decipher.setAAD(aad, { plaintextLength: ciphertext.length })
-        decipher.setAuthTag(tag)
-        plain = Buffer.concat([decipher.update(ciphertext), decipher.final()])
-      } else {
-        const decipher = Crypto.createDecipheriv(suite.cipher, key, nonce)
-        decipher.setAAD(aad)
-        decipher.setAuthTag(tag)
-        plain = Buffer.concat([decipher.update(ciphertext), decipher.final()])
+      } catch {
+        return undefined
       }
-    } catch {
-      return undefined
+    } else {
+      plain = openAead(suite.cipher, key, nonce, aad, ciphertext, tag)
+      if (plain === undefined) return undefined
     }
     // TLSInnerPlaintext: content || ContentType || zeros
     let end = plain.length

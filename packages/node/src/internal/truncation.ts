@@ -26,11 +26,11 @@ import * as internals from "./nodeInternals.js"
  */
 export const inputTruncated = (
   bridge: TransportDuplex | undefined,
-  nativeEnd: (() => internals.NativeEnd) | undefined
+  nativeEnd: internals.NativeEndWatch | undefined
 ): boolean =>
   bridge !== undefined
     ? bridge.eofDelivered && !bridge.consumerEndedBeforeEof
-    : nativeEnd?.() !== "closeNotify"
+    : nativeEnd?.end !== "closeNotify"
 
 /**
  * What a read sees after a truncation when close_notify is required.
