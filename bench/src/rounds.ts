@@ -48,7 +48,13 @@ export interface Row {
   readonly id: string
   readonly variants: ReadonlyArray<Variant>
   readonly figures: ReadonlyArray<Figure>
-  /** Measure every variant once before the rounds (default true; never in a smoke run). */
+  /**
+   * Measure every variant once, a whole measurement, before the rounds and discard it (default
+   * true; never in a smoke run): both implementations' code is compiled by V8 before anything
+   * counts (a quarter of one left the effect-tls children still optimizing, about 370 TurboFan
+   * compiles on the server, in the first measured rounds). Clients and servers are long-lived,
+   * so the rows measure the steady state; the children stay up from row to row.
+   */
   readonly warmup?: boolean | undefined
 }
 

@@ -7,11 +7,11 @@ import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
 import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
-const measure = (env: Env, end: End) => (warmup: boolean) =>
+const measure = (env: Env, end: End) => (_warmup: boolean) =>
   withServer(env, { ...end, mode: "echo" }, (port) =>
     env.client.call("churn", {
       port,
-      seconds: warmup ? Math.min(1, env.settings.churnSeconds) : env.settings.churnSeconds,
+      seconds: env.settings.churnSeconds,
       loops: env.settings.churnLoops
     }))
 

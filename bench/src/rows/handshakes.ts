@@ -12,12 +12,12 @@ import { atLeast, atMost, BRIDGE, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const compareBridge = process.env.BENCH_COMPARE_BRIDGE === "1"
 
-const measure = (env: Env, end: End, key: KeyName) => (warmup: boolean) =>
+const measure = (env: Env, end: End, key: KeyName) => (_warmup: boolean) =>
   withServer(env, { ...end, key, mode: "echo" }, (port) =>
     env.client.call("handshakes", {
       ...end,
       port,
-      count: warmup ? Math.ceil(env.settings.handshakes / 4) : env.settings.handshakes,
+      count: env.settings.handshakes,
       concurrency: env.settings.concurrency,
       resume: "none"
     }))

@@ -8,12 +8,12 @@ import type { End, Resume } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
 import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
-const measure = (env: Env, end: End, resume: Resume) => async (warmup: boolean) => {
+const measure = (env: Env, end: End, resume: Resume) => async (_warmup: boolean) => {
   const metrics = await withServer(env, { ...end, mode: "echo" }, (port) =>
     env.client.call("handshakes", {
       ...end,
       port,
-      count: warmup ? Math.ceil(env.settings.handshakes / 4) : env.settings.handshakes,
+      count: env.settings.handshakes,
       concurrency: env.settings.concurrency,
       resume
     }))
