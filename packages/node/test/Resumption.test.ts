@@ -53,6 +53,7 @@ const setup = (extra: Partial<TlsClient.ClientOptions> = {}) =>
  * certificate verified and the policy run each time (never a false resumption).
  */
 const resumes = typeof (globalThis as any).Deno !== "object"
+const onBun = typeof process.versions.bun === "string"
 
 /** A cache's answer as bytes (null when it had nothing). */
 const bytes = (option: Option.Option<SessionCache.Session>) => Option.getOrNull(Option.map(option, Redacted.value))
@@ -96,16 +97,20 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               [1, 2],
               () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
             )
-            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, true])
+            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])
+            // (what follows reads OpenSSL's session)
+            if (!resumes) return
             assert.isAbove(stored.length, 0)
             const leaf = Buffer.from(fixture.server.certificate.der)
             for (const bytes of stored) {
               const unwrapped = Option.getOrThrow(unwrapSession(bytes))
               assert.isTrue(Buffer.from(unwrapped.peerCertificates[0]!).equals(leaf))
-              // (node decodes the certificate on every resumption; TLS 1.2's verdict needs it)
-              assert.strictEqual(unwrapped.session.indexOf(leaf) === -1, version === "TLSv1.3")
-              assert.strictEqual(withoutPeerCertificate(unwrapped.session), unwrapped.session)
+              // (node decodes the certificate on every resumption; TLS 1.2's verdict needs it. Bun's
+              // BoringSSL session, kept as it is, holds it under TLS 1.3 too)
+              assert.strictEqual(unwrapped.session.indexOf(leaf) === -1, version === "TLSv1.3" && !onBun)
+              // (Bun: the engine stores BoringSSL's session as it is, never stripped)
+              if (!onBun) assert.strictEqual(withoutPeerCertificate(unwrapped.session), unwrapped.session)
             }
           }))
 
@@ -131,9 +136,10 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               [1, 2],
               () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
             )
-            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, true])
+            assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.include([...infos[0]!.peerCertificateErrors], "UnknownCa")
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])
+            if (!resumes) return
             // (node reads OpenSSL's stored verdict only beside the certificate: it stays in the session)
             const leaf = Buffer.from((yield* TestPki.TestPki).server.certificate.der)
             assert.isAbove(stored.length, 0)
