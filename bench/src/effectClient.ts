@@ -107,6 +107,7 @@ export const bulk = (runtime: Runtime, material: Material, args: Requests["bulk"
       const info = yield* connection.handshake
       checkSuite(info.protocolVersion, info.ciphersuiteName)
       const chunk = payload(args.chunk)
+      const cpu = cpuMicros()
       const start = now()
       let sent = 0
       while (sent < args.total) {
@@ -115,7 +116,8 @@ export const bulk = (runtime: Runtime, material: Material, args: Requests["bulk"
         sent += n
       }
       yield* readCount(connection, 1)
-      return { mbps: args.total / 1e6 / ((now() - start) / 1000) }
+      const ms = now() - start
+      return { mbps: args.total / 1e6 / (ms / 1000), cpuMsPerMB: (cpuMicros() - cpu) / 1000 / (args.total / 1e6) }
     }).pipe(Effect.scoped)
   )
 

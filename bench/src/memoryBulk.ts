@@ -2,7 +2,8 @@
  * Bulk over an in-memory pair, both ends in one child process (there is no socket to put
  * between two processes): raw node:tls over `stream.duplexPair` (64 KiB high-water marks)
  * against effect-tls over `MemoryTransport.pair`. The client writes `total` bytes in
- * `chunk`-sized writes; the time runs until the server has read them all.
+ * `chunk`-sized writes; the time runs until the server has read them all, and so does the CPU
+ * measured (`cpuMsPerMB`: both ends, as one process runs them).
  */
 import type { TlsBackend } from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
@@ -16,9 +17,15 @@ import { duplexPair } from "node:stream"
 import * as tls from "node:tls"
 import { checkRaw, checkSuite, type Material } from "./material.js"
 import type { Metrics, Requests } from "./protocol.js"
-import { KiB, now, once, payload } from "./util.js"
+import { cpuMicros, KiB, now, once, payload } from "./util.js"
 
-const raw = async (material: Material, chunk: Uint8Array, total: number): Promise<number> => {
+/** Wall time and CPU (both ends: one process runs them) of the transfer, in ms. */
+interface Took {
+  readonly ms: number
+  readonly cpuMs: number
+}
+
+const raw = async (material: Material, chunk: Uint8Array, total: number): Promise<Took> => {
   const [left, right] = duplexPair({ highWaterMark: 64 * KiB })
   const server = new tls.TLSSocket(right, { isServer: true, secureContext: material.rawServerContext.p256 })
   const client = tls.connect({ socket: left, servername: "localhost", secureContext: material.rawClientContext })
@@ -33,6 +40,7 @@ const raw = async (material: Material, chunk: Uint8Array, total: number): Promis
   await once(client, "secureConnect")
   client.on("error", () => {})
   checkRaw(client)
+  const cpu = cpuMicros()
   const start = now()
   let sent = 0
   while (sent < total) {
@@ -42,12 +50,12 @@ const raw = async (material: Material, chunk: Uint8Array, total: number): Promis
     if (!ok) await once(client, "drain")
   }
   await received
-  const elapsed = now() - start
+  const took = { ms: now() - start, cpuMs: (cpuMicros() - cpu) / 1000 }
   client.destroy()
   server.destroy()
   left.destroy()
   right.destroy()
-  return elapsed
+  return took
 }
 
 const effect = (
@@ -55,7 +63,7 @@ const effect = (
   material: Material,
   chunk: Uint8Array,
   total: number
-): Promise<number> =>
+): Promise<Took> =>
   runtime.runPromise(
     Effect.gen(function*() {
       const [left, right] = yield* MemoryTransport.pair()
@@ -73,6 +81,7 @@ const effect = (
       const client = yield* TlsClient.connect(left, material.clientOptions)
       const info = yield* client.handshake
       checkSuite(info.protocolVersion, info.ciphersuiteName)
+      const cpu = cpuMicros()
       const start = now()
       let sent = 0
       while (sent < total) {
@@ -81,7 +90,7 @@ const effect = (
         sent += n
       }
       yield* Deferred.await(received)
-      return now() - start
+      return { ms: now() - start, cpuMs: (cpuMicros() - cpu) / 1000 }
     }).pipe(Effect.scoped)
   )
 
@@ -91,8 +100,9 @@ export const memoryBulk = async (
   args: Requests["memoryBulk"]
 ): Promise<Metrics> => {
   const chunk = payload(args.chunk)
-  const ms = args.impl === "raw"
+  const { cpuMs, ms } = args.impl === "raw"
     ? await raw(material, chunk, args.total)
     : await effect(runtime, material, chunk, args.total)
-  return { mbps: args.total / 1e6 / (ms / 1000) }
+  const mb = args.total / 1e6
+  return { mbps: mb / (ms / 1000), cpuMsPerMB: cpuMs / mb }
 }

@@ -90,6 +90,7 @@ export const bulk = async (material: Material, args: Requests["bulk"]): Promise<
   checkRaw(socket)
   const acked = once(socket, "data")
   const chunk = payload(args.chunk)
+  const cpu = cpuMicros()
   const start = now()
   let sent = 0
   while (sent < args.total) {
@@ -100,8 +101,9 @@ export const bulk = async (material: Material, args: Requests["bulk"]): Promise<
   }
   await acked
   const ms = now() - start
+  const cpuMsPerMB = (cpuMicros() - cpu) / 1000 / (args.total / 1e6)
   await close(socket)
-  return { mbps: args.total / 1e6 / (ms / 1000) }
+  return { mbps: args.total / 1e6 / (ms / 1000), cpuMsPerMB }
 }
 
 let held: Array<tls.TLSSocket> = []

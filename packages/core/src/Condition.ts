@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 
 /**
  * @since 0.1.0
@@ -43,6 +44,17 @@ export interface Condition {
    * then again on every `notify`; `undefined` means "not yet". Interruptible.
    */
   readonly await: <A, E = never, R = never>(
+    check: () => Effect.Effect<A, E, R> | undefined
+  ) => Effect.Effect<A, E, R>
+  /**
+   * `await` for a check that changes nothing (it only looks at the state and builds the Effect
+   * to continue with: a lazy one where taking something is involved), at less cost per wait:
+   * no finalizer is set up. An interrupted waiter is therefore not removed at once, but once
+   * its fiber has ended (seen at a `notify` or when a waiter is added) or waits here again;
+   * until then its check may still run (the result is dropped) and `waiting` counts it.
+   * Interruptible.
+   */
+  readonly awaitPure: <A, E = never, R = never>(
     check: () => Effect.Effect<A, E, R> | undefined
   ) => Effect.Effect<A, E, R>
   /** Waits for the next `notify` (for loops that re-check by themselves). Interruptible. */
@@ -58,7 +70,15 @@ export interface Condition {
   readonly waiting: number
 }
 
-type Waiter = () => void
+/**
+ * A waiter: `wake` runs at every `notify` until it removes itself. `fiber` is set for the
+ * waiters of `awaitPure` (none is removed by a finalizer): one that is stale (its fiber waits
+ * here again, or has ended) is dropped when another waiter comes.
+ */
+interface Waiter {
+  readonly wake: () => void
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+}
 
 class ConditionImpl implements Condition {
   // one waiter needs no Set (the common case: one reader, one writer)
@@ -70,6 +90,8 @@ class ConditionImpl implements Condition {
   }
 
   private add(waiter: Waiter): void {
+    const fiber = waiter.fiber
+    if (fiber !== undefined) this.dropStale(fiber)
     if (this.single === undefined && (this.many === undefined || this.many.size === 0)) {
       this.single = waiter
       return
@@ -83,17 +105,27 @@ class ConditionImpl implements Condition {
     else this.many?.delete(waiter)
   }
 
+  /** `awaitPure`'s waiters left by an interruption: of `fiber` (it waits again, so it no longer waits there), or of a fiber that ended. */
+  private dropStale(fiber: Fiber.RuntimeFiber<unknown, unknown>): void {
+    const single = this.single
+    if (single !== undefined && isStale(single, fiber)) this.single = undefined
+    const many = this.many
+    if (many !== undefined && many.size > 0) {
+      for (const waiter of many) if (isStale(waiter, fiber)) many.delete(waiter)
+    }
+  }
+
   readonly notify = (): void => {
     const single = this.single
     const many = this.many
     if (many === undefined || many.size === 0) {
-      if (single !== undefined) single()
+      if (single !== undefined) single.wake()
       return
     }
     // a snapshot: waiters remove themselves when they resume
     const snapshot = [...many]
-    if (single !== undefined) single()
-    for (const waiter of snapshot) waiter()
+    if (single !== undefined) single.wake()
+    for (const waiter of snapshot) waiter.wake()
   }
 
   // (a method, and `next` made on first use: a condition lives as long as its connection,
@@ -103,12 +135,15 @@ class ConditionImpl implements Condition {
       const first = check()
       if (first !== undefined) return first
       return Effect.async<A, E, R>((resume) => {
-        const waiter = () => {
-          const result = check()
-          if (result !== undefined) {
-            this.remove(waiter)
-            resume(result)
-          }
+        const waiter: Waiter = {
+          wake: () => {
+            const result = check()
+            if (result !== undefined) {
+              this.remove(waiter)
+              resume(result)
+            }
+          },
+          fiber: undefined
         }
         this.add(waiter)
         return Effect.sync(() => this.remove(waiter))
@@ -116,10 +151,37 @@ class ConditionImpl implements Condition {
     })
   }
 
+  awaitPure<A, E, R>(check: () => Effect.Effect<A, E, R> | undefined): Effect.Effect<A, E, R> {
+    // (`withFiberRuntime` suspends as `suspend` would, and gives the fiber)
+    return Effect.withFiberRuntime<A, E, R>((fiber) => {
+      const first = check()
+      if (first !== undefined) return first
+      // (no canceler: `Effect.async` then sets up no finalizer; a resume after an interruption
+      // is ignored by the fiber, and the waiter goes once the fiber ended or waits here again)
+      return Effect.async<A, E, R>((resume) => {
+        const waiter: Waiter = {
+          wake: () => {
+            if (fiber.unsafePoll() !== null) return this.remove(waiter)
+            const result = check()
+            if (result !== undefined) {
+              this.remove(waiter)
+              resume(result)
+            }
+          },
+          fiber: fiber as Fiber.RuntimeFiber<unknown, unknown>
+        }
+        this.add(waiter)
+      })
+    })
+  }
+
   readonly onNext = (callback: () => void): () => void => {
-    const waiter = () => {
-      this.remove(waiter)
-      callback()
+    const waiter: Waiter = {
+      wake: () => {
+        this.remove(waiter)
+        callback()
+      },
+      fiber: undefined
     }
     this.add(waiter)
     return () => this.remove(waiter)
@@ -129,15 +191,22 @@ class ConditionImpl implements Condition {
 
   get next(): Effect.Effect<void> {
     return this.nextEffect ??= Effect.async<void>((resume) => {
-      const waiter = () => {
-        this.remove(waiter)
-        resume(Effect.void)
+      const waiter: Waiter = {
+        wake: () => {
+          this.remove(waiter)
+          resume(Effect.void)
+        },
+        fiber: undefined
       }
       this.add(waiter)
       return Effect.sync(() => this.remove(waiter))
     })
   }
 }
+
+/** An `awaitPure` waiter that no longer waits: its fiber waits again (`fiber`), or it ended. */
+const isStale = (waiter: Waiter, fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  waiter.fiber !== undefined && (waiter.fiber === fiber || waiter.fiber.unsafePoll() !== null)
 
 /**
  * A new condition with nobody waiting.

@@ -91,6 +91,22 @@ export interface EngineConnection {
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
+  /**
+   * Optional, for engines that can: `read` begun now rather than when the Effect runs (core
+   * calls it inside an Effect of its own, once the handshake succeeded, and runs what it
+   * returns). Plaintext already there is taken and returned as an `Exit`; otherwise the result
+   * is what finishes the read (an `Exit` too when the answer is known: the end, a failure).
+   * Only taking plaintext may change the engine's state: calling it again gives the same end or
+   * failure, so core may call it to take what else is buffered (a stream's chunk) and leave an
+   * answer that is not plaintext to the next read. It spares the Effect steps of `read` per chunk.
+   */
+  readonly readNow?: () => Effect.Effect<Option.Option<Uint8Array>, TlsError>
+  /**
+   * Optional, for engines that can: `write` begun now (core calls it inside an Effect of its
+   * own and runs what it returns): the bytes are handed to the engine at once, and the result
+   * finishes the write, an `Exit` when nothing is left to wait for.
+   */
+  readonly writeNow?: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
   /** Sends close_notify and half-closes the transport; reading goes on. */
   readonly closeWrite: Effect.Effect<void, TlsError>
   /** RFC 5705 / RFC 8446 exporter. */
@@ -131,6 +147,13 @@ export interface EngineConfig {
   readonly requireCloseNotify: boolean
   /** Bounds closing (the close_notify's flush, or the abortive teardown), on Effect's Clock. */
   readonly closeTimeout: Duration.Duration
+  /**
+   * Asked first when the connection closes, inside the engine's own finalizer (so that core
+   * needs no finalizer of its own): what to run before the engine closes (a client keeps the
+   * newest session; both sides count the connection as closed), or nothing. Runs once, and
+   * must not fail.
+   */
+  readonly beforeClose?: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 /**
@@ -144,13 +167,6 @@ export interface ClientConfig extends EngineConfig {
   readonly serverName: Option.Option<string>
   /** A session (from this engine's `session`) to offer for resumption. */
   readonly session: Option.Option<Uint8Array>
-  /**
-   * Asked first when the connection closes, inside the engine's own finalizer (so that core
-   * needs no finalizer of its own): what to run before the engine closes (core keeps the
-   * newest session and counts the connection as closed), or nothing. Runs once, and must not
-   * fail.
-   */
-  readonly beforeClose?: (() => Effect.Effect<void> | undefined) | undefined
 }
 
 /**

@@ -58,7 +58,6 @@ import * as clientHello from "./internal/clientHello.js"
 import * as connection from "./internal/connection.js"
 import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
-import * as validated from "./internal/validated.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as TicketKeys from "./TicketKeys.js"
 import type { EngineConnection } from "./TlsBackend.js"
@@ -285,13 +284,8 @@ export const make = (
   transport: Transport,
   options: ServerOptions
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope | TlsBackend> =>
-  // options that passed before need no Effect step of their own
-  validated.isRemembered(TlsOptions.ServerOptions, options)
-    ? makeValidated(transport, options)
-    : Effect.zipRight(
-      TlsOptions.validateOnce(TlsOptions.ServerOptions, "TlsServer options", options),
-      makeValidated(transport, options)
-    )
+  // (options that passed before need no Effect step of their own)
+  TlsOptions.validateOnceThen(TlsOptions.ServerOptions, "TlsServer options", options, makeValidated(transport, options))
 
 /** What `makeValidated` read from the fiber, for `build`. */
 interface Made {
@@ -344,9 +338,21 @@ const makeValidated = (
 /** The open-connections gauge's decrement, one Effect for every server connection. */
 const countClosed = Effect.sync(() => telemetry.connectionClosed("server"))
 
-/** One more open server connection until `scope` closes (a finalizer of the scope itself). */
+/**
+ * One more open server connection until `scope` closes (a finalizer of the scope itself): for
+ * an engine made later, or never (a server that chooses by the ClientHello).
+ */
 const countOpen = (scope: Scope.Scope): Effect.Effect<void> =>
-  Effect.map(Scope.addFinalizer(scope, countClosed), () => telemetry.connectionOpened("server"))
+  Effect.uninterruptible(Effect.map(Scope.addFinalizer(scope, countClosed), () => telemetry.connectionOpened("server")))
+
+/**
+ * `EngineConfig.beforeClose` of an engine made at once: the connection counted as closed in
+ * the engine's own finalizer (no finalizer of core's, one function for every connection).
+ */
+const closedFirst = (): undefined => {
+  telemetry.connectionClosed("server")
+  return undefined
+}
 
 const build = (
   transport: Transport,
@@ -358,18 +364,29 @@ const build = (
   const engineFor = (
     certificate: Option.Option<CertifiedKey>,
     alpn: ReadonlyArray<string>,
-    ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>
+    ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>,
+    beforeClose: (() => undefined) | undefined
   ) => {
     if (Option.isSome(certificate)) {
       telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
     }
+    // (every field named, in one literal: a spread into a literal with more fields after it
+    // made new hidden classes for every connection)
+    const settings = connection.engineSettings(options, transport, database)
     return backend.server({
-      ...connection.engineSettings(options, transport, database),
+      transport: settings.transport,
+      minVersion: settings.minVersion,
+      maxVersion: settings.maxVersion,
+      ciphers: settings.ciphers,
+      database: settings.database,
+      requireCloseNotify: settings.requireCloseNotify,
+      closeTimeout: settings.closeTimeout,
       certificate,
       alpn,
       clientAuth,
       clientCas: options.clientCas ?? database.anchors,
-      ticketKeys: ticketKey
+      ticketKeys: ticketKey,
+      beforeClose
     })
   }
   const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined || Option.isSome(ticketKeys)
@@ -395,7 +412,8 @@ const build = (
           transport,
           Effect.flatMap(
             choose(transport, options, ticketKeys),
-            ({ alpn, certificate, ticketKey }) => Scope.extend(engineFor(certificate, alpn, ticketKey), scope)
+            ({ alpn, certificate, ticketKey }) =>
+              Scope.extend(engineFor(certificate, alpn, ticketKey, undefined), scope)
           )
         ),
         connectionOver
@@ -404,10 +422,14 @@ const build = (
   }
   // (validated: a server without `sni` has a certificate)
   const certificate = options.certificate!
+  // (counted once the engine's finalizer, which counts it as closed, is in place: no
+  // interruption in between)
   const withKey = (key: CertifiedKey) =>
-    Effect.flatMap(
-      engineFor(Option.some(key), options.alpn ?? [], Option.none()),
-      (engine) => Effect.as(countOpen(scope), connectionOver(engine))
+    Effect.uninterruptible(
+      Effect.map(engineFor(Option.some(key), options.alpn ?? [], Option.none(), closedFirst), (engine) => {
+        telemetry.connectionOpened("server")
+        return connectionOver(engine)
+      })
     )
   return Credentials.isCredentials(certificate) ? Effect.flatMap(certificate.get, withKey) : withKey(certificate)
 }

@@ -47,6 +47,87 @@ describe("Condition", () => {
       assert.strictEqual(condition.waiting, 0)
     }))
 
+  it.effect("awaitPure resumes each waiter once its check passes, as await does", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      let level = 0
+      assert.strictEqual(yield* condition.awaitPure(() => Effect.succeed("now")), "now")
+      const atLeast = (n: number) => condition.awaitPure(() => (level >= n ? Effect.succeed(n) : undefined))
+      const one = yield* Effect.fork(atLeast(1))
+      const two = yield* Effect.fork(atLeast(2))
+      yield* Effect.yieldNow()
+      assert.strictEqual(condition.waiting, 2)
+      level = 1
+      condition.notify()
+      assert.strictEqual(yield* Fiber.join(one), 1)
+      assert.strictEqual(condition.waiting, 1)
+      level = 2
+      condition.notify()
+      assert.strictEqual(yield* Fiber.join(two), 2)
+      assert.strictEqual(condition.waiting, 0)
+    }))
+
+  it.effect("awaitPure: an interrupted waiter never resumes; it goes once its fiber ended, at a notify or an add", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      let ready = false
+      let checks = 0
+      const check = () => {
+        checks++
+        return ready ? Effect.succeed("ready") : undefined
+      }
+      const interrupted = yield* Effect.fork(condition.awaitPure(check))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(interrupted)
+      // no finalizer removed it
+      assert.strictEqual(condition.waiting, 1)
+      // a notify drops it without running its check (its fiber ended)
+      const before = checks
+      condition.notify()
+      assert.strictEqual(checks, before)
+      assert.strictEqual(condition.waiting, 0)
+      // and an add drops it too
+      const again = yield* Effect.fork(condition.awaitPure(check))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(again)
+      const waiter = yield* Effect.fork(condition.awaitPure(check))
+      yield* Effect.yieldNow()
+      assert.strictEqual(condition.waiting, 1)
+      ready = true
+      condition.notify()
+      assert.strictEqual(yield* Fiber.join(waiter), "ready")
+      assert.strictEqual(condition.waiting, 0)
+    }))
+
+  it.effect("awaitPure: a waiter left by an interruption goes when its fiber waits there again", () =>
+    Effect.gen(function*() {
+      const condition = Condition.make()
+      let ready = false
+      let firstChecks = 0
+      const first = () => {
+        firstChecks++
+        return undefined
+      }
+      const check = () => ready ? Effect.succeed("ready") : undefined
+      // the interrupted fiber's finalizer waits on the same condition
+      const fiber = yield* Effect.fork(
+        condition.awaitPure(first).pipe(Effect.onInterrupt(() => Effect.asVoid(condition.awaitPure(check))))
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interruptFork(fiber)
+      // until the finalizer waits
+      for (let i = 0; i < 10; i++) yield* Effect.yieldNow()
+      assert.strictEqual(condition.waiting, 1)
+      const checked = firstChecks
+      condition.notify()
+      // the first waiter is gone: its check no longer runs
+      assert.strictEqual(firstChecks, checked)
+      ready = true
+      condition.notify()
+      yield* Fiber.await(fiber)
+      assert.strictEqual(condition.waiting, 0)
+    }))
+
   it("onNext calls back once at the next notify; its canceller removes it", () => {
     const condition = Condition.make()
     let calls = 0

@@ -348,7 +348,8 @@ layer(TestPkiLive, { excludeTestServices: true })("AcceptedCas sniffer", (it) =>
             const port = yield* sServer(pki, ["-tls1_3", "-ciphersuites", suite])
             const rec = yield* handshake(tcpWire(port), { ciphers: suite })
             assert.isNull(rec.protocol, "no handshake")
-            assert.match(rec.error ?? "", /HANDSHAKE_FAILURE/, "the peer found no shared suite")
+            // (BoringSSL: HANDSHAKE_FAILURE; Deno: "received fatal alert: HandshakeFailure")
+            assert.match(rec.error ?? "", /HANDSHAKE_?FAILURE/i, "the peer found no shared suite")
             return
           }
           const rec = fixedTls13Suites === undefined

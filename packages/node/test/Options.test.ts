@@ -231,6 +231,35 @@ layer(Layer.mergeAll(TestPki.layer(), countingBackend), { timeout: 60_000 })("va
         yield* TlsOptions.validateOnce(Counted, "counted options", options)
         assert.strictEqual(decodes, 2)
       }))
+
+    it.effect("a remembered object changed inside (a nested field, a field added) is decoded again", () =>
+      Effect.gen(function*() {
+        let decodes = 0
+        const Counted = Schema.Struct({
+          port: Schema.Number,
+          inner: Schema.Struct({ names: Schema.Array(Schema.String) }),
+          extra: Schema.optional(Schema.Number)
+        }).pipe(Schema.filter(() => {
+          decodes++
+          return true
+        }))
+        const options: { port: number; inner: { names: Array<string> }; extra?: number } = {
+          port: 1,
+          inner: { names: ["a"] }
+        }
+        yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        assert.strictEqual(decodes, 1)
+        options.inner.names.push("b")
+        yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        assert.strictEqual(decodes, 2)
+        options.extra = 3
+        yield* TlsOptions.validateOnce(Counted, "counted options", options)
+        assert.strictEqual(decodes, 3)
+        // a copy whose nested array differs from every remembered one
+        yield* TlsOptions.validateOnce(Counted, "counted options", { ...options, inner: { names: ["c"] } })
+        assert.strictEqual(decodes, 4)
+      }))
   })
 
   describe("transports", () => {

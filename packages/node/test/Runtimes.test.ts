@@ -624,6 +624,48 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         }))
     })
 
+    describe("the memory pair", () => {
+      it.scoped("TLS 1.2 suites in ciphers: honoured (Node, Bun), or refused typed where they would be ignored (Deno)", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [clientTransport, serverTransport] = yield* MemoryTransport.pair()
+          // (not Deno's own choice, ECDHE-ECDSA-AES256-GCM-SHA384, which it negotiated whatever
+          // `ciphers` said)
+          const ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"
+          const settings = { ciphers, maxVersion: "TLSv1.2" } as const
+          const serverSide = Effect.flatMap(
+            TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey, ...settings }),
+            (server) => server.handshake
+          )
+          const clientSide = Effect.flatMap(
+            TlsClient.make(clientTransport, {
+              serverIdentity: "localhost",
+              database: fixture.pki.database,
+              ...settings
+            }),
+            (client) => client.handshake
+          )
+          const [ours, theirs] = yield* Effect.all([Effect.either(clientSide), Effect.either(serverSide)], {
+            concurrency: 2
+          })
+          for (const result of [ours, theirs]) {
+            if (runtime !== "deno") {
+              assert.strictEqual(
+                result._tag === "Right" && result.right.ciphersuiteName,
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+              )
+              continue
+            }
+            assert.strictEqual(result._tag, "Left")
+            if (result._tag === "Left") {
+              assert.instanceOf(result.left, TlsError.TlsGenericError)
+              assert.strictEqual((result.left as TlsError.TlsGenericError).reason, "Misc")
+              assert.match(String((result.left.cause as Error | undefined)?.message), /ignores `ciphers` for TLS 1\.2/)
+            }
+          }
+        }))
+    })
+
     describe("a memory pair of 256 bytes, 1-byte chunks, a client that stops reading", () => {
       it.scoped("close: the close_notify that waits for room when the server's socket closes reaches the client", () =>
         Effect.gen(function*() {

@@ -9,15 +9,18 @@ import * as TlsClient from "@effect-tls/core/TlsClient"
 import * as TlsMetrics from "@effect-tls/core/TlsMetrics"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import type { Transport } from "@effect-tls/core/Transport"
+import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import * as TestTls from "@effect-tls/testkit/TestTls"
 import * as OtelTracer from "@effect/opentelemetry/Tracer"
 import { assert, describe, layer } from "@effect/vitest"
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
@@ -263,6 +266,30 @@ layer(env, { excludeTestServices: true, timeout: 30_000 })("telemetry", (it) => 
           sha256: issued.certificate.fingerprintSha256
         })
         assert.closeTo(days, 10, 0.01)
+      }))
+
+    it.scoped("a server connection is counted open while it lives on every path; one that could not be made is not", () =>
+      Effect.gen(function*() {
+        const fixture = yield* TestPki.TestPki
+        const certificate = fixture.server.certifiedKey
+        const server = { side: "server" }
+        const before = yield* gauge(TlsMetrics.openConnections, server)
+        // made at once, and chosen by the ClientHello (the engine made after it was read)
+        for (const options of [{}, { sni: { resolve: () => Effect.succeed(Option.some(certificate)) } }]) {
+          const open = yield* Effect.scoped(Effect.zipRight(
+            TestTls.makePair({ server: options }),
+            gauge(TlsMetrics.openConnections, server)
+          ))
+          assert.strictEqual(open - before, 1)
+          assert.strictEqual(yield* gauge(TlsMetrics.openConnections, server), before)
+        }
+        // an engine that cannot be made (settings OpenSSL refuses)
+        const failed = yield* Effect.scoped(Effect.gen(function*() {
+          const [, serverTransport] = yield* MemoryTransport.pair()
+          return yield* Effect.exit(TlsServer.make(serverTransport, { certificate, ciphers: "NO-SUCH-CIPHER" }))
+        }))
+        assert.isTrue(Exit.isFailure(failed))
+        assert.strictEqual(yield* gauge(TlsMetrics.openConnections, server), before)
       }))
   })
 })

@@ -1,5 +1,6 @@
 /** @internal */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -385,16 +386,31 @@ export const make = (params: ConnectionParams): TlsConnection => {
   })
 
   // after a good handshake a read or write goes straight to the engine (no step through
-  // `handshake` per chunk)
+  // `handshake` per chunk), begun at once where the engine can (`readNow`, `writeNow`): a
+  // chunk that is there, or a write the engine takes without pushing back, then costs two
+  // Effect steps (this `suspend` and the `Exit`), the metric counted in place
   const opened = () => state._tag === "Done" && Exit.isSuccess(state.exit)
   const countRead = telemetry.countRead(side)
   const engineRead = Effect.map(engine.read, countRead)
   const readAfterHandshake = Effect.zipRight(handshake, engineRead)
-  const read = Effect.suspend(() => opened() ? engineRead : readAfterHandshake)
-  const write = (bytes: Uint8Array) => {
-    const written = telemetry.countWrite(side, bytes, engine.write(bytes))
-    return opened() ? written : Effect.zipRight(handshake, written)
-  }
+  const read = Effect.suspend(() => {
+    if (!opened()) return readAfterHandshake
+    if (engine.readNow === undefined) return engineRead
+    const now = engine.readNow()
+    if (!Exit.isExit(now)) return Effect.map(now, countRead)
+    const exit = now as Exit.Exit<Option.Option<Uint8Array>, TlsError.TlsError>
+    if (Exit.isSuccess(exit)) countRead(exit.value)
+    return exit
+  })
+  const write = (bytes: Uint8Array) =>
+    Effect.suspend(() => {
+      if (!opened()) return Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
+      if (engine.writeNow === undefined) return telemetry.countWrite(side, bytes, engine.write(bytes))
+      const now = engine.writeNow(bytes)
+      if (!Exit.isExit(now)) return telemetry.countWrite(side, bytes, now)
+      if (Exit.isSuccess(now)) telemetry.countWritten(side, bytes.length)
+      return now
+    })
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {
@@ -462,9 +478,13 @@ export const make = (params: ConnectionParams): TlsConnection => {
     (length, label, context) => Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
     channelBinding,
     params.transport,
-    Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
+    Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0])),
+    engine
   )
 }
+
+/** The most plaintext a stream's chunk gathers from what the engine holds (four full records). */
+const STREAM_CHUNK_BYTES = 64 * 1024
 
 /**
  * Where a connection keeps its engine's resumable session: not public, since a session holds
@@ -494,20 +514,44 @@ class Connection implements TlsConnection {
     readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
     readonly channelBinding: TlsConnection["channelBinding"],
     readonly transport: Transport,
-    session: Effect.Effect<Option.Option<Uint8Array>>
+    session: Effect.Effect<Option.Option<Uint8Array>>,
+    private readonly engine: EngineConnection
   ) {
     this[SessionSymbol] = session
   }
 
   // the stream and the sink are made on first use (most connections use one or neither)
   get stream(): TlsConnection["stream"] {
-    const read = this.read
-    return this.streamMemo ??= Stream.repeatEffectOption(
+    return this.streamMemo ??= Stream.repeatEffectChunkOption(
       Effect.flatMap(
-        Effect.mapError(read, Option.some),
-        Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
+        Effect.mapError(this.read, Option.some),
+        (first) => Option.isNone(first) ? Effect.fail(Option.none()) : Effect.succeed(this.withBuffered(first.value))
       )
     )
+  }
+
+  /**
+   * A stream's chunk: `first`, and the plaintext the engine holds now besides (`readNow`, up to
+   * `STREAM_CHUNK_BYTES`), so that a wait brings every record that came with it, not one. An
+   * answer that is not plaintext (the end, a failure) stays for the next pull.
+   */
+  private withBuffered(first: Uint8Array): Chunk.Chunk<Uint8Array> {
+    const engine = this.engine
+    if (engine.readNow === undefined) return Chunk.of(first)
+    let chunks: Array<Uint8Array> | undefined = undefined
+    let bytes = first.length
+    while (bytes < STREAM_CHUNK_BYTES) {
+      const now = engine.readNow() as Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError>
+      if (!Exit.isExit(now)) break
+      const exit = now as Exit.Exit<Option.Option<Uint8Array>, TlsError.TlsError>
+      if (!Exit.isSuccess(exit) || Option.isNone(exit.value)) break
+      const chunk = exit.value.value
+      telemetry.countBytesRead(this.side, chunk.length)
+      if (chunks === undefined) chunks = [first]
+      chunks.push(chunk)
+      bytes += chunk.length
+    }
+    return chunks === undefined ? Chunk.of(first) : Chunk.unsafeFromArray(chunks)
   }
 
   get sink(): TlsConnection["sink"] {

@@ -126,16 +126,22 @@ export const make = (
           ) as Effect.Effect<unknown, never, Exclude<R, Scope.Scope> | TlsBackend>
         }
 
+        // (combinators, not a generator: this runs for every connection)
         const acceptOne = Effect.uninterruptibleMask((restore) =>
-          Effect.gen(function*() {
-            yield* restore(permits.take(1))
-            const scope = yield* Scope.make()
-            const transport = yield* restore(Scope.extend(listener.accept, scope)).pipe(
-              Effect.onError((cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), permits.release(1)))
-            )
-            live++
-            runFork(serveOne(transport, scope), { updateRefs: connectionRefs(transport, scope) })
-          })
+          Effect.zipRight(
+            restore(permits.take(1)),
+            Effect.flatMap(Scope.make(), (scope) =>
+              Effect.map(
+                Effect.onError(
+                  restore(Scope.extend(listener.accept, scope)),
+                  (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), permits.release(1))
+                ),
+                (transport) => {
+                  live++
+                  runFork(serveOne(transport, scope), { updateRefs: connectionRefs(transport, scope) })
+                }
+              ))
+          )
         )
 
         const drain = Effect.zipRight(

@@ -288,6 +288,24 @@ export const countRead = (side: Side) => {
 }
 
 /**
+ * Counts plaintext read (a chunk taken without an Effect of its own).
+ *
+ * @internal
+ */
+export const countBytesRead = (side: Side, length: number): void => {
+  TlsMetrics.bytesRead.unsafeUpdate(length, labels[side].side)
+}
+
+/**
+ * Counts the plaintext of a write that was accepted (a write done without waiting).
+ *
+ * @internal
+ */
+export const countWritten = (side: Side, length: number): void => {
+  TlsMetrics.bytesWritten.unsafeUpdate(length, labels[side].side)
+}
+
+/**
  * Counts the plaintext of a write once it is accepted.
  *
  * @internal

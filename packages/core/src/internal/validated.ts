@@ -38,13 +38,27 @@ const snapshot = (value: object, depth: number, out: Array<unknown>): Array<unkn
   return out
 }
 
-const sameAs = (value: object, expected: Snapshot): boolean => same(snapshot(value, 0, []), expected)
-
-const same = (a: Snapshot, b: Snapshot): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+/**
+ * Whether `value` holds what `expected` holds from position `at` on, compared in place (no
+ * snapshot of `value` is made: this runs for every connection): the position after it, or -1.
+ */
+const matchesAt = (value: object, expected: Snapshot, at: number, depth: number): number => {
+  const keys = Object.keys(value)
+  if (expected[at] !== keys.length) return -1
+  let next = at + 1
+  for (const key of keys) {
+    const field = (value as Record<string, unknown>)[key]
+    if (expected[next] !== key || expected[next + 1] !== field) return -1
+    next += 2
+    if (depth < maxDepth && isPlain(field)) {
+      next = matchesAt(field, expected, next, depth + 1)
+      if (next < 0) return -1
+    }
+  }
+  return next
 }
+
+const sameAs = (value: object, expected: Snapshot): boolean => matchesAt(value, expected, 0, 0) === expected.length
 
 /** How many recently passed snapshots per schema are kept for copies (most recent first). */
 const recentCapacity = 8
@@ -71,10 +85,7 @@ export const isRemembered = (schema: Schema.Schema<any, any, never>, input: obje
   if (known === undefined) return false
   const previous = known.objects.get(input)
   if (previous !== undefined && sameAs(input, previous)) return true
-  if (known.recent.length > 0) {
-    const now = snapshot(input, 0, [])
-    for (const recent of known.recent) if (same(now, recent)) return true
-  }
+  for (const recent of known.recent) if (recent !== previous && sameAs(input, recent)) return true
   return false
 }
 

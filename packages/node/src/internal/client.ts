@@ -109,8 +109,12 @@ export const makeClient = (
     )
   })
 
-/** The engine's close after the caller's `beforeClose` (`ClientConfig.beforeClose`), in one finalizer. */
-class ClosingFirst {
+/**
+ * The engine's close after the caller's `beforeClose` (`EngineConfig.beforeClose`), in one finalizer.
+ *
+ * @internal
+ */
+export class ClosingFirst {
   constructor(
     private readonly beforeClose: () => Effect.Effect<void> | undefined,
     private readonly connection: NodeTlsConnection

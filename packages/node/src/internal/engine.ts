@@ -239,20 +239,19 @@ export class NodeTlsConnection implements EngineConnection {
 
   // ---- plaintext
 
-  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => {
-    const socket = this.start()
-    // plaintext already there: no waiter
-    const chunk: Buffer | null = readPlaintext(socket)
-    if (chunk !== null) {
-      this.plaintextReads++
-      this.bridge?.consumerRead()
-      return Effect.succeed(Option.some(chunk))
-    }
-    return this.changed.await(this.readCheck)
-  })
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> = Effect.suspend(() => this.readNow())
+
+  /**
+   * `EngineConnection.readNow`: plaintext already there (no waiter), the end or a failure, or
+   * the wait for one of them. A method, as `write`.
+   */
+  readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> {
+    this.start()
+    return this.readCheck() ?? this.readWait
+  }
 
   /** What a plaintext read sees now, or undefined: wait for the next socket event. */
-  private readonly readCheck = (): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined => {
+  private readCheck(): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined {
     const chunk: Buffer | null = readPlaintext(this.socket!)
     if (chunk !== null) {
       this.plaintextReads++
@@ -271,6 +270,34 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
+  /**
+   * Whether `readCheck` may have an answer now. It only looks, so the read's wait needs no
+   * finalizer (`Condition.awaitPure`): the read itself runs in the fiber once this holds.
+   */
+  private readReady(): boolean {
+    const state = this.state
+    if (this.socket!.readableLength > 0 || state.failure !== undefined || state.input !== "Open" || state.closed) {
+      return true
+    }
+    // (Bun) the withheld close_notify, unless its quiet turn is still to come
+    return this.guard?.peerClosed() === true && this.guard.quietCheck !== "scheduled"
+  }
+
+  private readWaitMemo: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined = undefined
+
+  /**
+   * A read's wait: until `readReady`, then the read again; should that still find nothing,
+   * the general wait (`await`, whose check takes the plaintext in the event's callback), which
+   * never loops. Made on the first wait.
+   */
+  private get readWait(): Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> {
+    if (this.readWaitMemo === undefined) {
+      const again = Effect.suspend(() => this.readCheck() ?? this.changed.await(() => this.readCheck()))
+      this.readWaitMemo = this.changed.awaitPure(() => this.readReady() ? again : undefined)
+    }
+    return this.readWaitMemo
+  }
+
   /** Bun: the peer's close_notify, withheld, ends the input once a turn stayed quiet (`closeNotifyGuard.endedQuietly`). */
   private peerEndedQuietly(): Effect.Effect<Option.Option<Uint8Array>> | undefined {
     return closeNotifyGuard.endedQuietly(this.guard!, this, this.changed.notify)
@@ -280,42 +307,47 @@ export class NodeTlsConnection implements EngineConnection {
 
   // (methods, not arrow fields: a connection holds no closure per operation)
   write(bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> {
-    return Effect.suspend(() => {
-      const socket = this.start()
+    return Effect.suspend(() => this.writeNow(bytes))
+  }
+
+  /** `EngineConnection.writeNow`: the bytes handed to node:tls now; the result waits for what is left. */
+  writeNow(bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> {
+    const socket = this.start()
+    if (this.state.failure !== undefined) return this.failWith()
+    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
+    if (socket.writableEnded || this.state.closed) {
+      return Effect.fail(errors.writeAfterClose(this.side))
+    }
+    if (bytes.length === 0) return Effect.void
+    // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
+    // where the transport is consumed, so no operation of the caller's can overtake them (a
+    // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
+    // once over a JS Duplex (runtime.writeCallbackAfterTransport)
+    if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
+      if (socket.write(bytes, this.changed.notify) && this.bridge?.writableNeedDrain !== true) {
+        return Effect.void
+      }
+      // (a check that only looks: no finalizer per wait)
+      return this.changed.awaitPure(this.handedToBridge)
+    }
+    // done once the transport accepted the bytes' records: node:tls calls back when its
+    // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
+    // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
+    // node:tls still held behind one in flight.)
+    let handedOn = false
+    socket.write(bytes, () => {
+      handedOn = true
+      this.changed.notify()
+    })
+    const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
       if (this.state.failure !== undefined) return this.failWith()
       if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-      if (socket.writableEnded || this.state.closed) {
-        return Effect.fail(errors.writeAfterClose(this.side))
-      }
-      if (bytes.length === 0) return Effect.void
-      // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
-      // where the transport is consumed, so no operation of the caller's can overtake them (a
-      // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
-      // once over a JS Duplex (runtime.writeCallbackAfterTransport)
-      if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
-        if (socket.write(bytes, this.changed.notify) && this.bridge?.writableNeedDrain !== true) {
-          return Effect.void
-        }
-        return this.changed.await(this.handedToBridge)
-      }
-      // done once the transport accepted the bytes' records: node:tls calls back when its
-      // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
-      // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
-      // node:tls still held behind one in flight.)
-      let handedOn = false
-      socket.write(bytes, () => {
-        handedOn = true
-        this.changed.notify()
-      })
-      const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
-        if (this.state.failure !== undefined) return this.failWith()
-        if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-        if (handedOn) return Effect.void
-        if (this.state.closed) return Effect.fail(this.closedError)
-        return undefined
-      }
-      return handedOn ? Effect.void : this.changed.await(check)
-    })
+      if (handedOn) return Effect.void
+      if (this.state.closed) return Effect.fail(this.closedError)
+      return undefined
+    }
+    // (a check that only looks: no finalizer per wait)
+    return handedOn ? Effect.void : this.changed.awaitPure(check)
   }
 
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {

@@ -54,7 +54,7 @@ export const describe = (
     if (side === "client" && leaf !== undefined) {
       const identity = (config as ClientConfig).serverIdentity
       if (Option.isSome(identity)) {
-        const error = tls.checkServerIdentity(identity.value, identityFields(leaf))
+        const error = tls.checkServerIdentity(identity.value, identityFields(leaf, identity.value))
         if (error !== undefined) engineFlags = CertificateFlags.union(engineFlags, ["BadIdentity"])
       }
     }

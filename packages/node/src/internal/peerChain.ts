@@ -7,6 +7,7 @@
  * @internal
  */
 import type { X509Certificate } from "node:crypto"
+import * as net from "node:net"
 import * as tls from "node:tls"
 
 /**
@@ -38,9 +39,21 @@ export const readPeerChain = (
 /** More certificates than any real chain carries (node's own legacy walk has no bound). */
 const MAX_PEER_CHAIN = 32
 
-/** What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text). */
-export const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
+/**
+ * What `tls.checkServerIdentity` reads of a certificate (its subject's CN and the SAN text).
+ * The subject is read only when the check may fall back to its CN: node's check reads the CN
+ * only when the SAN names no DNS name (and never for an IP address). A SAN text that merely
+ * seems to name one (inside a quoted value) leaves the CN out: the check can then only fail,
+ * never pass more than node's own would.
+ */
+export const identityFields = (leaf: X509Certificate, identity: string): tls.PeerCertificate => {
+  const subjectaltname = leaf.subjectAltName
+  const namesDns = subjectaltname !== undefined &&
+    (subjectaltname.startsWith("DNS:") || subjectaltname.includes(", DNS:"))
   const subject: Record<string, string | Array<string>> = {}
+  if (namesDns || net.isIP(identity) !== 0) {
+    return { subject, subjectaltname } as unknown as tls.PeerCertificate
+  }
   for (const line of leaf.subject.split("\n")) {
     const at = line.indexOf("=")
     if (at <= 0) continue
@@ -49,7 +62,7 @@ export const identityFields = (leaf: X509Certificate): tls.PeerCertificate => {
     const previous = subject[key]
     subject[key] = previous === undefined ? value : [...(Array.isArray(previous) ? previous : [previous]), value]
   }
-  return { subject, subjectaltname: leaf.subjectAltName } as unknown as tls.PeerCertificate
+  return { subject, subjectaltname } as unknown as tls.PeerCertificate
 }
 
 /**

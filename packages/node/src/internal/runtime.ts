@@ -271,18 +271,40 @@ export const fixedTls13Suites: ReadonlyArray<string> | undefined = runtimeName =
   : ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"]
 
 /**
- * Why a `ciphers` setting cannot be honoured here, or undefined: it names TLS 1.3 suites that
- * leave out some of a runtime's fixed ones while TLS 1.3 may be negotiated (a restriction that
- * would be silently ignored: refused instead, fail closed).
+ * Whether `ciphers` is ignored for TLS 1.2 suites too (Deno 2.9: `ECDHE-ECDSA-AES128-GCM-SHA256`
+ * or `ECDHE-ECDSA-CHACHA20-POLY1305` alone on both sides, or a Deno client or server against an
+ * openssl peer preferring another suite, all negotiated `ECDHE-ECDSA-AES256-GCM-SHA384`). Node
+ * and Bun honour TLS 1.2 names.
  *
  * @internal
  */
-export const unhonouredCiphers = (ciphers: string, maxVersion: string | undefined): string | undefined => {
+export const ignoresTls12Ciphers: boolean = runtimeName === "deno"
+
+/**
+ * Why a `ciphers` setting cannot be honoured here, or undefined: it names TLS 1.3 suites that
+ * leave out some of a runtime's fixed ones while TLS 1.3 may be negotiated, or (Deno) any TLS 1.2
+ * suite while TLS 1.2 may be (a restriction that would be silently ignored: refused instead,
+ * fail closed).
+ *
+ * @internal
+ */
+export const unhonouredCiphers = (
+  ciphers: string,
+  maxVersion: string | undefined,
+  minVersion: string = "TLSv1.2"
+): string | undefined => {
+  const names = ciphers.split(/[:,\s]+/).filter((name) => name !== "")
+  if (ignoresTls12Ciphers && minVersion !== "TLSv1.3" && names.some((name) => !name.startsWith("TLS_"))) {
+    return lacks(
+      "ignores `ciphers` for TLS 1.2 suites too (its own choice is negotiated): leave them out, " +
+        "or set minVersion TLSv1.3"
+    )
+  }
   if (fixedTls13Suites === undefined || (maxVersion !== undefined && maxVersion !== "TLSv1.3")) return undefined
-  const named = ciphers.split(/[:,\s]+/).filter((name) => name.startsWith("TLS_"))
+  const named = names.filter((name) => name.startsWith("TLS_"))
   if (named.length === 0 || fixedTls13Suites.every((suite) => named.includes(suite))) return undefined
   return lacks(
     `ignores TLS 1.3 suites in \`ciphers\` (its TLS 1.3 suites are fixed: ${fixedTls13Suites.join(", ")}): ` +
-      `limit maxVersion to TLSv1.2, or name all three`
+      (ignoresTls12Ciphers ? "name all three" : "limit maxVersion to TLSv1.2, or name all three")
   )
 }

@@ -204,11 +204,9 @@ const lookUp = (
 ): tls.SecureContext => {
   // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
   const unhonoured = Option.isSome(config.ciphers)
-    ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion))
+    ? runtime.unhonouredCiphers(config.ciphers.value, Option.getOrUndefined(config.maxVersion), config.minVersion)
     : undefined
   if (unhonoured !== undefined) throw new Error(unhonoured)
-  const unverifiable = server ? unverifiableClientCas(config as ServerConfig) : undefined
-  if (unverifiable !== undefined) throw new Error(unverifiable)
   const settings = JSON.stringify([
     server,
     config.minVersion,

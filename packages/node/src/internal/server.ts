@@ -12,13 +12,14 @@ import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
+import { ClosingFirst } from "./client.js"
 import { closeWith } from "./closing.js"
 import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
 import * as internals from "./nodeInternals.js"
-import { type SecureContextCache, secureContextFor, serverContextCas } from "./secureContexts.js"
+import { type SecureContextCache, secureContextFor, serverContextCas, unverifiableClientCas } from "./secureContexts.js"
 import { untellableTruncation } from "./truncation.js"
 
 /**
@@ -63,6 +64,9 @@ export const makeServer = (
     if (refusal !== undefined) return Effect.fail(refusal)
     let secureContext: tls.SecureContext
     try {
+      // (Bun refuses in the handshake a client chain its `ca` does not verify)
+      const unverifiable = unverifiableClientCas(config)
+      if (unverifiable !== undefined) throw new Error(unverifiable)
       // (Deno sends its `ca` certificates to every client: none unless it asks for theirs)
       secureContext = secureContextFor(cache, config, serverContextCas(config))
     } catch (cause) {
@@ -89,5 +93,12 @@ export const makeServer = (
       native,
       undefined
     )
-    return Effect.as(closeWith(Context.get(context, Scope.Scope), connection), connection)
+    const beforeClose = config.beforeClose
+    return Effect.as(
+      closeWith(
+        Context.get(context, Scope.Scope),
+        beforeClose === undefined ? connection : new ClosingFirst(beforeClose, connection)
+      ),
+      connection
+    )
   })

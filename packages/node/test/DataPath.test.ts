@@ -1,0 +1,119 @@
+import * as TlsClient from "@effect-tls/core/TlsClient"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as TlsServer from "@effect-tls/core/TlsServer"
+import type * as Transport from "@effect-tls/core/Transport"
+import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
+import * as TestPki from "@effect-tls/testkit/TestPki"
+import { assert, describe, layer } from "@effect/vitest"
+import { Chunk, Effect, Fiber, Layer, Option, type Scope, Stream } from "effect"
+import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+
+const KiB = 1024
+
+/** A client and a server over `pair`, both handshaken. */
+const connected = (
+  pair: Effect.Effect<readonly [Transport.Transport, Transport.Transport], unknown, Scope.Scope>,
+  requireCloseNotify = true
+) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const [left, right] = yield* pair
+    const server = yield* TlsServer.make(right, { certificate: fixture.server.certifiedKey, requireCloseNotify })
+    // (connect runs the handshake: the server's must run beside it)
+    const [client] = yield* Effect.all([
+      TlsClient.connect(left, { serverIdentity: "localhost", database: fixture.pki.database, requireCloseNotify }),
+      server.handshake
+    ], { concurrency: 2 })
+    return { client, server }
+  })
+
+const pattern = (length: number, seed: number) => Uint8Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff)
+
+/** Reads until `length` bytes came, in order (within 10 s: a lost chunk fails rather than hangs). */
+const readExactly = (connection: TlsConnection, length: number) =>
+  Effect.gen(function*() {
+    const out = new Uint8Array(length)
+    let at = 0
+    while (at < length) {
+      const chunk = Option.getOrThrow(yield* connection.read)
+      out.set(chunk, at)
+      at += chunk.length
+    }
+    return out
+  }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`fewer than ${length} bytes came`) }))
+
+const pairs = [
+  ["the memory pair (bridge)", MemoryTransport.pair(), true],
+  ["TCP, native path", NodeTransport.pairForTest, false],
+  ["TCP, default options", NodeTransport.pairForTest, true]
+] as const
+
+layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices: true, timeout: 60_000 })(
+  "data path",
+  (it) => {
+    for (const [name, pair, requireCloseNotify] of pairs) {
+      describe(name, () => {
+        it.scoped("reads interrupted while they wait lose no plaintext, and the next read gets it", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            // many waits, each interrupted (a timeout): none of them may take the bytes that come later
+            for (let i = 0; i < 20; i++) {
+              assert.isTrue(Option.isNone(yield* Effect.timeout(client.read, "1 millis").pipe(Effect.option)))
+            }
+            // and one whose fiber is still busy (a finalizer) when the bytes come
+            const busy = yield* Effect.fork(client.read.pipe(Effect.onInterrupt(() => Effect.sleep("200 millis"))))
+            yield* Effect.sleep("20 millis")
+            yield* Fiber.interruptFork(busy)
+            yield* Effect.sleep("20 millis")
+            const sent = pattern(48 * KiB, 1)
+            yield* server.write(sent)
+            yield* Fiber.await(busy)
+            assert.deepStrictEqual(yield* readExactly(client, sent.length), sent)
+          }))
+
+        it.scoped("a write that waits for room and is interrupted leaves the connection usable", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            // the server does not read: the client's writes end up waiting for room
+            const big = pattern(32 * KiB, 2)
+            let written = 0
+            yield* Effect.forever(Effect.zipRight(client.write(big), Effect.sync(() => written++))).pipe(
+              Effect.timeout("300 millis"),
+              Effect.option
+            )
+            assert.isAbove(written, 0)
+            // the server reads everything that was written, then the client writes on
+            const reading = yield* Effect.fork(Stream.runDrain(server.stream))
+            const tail = pattern(1000, 3)
+            yield* client.write(tail)
+            yield* client.closeWrite
+            yield* reading
+          }))
+
+        it.scoped("a stream chunk brings every record already there, in order", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            const sent = pattern(64 * KiB, 4)
+            yield* server.write(sent)
+            yield* server.closeWrite
+            const first = Option.getOrThrow(yield* client.read)
+            // node:tls decrypts ahead of its reader (up to its high-water mark): once the rest is
+            // there, one pull takes every record of it
+            yield* Effect.sleep("200 millis")
+            const chunks = yield* client.stream.pipe(Stream.chunks, Stream.runCollect)
+            const received = [first, ...Chunk.toReadonlyArray(Chunk.flatten(chunks))]
+            const joined = new Uint8Array(received.reduce((n, chunk) => n + chunk.length, 0))
+            let at = 0
+            for (const chunk of received) {
+              joined.set(chunk, at)
+              at += chunk.length
+            }
+            assert.deepStrictEqual(joined, sent)
+            // the three records after the first in one chunk
+            assert.strictEqual(Chunk.unsafeGet(chunks, 0).length, 3)
+          }))
+      })
+    }
+  }
+)
