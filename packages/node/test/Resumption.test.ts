@@ -52,6 +52,26 @@ const setup = (extra: Partial<TlsClient.ClientOptions> = {}) =>
  * resume (the README's "resumption" cell): there every handshake must be a full one, the
  * certificate verified and the policy run each time (never a false resumption).
  */
+/** Two round trips through a memory cache that records every session it is given. */
+const twoRoundTrips = (
+  connect: Effect.Effect<Transport, unknown, Scope.Scope>,
+  options: TlsClient.ClientOptions
+) =>
+  Effect.gen(function*() {
+    const inner = SessionCache.makeMemory()
+    const stored: Array<Uint8Array> = []
+    const watched: SessionCache.SessionCacheShape = {
+      take: inner.take,
+      put: (key, session) =>
+        Effect.zipRight(Effect.sync(() => stored.push(Redacted.value(session))), inner.put(key, session))
+    }
+    const infos = yield* Effect.forEach(
+      [1, 2],
+      () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
+    )
+    return { infos, stored }
+  })
+
 const resumes = typeof (globalThis as any).Deno !== "object"
 const onBun = typeof process.versions.bun === "string"
 
@@ -86,17 +106,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         it.scoped("a cached session resumes, its peer chain beside node's session (TLS 1.3: not inside it)", () =>
           Effect.gen(function*() {
             const { connect, fixture, options } = yield* setup({ maxVersion: version })
-            const inner = SessionCache.makeMemory()
-            const stored: Array<Uint8Array> = []
-            const watched: SessionCache.SessionCacheShape = {
-              take: inner.take,
-              put: (key, session) =>
-                Effect.zipRight(Effect.sync(() => stored.push(Redacted.value(session))), inner.put(key, session))
-            }
-            const infos = yield* Effect.forEach(
-              [1, 2],
-              () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
-            )
+            const { infos, stored } = yield* twoRoundTrips(connect, options)
             assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])
             // (what follows reads OpenSSL's session)
@@ -125,17 +135,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               maxVersion: version,
               acceptCertificate: () => Effect.succeed(true)
             }
-            const inner = SessionCache.makeMemory()
-            const stored: Array<Uint8Array> = []
-            const watched: SessionCache.SessionCacheShape = {
-              take: inner.take,
-              put: (key, session) =>
-                Effect.zipRight(Effect.sync(() => stored.push(Redacted.value(session))), inner.put(key, session))
-            }
-            const infos = yield* Effect.forEach(
-              [1, 2],
-              () => roundTrip(connect, options).pipe(Effect.provide(SessionCache.layer(watched)))
-            )
+            const { infos, stored } = yield* twoRoundTrips(connect, options)
             assert.deepStrictEqual(infos.map((info) => info.resumed), [false, resumes])
             assert.include([...infos[0]!.peerCertificateErrors], "UnknownCa")
             assert.deepStrictEqual([...infos[1]!.peerCertificateErrors], [...infos[0]!.peerCertificateErrors])

@@ -1,5 +1,5 @@
 /**
- * Closing a connection: the scope's finalizer (`closeWithScope`) and what it runs, by the
+ * Closing a connection: the scope's finalizer (`closeWith`) and what it runs, by the
  * scope's exit (`close`: close_notify and its flush, or `abort`'s teardown without one), the
  * teardown's steps (`teardown`, `stop`), `closeWrite`'s wait for our close_notify (`ended`), all
  * within `closeTimeout` on the Clock (`bounded`, or `closeNative`'s plain timer on the native
@@ -43,18 +43,9 @@ export const isLiveClock = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolea
   Context.get(fiber.currentDefaultServices, Clock.Clock) instanceof LiveClock
 
 /**
- * The connection closes with the scope: a finalizer of the scope itself, not
- * Effect.addFinalizer (that keeps a copy of the fiber's refs per connection, about 0.3 KiB),
- * uninterruptible as Effect.addFinalizer's is.
- *
- * @internal
- */
-export const closeWithScope = (
-  connection: { readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> }
-): Effect.Effect<void, never, Scope.Scope> => Effect.flatMap(Effect.scope, (scope) => closeWith(scope, connection))
-
-/**
- * `closeWithScope` with the scope at hand.
+ * The connection closes with `scope`: a finalizer of the scope itself, not Effect.addFinalizer
+ * (that keeps a copy of the fiber's refs per connection, about 0.3 KiB), uninterruptible as
+ * Effect.addFinalizer's is.
  *
  * @internal
  */

@@ -15,7 +15,6 @@
  */
 import type { EngineConfig } from "@effect-tls/core/TlsBackend"
 import * as TlsError from "@effect-tls/core/TlsError"
-import * as Effect from "effect/Effect"
 import type { TransportDuplex } from "./bridge.js"
 import * as internals from "./nodeInternals.js"
 
@@ -45,20 +44,8 @@ export const truncationError = (side: TlsError.Side): TlsError.TlsGenericError =
   })
 
 /**
- * Without node's private `_readableState`, truncation cannot be told: refuse rather than guess.
- *
- * @internal
- */
-export const refuseUntellableTruncation = (
-  config: EngineConfig,
-  side: TlsError.Side
-): Effect.Effect<void, TlsError.TlsError> => {
-  const refusal = untellableTruncation(config, side)
-  return refusal === undefined ? Effect.void : Effect.fail(refusal)
-}
-
-/**
- * `refuseUntellableTruncation`'s refusal, when there is one (no Effect).
+ * Without node's private `_readableState`, truncation cannot be told: the refusal (rather than
+ * a guess), when there is one.
  *
  * @internal
  */
