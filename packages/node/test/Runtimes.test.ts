@@ -66,6 +66,20 @@ const connect = (
     return { client, server }
   })
 
+/** A client that is asked for a certificate and has none (TlsSuite's setting): its handshake's failure. */
+const refusedWithoutCertificate = (transport: Transport.Transport) =>
+  Effect.gen(function*() {
+    const fixture = yield* TestPki.TestPki
+    const client = yield* TlsClient.make(transport, {
+      serverIdentity: "localhost",
+      database: fixture.pki.database
+    }).pipe(Effect.provideService(
+      TlsInteraction.TlsInteraction,
+      TlsInteraction.make({ requestCertificate: () => Effect.succeed(Option.none()) })
+    ))
+    return yield* Effect.flip(Effect.zipRight(client.handshake, client.read))
+  })
+
 const pairs: ReadonlyArray<readonly [string, MakePair]> = [
   ["the memory pair", MemoryTransport.pair()],
   ["loopback TCP", NodeTransport.pairForTest]
@@ -276,14 +290,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             })
             const serverError = yield* Effect.fork(Effect.flip(server.handshake))
             // (a client that is asked for a certificate and has none: TlsSuite's setting)
-            const client = yield* TlsClient.make(clientTransport, {
-              serverIdentity: "localhost",
-              database: fixture.pki.database
-            }).pipe(Effect.provideService(
-              TlsInteraction.TlsInteraction,
-              TlsInteraction.make({ requestCertificate: () => Effect.succeed(Option.none()) })
-            ))
-            const error = yield* Effect.flip(Effect.zipRight(client.handshake, client.read))
+            const error = yield* refusedWithoutCertificate(clientTransport)
             const onServer = yield* Fiber.join(serverError)
             if (runtime === "deno") {
               // the client's own flight says it was asked for a certificate, but not by which CAs
@@ -316,14 +323,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
               maxVersion: "TLSv1.2"
             })
             const serverError = yield* Effect.fork(Effect.flip(server.handshake))
-            const client = yield* TlsClient.make(clientTransport, {
-              serverIdentity: "localhost",
-              database: fixture.pki.database
-            }).pipe(Effect.provideService(
-              TlsInteraction.TlsInteraction,
-              TlsInteraction.make({ requestCertificate: () => Effect.succeed(Option.none()) })
-            ))
-            const error = yield* Effect.flip(Effect.zipRight(client.handshake, client.read))
+            const error = yield* refusedWithoutCertificate(clientTransport)
             // (Deno's server would send them after its chain too, a 170 KB flight a Deno client
             // refused: it names none, and core's verifier alone judges a client's chain)
             assert.strictEqual(error._tag, "TlsCertificateRequiredError")

@@ -280,9 +280,8 @@ export const policy = <E, R>(
  * @internal
  */
 export const countRead = (side: Side) => {
-  const l = labels[side].side
   return (chunk: Option.Option<Uint8Array>): Option.Option<Uint8Array> => {
-    if (chunk._tag === "Some") TlsMetrics.bytesRead.unsafeUpdate(chunk.value.length, l)
+    if (chunk._tag === "Some") countBytesRead(side, chunk.value.length)
     return chunk
   }
 }
@@ -311,8 +310,7 @@ export const countWritten = (side: Side, length: number): void => {
  * @internal
  */
 export const countWrite = <E>(side: Side, bytes: Uint8Array, write: Effect.Effect<void, E>): Effect.Effect<void, E> => {
-  const l = labels[side].side
-  return Effect.map(write, () => TlsMetrics.bytesWritten.unsafeUpdate(bytes.length, l))
+  return Effect.map(write, () => countWritten(side, bytes.length))
 }
 
 /**

@@ -11,7 +11,6 @@ import type * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsInteraction from "@effect-tls/core/TlsInteraction"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
@@ -102,26 +101,5 @@ export const makeClient = (
         SessionCache.disabled
     )
     const scope = Context.get(context as Context.Context<Scope.Scope>, Scope.Scope)
-    const beforeClose = config.beforeClose
-    return Effect.as(
-      closeWith(scope, beforeClose === undefined ? connection : new ClosingFirst(beforeClose, connection)),
-      connection
-    )
+    return Effect.as(closeWith(scope, connection, config.beforeClose), connection)
   })
-
-/**
- * The engine's close after the caller's `beforeClose` (`EngineConfig.beforeClose`), in one finalizer.
- *
- * @internal
- */
-export class ClosingFirst {
-  constructor(
-    private readonly beforeClose: () => Effect.Effect<void> | undefined,
-    private readonly connection: NodeTlsConnection
-  ) {}
-  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    const first = this.beforeClose()
-    const close = this.connection.close(exit)
-    return first === undefined ? close : Effect.zipRight(first, close)
-  }
-}

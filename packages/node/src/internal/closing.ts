@@ -43,7 +43,8 @@ export const isLiveClock = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolea
   Context.get(fiber.currentDefaultServices, Clock.Clock) instanceof LiveClock
 
 /**
- * The connection closes with `scope`: a finalizer of the scope itself, not Effect.addFinalizer
+ * The connection closes with `scope`, after the caller's `beforeClose` when there is one
+ * (`EngineConfig.beforeClose`), in one finalizer of the scope itself: not Effect.addFinalizer
  * (that keeps a copy of the fiber's refs per connection, about 0.3 KiB), uninterruptible as
  * Effect.addFinalizer's is.
  *
@@ -51,8 +52,14 @@ export const isLiveClock = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolea
  */
 export const closeWith = (
   scope: Scope.Scope,
-  connection: { readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> }
-): Effect.Effect<void> => Scope.addFinalizerExit(scope, (exit) => Effect.uninterruptible(connection.close(exit)))
+  connection: { readonly close: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> },
+  beforeClose?: (() => Effect.Effect<void> | undefined) | undefined
+): Effect.Effect<void> =>
+  Scope.addFinalizerExit(scope, (exit) => {
+    const first = beforeClose?.()
+    const close = connection.close(exit)
+    return Effect.uninterruptible(first === undefined ? close : Effect.zipRight(first, close))
+  })
 
 /**
  * When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock.

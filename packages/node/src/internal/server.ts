@@ -12,7 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
-import { ClosingFirst } from "./client.js"
 import { closeWith } from "./closing.js"
 import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
 import { invalidSettings } from "./errors.js"
@@ -93,12 +92,5 @@ export const makeServer = (
       native,
       undefined
     )
-    const beforeClose = config.beforeClose
-    return Effect.as(
-      closeWith(
-        Context.get(context, Scope.Scope),
-        beforeClose === undefined ? connection : new ClosingFirst(beforeClose, connection)
-      ),
-      connection
-    )
+    return Effect.as(closeWith(Context.get(context, Scope.Scope), connection, config.beforeClose), connection)
   })
