@@ -205,15 +205,14 @@ const verify = (
   }
   const direct = time !== undefined
   const { chain, malformed } = parseChain(raw.peerCertificates)
-  const options = {
-    purpose: side === "client" ? "server" : "client",
-    identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-  } as const
+  const purpose = side === "client" ? "server" : "client"
+  const identity = side === "client" ? Option.getOrUndefined(params.identity) : undefined
+  // (each options object one literal: a spread of one into another builds it field by field)
   const verified = chain.length === 0
     ? Effect.succeed(CertificateFlags.empty)
     : direct
-    ? params.database.verifyChain(chain, { ...options, time: new Date(time) })
-    : telemetry.verifyChain(chain.length, params.database.verifyChain(chain, options))
+    ? params.database.verifyChain(chain, { purpose, identity, time: new Date(time) })
+    : telemetry.verifyChain(chain.length, params.database.verifyChain(chain, { purpose, identity }))
   return andThen(
     verified,
     (ours) =>

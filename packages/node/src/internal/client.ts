@@ -85,9 +85,10 @@ export const makeClient = (
           checkServerIdentity: () => undefined,
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
-          ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
-          ...(offered !== undefined ? { session: offered.session } : {}),
-          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
+          // (one shape for every connection, no spread: node:tls reads an undefined field as an absent one)
+          servername: Option.getOrUndefined(config.serverName),
+          session: offered?.session,
+          ALPNProtocols: config.alpn.length > 0 ? [...config.alpn] : undefined
         } as tls.ConnectionOptions)
         const socket = withKeyLog === undefined ? made : withKeyLog(made)
         skipNodesPeerCertificateRead(socket)

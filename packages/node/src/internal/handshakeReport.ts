@@ -75,7 +75,8 @@ export const describe = (
     negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
     peerCertificates: chain,
     engineFlags,
-    ...(unspecific ? { engineVerdictUnspecific: true } : {}),
+    // (always set: a spread in the middle of the literal would build every report field by field)
+    engineVerdictUnspecific: unspecific,
     resumed,
     acceptedCas: requests?.acceptedCas() ?? Option.none(),
     serverName: side === "server" ? internals.serverName(socket, recordedServerName) : Option.none(),
