@@ -40,6 +40,9 @@ export const acceptedCasMatter = (config: ClientConfig, context: Context.Context
   Context.get(context, TlsInteraction.TlsInteraction).requestCertificate !== TlsInteraction.none.requestCertificate ||
   Context.get(context, RecordAcceptedCas)
 
+/** node's identity check, left to the engine (one function for every connection). */
+const noIdentityCheck = (): undefined => undefined
+
 /**
  * The client's engine, made in one Effect step: the services it needs are read from the
  * fiber's context, and its close is one finalizer of the scope itself (`closeWith`).
@@ -82,7 +85,7 @@ export const makeClient = (
           secureContext,
           rejectUnauthorized: false,
           // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
-          checkServerIdentity: () => undefined,
+          checkServerIdentity: noIdentityCheck,
           allowHalfOpen: true,
           highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
           // (one shape for every connection, no spread: node:tls reads an undefined field as an absent one)

@@ -37,6 +37,8 @@ export const describe = (
   recordedServerName: string | undefined
 ): EngineHandshake => {
   restorePeerCertificateRead(socket)
+  // (the native path: whether the server asked for a certificate, read now as everything else)
+  requests?.atSecureConnect(socket)
   const { chain: received, leaf } = readPeerChain(socket)
   const resumed = socket.isSessionReused()
   const resumedChain = sessionsOf?.offered?.peerCertificates
