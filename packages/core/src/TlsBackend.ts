@@ -88,6 +88,13 @@ export interface EngineConnection {
    * Core calls it as a method of the engine connection (`this` is the engine connection).
    */
   readonly awaitHandshake?: (callback: (result: Effect.Effect<EngineHandshake, TlsError>) => void) => () => void
+  /**
+   * Starts the handshake now, without waiting for it (its outcome is `handshake`'s): a client
+   * asked for a connection at once (`TlsClient.connect`) calls it as soon as the engine exists,
+   * so that its first flight leaves before the connection's own setup runs. Called as a method
+   * of the engine connection; once started, starting again does nothing.
+   */
+  readonly start?: () => void
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
