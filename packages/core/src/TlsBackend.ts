@@ -88,6 +88,14 @@ export interface EngineConnection {
    * Core calls it as a method of the engine connection (`this` is the engine connection).
    */
   readonly awaitHandshake?: (callback: (result: Effect.Effect<EngineHandshake, TlsError>) => void) => () => void
+  /**
+   * Starts the handshake now, without waiting for it (its outcome is `handshake`'s), so that
+   * the first flight leaves (a client's) or is read (a server's) before core's own setup runs:
+   * core calls it as the handshake begins, and a client asked for a connection at once
+   * (`TlsClient.connect`) as soon as the engine exists. Called as a method of the engine
+   * connection; once started, starting again does nothing.
+   */
+  readonly start?: () => void
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>

@@ -281,6 +281,9 @@ const build = (
       beforeClose: closing.beforeClose
     }),
     (engine) => {
+      // asked for a connection now (`connect`): the first flight leaves before the rest of the
+      // setup below (`make` keeps the handshake for the first use)
+      if (handshake) engine.start?.()
       const conn = connection.make({
         side: "client",
         engine,

@@ -295,6 +295,10 @@ export const make = (params: ConnectionParams): TlsConnection => {
     awaitEngine: NonNullable<EngineConnection["awaitHandshake"]>
   ) =>
     Effect.async<HandshakeInfo, TlsError.TlsError>((resume) => {
+      // the engine first, where it can start without waiting (`EngineConnection.start`): a
+      // server's socket then reads the ClientHello, a client's sends it, before the timer and
+      // the callbacks below are made (time to first byte)
+      engine.start?.()
       const start = clock.unsafeCurrentTimeNanos()
       const millis = Duration.toMillis(params.handshakeTimeout)
       let timedOut = false

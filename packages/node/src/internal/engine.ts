@@ -155,8 +155,11 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
-  /** The TLS socket, made and wired on first use (`socketEvents.start`). */
-  private start(): tls.TLSSocket {
+  /**
+   * The TLS socket, made and wired on first use (`socketEvents.start`), or now
+   * (`EngineConnection.start`: the client's first flight leaves at once).
+   */
+  start(): tls.TLSSocket {
     return this.socket ?? socketEvents.start(this)
   }
 
