@@ -103,6 +103,8 @@ export class NodeTlsConnection implements EngineConnection {
   tornDown = false
   /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
   closeDeadline: number | undefined = undefined
+  /** The native path: the wake of a full record's `readable` waits for the turn's end (`socketEvents.ts`). */
+  wakeDeferred = false
   /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
   plaintextReads = 0
   /** Transport chunks received when the handshake completed. */
