@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
 import { RecordAcceptedCas } from "./acceptedCas.js"
 import { closeWith } from "./closing.js"
-import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
+import { NodeTlsConnection, plaintextHighWaterMark } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
@@ -84,7 +84,7 @@ export const makeClient = (
           // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
           checkServerIdentity: () => undefined,
           allowHalfOpen: true,
-          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
+          highWaterMark: plaintextHighWaterMark(native !== undefined),
           ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
           ...(offered !== undefined ? { session: offered.session } : {}),
           ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})

@@ -63,6 +63,25 @@ import { truncationError } from "./truncation.js"
  */
 export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/**
+ * The native path's plaintext buffers, each way: 256 KiB. There node:tls decrypts the records of
+ * one turn of the event loop's I/O (libuv reads a TCP socket up to 32 times 64 KiB per turn)
+ * before the reader's wake (`socketEvents.ts`); at 64 KiB node would stop reading the socket
+ * after four records and start again after the reader's turn (two `epoll_ctl` and one more
+ * turn per four records). Still a bound: node:tls stops reading at 256 KiB of unread plaintext.
+ *
+ * @internal
+ */
+export const NATIVE_PLAINTEXT_HIGH_WATER_MARK = 256 * 1024
+
+/**
+ * The plaintext buffers of a TLS socket on the transport's own socket (`native`) or on the bridge.
+ *
+ * @internal
+ */
+export const plaintextHighWaterMark = (native: boolean): number =>
+  native ? NATIVE_PLAINTEXT_HIGH_WATER_MARK : PLAINTEXT_HIGH_WATER_MARK
+
 /** The most plaintext one TLS record carries (RFC 8446 §5.1). */
 const MAX_RECORD_PLAINTEXT = 16 * 1024
 

@@ -182,12 +182,18 @@ const FULL_RECORD = 16 * 1024
  * reader woken at once is woken (its fiber resumed) once per record. A full record waiting (16
  * KiB of plaintext) says the peer sends in bulk and more probably came with it: the wake then
  * waits for the I/O callbacks of this turn of the event loop (`setImmediate`), and one wake takes
- * every record of the read. Less than a record (the end of a message) wakes at once.
+ * every record of the read. Less than a record (the end of a message) wakes at once, and so
+ * does a buffer two records short of full (`engine.NATIVE_PLAINTEXT_HIGH_WATER_MARK`).
  */
 function onNativeReadable(this: tls.TLSSocket): void {
   const connection = owner(this)
+  const buffered = this.readableLength
+  // (and at once before the buffer could fill: node would stop reading the TCP socket, and
+  // start again after the reader's turn, two `epoll_ctl` per batch)
+  if (buffered < FULL_RECORD || buffered >= this.readableHighWaterMark - 2 * FULL_RECORD) {
+    return connection.changed.notify()
+  }
   if (connection.wakeDeferred) return
-  if (this.readableLength < FULL_RECORD) return connection.changed.notify()
   connection.wakeDeferred = true
   setImmediate(deferredWake, connection)
 }
