@@ -371,6 +371,22 @@ export class NodeTlsConnection implements EngineConnection {
     return handedOn ? Effect.void : this.changed.awaitPure(check)
   }
 
+  /**
+   * `EngineConnection.writeAllNow`: on the native path the writes go to node:tls corked, so that
+   * it encrypts them together (one `writev`: full records, one transport write); the result waits
+   * as `writeNow`'s. On the bridge, one write after the other (each waits as `writeNow` says).
+   */
+  writeAllNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TlsError.TlsError> {
+    if (this.native === undefined) return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
+    const socket = this.start()
+    if (this.state.failure !== undefined) return this.failWith()
+    if (socket.writableEnded || this.state.closed) return Effect.fail(errors.writeAfterClose(this.side))
+    socket.cork()
+    for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
+    socket.uncork()
+    return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
+  }
+
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
