@@ -115,6 +115,12 @@ export interface EngineConnection {
    * finishes the write, an `Exit` when nothing is left to wait for.
    */
   readonly writeNow?: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
+  /**
+   * Optional, for engines that can: the writes of a sink's chunk (at least two), begun now as
+   * `writeNow` is, and handed to the engine in one go (node:tls encrypts them together), in order;
+   * the result finishes them. Without it a sink writes element by element.
+   */
+  readonly writeAllNow?: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TlsError>
   /** Sends close_notify and half-closes the transport; reading goes on. */
   readonly closeWrite: Effect.Effect<void, TlsError>
   /** RFC 5705 / RFC 8446 exporter. */

@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
 import { RecordAcceptedCas } from "./acceptedCas.js"
 import { closeWith } from "./closing.js"
-import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
+import { NodeTlsConnection, plaintextHighWaterMark } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
@@ -87,7 +87,7 @@ export const makeClient = (
           // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
           checkServerIdentity: noIdentityCheck,
           allowHalfOpen: true,
-          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
+          highWaterMark: plaintextHighWaterMark(native !== undefined),
           // (one shape for every connection, no spread: node:tls reads an undefined field as an absent one)
           servername: Option.getOrUndefined(config.serverName),
           session: offered?.session,
