@@ -181,6 +181,16 @@ export class ClientSessions {
     if (this.received.length < 4) this.received.push(session)
   }
 
+  /** Whether `wrapped` gives any session now. */
+  keeps(handshake: { readonly resumed: boolean; readonly protocolVersion: string }): boolean {
+    return this.received.length > 0 || this.keepsOffered(handshake)
+  }
+
+  /** A TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use. */
+  private keepsOffered(handshake: { readonly resumed: boolean; readonly protocolVersion: string }): boolean {
+    return handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
+  }
+
   /**
    * The newest sessions, wrapped with the peer's chain: node:tls forgets the chain of a resumed
    * session (OpenSSL keeps no peer chain in a client session), and core verifies it again.
@@ -192,11 +202,10 @@ export class ClientSessions {
       readonly peerCertificates: ReadonlyArray<Uint8Array>
     }
   ): ReadonlyArray<Uint8Array> {
-    // a TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use
     const sessions = this.received.length > 0
       ? this.received
-      : handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
-      ? [this.offered.session]
+      : this.keepsOffered(handshake)
+      ? [this.offered!.session]
       : []
     return sessions.map((session) =>
       wrapSession(handshake.peerCertificates, opensslSessions ? withoutPeerCertificate(session) : session)
