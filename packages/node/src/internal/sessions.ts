@@ -23,10 +23,29 @@ export const wrapSession = (chain: ReadonlyArray<Uint8Array>, session: Buffer): 
   return out
 }
 
+/** A cached session, unwrapped: the peer's chain and node's session. @internal */
+export interface Unwrapped {
+  readonly peerCertificates: ReadonlyArray<Uint8Array>
+  readonly session: Buffer
+}
+
+/**
+ * Sessions unwrapped before, by the cache's bytes (a cache that reuses tickets hands the same
+ * bytes to every connection): each is read and copied once, and forgotten with the bytes. The
+ * copies are never handed out to be changed (node:tls reads the session, core the chain).
+ */
+const unwrapped = new WeakMap<Uint8Array, Option.Option<Unwrapped>>()
+
 /** @internal */
-export const unwrapSession = (
-  bytes: Uint8Array
-): Option.Option<{ readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer }> => {
+export const unwrapSession = (bytes: Uint8Array): Option.Option<Unwrapped> => {
+  const known = unwrapped.get(bytes)
+  if (known !== undefined) return known
+  const read = readWrapped(bytes)
+  unwrapped.set(bytes, read)
+  return read
+}
+
+const readWrapped = (bytes: Uint8Array): Option.Option<Unwrapped> => {
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const count = buffer.readUInt32BE(0)
@@ -172,7 +191,7 @@ export class ClientSessions {
 
   constructor(
     /** The session offered for resumption, unwrapped, if any. */
-    readonly offered: { readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer } | undefined
+    readonly offered: Unwrapped | undefined
   ) {}
 
   /** node:tls's `session` event: a ticket (TLS 1.3) or the session (TLS 1.2). */
