@@ -140,6 +140,12 @@ export interface EngineConnection {
    * engine (TLS 1.3 tickets arrive after the handshake, often two, each good for one resumption).
    */
   readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>>
+  /**
+   * Optional, client, for engines that can tell: false when `sessions` would give none and
+   * wait for none now (no ticket came, none is expected: a resumed TLS 1.3 connection), so
+   * that the close runs no Effect for them. Absent, or true: core runs `sessions`.
+   */
+  readonly sessionsToKeep?: () => boolean
 }
 
 /**

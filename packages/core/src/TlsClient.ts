@@ -230,7 +230,8 @@ class ClientClosing {
     // (counted as closed first: nothing after it can skip the count)
     telemetry.connectionClosed("client")
     const { cache, sessionKey } = this
-    if (cache === SessionCache.disabled) return undefined
+    // (nothing came and nothing will: a resumed TLS 1.3 connection stores nothing, with no Effect)
+    if (cache === SessionCache.disabled || opened.engine.sessionsToKeep?.() === false) return undefined
     return Effect.flatMap(
       opened.conn.info,
       (info) =>

@@ -480,19 +480,35 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
+   * `EngineConnection.sessionsToKeep`: whether `sessions` would give any, or wait for the first
+   * ticket, now. A method: asked once, as the connection closes.
+   */
+  sessionsToKeep(): boolean {
+    const handshake = this.state.handshake
+    const sessionsOf = this.sessionsOf
+    if (handshake === undefined || sessionsOf === undefined) return false
+    return sessionsOf.keeps(handshake) || this.waitsForTicket()
+  }
+
+  /** `firstTicket` would wait: a full TLS 1.3 handshake, sessions kept, no ticket yet, and one may still come. */
+  private waitsForTicket(): boolean {
+    const handshake = this.state.handshake
+    const sessionsOf = this.sessionsOf
+    // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+    return handshake !== undefined && sessionsOf !== undefined && this.ticketWait !== undefined &&
+      !sessionsOf.hasReceived && handshake.protocolVersion === "TLSv1.3" && !handshake.resumed &&
+      this.ticketMayCome()
+  }
+
+  /**
    * After a full TLS 1.3 handshake whose sessions a `SessionCache` keeps, while no ticket came:
    * the wait for the first one (`sessions`). Void otherwise.
    */
   private get firstTicket(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const handshake = this.state.handshake
-      const sessionsOf = this.sessionsOf
-      // (node:tls servers send none after a resumption: waiting there would only cost the bound)
-      const ticketWait = this.ticketWait
-      if (
-        handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
-        handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
-      ) return Effect.void
+      if (!this.waitsForTicket()) return Effect.void
+      const sessionsOf = this.sessionsOf!
+      const ticketWait = this.ticketWait!
       return ticketWait.wait(
         this.changed,
         this.socket!,
