@@ -113,4 +113,31 @@ describe("TlsDatabase verdict cache", () => {
         "GenericError"
       ))
     }))
+
+  it.effect("at most verdictCache verdicts are kept, the least recently used dropped first", () =>
+    Effect.gen(function*() {
+      const { chain } = yield* setup
+      const database = TlsDatabase.fromAnchors([yield* Certificate.fromDer(root.der)], { verdictCache: 2 })
+      const time = at(0)
+      const verify = (identity: string) =>
+        database.verifyChain(chain, { purpose: "server", identity, time: new Date(time) })
+      const cachedFor = (identity: string) => {
+        try {
+          Effect.runSync(verify(identity))
+          return true
+        } catch {
+          return false
+        }
+      }
+      yield* verify("example.com")
+      yield* verify("a.example.com")
+      // a hit on the older one makes the other the least recently used
+      assert.isTrue(cachedFor("example.com"))
+      assert.isTrue(cachedFor("example.com"))
+      yield* verify("b.example.com")
+      assert.isTrue(cachedFor("example.com"))
+      assert.isTrue(cachedFor("b.example.com"))
+      // (last: a miss starts a verification of its own)
+      assert.isFalse(cachedFor("a.example.com"))
+    }))
 })

@@ -22,6 +22,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type { Certificate, CertificateChain } from "../Certificate.js"
+import * as Flags from "../CertificateFlags.js"
 import type { CertificateFlags } from "../CertificateFlags.js"
 import type { VerifyOptions } from "../TlsDatabase.js"
 
@@ -124,18 +125,25 @@ export const make = (dates: ReadonlyArray<number>, capacity: number): VerdictCac
   const databaseBoundaries = boundaries(dates).sort((a, b) => a - b)
   const usable = databaseBoundaries.every(Number.isFinite)
   const entries = new Map<string, Entry>()
+  /** The key used last (the map's last): a hit on it needs no reordering. */
+  let newest: string | undefined = undefined
   return {
     get: (key, time) => {
       const entry = entries.get(key)
       if (entry === undefined) return undefined
       if (time < entry.from || time >= entry.until) {
         entries.delete(key)
+        if (newest === key) newest = undefined
         return undefined
       }
-      // most recently used last
-      entries.delete(key)
-      entries.set(key, entry)
-      return new Set(entry.flags)
+      // most recently used last (the same chain as the last connection's is there already)
+      if (key !== newest) {
+        entries.delete(key)
+        entries.set(key, entry)
+        newest = key
+      }
+      // (a copy, so that the cache keeps its own; no flags need none)
+      return entry.flags.size === 0 ? Flags.empty : new Set(entry.flags)
     },
     set: (key, chain, time, flags) => {
       const chainBoundaries = boundaries(certificateDates(chain))
@@ -148,6 +156,7 @@ export const make = (dates: ReadonlyArray<number>, capacity: number): VerdictCac
         until: Math.min(dbUntil, chainUntil),
         flags: new Set(flags)
       })
+      newest = key
       if (entries.size > capacity) entries.delete(entries.keys().next().value!)
     }
   }
