@@ -190,6 +190,13 @@ describe("Certificate", () => {
       const parsed = yield* Certificate.fromDer(input)
       input[10] ^= 0xff
       assert.deepStrictEqual(parsed.der, leaf.der)
+      // a node Buffer too, whose slice() is a view of the same bytes, not a copy
+      const other0 = X.leaf(root, ["buffer.test"]).der
+      const buffer = Buffer.from(other0)
+      const fromBuffer = yield* Certificate.fromDer(buffer)
+      buffer.fill(0)
+      assert.deepStrictEqual(new Uint8Array(fromBuffer.der), new Uint8Array(other0))
+      assert.strictEqual(fromBuffer.subject.text, "CN=buffer.test")
       // another certificate is another entry
       const other = yield* Certificate.fromDer(X.leaf(root, ["other.test"]).der)
       assert.isFalse(Equal.equals(other, fresh))

@@ -406,7 +406,9 @@ export interface Signed {
  * @internal
  */
 export const readSigned = (input: Uint8Array, what: "Certificate" | "CertificateList"): Signed => {
-  const der = input.slice()
+  // (a copy into a plain Uint8Array: a node Buffer's slice() is a view of the same bytes, and so
+  // would be every field sliced from it)
+  const der = new Uint8Array(input)
   const top = Der.readOnly(der, Der.Tag.SEQUENCE)
   const [tbsTlv, algTlv, sigTlv, ...rest] = Der.children(der, top)
   if (rest.length > 0 || sigTlv === undefined) throw new Der.DerError(`bad ${what}`)
