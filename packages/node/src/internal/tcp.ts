@@ -88,6 +88,34 @@ export const describeSocket = (socket: Duplex): Transport.Description => {
 }
 
 /**
+ * The local end every socket accepted by `server` has, when the listener tells it: it is bound
+ * to one address (not a wildcard, which accepts on any of the host's addresses, nor a scoped
+ * IPv6 one), so `describeAccepted` needs no `getsockname` per connection. Undefined otherwise.
+ *
+ * @internal
+ */
+export const acceptedLocal = (server: Net.Server): string | undefined => {
+  const bound = server.address()
+  if (bound === null || typeof bound === "string") return undefined
+  const address = bound.address
+  if (address === "0.0.0.0" || address === "::" || address.includes("%")) return undefined
+  return formatAddress(address, bound.port)
+}
+
+/**
+ * `describeSocket` for a socket accepted by a listener whose local end is `local`
+ * (`acceptedLocal`): only the remote end is asked for.
+ *
+ * @internal
+ */
+export const describeAccepted = (socket: Net.Socket, local: string | undefined): Transport.Description =>
+  local === undefined ? describeSocket(socket) : {
+    kind: "tcp",
+    local,
+    remote: formatAddress(socket.remoteAddress, socket.remotePort)
+  }
+
+/**
  * Reading stops once this much waits in `adapt`'s queue (the consumer is not reading): the
  * socket pauses, its own buffer fills to its high-water mark, and TCP backpressure reaches the
  * peer. At most this plus one chunk (a socket reads up to 64 KiB at a time) waits in the queue.
@@ -453,8 +481,11 @@ const ignoreError = (_error: Error) => {}
  *
  * @internal
  */
-export const fromAcceptedSocket = (socket: Net.Socket): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
-  closedWithScope(() => acceptedTransport(socket, describeSocket(socket)))
+export const fromAcceptedSocket = (
+  socket: Net.Socket,
+  local?: string | undefined
+): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
+  closedWithScope(() => acceptedTransport(socket, describeAccepted(socket, local)))
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
@@ -555,6 +586,10 @@ export const listenOn = (
     })
   })
 
+/** A context without its `Scope` (the runtime of the connections' fibers, whose own scope goes in at once). */
+const withoutScope = <R>(context: Context.Context<R | Scope.Scope>): Context.Context<R> =>
+  Context.omit(Scope.Scope)(context) as Context.Context<R>
+
 /**
  * The log annotations of an accepted connection's fiber, set when it is forked (`updateRefs`:
  * no Effect step): the module and the remote address.
@@ -627,12 +662,12 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
 
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const server = Net.createServer({ allowHalfOpen: true })
+        // (no-delay set by node on each accepted handle, before the socket is made)
+        const server = Net.createServer({ allowHalfOpen: true, noDelay: true })
         server.on("error", () => {})
         server.on("connection", (socket) => {
           sockets.add(socket)
           socket.on("error", ignoreError)
-          socket.setNoDelay(true)
           socket.on("close", forget)
           const handler = handlers.values().next()
           if (handler.done) pending.push(socket)
@@ -654,6 +689,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
 
     const bound = server.address() as Net.AddressInfo
     const address = { host: bound.address, port: bound.port }
+    const local = acceptedLocal(server)
 
     const run = <E, R>(
       handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
@@ -662,12 +698,19 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
         // (taken in an uninterruptible region: every connection's fiber starts uninterruptible,
-        // so nothing is lost before its scope and its transport are in place)
-        const runFork = yield* Effect.uninterruptible(FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>())
+        // so nothing is lost before its scope and its transport are in place; without `run`'s
+        // own Scope in its context, which each connection's replaces: a context of another size
+        // is told apart at once, where one of the same size is compared service by service)
+        const runFork = yield* Effect.uninterruptible(
+          Effect.mapInputContext(
+            FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>(),
+            withoutScope<Exclude<R, Scope.Scope>>
+          )
+        )
         const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
           // (read once: each address is a system call)
-          const description = describeSocket(socket)
+          const description = describeAccepted(socket, local)
           runFork(serveAccepted(socket, description, handler, level), { updateRefs: annotated(description.remote) })
         }
         return yield* Effect.async<never>(() => {
