@@ -28,6 +28,10 @@ const logAt = (level: LogLevel.Literal, message: string) => (cause: Cause.Cause<
     ? Effect.void
     : Effect.logWithLevel(LogLevel.fromLiteral(level), message, cause)
 
+/** A context without its `Scope` (the runtime of the connections' fibers, whose own scope goes in at once). */
+const withoutScope = <R>(context: Context.Context<R | Scope.Scope>): Context.Context<R> =>
+  Context.omit(Scope.Scope)(context) as Context.Context<R>
+
 /**
  * A connection fiber's refs, set when it is forked (`updateRefs`: no Effect step): its scope
  * in the context, and the log annotations (module, remote and local address).
@@ -81,8 +85,15 @@ export const make = (
         const fibers = yield* FiberSet.make<unknown, never>()
         const permits = yield* Effect.makeSemaphore(maxConnections)
         // (taken in an uninterruptible region: every connection's fiber starts uninterruptible,
-        // so its scope always closes and its slot is always freed)
-        const runFork = yield* Effect.uninterruptible(FiberSet.runtime(fibers)<Exclude<R, Scope.Scope> | TlsBackend>())
+        // so its scope always closes and its slot is always freed; without `run`'s own Scope in
+        // its context, which each connection's replaces at the fork: a context of another size
+        // is told apart at once, where one of the same size is compared service by service)
+        const runFork = yield* Effect.uninterruptible(
+          Effect.mapInputContext(
+            FiberSet.runtime(fibers)<Exclude<R, Scope.Scope> | TlsBackend>(),
+            withoutScope<Exclude<R, Scope.Scope> | TlsBackend>
+          )
+        )
         /** A connection's end: its slot freed (one Effect for every connection). */
         const release = Effect.zipRight(
           Effect.sync(() => {

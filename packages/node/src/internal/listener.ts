@@ -83,6 +83,7 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
     yield* tcp.listenOn(server, { host, port, backlog: options.backlog ?? defaultBacklog }, description)
     const bound = server.address() as Net.AddressInfo
     const address: SocketServer.Address = { _tag: "TcpAddress", hostname: bound.address, port: bound.port }
+    const local = tcp.acceptedLocal(server)
 
     const closed = () => new TransportError({ reason: "Closed", description })
     const take = changed.await((): Effect.Effect<Net.Socket, TransportError> | undefined => {
@@ -96,7 +97,7 @@ export const make = (options: ListenerOptions = {}): Effect.Effect<Listener, Tra
     return {
       address,
       // (adapted on first use: a TLS engine that takes the socket never pays for the adapter)
-      accept: Effect.flatMap(take, tcp.fromAcceptedSocket),
+      accept: Effect.flatMap(take, (socket) => tcp.fromAcceptedSocket(socket, local)),
       stopAccepting: Effect.sync(() => stop(server)),
       refused: Effect.sync(() => refused)
     } satisfies Listener

@@ -88,10 +88,48 @@ export const describeSocket = (socket: Duplex): Transport.Description => {
 }
 
 /**
- * Wraps a duplex. Reading is pull-based: the duplex stays paused (a
- * 'readable' listener, never 'data'), `read()` is called on demand, so Node's
- * buffer stays at its high-water mark and TCP backpressure reaches the peer
- * when the consumer stops reading.
+ * The local end every socket accepted by `server` has, when the listener tells it: it is bound
+ * to one address (not a wildcard, which accepts on any of the host's addresses, nor a scoped
+ * IPv6 one), so `describeAccepted` needs no `getsockname` per connection. Undefined otherwise.
+ *
+ * @internal
+ */
+export const acceptedLocal = (server: Net.Server): string | undefined => {
+  const bound = server.address()
+  if (bound === null || typeof bound === "string") return undefined
+  const address = bound.address
+  if (address === "0.0.0.0" || address === "::" || address.includes("%")) return undefined
+  return formatAddress(address, bound.port)
+}
+
+/**
+ * `describeSocket` for a socket accepted by a listener whose local end is `local`
+ * (`acceptedLocal`): only the remote end is asked for.
+ *
+ * @internal
+ */
+export const describeAccepted = (socket: Net.Socket, local: string | undefined): Transport.Description =>
+  local === undefined ? describeSocket(socket) : {
+    kind: "tcp",
+    local,
+    remote: formatAddress(socket.remoteAddress, socket.remotePort)
+  }
+
+/**
+ * Reading stops once this much waits in `adapt`'s queue (the consumer is not reading): the
+ * socket pauses, its own buffer fills to its high-water mark, and TCP backpressure reaches the
+ * peer. At most this plus one chunk (a socket reads up to 64 KiB at a time) waits in the queue.
+ */
+const READ_QUEUE_LIMIT = 64 * 1024
+
+/**
+ * Wraps a duplex. The duplex flows ('data') into a bounded queue of the chunks as they came
+ * (no copy, no join): reading takes the queue's head. Once `READ_QUEUE_LIMIT` bytes wait the
+ * duplex is paused, and resumed when a read brings the queue below it, so a consumer that stops
+ * reading stops the socket (Node's buffer stays at its high-water mark, and TCP backpressure
+ * reaches the peer). A busy connection therefore never toggles the socket's reading per chunk
+ * (a paused socket read with `read()` stops and restarts libuv's reading at every chunk, and
+ * joins the chunks it holds into a copy).
  *
  * The returned finalizer destroys the duplex.
  *
@@ -109,6 +147,36 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const readers = Condition.make()
   const writers = Condition.make()
   const wakeReaders = readers.notify
+  // the chunks read from the duplex and not yet taken, the head at `queue[head]`
+  const queue: Array<Uint8Array> = []
+  let head = 0
+  let queued = 0
+  let paused = false
+  const onData = (chunk: Uint8Array) => {
+    queue.push(chunk)
+    queued += chunk.length
+    if (queued >= READ_QUEUE_LIMIT && !paused) {
+      paused = true
+      socket.pause()
+    }
+    wakeReaders()
+  }
+  /** The queue's head, taken; null when it is empty. */
+  const take = (): Uint8Array | null => {
+    if (head === queue.length) return null
+    const chunk = queue[head]!
+    queue[head++] = undefined as unknown as Uint8Array
+    if (head === queue.length) {
+      queue.length = 0
+      head = 0
+    }
+    queued -= chunk.length
+    if (paused && queued < READ_QUEUE_LIMIT && !closed && !taken) {
+      paused = false
+      socket.resume()
+    }
+    return chunk
+  }
   const onEnd = () => {
     ended = true
     wakeReaders()
@@ -122,10 +190,12 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     wakeReaders()
     writers.notify()
   }
-  socket.on("readable", wakeReaders)
+  socket.on("data", onData)
   socket.on("end", onEnd)
   socket.on("error", onError)
   socket.on("close", onClose)
+  // (a 'data' listener starts the flow, unless someone paused the duplex before)
+  if (socket.readableFlowing === false) socket.resume()
 
   const closedError = () =>
     new TransportError({
@@ -137,7 +207,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const read: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
     if (closed || taken) return Effect.fail(closedError())
     if (error !== undefined) return Effect.fail(new TransportError({ reason: "Read", description, cause: error }))
-    const chunk: Uint8Array | null = socket.read()
+    const chunk = take()
     if (chunk !== null) return Effect.succeed(Option.some(chunk))
     if (ended || socket.readableEnded) return Effect.succeed(Option.none())
     if (socket.destroyed) {
@@ -221,7 +291,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const immediate: Transport.Immediate = {
     read: () => {
       if (closed || taken || error !== undefined) return undefined
-      const chunk: Uint8Array | null = socket.read()
+      const chunk = take()
       if (chunk !== null) return chunk
       if (ended || socket.readableEnded) return null
       return socket.destroyed ? undefined : "wait"
@@ -273,7 +343,14 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         return Option.none()
       }
       taken = true
-      socket.off("readable", wakeReaders)
+      // the socket stops flowing, and what the queue still holds goes back to its buffer, in
+      // order, where node:tls reads what a socket holds when it takes one
+      socket.pause()
+      socket.off("data", onData)
+      for (let i = queue.length - 1; i >= head; i--) socket.unshift(queue[i]!)
+      queue.length = 0
+      head = 0
+      queued = 0
       socket.off("end", onEnd)
       socket.off("close", onClose)
       // the error listener stays, so that a late error never crashes the process;
@@ -404,8 +481,11 @@ const ignoreError = (_error: Error) => {}
  *
  * @internal
  */
-export const fromAcceptedSocket = (socket: Net.Socket): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
-  closedWithScope(() => acceptedTransport(socket, describeSocket(socket)))
+export const fromAcceptedSocket = (
+  socket: Net.Socket,
+  local?: string | undefined
+): Effect.Effect<Transport.Transport, never, Scope.Scope> =>
+  closedWithScope(() => acceptedTransport(socket, describeAccepted(socket, local)))
 
 /** @internal */
 export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> => {
@@ -506,6 +586,10 @@ export const listenOn = (
     })
   })
 
+/** A context without its `Scope` (the runtime of the connections' fibers, whose own scope goes in at once). */
+const withoutScope = <R>(context: Context.Context<R | Scope.Scope>): Context.Context<R> =>
+  Context.omit(Scope.Scope)(context) as Context.Context<R>
+
 /**
  * The log annotations of an accepted connection's fiber, set when it is forked (`updateRefs`:
  * no Effect step): the module and the remote address.
@@ -578,12 +662,12 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
 
     const server = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const server = Net.createServer({ allowHalfOpen: true })
+        // (no-delay set by node on each accepted handle, before the socket is made)
+        const server = Net.createServer({ allowHalfOpen: true, noDelay: true })
         server.on("error", () => {})
         server.on("connection", (socket) => {
           sockets.add(socket)
           socket.on("error", ignoreError)
-          socket.setNoDelay(true)
           socket.on("close", forget)
           const handler = handlers.values().next()
           if (handler.done) pending.push(socket)
@@ -605,6 +689,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
 
     const bound = server.address() as Net.AddressInfo
     const address = { host: bound.address, port: bound.port }
+    const local = acceptedLocal(server)
 
     const run = <E, R>(
       handler: (transport: Transport.Transport) => Effect.Effect<void, E, R>,
@@ -613,12 +698,19 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
       Effect.gen(function*() {
         const fiberSet = yield* FiberSet.make<void, never>()
         // (taken in an uninterruptible region: every connection's fiber starts uninterruptible,
-        // so nothing is lost before its scope and its transport are in place)
-        const runFork = yield* Effect.uninterruptible(FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>())
+        // so nothing is lost before its scope and its transport are in place; without `run`'s
+        // own Scope in its context, which each connection's replaces: a context of another size
+        // is told apart at once, where one of the same size is compared service by service)
+        const runFork = yield* Effect.uninterruptible(
+          Effect.mapInputContext(
+            FiberSet.runtime(fiberSet)<Exclude<R, Scope.Scope>>(),
+            withoutScope<Exclude<R, Scope.Scope>>
+          )
+        )
         const level = runOptions?.handlerFailureLogLevel ?? "Warning"
         const serve = (socket: Net.Socket) => {
           // (read once: each address is a system call)
-          const description = describeSocket(socket)
+          const description = describeAccepted(socket, local)
           runFork(serveAccepted(socket, description, handler, level), { updateRefs: annotated(description.remote) })
         }
         return yield* Effect.async<never>(() => {
