@@ -7,7 +7,7 @@ import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
-import { assert, describe, layer } from "@effect/vitest"
+import { assert, describe, layer, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -20,6 +20,10 @@ import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as Peer from "./interop/Peer.js"
 import * as Peers from "./interop/peers.js"
+
+// every test here starts one or two CLI processes through tsx's loader, which takes seconds each on a
+// loaded machine: a bound of two minutes per test, not the suite's 30 s
+vi.setConfig({ testTimeout: 120_000 })
 
 /** The package's `bin` (TypeScript: run through tsx's loader in one process, as `#!/usr/bin/env tsx` does). */
 const bin = Path.join(import.meta.dirname, "..", "src", "internal", "cli", "bin.ts")
@@ -145,12 +149,16 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(report.resumption.resumed, true)
         }))
 
-      it.scoped("nothing listening: exit 2; bad usage: exit 64", () =>
+      it.scoped("nothing listening: exit 2", () =>
         Effect.gen(function*() {
           const port = yield* Peer.freePort
           const refused = yield* cli(["probe", `127.0.0.1:${port}`, "--json"])
           assert.strictEqual(refused.code, 2, refused.output)
           assert.strictEqual(JSON.parse(refused.stdout).error.reason, "TransportError/Open")
+        }))
+
+      it.scoped("bad usage (conflicting versions, a missing address): exit 64", () =>
+        Effect.gen(function*() {
           const usage = yield* cli(["probe", "127.0.0.1:443", "--tls1.2", "--tls1.3"])
           assert.strictEqual(usage.code, 64, usage.output)
           const missing = yield* cli(["probe"])
