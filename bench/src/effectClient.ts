@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import { bridged, checkSuite, type Material } from "./material.js"
 import type { Metrics, Path, Requests, Resume } from "./protocol.js"
-import { cpuMicros, KiB, median, MiB, now, payload, settledHeap } from "./util.js"
+import { cpuMicros, idle, KiB, median, MiB, now, payload, settledHeap } from "./util.js"
 
 type Runtime = ManagedRuntime.ManagedRuntime<TlsBackend, never>
 
@@ -88,6 +88,7 @@ export const ttfb = (runtime: Runtime, material: Material, args: Requests["ttfb"
     Effect.gen(function*() {
       const samples: Array<number> = []
       for (let i = 0; i < args.count; i++) {
+        yield* Effect.promise(idle)
         yield* Effect.scoped(Effect.gen(function*() {
           const start = now()
           const connection = yield* connect(material, args.port, args.path)

@@ -8,7 +8,7 @@ import * as tls from "node:tls"
 import { checkRaw, type Material } from "./material.js"
 import type { Metrics, Path, Requests } from "./protocol.js"
 import { SocketDuplex } from "./socketDuplex.js"
-import { cpuMicros, KiB, loops, median, now, once, payload, settledHeap } from "./util.js"
+import { cpuMicros, idle, KiB, loops, median, now, once, payload, settledHeap } from "./util.js"
 
 const connect = async (
   material: Material,
@@ -74,6 +74,7 @@ export const handshakes = async (material: Material, args: Requests["handshakes"
 export const ttfb = async (material: Material, args: Requests["ttfb"]): Promise<Metrics> => {
   const samples: Array<number> = []
   for (let i = 0; i < args.count; i++) {
+    await idle()
     const start = now()
     const socket = await connect(material, args.port, args.path)
     const data = once(socket, "data")

@@ -14,6 +14,13 @@ export const cpuMicros = (): number => {
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve))
 
+/**
+ * The pause before each time-to-first-byte sample, both implementations alike: the previous
+ * connection's teardown (its socket's close events, the server's side of it) is over before
+ * the next sample starts, so each one measures one connection on an idle client and server.
+ */
+export const idle = (): Promise<void> => new Promise<void>((resolve) => setTimeout(resolve, 5))
+
 /** Heap in use after full collections (the children run with `--expose-gc`). */
 export const settledHeap = async (): Promise<number> => {
   const gc = (globalThis as { gc?: () => void }).gc

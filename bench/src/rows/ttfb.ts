@@ -3,16 +3,21 @@
  * before the TCP connect until the first echoed byte is read (median of the samples of a
  * measurement). effect-tls on both ends, on the default path (over TCP: node:tls on the socket
  * itself) and on the bridge (node:tls over the engine's JS Duplex, as for non-TCP transports).
+ * Each sample starts after a pause (`idle`: the previous connection's teardown is over on both
+ * ends); the warm-up, discarded, is `WARMUP_SAMPLES` connections, so that the row measured alone
+ * sees code as compiled as after the other rows (three left the effect-tls ends unoptimized).
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
 import { atMost, BRIDGE, DEFAULT, RAW, withServer } from "./tcp.js"
 
+const WARMUP_SAMPLES = 200
+
 const measure = (env: Env, end: End) => (warmup: boolean) =>
   withServer(
     env,
     { ...end, mode: "echo" },
-    (port) => env.client.call("ttfb", { ...end, port, count: warmup ? 3 : env.settings.ttfbSamples })
+    (port) => env.client.call("ttfb", { ...end, port, count: warmup ? WARMUP_SAMPLES : env.settings.ttfbSamples })
   )
 
 export const ttfb = (env: Env): Row => ({

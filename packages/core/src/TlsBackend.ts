@@ -88,6 +88,14 @@ export interface EngineConnection {
    * Core calls it as a method of the engine connection (`this` is the engine connection).
    */
   readonly awaitHandshake?: (callback: (result: Effect.Effect<EngineHandshake, TlsError>) => void) => () => void
+  /**
+   * Starts the handshake now, without waiting for it (its outcome is `handshake`'s), so that
+   * the first flight leaves (a client's) or is read (a server's) before core's own setup runs:
+   * core calls it as the handshake begins, and a client asked for a connection at once
+   * (`TlsClient.connect`) as soon as the engine exists. Called as a method of the engine
+   * connection; once started, starting again does nothing.
+   */
+  readonly start?: () => void
   /** Plaintext; none at the peer's close_notify; `Eof` error on truncation when close_notify is required. */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
@@ -107,6 +115,12 @@ export interface EngineConnection {
    * finishes the write, an `Exit` when nothing is left to wait for.
    */
   readonly writeNow?: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
+  /**
+   * Optional, for engines that can: the writes of a sink's chunk (at least two), begun now as
+   * `writeNow` is, and handed to the engine in one go (node:tls encrypts them together), in order;
+   * the result finishes them. Without it a sink writes element by element.
+   */
+  readonly writeAllNow?: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TlsError>
   /** Sends close_notify and half-closes the transport; reading goes on. */
   readonly closeWrite: Effect.Effect<void, TlsError>
   /** RFC 5705 / RFC 8446 exporter. */
@@ -126,6 +140,12 @@ export interface EngineConnection {
    * engine (TLS 1.3 tickets arrive after the handshake, often two, each good for one resumption).
    */
   readonly sessions: Effect.Effect<ReadonlyArray<Uint8Array>>
+  /**
+   * Optional, client, for engines that can tell: false when `sessions` would give none and
+   * wait for none now (no ticket came, none is expected: a resumed TLS 1.3 connection), so
+   * that the close runs no Effect for them. Absent, or true: core runs `sessions`.
+   */
+  readonly sessionsToKeep?: () => boolean
 }
 
 /**

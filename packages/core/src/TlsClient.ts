@@ -230,7 +230,8 @@ class ClientClosing {
     // (counted as closed first: nothing after it can skip the count)
     telemetry.connectionClosed("client")
     const { cache, sessionKey } = this
-    if (cache === SessionCache.disabled) return undefined
+    // (nothing came and nothing will: a resumed TLS 1.3 connection stores nothing, with no Effect)
+    if (cache === SessionCache.disabled || opened.engine.sessionsToKeep?.() === false) return undefined
     return Effect.flatMap(
       opened.conn.info,
       (info) =>
@@ -261,9 +262,18 @@ const build = (
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope> => {
   const { backend, cache, database, identity, sessionKey } = made
   const closing = new ClientClosing(cache, sessionKey)
+  // (every field named, in one literal, as the server's: a spread into a literal with more
+  // fields after it builds the config field by field on every connection)
+  const settings = connection.engineSettings(options, transport, database)
   return Effect.flatMap(
     backend.client({
-      ...connection.engineSettings(options, transport, database),
+      transport: settings.transport,
+      minVersion: settings.minVersion,
+      maxVersion: settings.maxVersion,
+      ciphers: settings.ciphers,
+      database: settings.database,
+      requireCloseNotify: settings.requireCloseNotify,
+      closeTimeout: settings.closeTimeout,
       certificate: Option.fromNullable(options.certificate),
       alpn: options.alpn ?? [],
       serverIdentity: identity.check,
@@ -272,6 +282,9 @@ const build = (
       beforeClose: closing.beforeClose
     }),
     (engine) => {
+      // asked for a connection now (`connect`): the first flight leaves before the rest of the
+      // setup below (`make` keeps the handshake for the first use)
+      if (handshake) engine.start?.()
       const conn = connection.make({
         side: "client",
         engine,

@@ -149,7 +149,8 @@ export const PendingInputSymbol: unique symbol = Symbol.for("@effect-tls/core/Tr
 
 /**
  * Whether bytes pushed back with `unread` wait to be read (`true` when it cannot tell).
- * An engine that hands the raw socket to a native TLS implementation must not do so then.
+ * An engine that hands the raw socket to a native TLS implementation must then hand it these
+ * bytes too (node's engine puts them back into the socket), or keep its own path.
  *
  * @since 0.1.0
  * @category utils

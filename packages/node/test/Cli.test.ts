@@ -145,12 +145,16 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(report.resumption.resumed, true)
         }))
 
-      it.scoped("nothing listening: exit 2; bad usage: exit 64", () =>
+      it.scoped("nothing listening: exit 2", () =>
         Effect.gen(function*() {
           const port = yield* Peer.freePort
           const refused = yield* cli(["probe", `127.0.0.1:${port}`, "--json"])
           assert.strictEqual(refused.code, 2, refused.output)
           assert.strictEqual(JSON.parse(refused.stdout).error.reason, "TransportError/Open")
+        }))
+
+      it.scoped("bad usage (conflicting versions, a missing address): exit 64", () =>
+        Effect.gen(function*() {
           const usage = yield* cli(["probe", "127.0.0.1:443", "--tls1.2", "--tls1.3"])
           assert.strictEqual(usage.code, 64, usage.output)
           const missing = yield* cli(["probe"])

@@ -113,6 +113,39 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             // the three records after the first in one chunk
             assert.strictEqual(Chunk.unsafeGet(chunks, 0).length, 3)
           }))
+
+        it.scoped("a sink's chunks go out whole and in order, and wait for room when the peer does not read", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            // chunks of many writes, small and large (one chunk is written in one go where the engine can)
+            const writes = Array.from({ length: 64 }, (_, i) => pattern(i % 8 === 0 ? 40 * KiB : 100 + i, i))
+            const chunk = Chunk.unsafeFromArray(writes)
+            const perChunk = writes.reduce((n, bytes) => n + bytes.length, 0)
+            const chunks = 48
+            let pulled = 0
+            const sending = yield* Effect.fork(
+              Stream.fromChunks(...Array.from({ length: chunks }, () => chunk)).pipe(
+                Stream.tap(() => Effect.sync(() => pulled++)),
+                Stream.run(client.sink),
+                Effect.zipRight(client.closeWrite)
+              )
+            )
+            // the server does not read yet: the sink stops well short of everything
+            yield* Effect.sleep("300 millis")
+            assert.isBelow(pulled, chunks * writes.length)
+            const received = yield* readExactly(server, chunks * perChunk)
+            yield* Fiber.join(sending)
+            const expected = new Uint8Array(chunks * perChunk)
+            let at = 0
+            for (let i = 0; i < chunks; i++) {
+              for (const bytes of writes) {
+                expected.set(bytes, at)
+                at += bytes.length
+              }
+            }
+            assert.deepStrictEqual(received, expected)
+            assert.isTrue(Option.isNone(yield* server.read))
+          }))
       })
     }
   }

@@ -3,6 +3,7 @@ import type { DistinguishedName } from "@effect-tls/core/Certificate"
 import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import type { CertifiedKey } from "@effect-tls/core/CertifiedKey"
 import type { ProtocolVersion } from "@effect-tls/core/ProtocolVersion"
+import * as TicketKeys from "@effect-tls/core/TicketKeys"
 import type * as TlsBackend from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import * as TlsDatabase from "@effect-tls/core/TlsDatabase"
@@ -12,7 +13,22 @@ import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Ref, Schedule, Scope, Stream, Supervisor } from "effect"
+import {
+  Chunk,
+  Deferred,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  Layer,
+  Option,
+  Redacted,
+  Ref,
+  Schedule,
+  Scope,
+  Stream,
+  Supervisor
+} from "effect"
 import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -216,33 +232,74 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.isTrue(CertificateFlags.isEmpty(info.peerCertificateErrors))
         }))
 
-      it.scoped("bytes pushed back with unread keep the bridge (STARTTLS)", () =>
+      it.scoped("bytes pushed back with unread reach node:tls on the native path too (STARTTLS)", () =>
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki
           const [clientTransport, serverTransport] = yield* NodeTransport.pairForTest
+          const serverSocket = Option.getOrThrow(peekSocket(serverTransport))
+          let pushedBack = 0
           // a plaintext preamble, then TLS: the server reads too much and pushes the rest back
           const server = Effect.gen(function*() {
             const first = Option.getOrThrow(yield* serverTransport.read)
             const text = decoder.decode(first)
             const end = text.indexOf("\n") + 1
+            pushedBack = first.length - end
             if (end < first.length) yield* serverTransport.unread(first.subarray(end))
             const tls = yield* TlsServer.make(serverTransport, {
               certificate: fixture.server.certifiedKey,
               requireCloseNotify: false
             })
             yield* tls.handshake
+            // node:tls took the socket, the pushed-back bytes with it (Deno: the bridge reads it)
+            assert.strictEqual(serverSocket.listenerCount("readable"), onDeno ? 1 : 0)
+            assert.isFalse(Transport.hasPendingInput(serverTransport))
             yield* tls.write(encoder.encode(`upgraded after ${JSON.stringify(text.slice(0, end))}`))
             yield* tls.closeWrite
           })
-          yield* Effect.forkScoped(server)
+          // (its own scope: a failed assertion there ends the connection, and the join reports it)
+          const served = yield* Effect.fork(Effect.scoped(server))
           assert.isFalse(Transport.hasPendingInput(clientTransport))
           yield* clientTransport.write(encoder.encode("STARTTLS\n"))
           const client = yield* TlsClient.connect(clientTransport, {
             serverIdentity: "localhost",
             database: fixture.pki.database
           })
-          const chunks = yield* Stream.runCollect(client.stream)
-          assert.strictEqual(decoder.decode(Buffer.concat(Chunk.toArray(chunks))), "upgraded after \"STARTTLS\\n\"")
+          const chunks = yield* Effect.either(Stream.runCollect(client.stream))
+          yield* Fiber.join(served)
+          assert.strictEqual(
+            decoder.decode(Buffer.concat(Chunk.toArray(Either.getOrThrow(chunks)))),
+            "upgraded after \"STARTTLS\\n\""
+          )
+          assert.isAbove(pushedBack, 0)
+        }))
+
+      it.scoped("a server that reads the ClientHello first (ticket keys, SNI) still runs node:tls on the socket", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const keys = yield* TicketKeys.make(Redacted.make(new Uint8Array(48).fill(9)))
+          const [clientTransport, serverTransport] = yield* NodeTransport.pairForTest
+          const serverSocket = Option.getOrThrow(peekSocket(serverTransport))
+          const server = Effect.gen(function*() {
+            const tls = yield* TlsServer.make(serverTransport, {
+              sni: { resolve: () => Effect.succeed(Option.some(fixture.server.certifiedKey)) },
+              ticketKeys: keys,
+              requireCloseNotify: false
+            })
+            const info = yield* tls.handshake
+            assert.deepStrictEqual(info.serverName, Option.some("localhost"))
+            assert.strictEqual(serverSocket.listenerCount("readable"), onDeno ? 1 : 0)
+            yield* tls.write(encoder.encode("hello"))
+            yield* tls.closeWrite
+          })
+          const served = yield* Effect.fork(Effect.scoped(server))
+          const client = yield* TlsClient.connect(clientTransport, {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            requireCloseNotify: false
+          })
+          const chunks = yield* Effect.either(Stream.runCollect(client.stream))
+          yield* Fiber.join(served)
+          assert.strictEqual(decoder.decode(Buffer.concat(Chunk.toArray(Either.getOrThrow(chunks)))), "hello")
         }))
     })
 

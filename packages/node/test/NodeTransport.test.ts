@@ -140,7 +140,7 @@ describe("NodeTransport", () => {
       yield* Effect.sleep("20 millis")
       const taken = Option.getOrThrow(NodeTransport.takeSocket(client))
       assert.isTrue(taken instanceof Net.Socket)
-      assert.strictEqual(taken.listenerCount("readable"), 0)
+      assert.strictEqual(taken.listenerCount("data"), 0)
       assert.isTrue(Option.isNone(NodeTransport.takeSocket(client)), "a socket is taken once")
       // the transport is consumed: its pending and later operations fail with Closed
       assert.strictEqual(failureOf(yield* Fiber.await(pending))?.reason, "Closed")
@@ -155,9 +155,9 @@ describe("NodeTransport", () => {
     Effect.gen(function*() {
       // (pairForTest's server side is an accepted socket: adapted on first use)
       const [client, fresh] = yield* NodeTransport.pairForTest
-      assert.strictEqual(Option.getOrThrow(peekSocket(fresh)).listenerCount("readable"), 0, "adapted before use")
+      assert.strictEqual(Option.getOrThrow(peekSocket(fresh)).listenerCount("data"), 0, "adapted before use")
       const taken = Option.getOrThrow(NodeTransport.takeSocket(fresh))
-      assert.strictEqual(taken.listenerCount("readable"), 0)
+      assert.strictEqual(taken.listenerCount("data"), 0)
       assert.isTrue(Option.isNone(NodeTransport.takeSocket(fresh)), "a socket is taken once")
       assert.strictEqual(failureOf(yield* Effect.exit(fresh.read))?.reason, "Closed")
       assert.strictEqual(failureOf(yield* Effect.exit(fresh.write(new Uint8Array(1))))?.reason, "Closed")
@@ -170,11 +170,11 @@ describe("NodeTransport", () => {
       const [other, used] = yield* NodeTransport.pairForTest
       yield* other.write(text("hi"))
       assert.strictEqual(decode(Option.getOrThrow(yield* used.read)), "hi")
-      assert.strictEqual(Option.getOrThrow(peekSocket(used)).listenerCount("readable"), 1, "adapted on use")
+      assert.strictEqual(Option.getOrThrow(peekSocket(used)).listenerCount("data"), 1, "adapted on use")
       const pending = yield* Effect.fork(used.read)
       yield* Effect.sleep("20 millis")
       const second = Option.getOrThrow(NodeTransport.takeSocket(used))
-      assert.strictEqual(second.listenerCount("readable"), 0)
+      assert.strictEqual(second.listenerCount("data"), 0)
       assert.strictEqual(failureOf(yield* Fiber.await(pending))?.reason, "Closed")
     }))
 

@@ -7,7 +7,7 @@ import type { Transport } from "@effect-tls/core/Transport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
 import { Effect, Layer, Option, Redacted, Ref, type Scope, Stream } from "effect"
-import { unwrapSession, withoutPeerCertificate } from "../src/internal/sessions.js"
+import { unwrapSession, withoutPeerCertificate, wrapSession } from "../src/internal/sessions.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
@@ -291,6 +291,23 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           Buffer.alloc(0)
         ]
         for (const input of unchanged) assert.strictEqual(withoutPeerCertificate(input), input)
+      }))
+
+    it.effect("unwrapSession reads the same cached bytes once; other bytes anew, malformed ones as none", () =>
+      Effect.sync(() => {
+        const chain = [new Uint8Array([1, 2, 3]), new Uint8Array([4])]
+        const bytes = wrapSession(chain, Buffer.from([0x30, 0x00]))
+        const first = Option.getOrThrow(unwrapSession(bytes))
+        assert.strictEqual(Option.getOrThrow(unwrapSession(bytes)), first)
+        assert.deepStrictEqual(first.peerCertificates.map((der) => [...der]), [[1, 2, 3], [4]])
+        assert.deepStrictEqual([...first.session], [0x30, 0x00])
+        // (equal bytes elsewhere are read again: the memory is by the bytes a cache holds)
+        const again = Option.getOrThrow(unwrapSession(new Uint8Array(bytes)))
+        assert.notStrictEqual(again, first)
+        assert.deepStrictEqual([...again.session], [...first.session])
+        const malformed = new Uint8Array([0, 0, 0, 1, 0, 0, 0, 9, 1])
+        assert.isTrue(Option.isNone(unwrapSession(malformed)))
+        assert.isTrue(Option.isNone(unwrapSession(malformed)))
       }))
 
     it.effect("the memory cache keeps 32 sessions per key by default, and maxSessions in all", () =>

@@ -205,15 +205,14 @@ const verify = (
   }
   const direct = time !== undefined
   const { chain, malformed } = parseChain(raw.peerCertificates)
-  const options = {
-    purpose: side === "client" ? "server" : "client",
-    identity: side === "client" ? Option.getOrUndefined(params.identity) : undefined
-  } as const
+  const purpose = side === "client" ? "server" : "client"
+  const identity = side === "client" ? Option.getOrUndefined(params.identity) : undefined
+  // (each options object one literal: a spread of one into another builds it field by field)
   const verified = chain.length === 0
     ? Effect.succeed(CertificateFlags.empty)
     : direct
-    ? params.database.verifyChain(chain, { ...options, time: new Date(time) })
-    : telemetry.verifyChain(chain.length, params.database.verifyChain(chain, options))
+    ? params.database.verifyChain(chain, { purpose, identity, time: new Date(time) })
+    : telemetry.verifyChain(chain.length, params.database.verifyChain(chain, { purpose, identity }))
   return andThen(
     verified,
     (ours) =>
@@ -296,6 +295,10 @@ export const make = (params: ConnectionParams): TlsConnection => {
     awaitEngine: NonNullable<EngineConnection["awaitHandshake"]>
   ) =>
     Effect.async<HandshakeInfo, TlsError.TlsError>((resume) => {
+      // the engine first, where it can start without waiting (`EngineConnection.start`): a
+      // server's socket then reads the ClientHello, a client's sends it, before the timer and
+      // the callbacks below are made (time to first byte)
+      engine.start?.()
       const start = clock.unsafeCurrentTimeNanos()
       const millis = Duration.toMillis(params.handshakeTimeout)
       let timedOut = false
@@ -411,6 +414,21 @@ export const make = (params: ConnectionParams): TlsConnection => {
       if (Exit.isSuccess(now)) telemetry.countWritten(side, bytes.length)
       return now
     })
+  // a sink's chunk: handed to the engine in one go where it can (`writeAllNow`), else element by element
+  const writeAll = (chunk: Chunk.Chunk<Uint8Array>): Effect.Effect<void, TlsError.TlsError> => {
+    const writeAllNow = engine.writeAllNow
+    if (writeAllNow === undefined || chunk.length < 2) return Effect.forEach(chunk, write, { discard: true })
+    const writes = Chunk.toReadonlyArray(chunk)
+    const begin = Effect.suspend(() => {
+      let bytes = 0
+      for (const one of writes) bytes += one.length
+      const now = writeAllNow.call(engine, writes)
+      if (!Exit.isExit(now)) return Effect.map(now, () => telemetry.countWritten(side, bytes))
+      if (Exit.isSuccess(now)) telemetry.countWritten(side, bytes)
+      return now
+    })
+    return opened() ? begin : Effect.zipRight(handshake, begin)
+  }
 
   const channelBinding = (type: ChannelBinding.ChannelBindingType) =>
     Effect.gen(function*() {
@@ -471,6 +489,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
     handshake,
     read,
     write,
+    writeAll,
     Effect.zipRight(handshake, engine.closeWrite),
     Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
@@ -509,6 +528,8 @@ class Connection implements TlsConnection {
     readonly handshake: TlsConnection["handshake"],
     readonly read: TlsConnection["read"],
     readonly write: TlsConnection["write"],
+    /** A sink's chunk (`make`'s `writeAll`). */
+    private readonly writeAll: (chunk: Chunk.Chunk<Uint8Array>) => Effect.Effect<void, TlsError.TlsError>,
     readonly closeWrite: TlsConnection["closeWrite"],
     readonly info: TlsConnection["info"],
     readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
@@ -554,8 +575,10 @@ class Connection implements TlsConnection {
     return chunks === undefined ? Chunk.of(first) : Chunk.unsafeFromArray(chunks)
   }
 
+  // (a chunk in one go: node:tls encrypts its writes together, rather than one Effect and one
+  // TLS write per element)
   get sink(): TlsConnection["sink"] {
-    return this.sinkMemo ??= Sink.forEach(this.write)
+    return this.sinkMemo ??= Sink.forEachChunk(this.writeAll)
   }
 }
 

@@ -41,6 +41,10 @@ const requestSeen = (socket: tls.TLSSocket): boolean => {
 export class CertificateRequests {
   /** The native path: `requestSeen` said yes. */
   private seen = false
+  /** The native path: set by `watchNative`. */
+  private native = false
+  /** The native path allowing TLS 1.2: removes the keylog listener. */
+  private offKeylog: (() => void) | undefined = undefined
   private sniffer: AcceptedCasSniffer | undefined = undefined
   private snifferResult: AcceptedCasResult | undefined = undefined
   private stopSniffer: (() => void) | undefined = undefined
@@ -48,24 +52,39 @@ export class CertificateRequests {
   private firstEncryptedRecord: number | undefined = undefined
 
   /**
-   * The native path: reads `requestSeen` at `secureConnect` and, when the handshake may be TLS
-   * 1.2 (`duringHandshake`), at each of its `keylog` lines too. A TLS 1.3 server can refuse our
-   * certificate (or its absence) only after our Finished, so after `secureConnect`: reading there
-   * is enough, and the keylog listener (which makes OpenSSL call into JS for each of the
-   * handshake's five secrets) is left out. A TLS 1.2 server refuses before our `secureConnect`.
+   * The native path: reads `requestSeen` at `secureConnect` (`atSecureConnect`, called by the
+   * handshake's report) and, when the handshake may be TLS 1.2 (`duringHandshake`), at each of
+   * its `keylog` lines too. A TLS 1.3 server can refuse our certificate (or its absence) only
+   * after our Finished, so after `secureConnect`: reading there is enough, and the keylog
+   * listener (which makes OpenSSL call into JS for each of the handshake's five secrets) is left
+   * out. A TLS 1.2 server refuses before our `secureConnect`.
    */
   watchNative(socket: tls.TLSSocket, duringHandshake: boolean): void {
+    this.native = true
+    if (!duringHandshake) return
     const onKeylog = () => {
       if (!this.seen && requestSeen(socket)) {
         this.seen = true
         socket.off("keylog", onKeylog)
       }
     }
-    if (duringHandshake) socket.on("keylog", onKeylog)
-    socket.once("secureConnect", () => {
-      if (duringHandshake) socket.off("keylog", onKeylog)
-      if (!this.seen && requestSeen(socket)) this.seen = true
-    })
+    this.offKeylog = () => socket.off("keylog", onKeylog)
+    socket.on("keylog", onKeylog)
+  }
+
+  /**
+   * The native path, at `secureConnect` (the handshake's report, `handshakeReport.describe`,
+   * read there at once): the last `requestSeen`, the keylog listener gone. No listener of its
+   * own: one more `secureConnect` listener per connection would make node copy the listeners
+   * on every emit.
+   */
+  atSecureConnect(socket: tls.TLSSocket): void {
+    if (!this.native) return
+    if (this.offKeylog !== undefined) {
+      this.offKeylog()
+      this.offKeylog = undefined
+    }
+    if (!this.seen && requestSeen(socket)) this.seen = true
   }
 
   /**

@@ -17,7 +17,7 @@ import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
 import { RecordAcceptedCas } from "./acceptedCas.js"
 import { closeWith } from "./closing.js"
-import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
+import { NodeTlsConnection, plaintextHighWaterMark } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
@@ -39,6 +39,9 @@ export const acceptedCasMatter = (config: ClientConfig, context: Context.Context
   Option.isSome(config.certificate) ||
   Context.get(context, TlsInteraction.TlsInteraction).requestCertificate !== TlsInteraction.none.requestCertificate ||
   Context.get(context, RecordAcceptedCas)
+
+/** node's identity check, left to the engine (one function for every connection). */
+const noIdentityCheck = (): undefined => undefined
 
 /**
  * The client's engine, made in one Effect step: the services it needs are read from the
@@ -82,12 +85,13 @@ export const makeClient = (
           secureContext,
           rejectUnauthorized: false,
           // the engine checks the identity at secureConnect (skipNodesPeerCertificateRead)
-          checkServerIdentity: () => undefined,
+          checkServerIdentity: noIdentityCheck,
           allowHalfOpen: true,
-          highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
-          ...(Option.isSome(config.serverName) ? { servername: config.serverName.value } : {}),
-          ...(offered !== undefined ? { session: offered.session } : {}),
-          ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {})
+          highWaterMark: plaintextHighWaterMark(native !== undefined),
+          // (one shape for every connection, no spread: node:tls reads an undefined field as an absent one)
+          servername: Option.getOrUndefined(config.serverName),
+          session: offered?.session,
+          ALPNProtocols: config.alpn.length > 0 ? [...config.alpn] : undefined
         } as tls.ConnectionOptions)
         const socket = withKeyLog === undefined ? made : withKeyLog(made)
         skipNodesPeerCertificateRead(socket)

@@ -63,6 +63,25 @@ import { truncationError } from "./truncation.js"
  */
 export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
 
+/**
+ * The native path's plaintext buffers, each way: 256 KiB. There node:tls decrypts the records of
+ * one turn of the event loop's I/O (libuv reads a TCP socket up to 32 times 64 KiB per turn)
+ * before the reader's wake (`socketEvents.ts`); at 64 KiB node would stop reading the socket
+ * after four records and start again after the reader's turn (two `epoll_ctl` and one more
+ * turn per four records). Still a bound: node:tls stops reading at 256 KiB of unread plaintext.
+ *
+ * @internal
+ */
+export const NATIVE_PLAINTEXT_HIGH_WATER_MARK = 256 * 1024
+
+/**
+ * The plaintext buffers of a TLS socket on the transport's own socket (`native`) or on the bridge.
+ *
+ * @internal
+ */
+export const plaintextHighWaterMark = (native: boolean): number =>
+  native ? NATIVE_PLAINTEXT_HIGH_WATER_MARK : PLAINTEXT_HIGH_WATER_MARK
+
 /** The most plaintext one TLS record carries (RFC 8446 §5.1). */
 const MAX_RECORD_PLAINTEXT = 16 * 1024
 
@@ -103,6 +122,8 @@ export class NodeTlsConnection implements EngineConnection {
   tornDown = false
   /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
   closeDeadline: number | undefined = undefined
+  /** The native path: the wake of a full record's `readable` waits for the turn's end (`socketEvents.ts`). */
+  wakeDeferred = false
   /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
   plaintextReads = 0
   /** Transport chunks received when the handshake completed. */
@@ -155,8 +176,11 @@ export class NodeTlsConnection implements EngineConnection {
     }
   }
 
-  /** The TLS socket, made and wired on first use (`socketEvents.start`). */
-  private start(): tls.TLSSocket {
+  /**
+   * The TLS socket, made and wired on first use (`socketEvents.start`), or now
+   * (`EngineConnection.start`: the client's first flight leaves at once).
+   */
+  start(): tls.TLSSocket {
     return this.socket ?? socketEvents.start(this)
   }
 
@@ -350,6 +374,22 @@ export class NodeTlsConnection implements EngineConnection {
     return handedOn ? Effect.void : this.changed.awaitPure(check)
   }
 
+  /**
+   * `EngineConnection.writeAllNow`: on the native path the writes go to node:tls corked, so that
+   * it encrypts them together (one `writev`: full records, one transport write); the result waits
+   * as `writeNow`'s. On the bridge, one write after the other (each waits as `writeNow` says).
+   */
+  writeAllNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TlsError.TlsError> {
+    if (this.native === undefined) return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
+    const socket = this.start()
+    if (this.state.failure !== undefined) return this.failWith()
+    if (socket.writableEnded || this.state.closed) return Effect.fail(errors.writeAfterClose(this.side))
+    socket.cork()
+    for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
+    socket.uncork()
+    return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
+  }
+
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
@@ -440,19 +480,35 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
+   * `EngineConnection.sessionsToKeep`: whether `sessions` would give any, or wait for the first
+   * ticket, now. A method: asked once, as the connection closes.
+   */
+  sessionsToKeep(): boolean {
+    const handshake = this.state.handshake
+    const sessionsOf = this.sessionsOf
+    if (handshake === undefined || sessionsOf === undefined) return false
+    return sessionsOf.keeps(handshake) || this.waitsForTicket()
+  }
+
+  /** `firstTicket` would wait: a full TLS 1.3 handshake, sessions kept, no ticket yet, and one may still come. */
+  private waitsForTicket(): boolean {
+    const handshake = this.state.handshake
+    const sessionsOf = this.sessionsOf
+    // (node:tls servers send none after a resumption: waiting there would only cost the bound)
+    return handshake !== undefined && sessionsOf !== undefined && this.ticketWait !== undefined &&
+      !sessionsOf.hasReceived && handshake.protocolVersion === "TLSv1.3" && !handshake.resumed &&
+      this.ticketMayCome()
+  }
+
+  /**
    * After a full TLS 1.3 handshake whose sessions a `SessionCache` keeps, while no ticket came:
    * the wait for the first one (`sessions`). Void otherwise.
    */
   private get firstTicket(): Effect.Effect<void> {
     return Effect.suspend(() => {
-      const handshake = this.state.handshake
-      const sessionsOf = this.sessionsOf
-      // (node:tls servers send none after a resumption: waiting there would only cost the bound)
-      const ticketWait = this.ticketWait
-      if (
-        handshake === undefined || sessionsOf === undefined || ticketWait === undefined || sessionsOf.hasReceived ||
-        handshake.protocolVersion !== "TLSv1.3" || handshake.resumed || !this.ticketMayCome()
-      ) return Effect.void
+      if (!this.waitsForTicket()) return Effect.void
+      const sessionsOf = this.sessionsOf!
+      const ticketWait = this.ticketWait!
       return ticketWait.wait(
         this.changed,
         this.socket!,

@@ -37,6 +37,8 @@ export const describe = (
   recordedServerName: string | undefined
 ): EngineHandshake => {
   restorePeerCertificateRead(socket)
+  // (the native path: whether the server asked for a certificate, read now as everything else)
+  requests?.atSecureConnect(socket)
   const { chain: received, leaf } = readPeerChain(socket)
   const resumed = socket.isSessionReused()
   const resumedChain = sessionsOf?.offered?.peerCertificates
@@ -75,7 +77,8 @@ export const describe = (
     negotiatedProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
     peerCertificates: chain,
     engineFlags,
-    ...(unspecific ? { engineVerdictUnspecific: true } : {}),
+    // (always set: a spread in the middle of the literal would build every report field by field)
+    engineVerdictUnspecific: unspecific,
     resumed,
     acceptedCas: requests?.acceptedCas() ?? Option.none(),
     serverName: side === "server" ? internals.serverName(socket, recordedServerName) : Option.none(),

@@ -17,17 +17,33 @@ import * as tcp from "./tcp.js"
  * FIN; node internals do (`nodeInternals.watchNativeEnd`), so a connection requiring
  * close_notify goes native only where they were detected. The engine sees no handshake bytes
  * there, so it is not taken when the accepted-CA sniffer matters (`sniffs`: a client whose
- * `acceptedCasMatter`), nor when pushed-back bytes wait (STARTTLS). Taking the socket consumes
- * the transport (`tcp.takeSocket`).
+ * `acceptedCasMatter`). Taking the socket consumes the transport (`tcp.takeSocket`).
+ *
+ * Bytes pushed back with `unread` (a server that read the ClientHello first: SNI, ALPN, ticket
+ * keys; STARTTLS leftovers) go back into the socket's own buffer, which node:tls reads first
+ * (`runtime.nativeReadsBufferedInput`); where it would not, they keep the bridge.
  *
  * @internal
  */
 export const nativeSocket = (config: EngineConfig, sniffs: boolean): Duplex | undefined => {
-  if (
-    !runtime.nativeSocketPath || sniffs || (config.requireCloseNotify && !internals.canTellNativeTruncation()) ||
-    Transport.hasPendingInput(config.transport)
-  ) {
+  const transport = config.transport
+  if (!runtime.nativeSocketPath || sniffs || (config.requireCloseNotify && !internals.canTellNativeTruncation())) {
     return undefined
   }
-  return Option.getOrUndefined(tcp.takeSocket(config.transport))
+  if (!Transport.hasPendingInput(transport)) return Option.getOrUndefined(tcp.takeSocket(transport))
+  const fast = Transport.immediate(transport)
+  if (!runtime.nativeReadsBufferedInput || fast === undefined || Option.isNone(tcp.peekSocket(transport))) {
+    return undefined
+  }
+  const socket = Option.getOrUndefined(tcp.takeSocket(transport))
+  if (socket === undefined) return undefined
+  // (the pushed-back bytes come first from the transport's `immediate.read`, taken or not)
+  const pending: Array<Uint8Array> = []
+  while (Transport.hasPendingInput(transport)) {
+    const chunk = fast.read()
+    if (!(chunk instanceof Uint8Array)) break
+    pending.push(chunk)
+  }
+  for (let i = pending.length - 1; i >= 0; i--) socket.unshift(pending[i])
+  return socket
 }

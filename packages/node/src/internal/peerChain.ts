@@ -72,12 +72,13 @@ export const identityFields = (leaf: X509Certificate, identity: string): tls.Pee
  * at `secureConnect`. An own property shadows the method on our socket until then.
  */
 export const skipNodesPeerCertificateRead = (socket: tls.TLSSocket): void => {
-  Object.defineProperty(socket, "getPeerCertificate", {
-    value: () => ({}),
-    configurable: true,
-    writable: true
-  })
+  // (a plain store of one function for every socket: `Object.defineProperty` is a call into
+  // the runtime, and a function made per socket would be one more closure per connection)
+  ;(socket as { getPeerCertificate: unknown }).getPeerCertificate = noPeerCertificate
 }
+
+/** What node's own identity check reads until the engine restores the method. */
+const noPeerCertificate = () => ({})
 
 /**
  * The own property is overwritten with the prototype's method, not deleted: deleting a property

@@ -135,6 +135,16 @@ export const keylogAfterSecure: boolean = runtimeName === "bun"
 export const nativeSocketPath: boolean = runtimeName !== "deno"
 
 /**
+ * Whether a TLSSocket made over a `net.Socket` first hands OpenSSL what waits in that socket's
+ * own readable buffer (node's `initRead`: "Socket already has some buffered data"), so that
+ * bytes pushed back into it (`socket.unshift`) reach the handshake on the native path. Read in
+ * node 20's `_tls_wrap.js`; Bun's is not known to, so bytes pushed back keep the bridge there.
+ *
+ * @internal
+ */
+export const nativeReadsBufferedInput: boolean = runtimeName === "node"
+
+/**
  * Whether `end()` on a TLSSocket over a JS Duplex may send close_notify ahead of ciphertext of
  * earlier writes still on its way to the Duplex (Deno 2.9): `closeWrite` then waits for writes
  * to settle first.

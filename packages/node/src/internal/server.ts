@@ -13,7 +13,7 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as tls from "node:tls"
 import { closeWith } from "./closing.js"
-import { NodeTlsConnection, PLAINTEXT_HIGH_WATER_MARK } from "./engine.js"
+import { NodeTlsConnection, plaintextHighWaterMark } from "./engine.js"
 import { invalidSettings } from "./errors.js"
 import * as keyLog from "./keyLog.js"
 import { nativeSocket } from "./nativePath.js"
@@ -29,14 +29,14 @@ import { untellableTruncation } from "./truncation.js"
 export const serverSocketOptions = (
   config: ServerConfig,
   secureContext: tls.SecureContext,
-  connection: { recordedServerName: string | undefined }
+  connection: { recordedServerName: string | undefined; readonly native: unknown }
 ): tls.TLSSocketOptions => ({
   isServer: true,
   secureContext,
   requestCert: config.clientAuth !== "none",
   rejectUnauthorized: config.clientAuth === "required",
   allowHalfOpen: true,
-  highWaterMark: PLAINTEXT_HIGH_WATER_MARK,
+  highWaterMark: plaintextHighWaterMark(connection.native !== undefined),
   ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {}),
   ...(internals.serverNameNeedsCallback()
     ? {

@@ -23,10 +23,29 @@ export const wrapSession = (chain: ReadonlyArray<Uint8Array>, session: Buffer): 
   return out
 }
 
+/** A cached session, unwrapped: the peer's chain and node's session. @internal */
+export interface Unwrapped {
+  readonly peerCertificates: ReadonlyArray<Uint8Array>
+  readonly session: Buffer
+}
+
+/**
+ * Sessions unwrapped before, by the cache's bytes (a cache that reuses tickets hands the same
+ * bytes to every connection): each is read and copied once, and forgotten with the bytes. The
+ * copies are never handed out to be changed (node:tls reads the session, core the chain).
+ */
+const unwrapped = new WeakMap<Uint8Array, Option.Option<Unwrapped>>()
+
 /** @internal */
-export const unwrapSession = (
-  bytes: Uint8Array
-): Option.Option<{ readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer }> => {
+export const unwrapSession = (bytes: Uint8Array): Option.Option<Unwrapped> => {
+  const known = unwrapped.get(bytes)
+  if (known !== undefined) return known
+  const read = readWrapped(bytes)
+  unwrapped.set(bytes, read)
+  return read
+}
+
+const readWrapped = (bytes: Uint8Array): Option.Option<Unwrapped> => {
   try {
     const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
     const count = buffer.readUInt32BE(0)
@@ -172,13 +191,23 @@ export class ClientSessions {
 
   constructor(
     /** The session offered for resumption, unwrapped, if any. */
-    readonly offered: { readonly peerCertificates: ReadonlyArray<Uint8Array>; readonly session: Buffer } | undefined
+    readonly offered: Unwrapped | undefined
   ) {}
 
   /** node:tls's `session` event: a ticket (TLS 1.3) or the session (TLS 1.2). */
   readonly onSession = (session: Buffer): void => {
     // a few tickets are plenty; a server sending more gets no more memory
     if (this.received.length < 4) this.received.push(session)
+  }
+
+  /** Whether `wrapped` gives any session now. */
+  keeps(handshake: { readonly resumed: boolean; readonly protocolVersion: string }): boolean {
+    return this.received.length > 0 || this.keepsOffered(handshake)
+  }
+
+  /** A TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use. */
+  private keepsOffered(handshake: { readonly resumed: boolean; readonly protocolVersion: string }): boolean {
+    return handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
   }
 
   /**
@@ -192,11 +221,10 @@ export class ClientSessions {
       readonly peerCertificates: ReadonlyArray<Uint8Array>
     }
   ): ReadonlyArray<Uint8Array> {
-    // a TLS 1.2 session stays valid when resumed without a new ticket; TLS 1.3 tickets are single-use
     const sessions = this.received.length > 0
       ? this.received
-      : handshake.resumed && handshake.protocolVersion !== "TLSv1.3" && this.offered !== undefined
-      ? [this.offered.session]
+      : this.keepsOffered(handshake)
+      ? [this.offered!.session]
       : []
     return sessions.map((session) =>
       wrapSession(handshake.peerCertificates, opensslSessions ? withoutPeerCertificate(session) : session)

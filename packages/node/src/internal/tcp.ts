@@ -116,10 +116,20 @@ export const describeAccepted = (socket: Net.Socket, local: string | undefined):
   }
 
 /**
- * Wraps a duplex. Reading is pull-based: the duplex stays paused (a
- * 'readable' listener, never 'data'), `read()` is called on demand, so Node's
- * buffer stays at its high-water mark and TCP backpressure reaches the peer
- * when the consumer stops reading.
+ * Reading stops once this much waits in `adapt`'s queue (the consumer is not reading): the
+ * socket pauses, its own buffer fills to its high-water mark, and TCP backpressure reaches the
+ * peer. At most this plus one chunk (a socket reads up to 64 KiB at a time) waits in the queue.
+ */
+const READ_QUEUE_LIMIT = 64 * 1024
+
+/**
+ * Wraps a duplex. The duplex flows ('data') into a bounded queue of the chunks as they came
+ * (no copy, no join): reading takes the queue's head. Once `READ_QUEUE_LIMIT` bytes wait the
+ * duplex is paused, and resumed when a read brings the queue below it, so a consumer that stops
+ * reading stops the socket (Node's buffer stays at its high-water mark, and TCP backpressure
+ * reaches the peer). A busy connection therefore never toggles the socket's reading per chunk
+ * (a paused socket read with `read()` stops and restarts libuv's reading at every chunk, and
+ * joins the chunks it holds into a copy).
  *
  * The returned finalizer destroys the duplex.
  *
@@ -137,6 +147,36 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const readers = Condition.make()
   const writers = Condition.make()
   const wakeReaders = readers.notify
+  // the chunks read from the duplex and not yet taken, the head at `queue[head]`
+  const queue: Array<Uint8Array> = []
+  let head = 0
+  let queued = 0
+  let paused = false
+  const onData = (chunk: Uint8Array) => {
+    queue.push(chunk)
+    queued += chunk.length
+    if (queued >= READ_QUEUE_LIMIT && !paused) {
+      paused = true
+      socket.pause()
+    }
+    wakeReaders()
+  }
+  /** The queue's head, taken; null when it is empty. */
+  const take = (): Uint8Array | null => {
+    if (head === queue.length) return null
+    const chunk = queue[head]!
+    queue[head++] = undefined as unknown as Uint8Array
+    if (head === queue.length) {
+      queue.length = 0
+      head = 0
+    }
+    queued -= chunk.length
+    if (paused && queued < READ_QUEUE_LIMIT && !closed && !taken) {
+      paused = false
+      socket.resume()
+    }
+    return chunk
+  }
   const onEnd = () => {
     ended = true
     wakeReaders()
@@ -150,10 +190,12 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     wakeReaders()
     writers.notify()
   }
-  socket.on("readable", wakeReaders)
+  socket.on("data", onData)
   socket.on("end", onEnd)
   socket.on("error", onError)
   socket.on("close", onClose)
+  // (a 'data' listener starts the flow, unless someone paused the duplex before)
+  if (socket.readableFlowing === false) socket.resume()
 
   const closedError = () =>
     new TransportError({
@@ -165,7 +207,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const read: Effect.Effect<Option.Option<Uint8Array>, TransportError> = Effect.suspend(() => {
     if (closed || taken) return Effect.fail(closedError())
     if (error !== undefined) return Effect.fail(new TransportError({ reason: "Read", description, cause: error }))
-    const chunk: Uint8Array | null = socket.read()
+    const chunk = take()
     if (chunk !== null) return Effect.succeed(Option.some(chunk))
     if (ended || socket.readableEnded) return Effect.succeed(Option.none())
     if (socket.destroyed) {
@@ -249,7 +291,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const immediate: Transport.Immediate = {
     read: () => {
       if (closed || taken || error !== undefined) return undefined
-      const chunk: Uint8Array | null = socket.read()
+      const chunk = take()
       if (chunk !== null) return chunk
       if (ended || socket.readableEnded) return null
       return socket.destroyed ? undefined : "wait"
@@ -301,7 +343,14 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         return Option.none()
       }
       taken = true
-      socket.off("readable", wakeReaders)
+      // the socket stops flowing, and what the queue still holds goes back to its buffer, in
+      // order, where node:tls reads what a socket holds when it takes one
+      socket.pause()
+      socket.off("data", onData)
+      for (let i = queue.length - 1; i >= head; i--) socket.unshift(queue[i]!)
+      queue.length = 0
+      head = 0
+      queued = 0
       socket.off("end", onEnd)
       socket.off("close", onClose)
       // the error listener stays, so that a late error never crashes the process;
