@@ -1,6 +1,12 @@
 /**
- * The parent's side of the two child processes (the client end and the server end of
- * every measurement): fork with `--expose-gc`, ask, await the answer.
+ * The parent's side of the child processes (the client end and the server end of every
+ * measurement): fork with `--expose-gc`, ask, await the answer.
+ *
+ * Each implementation has its own client and server process (`spawnEnds`), started once and
+ * kept for the whole run: raw node:tls and effect-tls never share a V8 heap or its compiled
+ * code, as two deployments would not (sharing one process had node's own stream functions,
+ * fed objects of both, deoptimize and recompile from variant to variant in the measured
+ * rounds). The rounds still interleave the implementations.
  *
  * The children run one esbuild bundle of `child.ts` and the workspace sources, compiled the
  * way `pnpm build`'s output is (no `keepNames`): under tsx every function would carry a
@@ -13,7 +19,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import type { Metrics, Op, Reply, Requests } from "./protocol.js"
+import type { Pems } from "./material.js"
+import type { Impl, Metrics, Op, Reply, Requests } from "./protocol.js"
 
 export interface Child {
   readonly call: <K extends Op>(op: K, args: Requests[K], timeoutMs?: number) => Promise<Metrics>
@@ -94,4 +101,33 @@ export const spawnChild = (name: string): Child => {
       if (child.exitCode === null) child.kill()
     }
   }
+}
+
+/** One implementation's pair of processes. */
+export interface Ends {
+  readonly client: Child
+  readonly server: Child
+}
+
+/**
+ * A client and a server process for each implementation, initialised with the PKI's PEMs;
+ * `kill` stops all of them.
+ */
+export const spawnEnds = async (pems: Pems): Promise<{
+  readonly ends: (impl: Impl) => Ends
+  readonly kill: () => void
+}> => {
+  const impls: ReadonlyArray<Impl> = ["raw", "effect"]
+  const pairs = new Map<Impl, Ends>(
+    impls.map((impl) => [impl, { client: spawnChild(`${impl} client`), server: spawnChild(`${impl} server`) }])
+  )
+  const all = [...pairs.values()].flatMap((pair) => [pair.client, pair.server])
+  const kill = () => all.forEach((child) => child.kill())
+  try {
+    await Promise.all(all.map((child) => child.call("init", { pems })))
+  } catch (error) {
+    kill()
+    throw error
+  }
+  return { ends: (impl) => pairs.get(impl)!, kill }
 }

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { spawnChild } from "./children.js"
+import { spawnEnds } from "./children.js"
 import { makePems } from "./material.js"
 import { document, table } from "./report.js"
 import { type Env, runRows } from "./rounds.js"
@@ -21,11 +21,9 @@ const main = async () => {
   const started = performance.now()
   const settings = readSettings(process.argv.slice(2))
   const pems = await Effect.runPromise(makePems)
-  const client = spawnChild("client")
-  const server = spawnChild("server")
+  const children = await spawnEnds(pems)
   try {
-    await Promise.all([client.call("init", { pems }), server.call("init", { pems })])
-    const env: Env = { settings, client, server }
+    const env: Env = { settings, ends: children.ends }
     const rows = all(env).filter((row) =>
       settings.only.length === 0 || settings.only.some((word) => row.id.startsWith(word))
     )
@@ -40,8 +38,7 @@ const main = async () => {
       process.stderr.write(`wrote ${path}\n`)
     }
   } finally {
-    client.kill()
-    server.kill()
+    children.kill()
   }
 }
 

@@ -55,8 +55,9 @@ export const document = (
     "the ratios are what to read",
     "- TLS 1.3 TLS_AES_128_GCM_SHA256 on every connection; leaves from the testkit PKI (P-256 unless the row " +
     "says RSA-2048); effect-tls verifies with the PKI's TlsDatabase and the default policy",
-    "- client and server in separate processes (each measures its own CPU and heap); the memory-pair rows " +
-    "run both ends in one process",
+    "- client and server in separate processes (each measures its own CPU and heap), and each implementation " +
+    "in its own pair of processes (raw node:tls and effect-tls never share a V8 heap; the churn row's " +
+    "client loops are raw node:tls's for both servers); the memory-pair rows run both ends in one process",
     "- raw and effect-tls columns: medians over the rounds; \"vs raw\": the median of the same-round ratios " +
     "(or differences)",
     "",

@@ -8,15 +8,15 @@
  * variant's median, the effect-tls variant's median, and the median of the same-round
  * ratios (or differences).
  */
-import type { Child } from "./children.js"
-import type { Metrics } from "./protocol.js"
+import type { Ends } from "./children.js"
+import type { Impl, Metrics } from "./protocol.js"
 import type { Settings } from "./settings.js"
 import { median } from "./util.js"
 
 export interface Env {
   readonly settings: Settings
-  readonly client: Child
-  readonly server: Child
+  /** The client and server processes of one implementation (each has its own pair). */
+  readonly ends: (impl: Impl) => Ends
 }
 
 export interface Variant {

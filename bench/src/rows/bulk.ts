@@ -19,7 +19,7 @@ const tcpMeasure = (env: Env, end: End, chunk: number) => async (_warmup: boolea
   const metrics = await withServer(
     env,
     { ...end, mode: "sink", total },
-    (port) => env.client.call("bulk", { ...end, port, chunk, total })
+    (port) => env.ends(end.impl).client.call("bulk", { ...end, port, chunk, total })
   )
   // (the server's CPU over the measurement, its one handshake included, per MB)
   return { ...metrics, "server.cpuMsPerMB": (metrics["server.cpuMs"] ?? NaN) / (total / 1e6) }
@@ -77,7 +77,7 @@ export const tcp16 = (env: Env): Row => ({
 })
 
 const memoryMeasure = (env: Env, impl: End["impl"], chunk: number) => (_warmup: boolean) =>
-  env.client.call("memoryBulk", { impl, chunk, total: env.settings.memoryBytes })
+  env.ends(impl).client.call("memoryBulk", { impl, chunk, total: env.settings.memoryBytes })
 
 export const memory = (env: Env, chunk: number): Row => ({
   id: `bulk-memory-${chunk / KiB}`,

@@ -1,7 +1,8 @@
 /**
  * Server churn: `churnLoops` raw node:tls client loops, each connecting, echoing 4 KiB and
  * closing, for `churnSeconds` per round (the full run: 12 s × 5 rounds = 60 s per server),
- * against a raw node:tls server and an effect-tls server (default path).
+ * against a raw node:tls server and an effect-tls server (default path). The client loops run in
+ * the raw node:tls client process for both servers: only the server differs.
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
@@ -9,7 +10,7 @@ import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => (_warmup: boolean) =>
   withServer(env, { ...end, mode: "echo" }, (port) =>
-    env.client.call("churn", {
+    env.ends("raw").client.call("churn", {
       port,
       seconds: env.settings.churnSeconds,
       loops: env.settings.churnLoops

@@ -14,7 +14,7 @@ const compareBridge = process.env.BENCH_COMPARE_BRIDGE === "1"
 
 const measure = (env: Env, end: End, key: KeyName) => (_warmup: boolean) =>
   withServer(env, { ...end, key, mode: "echo" }, (port) =>
-    env.client.call("handshakes", {
+    env.ends(end.impl).client.call("handshakes", {
       ...end,
       port,
       count: env.settings.handshakes,

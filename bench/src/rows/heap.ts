@@ -9,9 +9,9 @@ import { atMost, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End) => () =>
   withServer(env, { ...end, mode: "hold", heap: true }, async (port) => {
-    const metrics = await env.client.call("hold", { ...end, port, count: env.settings.idleConnections })
+    const metrics = await env.ends(end.impl).client.call("hold", { ...end, port, count: env.settings.idleConnections })
     return metrics
-  }).finally(() => env.client.call("release", {}))
+  }).finally(() => env.ends(end.impl).client.call("release", {}))
 
 export const heap = (env: Env): Row => ({
   id: "heap",

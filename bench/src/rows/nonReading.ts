@@ -21,7 +21,12 @@ export const nonReading = (env: Env): Row => ({
       withServer(
         env,
         { ...DEFAULT, mode: "noRead" },
-        (port) => env.client.call("push", { port, total: env.settings.pushBytes, stallMs: env.settings.stallMs })
+        (port) =>
+          env.ends(DEFAULT.impl).client.call("push", {
+            port,
+            total: env.settings.pushBytes,
+            stallMs: env.settings.stallMs
+          })
       )
   }],
   figures: [{

@@ -9,14 +9,18 @@ import type { Env, Row } from "../rounds.js"
 import { atLeast, DEFAULT, RAW, withServer } from "./tcp.js"
 
 const measure = (env: Env, end: End, resume: Resume) => async (_warmup: boolean) => {
-  const metrics = await withServer(env, { ...end, mode: "echo" }, (port) =>
-    env.client.call("handshakes", {
-      ...end,
-      port,
-      count: env.settings.handshakes,
-      concurrency: env.settings.concurrency,
-      resume
-    }))
+  const metrics = await withServer(
+    env,
+    { ...end, mode: "echo" },
+    (port) =>
+      env.ends(end.impl).client.call("handshakes", {
+        ...end,
+        port,
+        count: env.settings.handshakes,
+        concurrency: env.settings.concurrency,
+        resume
+      })
+  )
   return { ...metrics, resumedPct: (100 * (metrics.resumed ?? 0)) / (metrics.count ?? 1) }
 }
 

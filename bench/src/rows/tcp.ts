@@ -20,7 +20,8 @@ export const withServer = async (
   end: ServerEnd,
   client: (port: number) => Promise<Metrics>
 ): Promise<Metrics> => {
-  const { port } = await env.server.call("serve", {
+  const server = env.ends(end.impl).server
+  const { port } = await server.call("serve", {
     impl: end.impl,
     path: end.path,
     key: end.key ?? "p256",
@@ -29,12 +30,12 @@ export const withServer = async (
   })
   try {
     const heap = end.heap === true
-    await env.server.call("mark", { heap })
+    await server.call("mark", { heap })
     const metrics = await client(port)
-    const stats = await env.server.call("stats", { heap })
+    const stats = await server.call("stats", { heap })
     return { ...metrics, ...Object.fromEntries(Object.entries(stats).map(([k, v]) => [`server.${k}`, v])) }
   } finally {
-    await env.server.call("stop", {})
+    await server.call("stop", {})
   }
 }
 

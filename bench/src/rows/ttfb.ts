@@ -17,7 +17,12 @@ const measure = (env: Env, end: End) => (warmup: boolean) =>
   withServer(
     env,
     { ...end, mode: "echo" },
-    (port) => env.client.call("ttfb", { ...end, port, count: warmup ? WARMUP_SAMPLES : env.settings.ttfbSamples })
+    (port) =>
+      env.ends(end.impl).client.call("ttfb", {
+        ...end,
+        port,
+        count: warmup ? WARMUP_SAMPLES : env.settings.ttfbSamples
+      })
   )
 
 export const ttfb = (env: Env): Row => ({

@@ -2,9 +2,12 @@
  * Session ticket keys shared by several server processes, rotatable: a ticket issued by any
  * process holding the keys resumes on any other. Keys are 48 random bytes each (OpenSSL's
  * layout: 16 bytes of key name, 16 of HMAC key, 16 of AES key), held as `Redacted`. New
- * tickets are issued under `current`; tickets under `previous` are still accepted (a server
- * picks the key by the ticket's key name in the ClientHello). `rotate` makes the current key
- * the previous one; after two rotations a ticket issued before them no longer resumes.
+ * tickets are issued under `current`; tickets under `previous` are still accepted. Where the
+ * engine takes each ticket's key in the handshake (node: `TlsBackend.choosesTicketKeys`, for
+ * services made by `make`), a ticket under `previous` is also replaced by one under `current`;
+ * otherwise the server reads the ClientHello first and picks the key by the ticket's key name.
+ * `rotate` makes the current key the previous one; after two rotations a ticket issued before
+ * them no longer resumes.
  *
  * Go's counterpart is `tls.Config.SetSessionTicketKeys` (first key encrypts, all decrypt);
  * Node's `server.setTicketKeys()` / the `ticketKeys` option (one key only).
@@ -105,7 +108,7 @@ export const make = (
       current: yield* check(current),
       previous: previous === undefined ? Option.none() : Option.some(yield* check(previous))
     })
-    return {
+    const service: Service = {
       ref,
       keys: SubscriptionRef.get(ref),
       rotate: (next) =>
@@ -114,7 +117,34 @@ export const make = (
           (next) => SubscriptionRef.update(ref, (keys) => ({ current: next, previous: Option.some(keys.current) }))
         )
     }
+    made.add(service)
+    return service
   })
+
+/** Services made by `make`: their `keys` reads a `SubscriptionRef`, and never waits. */
+const made = new WeakSet<Service>()
+
+const readers = new WeakMap<Service, () => Keys>()
+
+/**
+ * The keys of a service made by `make`, read synchronously (one function per service, so that an
+ * engine may keep one secure context for it), for an engine that takes each ticket's key in the
+ * handshake itself; undefined for any other service (its `keys` may wait: the server then reads
+ * the ClientHello first and picks the key with `keyFor`).
+ *
+ * @since 0.1.0
+ * @category utils
+ * @internal
+ */
+export const keysNow = (service: Service): (() => Keys) | undefined => {
+  if (!made.has(service)) return undefined
+  let read = readers.get(service)
+  if (read === undefined) {
+    read = () => Effect.runSync(service.keys)
+    readers.set(service, read)
+  }
+  return read
+}
 
 /**
  * @since 0.1.0

@@ -18,6 +18,7 @@ import type { CertificateFlags } from "./CertificateFlags.js"
 import type { CertifiedKey } from "./CertifiedKey.js"
 import type { ProtocolVersion } from "./ProtocolVersion.js"
 import type { SessionCacheShape } from "./SessionCache.js"
+import type { Keys } from "./TicketKeys.js"
 import type { TlsDatabaseShape } from "./TlsDatabase.js"
 import type { TlsError } from "./TlsError.js"
 import type { Transport, TransportError } from "./Transport.js"
@@ -202,6 +203,11 @@ export interface ServerConfig extends EngineConfig {
    * issues and accepts tickets on this connection; none: the engine's own random key.
    */
   readonly ticketKeys?: Option.Option<Redacted.Redacted<Uint8Array>> | undefined
+  /**
+   * For a backend that `choosesTicketKeys`: the keys, read on each ticket (new tickets under
+   * `current`, tickets under `previous` accepted and renewed); it stands in for `ticketKeys`.
+   */
+  readonly ticketKeyring?: (() => Keys) | undefined
 }
 
 /**
@@ -218,6 +224,11 @@ export interface TlsBackendShape {
    * resumption unless a `SessionCache` is provided.
    */
   readonly sessionCache?: SessionCacheShape | undefined
+  /**
+   * The engine takes each ticket's key from `ServerConfig.ticketKeyring` in the handshake
+   * itself, so a server with `TicketKeys` need not read the ClientHello first.
+   */
+  readonly choosesTicketKeys?: boolean | undefined
   readonly client: (config: ClientConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   readonly server: (config: ServerConfig) => Effect.Effect<EngineConnection, TlsError, Scope.Scope>
   /**

@@ -386,10 +386,16 @@ const build = (
       clientAuth,
       clientCas: options.clientCas ?? database.anchors,
       ticketKeys: ticketKey,
+      ticketKeyring,
       beforeClose
     })
   }
-  const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined || Option.isSome(ticketKeys)
+  // (an engine that takes each ticket's key itself needs no ClientHello read for them)
+  const ticketKeyring = Option.isSome(ticketKeys) && backend.choosesTicketKeys === true
+    ? TicketKeys.keysNow(ticketKeys.value)
+    : undefined
+  const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
+    (Option.isSome(ticketKeys) && ticketKeyring === undefined)
   const connectionOver = (engine: EngineConnection) =>
     connection.make({
       side: "server",

@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as acceptedCas from "./internal/acceptedCas.js"
 import * as client from "./internal/client.js"
+import * as internals from "./internal/nodeInternals.js"
 import { SecureContextCache } from "./internal/secureContexts.js"
 import * as server from "./internal/server.js"
 import * as tcp from "./internal/tcp.js"
@@ -49,6 +50,7 @@ export const make: Effect.Effect<TlsBackendShape> = Effect.gen(function*() {
     name: "node",
     defaultDatabase,
     sessionCache,
+    choosesTicketKeys: internals.canChooseTicketKeys(),
     client: (config) => client.makeClient(cache, config, sessionCache),
     server: (config) => server.makeServer(cache, config),
     connectTcp: tcp.connect

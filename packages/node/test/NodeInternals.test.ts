@@ -156,6 +156,7 @@ describe("node internals", () => {
   it("every private field the engine uses is where this Node keeps it", () => {
     const report = internals.report()
     assert.deepStrictEqual(report.map((feature) => feature.name).sort(), [
+      "context.ticketKeyCallback",
       "handle.verifyError",
       "handle.writeQueueSize",
       "readableState.ended",

@@ -5,7 +5,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Cause, Deferred, Effect, Exit, Fiber, HashMap, Logger, Option, Scope, Stream } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Net from "node:net"
-import { peekSocket } from "../src/internal/tcp.js"
+import { acceptedLocal, peekSocket } from "../src/internal/tcp.js"
 import { tcpHandles as countTcpHandles } from "./tcpHandles.js"
 
 // loopback kernel buffers hold a few MiB (about 3.7 MiB measured on Linux); 16 MiB leaves room for other kernels
@@ -120,6 +120,18 @@ describe("NodeTransport", () => {
       // the public API hands the socket out only by taking it (takeSocket consumes the transport)
       assert.notProperty(NodeTransport, "getSocket")
     }))
+
+  it("an accepted socket's local end comes from the listener only when it is bound to one address", () => {
+    const bound = (address: string, port = 4433) => ({ address: () => ({ address, port, family: "" }) }) as Net.Server
+    assert.strictEqual(acceptedLocal(bound("127.0.0.1")), "127.0.0.1:4433")
+    assert.strictEqual(acceptedLocal(bound("::1")), "[::1]:4433")
+    // a wildcard accepts on any address of the host, a scoped address names its interface:
+    // the socket is asked (getsockname)
+    assert.isUndefined(acceptedLocal(bound("0.0.0.0")))
+    assert.isUndefined(acceptedLocal(bound("::")))
+    assert.isUndefined(acceptedLocal(bound("fe80::1%eth0")))
+    assert.isUndefined(acceptedLocal({ address: () => null } as unknown as Net.Server))
+  })
 
   it.scopedLive("takeSocket hands the socket over once and consumes the transport", () =>
     Effect.gen(function*() {

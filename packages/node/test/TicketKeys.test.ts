@@ -72,7 +72,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         assert.strictEqual(after.serverSays, "resumed=false")
       }))
 
-    it.scoped("in memory: keys from the TicketKeys service; a bad key length is refused", () =>
+    it.scoped("in memory: keys from the TicketKeys service, renewed past a rotation; a bad key length is refused", () =>
       Effect.gen(function*() {
         const fixture = yield* TestPki.TestPki
         const bad = yield* Effect.flip(TicketKeys.make(Redacted.make(new Uint8Array(16))))
@@ -101,6 +101,14 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         const first = yield* once()
         assert.isFalse(first.resumed)
         assert.isTrue((yield* once(first.conn)).resumed)
+        // a ticket under the previous key resumes, and is replaced by one under the current key:
+        // that one still resumes after the next rotation
+        yield* keys.rotate(Redacted.make(new Uint8Array(Crypto.randomBytes(48))))
+        const second = yield* once(first.conn)
+        assert.isTrue(second.resumed, "the previous key still accepts")
+        yield* keys.rotate(Redacted.make(new Uint8Array(Crypto.randomBytes(48))))
+        assert.isTrue((yield* once(second.conn)).resumed, "the renewed ticket resumes after the next rotation")
+        assert.isFalse((yield* once(first.conn)).resumed, "rotated past: no resumption")
       }))
   }
 )

@@ -13,6 +13,7 @@
  * @internal
  */
 import * as Option from "effect/Option"
+import { randomBytes } from "node:crypto"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import { getSystemErrorName } from "node:util"
@@ -25,6 +26,7 @@ export type FeatureName =
   | "socket.servername"
   | "tlsWrap.native"
   | "handle.writeQueueSize"
+  | "context.ticketKeyCallback"
 
 /** @internal */
 export interface Detection {
@@ -71,6 +73,10 @@ const detectAll = (): Record<FeatureName, Detection> =>
     const native = detectNative(socket, handle)
     // (on the probe's TLSWrap: libuv's stream handles, TCPWrap's included, share StreamBase's field)
     const writeQueue = typeof handle === "object" && handle !== null && typeof handle.writeQueueSize === "number"
+    // (node only: the callback's contract below was read in node 20's crypto_context.cc and tried)
+    const nativeContext = (tls.createSecureContext() as any).context
+    const ticketKeyCallback = runtime.runtimeName === "node" && typeof nativeContext === "object" &&
+      nativeContext !== null && typeof nativeContext.enableTicketKeyCallback === "function"
     return {
       "readableState.ended": {
         name: "readableState.ended",
@@ -103,6 +109,12 @@ const detectAll = (): Record<FeatureName, Detection> =>
         fallback: "a socket's shutdown waits one turn after its last write callback, not for libuv's write queue " +
           "(a FIN may overtake ciphertext still in flight: the peer reads a truncation)",
         detail: `typeof _handle.writeQueueSize: ${typeof handle?.writeQueueSize}`
+      },
+      "context.ticketKeyCallback": {
+        name: "context.ticketKeyCallback",
+        available: ticketKeyCallback,
+        fallback: "a server with TicketKeys reads each ClientHello first and gives node:tls the one key it names",
+        detail: `typeof SecureContext.context.enableTicketKeyCallback: ${typeof nativeContext?.enableTicketKeyCallback}`
       }
     }
   })
@@ -418,4 +430,58 @@ export const overrideFeature = (name: FeatureName, available: boolean): () => vo
   return () => {
     all[name] = saved
   }
+}
+
+/** What `chooseTicketKeys` reads on each ticket: 48-byte keys (16 of name, 16 HMAC, 16 AES). @internal */
+export interface TicketKeyring {
+  readonly current: Uint8Array
+  readonly previous: Uint8Array | undefined
+}
+
+/**
+ * Whether `chooseTicketKeys` can give a secure context its keys per ticket.
+ *
+ * @internal
+ */
+export const canChooseTicketKeys = (): boolean => has("context.ticketKeyCallback")
+
+/** (node reads both keys whatever the answer, and a name and an IV when issuing: without them it aborts) */
+const noKey: ReadonlyArray<number | Buffer> = [
+  0,
+  Buffer.alloc(16),
+  Buffer.alloc(16),
+  Buffer.alloc(16),
+  Buffer.alloc(16)
+]
+
+const part = (key: Uint8Array, from: number): Buffer => Buffer.from(key.buffer, key.byteOffset + from, 16)
+
+/**
+ * Lets OpenSSL take each ticket's key from `keys()` (node's private per-context ticket key callback:
+ * `SecureContext.context.enableTicketKeyCallback` and its `onticketkeycallback(name, iv, encrypt)`,
+ * which answers `[code, hmacKey, aesKey]`, plus `[name, iv]` when issuing; code 1: this key, 2:
+ * accepted, issue a new ticket, 0: unknown, a full handshake). New tickets go out under
+ * `current`; a ticket under `previous` resumes and is replaced by one under `current`; any other
+ * name is a full handshake. The callback never throws (node would abort): any failure is "unknown".
+ * The caller checked `canChooseTicketKeys`.
+ *
+ * @internal
+ */
+export const chooseTicketKeys = (context: tls.SecureContext, keys: () => TicketKeyring): void => {
+  const native = (context as any).context
+  native.onticketkeycallback = (name: Buffer, _iv: Buffer, encrypt: boolean): ReadonlyArray<number | Buffer> => {
+    try {
+      const { current, previous } = keys()
+      if (current.length !== 48) return noKey
+      if (encrypt) return [1, part(current, 16), part(current, 32), part(current, 0), randomBytes(16)]
+      if (name.equals(part(current, 0))) return [1, part(current, 16), part(current, 32)]
+      if (previous !== undefined && previous.length === 48 && name.equals(part(previous, 0))) {
+        return [2, part(previous, 16), part(previous, 32)]
+      }
+      return noKey
+    } catch {
+      return noKey
+    }
+  }
+  native.enableTicketKeyCallback()
 }

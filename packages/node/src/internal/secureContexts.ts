@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { createHash } from "node:crypto"
 import * as tls from "node:tls"
+import * as internals from "./nodeInternals.js"
 import * as runtime from "./runtime.js"
 
 const toPem = (der: Uint8Array, label: string): string => {
@@ -47,7 +48,7 @@ export class SecureContextCache {
       readonly minVersion: string
       readonly maxVersion: string | null
       readonly ciphers: string | null
-      readonly ticketKey: Uint8Array | undefined
+      readonly ticketKey: Uint8Array | Keyring | undefined
       readonly context: tls.SecureContext
     }
     | undefined = undefined
@@ -164,9 +165,12 @@ export const secureContextFor = (
   /** What OpenSSL trusts, and (server) whose subjects it sends as acceptable client CAs. */
   anchors: ReadonlyArray<Certificate.Certificate>
 ): tls.SecureContext => {
-  // (a ticket key is told apart by its name, the public first 16 bytes, never by its secret)
-  const ticketKeys = (config as Partial<ServerConfig>).ticketKeys
-  const ticketKeyBytes = ticketKeys === undefined || Option.isNone(ticketKeys)
+  // (a ticket key is told apart by its name, the public first 16 bytes, never by its secret; keys
+  // read per ticket by their reader's identity, one per TicketKeys service)
+  const { ticketKeyring, ticketKeys } = config as Partial<ServerConfig>
+  const ticketKeyBytes = ticketKeyring !== undefined
+    ? ticketKeyring
+    : ticketKeys === undefined || Option.isNone(ticketKeys)
     ? undefined
     : Redacted.value(ticketKeys.value)
   const server = "clientAuth" in config
@@ -200,7 +204,7 @@ const lookUp = (
   config: EngineConfig,
   anchors: ReadonlyArray<Certificate.Certificate>,
   server: boolean,
-  ticketKeyBytes: Uint8Array | undefined
+  ticketKeyBytes: Uint8Array | Keyring | undefined
 ): tls.SecureContext => {
   // (Bun, Deno: TLS 1.3 suites in `ciphers` would be ignored)
   const unhonoured = Option.isSome(config.ciphers)
@@ -212,11 +216,15 @@ const lookUp = (
     config.minVersion,
     Option.getOrNull(config.maxVersion),
     Option.getOrNull(config.ciphers),
-    ticketKeyBytes === undefined ? null : Buffer.from(ticketKeyBytes.subarray(0, 16)).toString("hex")
+    ticketKeyBytes === undefined
+      ? null
+      : typeof ticketKeyBytes === "function"
+      ? `keyring ${keyringId(ticketKeyBytes)}`
+      : Buffer.from(ticketKeyBytes.subarray(0, 16)).toString("hex")
   ])
   const certificate = Option.getOrUndefined(config.certificate)
-  return cache.get(certificate, anchors, settings, (key) =>
-    tls.createSecureContext({
+  return cache.get(certificate, anchors, settings, (key) => {
+    const context = tls.createSecureContext({
       ...(server ? { sessionIdContext: sessionIdContext(certificate, key) } : {}),
       minVersion: config.minVersion as tls.SecureVersion,
       ...(Option.isSome(config.maxVersion) ? { maxVersion: config.maxVersion.value as tls.SecureVersion } : {}),
@@ -228,6 +236,33 @@ const lookUp = (
         }
         : {}),
       ca: certificatesPem(anchors),
-      ...(ticketKeyBytes !== undefined ? { ticketKeys: Buffer.from(ticketKeyBytes) } : {})
-    }))
+      ...(ticketKeyBytes instanceof Uint8Array ? { ticketKeys: Buffer.from(ticketKeyBytes) } : {})
+    })
+    if (typeof ticketKeyBytes === "function") internals.chooseTicketKeys(context, ringBytes(ticketKeyBytes))
+    return context
+  })
+}
+
+type Keyring = NonNullable<ServerConfig["ticketKeyring"]>
+
+const keyringIds = new WeakMap<Keyring, number>()
+let nextKeyringId = 0
+
+/** A keyring's name in the settings' key (one secure context per keyring). */
+const keyringId = (ring: Keyring): number => {
+  let id = keyringIds.get(ring)
+  if (id === undefined) {
+    id = nextKeyringId++
+    keyringIds.set(ring, id)
+  }
+  return id
+}
+
+/** The keyring's keys as `nodeInternals.chooseTicketKeys` reads them, on each ticket. */
+const ringBytes = (ring: Keyring) => (): internals.TicketKeyring => {
+  const keys = ring()
+  return {
+    current: Redacted.value(keys.current),
+    previous: Option.isSome(keys.previous) ? Redacted.value(keys.previous.value) : undefined
+  }
 }
