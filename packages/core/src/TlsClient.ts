@@ -262,25 +262,15 @@ const build = (
 ): Effect.Effect<TlsClientConnection, TlsError, Scope.Scope> => {
   const { backend, cache, database, identity, sessionKey } = made
   const closing = new ClientClosing(cache, sessionKey)
-  // (every field named, in one literal, as the server's: a spread into a literal with more
-  // fields after it builds the config field by field on every connection)
-  const settings = connection.engineSettings(options, transport, database)
   return Effect.flatMap(
-    backend.client({
-      transport: settings.transport,
-      minVersion: settings.minVersion,
-      maxVersion: settings.maxVersion,
-      ciphers: settings.ciphers,
-      database: settings.database,
-      requireCloseNotify: settings.requireCloseNotify,
-      closeTimeout: settings.closeTimeout,
+    backend.client(connection.engineConfig(options, transport, database, {
       certificate: Option.fromNullable(options.certificate),
       alpn: options.alpn ?? [],
       serverIdentity: identity.check,
       serverName: identity.serverName,
       session: made.session,
       beforeClose: closing.beforeClose
-    }),
+    })),
     (engine) => {
       // asked for a connection now (`connect`): the first flight leaves before the rest of the
       // setup below (`make` keeps the handshake for the first use)

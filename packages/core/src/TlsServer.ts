@@ -370,17 +370,7 @@ const build = (
     if (Option.isSome(certificate)) {
       telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
     }
-    // (every field named, in one literal: a spread into a literal with more fields after it
-    // made new hidden classes for every connection)
-    const settings = connection.engineSettings(options, transport, database)
-    return backend.server({
-      transport: settings.transport,
-      minVersion: settings.minVersion,
-      maxVersion: settings.maxVersion,
-      ciphers: settings.ciphers,
-      database: settings.database,
-      requireCloseNotify: settings.requireCloseNotify,
-      closeTimeout: settings.closeTimeout,
+    return backend.server(connection.engineConfig(options, transport, database, {
       certificate,
       alpn,
       clientAuth,
@@ -388,7 +378,7 @@ const build = (
       ticketKeys: ticketKey,
       ticketKeyring,
       beforeClose
-    })
+    }))
   }
   // (an engine that takes each ticket's key itself needs no ClientHello read for them)
   const ticketKeyring = Option.isSome(ticketKeys) && backend.choosesTicketKeys === true

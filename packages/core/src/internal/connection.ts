@@ -60,23 +60,28 @@ type HandshakeState =
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
 
 /**
- * The engine settings both sides take from their options as they are.
+ * An engine's config: the settings both sides take from their options as they are, then the
+ * side's own fields (`own`, a literal), added to the same object in a fixed order (every
+ * connection's config has one shape; a spread of the settings into a literal with more fields
+ * after it built the config field by field on every connection).
  *
  * @internal
  */
-export const engineSettings = (
+export const engineConfig = <Own extends object>(
   options: Omit<CommonOptions, "certificate">,
   transport: Transport,
-  database: TlsDatabaseShape
-): Omit<EngineConfig, "certificate" | "alpn"> => ({
-  transport,
-  minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
-  maxVersion: Option.fromNullable(options.maxVersion),
-  ciphers: Option.fromNullable(options.ciphers),
-  database,
-  requireCloseNotify: options.requireCloseNotify ?? true,
-  closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
-})
+  database: TlsDatabaseShape,
+  own: Own
+): Omit<EngineConfig, "certificate" | "alpn"> & Own =>
+  Object.assign({
+    transport,
+    minVersion: options.minVersion ?? ProtocolVersion.defaultMinimum,
+    maxVersion: Option.fromNullable(options.maxVersion),
+    ciphers: Option.fromNullable(options.ciphers),
+    database,
+    requireCloseNotify: options.requireCloseNotify ?? true,
+    closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
+  }, own)
 
 /**
  * Parses the peer's chain once (no Effect per certificate: the same chain again is a hit of
