@@ -117,13 +117,11 @@ export const make = (
           (next) => SubscriptionRef.update(ref, (keys) => ({ current: next, previous: Option.some(keys.current) }))
         )
     }
-    made.add(service)
+    readers.set(service, () => Effect.runSync(service.keys))
     return service
   })
 
-/** Services made by `make`: their `keys` reads a `SubscriptionRef`, and never waits. */
-const made = new WeakSet<Service>()
-
+/** The synchronous reader of each service made by `make` (its `keys` reads a `SubscriptionRef`, and never waits). */
 const readers = new WeakMap<Service, () => Keys>()
 
 /**
@@ -136,15 +134,7 @@ const readers = new WeakMap<Service, () => Keys>()
  * @category utils
  * @internal
  */
-export const keysNow = (service: Service): (() => Keys) | undefined => {
-  if (!made.has(service)) return undefined
-  let read = readers.get(service)
-  if (read === undefined) {
-    read = () => Effect.runSync(service.keys)
-    readers.set(service, read)
-  }
-  return read
-}
+export const keysNow = (service: Service): (() => Keys) | undefined => readers.get(service)
 
 /**
  * @since 0.1.0

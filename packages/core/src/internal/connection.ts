@@ -410,14 +410,17 @@ export const make = (params: ConnectionParams): TlsConnection => {
     if (Exit.isSuccess(exit)) countRead(exit.value)
     return exit
   })
+  // a write's plaintext counted once accepted: at once when the engine answered at once
+  const counted = (length: number, now: Effect.Effect<void, TlsError.TlsError>) => {
+    if (!Exit.isExit(now)) return Effect.map(now, () => telemetry.countWritten(side, length))
+    if (Exit.isSuccess(now)) telemetry.countWritten(side, length)
+    return now
+  }
   const write = (bytes: Uint8Array) =>
     Effect.suspend(() => {
       if (!opened()) return Effect.zipRight(handshake, telemetry.countWrite(side, bytes, engine.write(bytes)))
       if (engine.writeNow === undefined) return telemetry.countWrite(side, bytes, engine.write(bytes))
-      const now = engine.writeNow(bytes)
-      if (!Exit.isExit(now)) return telemetry.countWrite(side, bytes, now)
-      if (Exit.isSuccess(now)) telemetry.countWritten(side, bytes.length)
-      return now
+      return counted(bytes.length, engine.writeNow(bytes))
     })
   // a sink's chunk: handed to the engine in one go where it can (`writeAllNow`), else element by element
   const writeAll = (chunk: Chunk.Chunk<Uint8Array>): Effect.Effect<void, TlsError.TlsError> => {
@@ -427,10 +430,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
     const begin = Effect.suspend(() => {
       let bytes = 0
       for (const one of writes) bytes += one.length
-      const now = writeAllNow.call(engine, writes)
-      if (!Exit.isExit(now)) return Effect.map(now, () => telemetry.countWritten(side, bytes))
-      if (Exit.isSuccess(now)) telemetry.countWritten(side, bytes)
-      return now
+      return counted(bytes, writeAllNow.call(engine, writes))
     })
     return opened() ? begin : Effect.zipRight(handshake, begin)
   }

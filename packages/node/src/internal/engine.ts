@@ -337,11 +337,8 @@ export class NodeTlsConnection implements EngineConnection {
   /** `EngineConnection.writeNow`: the bytes handed to node:tls now; the result waits for what is left. */
   writeNow(bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> {
     const socket = this.start()
-    if (this.state.failure !== undefined) return this.failWith()
-    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-    if (socket.writableEnded || this.state.closed) {
-      return Effect.fail(errors.writeAfterClose(this.side))
-    }
+    const refused = this.writeRefused(socket)
+    if (refused !== undefined) return refused
     if (bytes.length === 0) return Effect.void
     // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
     // where the transport is consumed, so no operation of the caller's can overtake them (a
@@ -382,12 +379,20 @@ export class NodeTlsConnection implements EngineConnection {
   writeAllNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TlsError.TlsError> {
     if (this.native === undefined) return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
     const socket = this.start()
-    if (this.state.failure !== undefined) return this.failWith()
-    if (socket.writableEnded || this.state.closed) return Effect.fail(errors.writeAfterClose(this.side))
+    const refused = this.writeRefused(socket)
+    if (refused !== undefined) return refused
     socket.cork()
     for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
     socket.uncork()
     return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
+  }
+
+  /** Why a write may not start now (a failure, Bun's answered close_notify, our end), if it may not. */
+  private writeRefused(socket: tls.TLSSocket): Effect.Effect<never, TlsError.TlsError> | undefined {
+    if (this.state.failure !== undefined) return this.failWith()
+    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
+    if (socket.writableEnded || this.state.closed) return Effect.fail(errors.writeAfterClose(this.side))
+    return undefined
   }
 
   private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
