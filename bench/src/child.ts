@@ -91,3 +91,5 @@ process.on("message", (message: Request) => {
   )
 })
 process.on("disconnect", () => process.exit(0))
+// (the parent stops its children with SIGTERM: exit normally, so that `--cpu-prof` and the like write)
+process.on("SIGTERM", () => process.exit(0))

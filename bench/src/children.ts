@@ -11,7 +11,8 @@
  * The children run one esbuild bundle of `child.ts` and the workspace sources, compiled the
  * way `pnpm build`'s output is (no `keepNames`): under tsx every function would carry a
  * `__name` call and property, which inflates the heap and CPU rows against what users run.
- * `BENCH_TSX=1` runs the sources under tsx instead.
+ * `BENCH_TSX=1` runs the sources under tsx instead. `BENCH_NODE_ARGS` adds node flags to every
+ * child (space-separated, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile the ends).
  */
 import * as esbuild from "esbuild"
 import { type ChildProcess, fork } from "node:child_process"
@@ -30,6 +31,8 @@ export interface Child {
 const benchDir = fileURLToPath(new URL("..", import.meta.url))
 const childSource = fileURLToPath(new URL("child.ts", import.meta.url))
 const underTsx = process.env.BENCH_TSX !== undefined && process.env.BENCH_TSX !== "" && process.env.BENCH_TSX !== "0"
+
+const extraArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((arg) => arg !== "")
 
 let bundle: string | undefined
 
@@ -61,7 +64,7 @@ const bundled = (): string => {
 export const spawnChild = (name: string): Child => {
   const child: ChildProcess = fork(underTsx ? childSource : bundled(), [], {
     cwd: benchDir,
-    execArgv: underTsx ? ["--import", "tsx", "--expose-gc"] : ["--expose-gc"],
+    execArgv: [...(underTsx ? ["--import", "tsx", "--expose-gc"] : ["--expose-gc"]), ...extraArgs],
     stdio: ["ignore", "inherit", "inherit", "ipc"]
   })
   let next = 0

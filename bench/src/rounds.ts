@@ -72,6 +72,13 @@ export interface FigureResult {
 
 const log = (line: string) => process.stderr.write(`${line}\n`)
 
+/** `BENCH_VERBOSE=1`: every measurement's metrics on stderr, to watch the rounds settle. */
+const verbose = process.env.BENCH_VERBOSE !== undefined && process.env.BENCH_VERBOSE !== "" &&
+  process.env.BENCH_VERBOSE !== "0"
+
+const brief = (metrics: Metrics) =>
+  Object.entries(metrics).map(([key, value]) => `${key}=${Number(value.toPrecision(4))}`).join(" ")
+
 export const runRows = async (
   rows: ReadonlyArray<Row>,
   rounds: number,
@@ -92,7 +99,9 @@ export const runRows = async (
       if (round % 2 === 1) order.reverse()
       for (const v of order) {
         log(`  round ${round + 1}: ${rows[r].id} / ${rows[r].variants[v].name}`)
-        samples[r][v].push(await rows[r].variants[v].measure(false))
+        const metrics = await rows[r].variants[v].measure(false)
+        if (verbose) log(`    ${brief(metrics)}`)
+        samples[r][v].push(metrics)
       }
     }
     log(`round ${round + 1}/${rounds} done in ${((performance.now() - started) / 1000).toFixed(0)} s`)
