@@ -4,8 +4,8 @@
  * measurement). effect-tls on both ends, on the default path (over TCP: node:tls on the socket
  * itself) and on the bridge (node:tls over the engine's JS Duplex, as for non-TCP transports).
  * Each sample starts after a pause (`idle`: the previous connection's teardown is over on both
- * ends); the warm-up, discarded, is `WARMUP_SAMPLES` connections, so that the row measured alone
- * sees code as compiled as after the other rows (three left the effect-tls ends unoptimized).
+ * ends); each warm-up measurement, discarded, is `WARMUP_SAMPLES` connections (the row runs in
+ * fresh processes; three connections left the effect-tls ends unoptimized).
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
