@@ -116,16 +116,18 @@ export const describeAccepted = (socket: Net.Socket, local: string | undefined):
   }
 
 /**
- * Reading stops once this much waits in `adapt`'s queue (the consumer is not reading): the
+ * Reading stops once more than this waits in `adapt`'s queue (the consumer is not reading): the
  * socket pauses, its own buffer fills to its high-water mark, and TCP backpressure reaches the
  * peer. At most this plus one chunk (a socket reads up to 64 KiB at a time) waits in the queue.
+ * (More than: one full 64 KiB read alone, taken at the consumer's next read, must not pause the
+ * socket, or a bulk transfer would stop and restart reading, two `epoll_ctl`, on every read.)
  */
 const READ_QUEUE_LIMIT = 64 * 1024
 
 /**
  * Wraps a duplex. The duplex flows ('data') into a bounded queue of the chunks as they came
- * (no copy, no join): reading takes the queue's head. Once `READ_QUEUE_LIMIT` bytes wait the
- * duplex is paused, and resumed when a read brings the queue below it, so a consumer that stops
+ * (no copy, no join): reading takes the queue's head. Once more than `READ_QUEUE_LIMIT` bytes
+ * wait the duplex is paused, and resumed when a read brings the queue down to it, so a consumer that stops
  * reading stops the socket (Node's buffer stays at its high-water mark, and TCP backpressure
  * reaches the peer). A busy connection therefore never toggles the socket's reading per chunk
  * (a paused socket read with `read()` stops and restarts libuv's reading at every chunk, and
@@ -155,7 +157,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
   const onData = (chunk: Uint8Array) => {
     queue.push(chunk)
     queued += chunk.length
-    if (queued >= READ_QUEUE_LIMIT && !paused) {
+    if (queued > READ_QUEUE_LIMIT && !paused) {
       paused = true
       socket.pause()
     }
@@ -171,7 +173,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
       head = 0
     }
     queued -= chunk.length
-    if (paused && queued < READ_QUEUE_LIMIT && !closed && !taken) {
+    if (paused && queued <= READ_QUEUE_LIMIT && !closed && !taken) {
       paused = false
       socket.resume()
     }
