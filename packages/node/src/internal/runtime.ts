@@ -118,8 +118,8 @@ export const boringsslSessions: boolean = runtimeName === "bun"
 
 /**
  * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
- * JS Duplex): the engine then reads the handshake's result a turn later, so that the accepted-CA
- * sniffer has the server's handshake secret.
+ * JS Duplex): the accepted-CA sniffer has the server's handshake secret only a turn later (the
+ * engine reads every client's handshake result a turn later, `socketEvents.onSecure`).
  *
  * @internal
  */
