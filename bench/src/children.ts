@@ -2,8 +2,8 @@
  * The parent's side of the child processes (the client end and the server end of every
  * measurement): fork with `--expose-gc`, ask, await the answer.
  *
- * Each implementation has its own client and server process (`spawnEnds`), started once and
- * kept for the whole run: raw node:tls and effect-tls never share a V8 heap or its compiled
+ * Each implementation has its own client and server process (`spawnEnds`), started for a row
+ * and kept for its warm-up and rounds: raw node:tls and effect-tls never share a V8 heap or its compiled
  * code, as two deployments would not (sharing one process had node's own stream functions,
  * fed objects of both, deoptimize and recompile from variant to variant in the measured
  * rounds). The rounds still interleave the implementations.

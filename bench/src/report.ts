@@ -50,14 +50,18 @@ export const document = (
     "Written by `pnpm bench` (`bench/src/main.ts`); do not edit by hand.",
     "",
     `- date: ${date.toISOString().slice(0, 16).replace("T", " ")} UTC; run: ${settings.kind}, ` +
-    `${settings.rounds} interleaved rounds, ${seconds.toFixed(0)} s`,
+    `${settings.rounds} interleaved rounds after ${settings.warmups} warm-up measurements of every variant ` +
+    `(${settings.handshakeWarmups} for the handshake and resumption rows), ${seconds.toFixed(0)} s`,
     `- machine: ${machine()}; shared with other work while it ran, so absolute figures vary; ` +
     "the ratios are what to read",
     "- TLS 1.3 TLS_AES_128_GCM_SHA256 on every connection; leaves from the testkit PKI (P-256 unless the row " +
     "says RSA-2048); effect-tls verifies with the PKI's TlsDatabase and the default policy",
     "- client and server in separate processes (each measures its own CPU and heap), and each implementation " +
     "in its own pair of processes (raw node:tls and effect-tls never share a V8 heap; the churn row's " +
-    "client loops are raw node:tls's for both servers); the memory-pair rows run both ends in one process",
+    "client loops are raw node:tls's for both servers); the memory-pair rows run both ends in one process; " +
+    "every row starts fresh processes, so no row runs on another's compiled code or heap",
+    "- the rounds measure the steady state of long-lived processes; the rows \"the first N of fresh processes\" " +
+    "read the first warm-up measurement instead (one sample: code still being compiled by V8)",
     "- raw and effect-tls columns: medians over the rounds; \"vs raw\": the median of the same-round ratios " +
     "(or differences)",
     "",

@@ -1,6 +1,6 @@
 /**
  * Server churn: `churnLoops` raw node:tls client loops, each connecting, echoing 4 KiB and
- * closing, for `churnSeconds` per round (the full run: 12 s × 5 rounds = 60 s per server),
+ * closing, for `churnSeconds` per round (the full run: 60 s per server over its rounds),
  * against a raw node:tls server and an effect-tls server (default path). The client loops run in
  * the raw node:tls client process for both servers: only the server differs.
  */
@@ -18,6 +18,7 @@ const measure = (env: Env, end: End) => (_warmup: boolean) =>
 
 export const churn = (env: Env): Row => ({
   id: "churn",
+  warmups: Math.min(1, env.settings.warmups),
   variants: [
     { name: "raw", measure: measure(env, RAW) },
     { name: "effect-tls", measure: measure(env, DEFAULT) }

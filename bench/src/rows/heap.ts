@@ -15,7 +15,8 @@ const measure = (env: Env, end: End) => () =>
 
 export const heap = (env: Env): Row => ({
   id: "heap",
-  warmup: false,
+  // (one warm-up: the first connections' compiled code is not per-connection heap)
+  warmups: Math.min(1, env.settings.warmups),
   variants: [
     { name: "raw", measure: measure(env, RAW) },
     { name: "effect-tls", measure: measure(env, DEFAULT) }

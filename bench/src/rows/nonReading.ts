@@ -14,7 +14,7 @@ const closeTimes = (medians: Medians) =>
 
 export const nonReading = (env: Env): Row => ({
   id: "non-reading",
-  warmup: false,
+  warmups: 0,
   variants: [{
     name: "effect-tls",
     measure: () =>

@@ -26,6 +26,7 @@ const measure = (env: Env, end: End, resume: Resume) => async (_warmup: boolean)
 
 export const resumption = (env: Env): Row => ({
   id: "resumption",
+  warmups: env.settings.handshakeWarmups,
   variants: [
     { name: "raw", measure: measure(env, RAW, "raw-reuse") },
     { name: "single-use", measure: measure(env, DEFAULT, "single-use") },

@@ -4,8 +4,10 @@
  * measurement). effect-tls on both ends, on the default path (over TCP: node:tls on the socket
  * itself) and on the bridge (node:tls over the engine's JS Duplex, as for non-TCP transports).
  * Each sample starts after a pause (`idle`: the previous connection's teardown is over on both
- * ends); the warm-up, discarded, is `WARMUP_SAMPLES` connections, so that the row measured alone
- * sees code as compiled as after the other rows (three left the effect-tls ends unoptimized).
+ * ends). Each warm-up measurement, discarded, first runs `2 × handshakes` concurrent full
+ * handshakes against the same server (the handshake rows' loops: the ends' connection code reaches
+ * the steady state of a long-lived client and server, which took our ends ~3000 connections),
+ * then `WARMUP_SAMPLES` sequential samples (the one-byte echo's path).
  */
 import type { End } from "../protocol.js"
 import type { Env, Row } from "../rounds.js"
@@ -17,12 +19,19 @@ const measure = (env: Env, end: End) => (warmup: boolean) =>
   withServer(
     env,
     { ...end, mode: "echo" },
-    (port) =>
-      env.ends(end.impl).client.call("ttfb", {
-        ...end,
-        port,
-        count: warmup ? WARMUP_SAMPLES : env.settings.ttfbSamples
-      })
+    async (port) => {
+      const client = env.ends(end.impl).client
+      if (warmup) {
+        await client.call("handshakes", {
+          ...end,
+          port,
+          count: 2 * env.settings.handshakes,
+          concurrency: env.settings.concurrency,
+          resume: "none"
+        })
+      }
+      return client.call("ttfb", { ...end, port, count: warmup ? WARMUP_SAMPLES : env.settings.ttfbSamples })
+    }
   )
 
 export const ttfb = (env: Env): Row => ({

@@ -107,9 +107,9 @@ interface Identity {
  * found (and no explicit opt-out) is a configuration error (returned, not thrown).
  */
 const resolveIdentity = (transport: Transport, options: ClientOptions): Identity | TlsConfigError => {
-  const requested = Option.fromNullable(options.serverIdentity ?? transport.description.host)
+  const host = options.serverIdentity ?? transport.description.host
   const skip = options.dangerouslySkipIdentityCheck === true
-  if (Option.isNone(requested) && !skip) {
+  if (host === undefined && !skip) {
     return new TlsConfigError({
       subject: "TlsClient options",
       path: ["serverIdentity"],
@@ -118,16 +118,82 @@ const resolveIdentity = (transport: Transport, options: ClientOptions): Identity
       }) names no host; give serverIdentity, or set dangerouslySkipIdentityCheck: true to accept a certificate for any name`
     })
   }
+  // (what it is made of is what the last connection's was, as a rule: its identity again)
+  const last = lastIdentity
+  if (last !== undefined && last.host === host && last.skip === skip && last.serverNameOption === options.serverName) {
+    return last.identity
+  }
+  const requested = Option.fromNullable(host)
   const serverName = options.serverName === false
     ? Option.none()
     : options.serverName !== undefined
     ? Option.some(options.serverName)
     : Option.flatMap(requested, (host) => Option.fromNullable(hostName.serverNameOf(host)))
-  return {
+  const identity: Identity = {
     requested,
     check: skip ? Option.none() : Option.map(requested, hostName.identityOf),
     serverName
   }
+  lastIdentity = { host, skip, serverNameOption: options.serverName, identity }
+  return identity
+}
+
+/**
+ * The last identity resolved and what it was made of (strings and flags, never the options
+ * object, which may change between connections): an identity is immutable, and every
+ * connection to the same server shares one.
+ */
+let lastIdentity: {
+  readonly host: string | undefined
+  readonly skip: boolean
+  readonly serverNameOption: string | false | undefined
+  readonly identity: Identity
+} | undefined = undefined
+
+/** No ALPN: one array for every connection that offers none (never changed: read only). */
+const noAlpn: ReadonlyArray<string> = []
+
+/**
+ * The session cache's key of a connection (`SessionCache.key`): the last key again when it is
+ * made of the same identity (the same object: `resolveIdentity`), remote, ALPN list and client
+ * certificate as the last connection's, as it is for every connection to one server.
+ */
+const sessionKeyOf = (
+  identity: Identity,
+  remote: string | undefined,
+  alpn: ReadonlyArray<string>,
+  certificate: CertifiedKey | undefined
+): string => {
+  const leaf = certificate?.chain[0]?.fingerprintSha256
+  const last = lastSessionKey
+  if (
+    last !== undefined && last.identity === identity && last.remote === remote && last.leaf === leaf &&
+    sameStrings(last.alpn, alpn)
+  ) return last.key
+  const key = SessionCache.key({
+    serverIdentity: identity.requested,
+    serverName: identity.serverName,
+    remote,
+    alpn,
+    clientCertificate: Option.fromNullable(leaf)
+  })
+  // (a copy of the list: the caller's array may change afterwards)
+  lastSessionKey = { identity, remote, alpn: [...alpn], leaf, key }
+  return key
+}
+
+let lastSessionKey: {
+  readonly identity: Identity
+  readonly remote: string | undefined
+  readonly alpn: ReadonlyArray<string>
+  readonly leaf: string | undefined
+  readonly key: string
+} | undefined = undefined
+
+const sameStrings = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**
@@ -179,16 +245,9 @@ const makeValidated = (
       Context.getOption(context, SessionCache.SessionCache),
       () => backend.sessionCache ?? SessionCache.disabled
     )
-    const sessionKey = cache === SessionCache.disabled ? "" : SessionCache.key({
-      serverIdentity: identity.requested,
-      serverName: identity.serverName,
-      remote: transport.description.remote,
-      alpn: options.alpn ?? [],
-      clientCertificate: Option.map(
-        Option.fromNullable(options.certificate?.chain[0]),
-        (leaf) => leaf.fingerprintSha256
-      )
-    })
+    const sessionKey = cache === SessionCache.disabled
+      ? ""
+      : sessionKeyOf(identity, transport.description.remote, options.alpn ?? noAlpn, options.certificate)
     const withDatabase = (database: TlsDatabaseShape) => {
       const withSession = (session: Option.Option<Uint8Array>) =>
         build(transport, options, { backend, database, policy, identity, cache, sessionKey, session }, handshake)
@@ -265,7 +324,7 @@ const build = (
   return Effect.flatMap(
     backend.client(connection.engineConfig(options, transport, database, {
       certificate: Option.fromNullable(options.certificate),
-      alpn: options.alpn ?? [],
+      alpn: options.alpn ?? noAlpn,
       serverIdentity: identity.check,
       serverName: identity.serverName,
       session: made.session,
@@ -284,8 +343,12 @@ const build = (
         identity: identity.check,
         serverName: identity.serverName,
         clientAuth: "none",
-        handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-        policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
+        handshakeTimeout: options.handshakeTimeout === undefined
+          ? connection.defaultTimeout
+          : Duration.decode(options.handshakeTimeout),
+        policyTimeout: options.policyTimeout === undefined
+          ? connection.defaultTimeout
+          : Duration.decode(options.policyTimeout),
         abortEndsHandshake: true
       }) as TlsClientConnection
       // the engine's finalizer is in place (backend.client added it to the scope, and it asks

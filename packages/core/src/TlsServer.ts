@@ -60,7 +60,7 @@ import * as internalServer from "./internal/server.js"
 import * as telemetry from "./internal/telemetry.js"
 import * as PlatformSocket from "./PlatformSocket.js"
 import * as TicketKeys from "./TicketKeys.js"
-import type { EngineConnection } from "./TlsBackend.js"
+import type { EngineConnection, ServerConfig } from "./TlsBackend.js"
 import { TlsBackend } from "./TlsBackend.js"
 import type { CommonOptions, TlsConnection } from "./TlsConnection.js"
 import { TlsDatabase, type TlsDatabaseShape } from "./TlsDatabase.js"
@@ -354,52 +354,96 @@ const closedFirst = (): undefined => {
   return undefined
 }
 
+/** No ALPN protocols (one array for every connection of a server that names none). */
+const noAlpn: ReadonlyArray<string> = []
+
+/** What `build` decided, for the steps after it (module functions: no closures per connection). */
+interface Building {
+  readonly transport: Transport
+  readonly options: ServerOptions
+  readonly made: Made
+  readonly database: TlsDatabaseShape
+  /** An engine that takes each ticket's key itself (`TicketKeys.keysNow`). */
+  readonly ticketKeyring: ServerConfig["ticketKeyring"]
+  readonly choosesByHello: boolean
+}
+
+const engineFor = (
+  building: Building,
+  certificate: Option.Option<CertifiedKey>,
+  alpn: ReadonlyArray<string>,
+  ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>,
+  beforeClose: (() => undefined) | undefined
+) => {
+  const { database, made, options, transport } = building
+  if (Option.isSome(certificate)) {
+    telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
+  }
+  return made.backend.server(connection.engineConfig(options, transport, database, {
+    certificate,
+    alpn,
+    clientAuth: made.clientAuth,
+    clientCas: options.clientCas ?? database.anchors,
+    ticketKeys: ticketKey,
+    ticketKeyring: building.ticketKeyring,
+    beforeClose
+  }))
+}
+
+const connectionOver = (building: Building, engine: EngineConnection): TlsServerConnection => {
+  const { made, options } = building
+  return connection.make({
+    side: "server",
+    engine,
+    transport: building.transport,
+    database: building.database,
+    policy: made.policy,
+    identity: Option.none(),
+    clientAuth: made.clientAuth,
+    // (the default is a Duration already: no decode per connection)
+    handshakeTimeout: options.handshakeTimeout === undefined
+      ? connection.defaultTimeout
+      : Duration.decode(options.handshakeTimeout),
+    policyTimeout: options.policyTimeout === undefined
+      ? connection.defaultTimeout
+      : Duration.decode(options.policyTimeout),
+    // an engine made after the ClientHello was read cannot end a read of it
+    abortEndsHandshake: !building.choosesByHello
+  }) as TlsServerConnection
+}
+
+/**
+ * The engine for `key`, made at once, and the connection over it. Counted once the engine's
+ * finalizer, which counts it as closed, is in place: no interruption in between.
+ */
+const withKey = (
+  building: Building,
+  key: CertifiedKey
+): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope> =>
+  Effect.uninterruptible(
+    Effect.map(
+      engineFor(building, Option.some(key), building.options.alpn ?? noAlpn, Option.none(), closedFirst),
+      (engine) => {
+        telemetry.connectionOpened("server")
+        return connectionOver(building, engine)
+      }
+    )
+  )
+
 const build = (
   transport: Transport,
   options: ServerOptions,
   made: Made,
   database: TlsDatabaseShape
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope> => {
-  const { backend, clientAuth, scope, ticketKeys } = made
-  const engineFor = (
-    certificate: Option.Option<CertifiedKey>,
-    alpn: ReadonlyArray<string>,
-    ticketKey: Option.Option<Redacted.Redacted<Uint8Array>>,
-    beforeClose: (() => undefined) | undefined
-  ) => {
-    if (Option.isSome(certificate)) {
-      telemetry.certificateExpiryAt(certificate.value, made.clock.unsafeCurrentTimeMillis())
-    }
-    return backend.server(connection.engineConfig(options, transport, database, {
-      certificate,
-      alpn,
-      clientAuth,
-      clientCas: options.clientCas ?? database.anchors,
-      ticketKeys: ticketKey,
-      ticketKeyring,
-      beforeClose
-    }))
-  }
+  const { backend, scope, ticketKeys } = made
   // (an engine that takes each ticket's key itself needs no ClientHello read for them)
   const ticketKeyring = Option.isSome(ticketKeys) && backend.choosesTicketKeys === true
     ? TicketKeys.keysNow(ticketKeys.value)
     : undefined
   const choosesByHello = options.sni !== undefined || options.selectAlpn !== undefined ||
     (Option.isSome(ticketKeys) && ticketKeyring === undefined)
-  const connectionOver = (engine: EngineConnection) =>
-    connection.make({
-      side: "server",
-      engine,
-      transport,
-      database,
-      policy: made.policy,
-      identity: Option.none(),
-      clientAuth,
-      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? connection.defaultTimeout),
-      policyTimeout: Duration.decode(options.policyTimeout ?? connection.defaultTimeout),
-      // an engine made after the ClientHello was read cannot end a read of it
-      abortEndsHandshake: !choosesByHello
-    }) as TlsServerConnection
+  const building: Building = { transport, options, made, database, ticketKeyring, choosesByHello }
   if (choosesByHello) {
     return Effect.zipRight(
       countOpen(scope),
@@ -409,25 +453,18 @@ const build = (
           Effect.flatMap(
             choose(transport, options, ticketKeys),
             ({ alpn, certificate, ticketKey }) =>
-              Scope.extend(engineFor(certificate, alpn, ticketKey, undefined), scope)
+              Scope.extend(engineFor(building, certificate, alpn, ticketKey, undefined), scope)
           )
         ),
-        connectionOver
+        (engine) => connectionOver(building, engine)
       )
     )
   }
   // (validated: a server without `sni` has a certificate)
   const certificate = options.certificate!
-  // (counted once the engine's finalizer, which counts it as closed, is in place: no
-  // interruption in between)
-  const withKey = (key: CertifiedKey) =>
-    Effect.uninterruptible(
-      Effect.map(engineFor(Option.some(key), options.alpn ?? [], Option.none(), closedFirst), (engine) => {
-        telemetry.connectionOpened("server")
-        return connectionOver(engine)
-      })
-    )
-  return Credentials.isCredentials(certificate) ? Effect.flatMap(certificate.get, withKey) : withKey(certificate)
+  return Credentials.isCredentials(certificate)
+    ? Effect.flatMap(certificate.get, (key) => withKey(building, key))
+    : withKey(building, certificate)
 }
 
 /**

@@ -29,6 +29,8 @@ import {
   Stream,
   Supervisor
 } from "effect"
+import { Duplex } from "node:stream"
+import { TransportDuplex } from "../src/internal/bridge.js"
 import { peekSocket } from "../src/internal/tcp.js"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -43,6 +45,7 @@ const onDeno = typeof (globalThis as any).Deno === "object"
 // (bytes pushed back into a socket reach node:tls on the native path only on node itself: Bun and
 // Deno keep the bridge for them, whose transport listener stays)
 const pushedBackNative = !onDeno && typeof (globalThis as any).Bun !== "object"
+const onNode = pushedBackNative
 
 const eventually = <A>(check: Effect.Effect<A>, until: (a: A) => boolean) =>
   Effect.repeat(check, { until, schedule: Schedule.spaced("20 millis") }).pipe(
@@ -186,6 +189,42 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
       it.scoped("over TCP", () =>
         Effect.map(idleFibers(NodeTransport.pairForTest), (fibers) => assert.strictEqual(fibers.length, 0)))
     })
+
+    // (node's TLSSocket over a JS Duplex: a plaintext buffer that fills stops its reading, the
+    // Duplex paused and resumed, a tick and a `read` more per chunk. Bun and Deno have their own
+    // TLS sockets over a Duplex)
+    if (onNode) {
+      it.scoped("64 KiB writes read as they come never make node:tls stop reading the bridge", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [left, right] = yield* MemoryTransport.pair()
+          const server = yield* TlsServer.make(right, { certificate: fixture.server.certifiedKey })
+          const [client] = yield* Effect.all([
+            TlsClient.connect(left, { serverIdentity: "localhost", database: fixture.pki.database }),
+            server.handshake
+          ], { concurrency: 2 })
+          const pause = Duplex.prototype.pause
+          let pauses = 0
+          yield* Effect.acquireRelease(
+            Effect.sync(() => {
+              Duplex.prototype.pause = function(this: Duplex) {
+                if (this instanceof TransportDuplex) pauses++
+                return pause.call(this)
+              }
+            }),
+            () => Effect.sync(() => (Duplex.prototype.pause = pause))
+          )
+          const chunk = new Uint8Array(64 * 1024).fill(7)
+          const count = 16
+          const reading = yield* Effect.fork(Effect.gen(function*() {
+            let received = 0
+            while (received < count * chunk.length) received += Option.getOrThrow(yield* server.read).length
+          }))
+          for (let i = 0; i < count; i++) yield* client.write(chunk)
+          yield* Fiber.join(reading)
+          assert.strictEqual(pauses, 0)
+        }))
+    }
 
     describe("trust", () => {
       it.scoped("without a database the client trusts the system store, which does not know the test CA", () =>

@@ -71,6 +71,43 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           assert.strictEqual(error.identity, "localhost")
         }))
 
+      it.scoped("each connection checks and sends what its options name now (one options object, changed between)", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const { infos, port } = yield* server(fixture.server)
+          const options: { -readonly [K in keyof TlsClient.ClientOptions]: TlsClient.ClientOptions[K] } = {
+            database: fixture.pki.database
+          }
+          const connect = Effect.flatMap(
+            NodeTransport.connect({ host: "localhost", port }),
+            (transport) => TlsClient.connect(transport, options)
+          )
+          const sni = Effect.map(Queue.take(infos), (info) => Option.getOrNull(info.serverName))
+          // the transport's host: checked and sent
+          assert.strictEqual(Option.getOrNull((yield* (yield* connect).handshake).serverIdentity), "localhost")
+          assert.strictEqual(yield* sni, "localhost")
+          // the host, with an SNI of its own, then none
+          options.serverName = "sni.example"
+          assert.strictEqual(Option.getOrNull((yield* (yield* connect).handshake).serverIdentity), "localhost")
+          assert.strictEqual(yield* sni, "sni.example")
+          options.serverName = false
+          assert.strictEqual(Option.getOrNull((yield* (yield* connect).handshake).serverName), null)
+          assert.strictEqual(yield* sni, null)
+          // another identity, unchecked: passes, no identity reported, its SNI sent
+          options.serverIdentity = "other.example"
+          options.serverName = undefined
+          options.dangerouslySkipIdentityCheck = true
+          const skipped = yield* (yield* connect).handshake
+          assert.isTrue(Option.isNone(skipped.serverIdentity))
+          assert.strictEqual(yield* sni, "other.example")
+          // the same, checked: refused for it
+          options.dangerouslySkipIdentityCheck = false
+          const refused = yield* Effect.either(connect)
+          if (refused._tag === "Right") return assert.fail("a certificate for localhost passed for other.example")
+          if (refused.left._tag !== "TlsBadCertificateError") return assert.fail(`unexpected ${refused.left._tag}`)
+          assert.strictEqual(refused.left.identity, "other.example")
+        }))
+
       it.scoped("an IP host is checked against the IP SANs, and sent as no SNI", () =>
         Effect.gen(function*() {
           const fixture = yield* TestPki.TestPki

@@ -187,6 +187,26 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
         assert.deepStrictEqual([first.resumed, other.resumed], [false, false])
       }).pipe(Effect.provide(SessionCache.layerMemory())))
 
+    it.scoped("sessions are kept per ALPN list, as the list reads at each connection (changed in place too)", () =>
+      Effect.gen(function*() {
+        const { connect, options } = yield* setup()
+        const alpn = ["a"]
+        const first = yield* roundTrip(connect, { ...options, alpn })
+        // the same array, changed in place: another key, so nothing to resume
+        alpn[0] = "b"
+        const changed = yield* roundTrip(connect, { ...options, alpn })
+        // a fresh array equal to the first: the first connection's session (its key again)
+        const again = yield* roundTrip(connect, { ...options, alpn: ["a"] })
+        // and none for no ALPN at all
+        const none = yield* roundTrip(connect, options)
+        assert.deepStrictEqual([first.resumed, changed.resumed, again.resumed, none.resumed], [
+          false,
+          false,
+          resumes,
+          false
+        ])
+      }).pipe(Effect.provide(SessionCache.layerMemory())))
+
     describe("ticket reuse (issue 6, defect 6)", () => {
       const reconnections = 40
       const resumedShare = (infos: ReadonlyArray<{ readonly resumed: boolean }>) =>

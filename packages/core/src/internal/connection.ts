@@ -59,6 +59,9 @@ type HandshakeState =
   | { readonly _tag: "Running"; waiters: Condition.Condition | undefined }
   | { readonly _tag: "Done"; readonly exit: Exit.Exit<HandshakeInfo, TlsError.TlsError> }
 
+/** `defaultCloseTimeout` decoded once (not parsed again for every connection). */
+const defaultCloseDuration = Duration.decode(defaultCloseTimeout)
+
 /**
  * An engine's config: the settings both sides take from their options as they are, then the
  * side's own fields (`own`, a literal), added to the same object in a fixed order (every
@@ -80,7 +83,7 @@ export const engineConfig = <Own extends object>(
     ciphers: Option.fromNullable(options.ciphers),
     database,
     requireCloseNotify: options.requireCloseNotify ?? true,
-    closeTimeout: Duration.decode(options.closeTimeout ?? defaultCloseTimeout)
+    closeTimeout: options.closeTimeout === undefined ? defaultCloseDuration : Duration.decode(options.closeTimeout)
   }, own)
 
 /**

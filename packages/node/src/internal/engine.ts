@@ -55,13 +55,16 @@ import { TicketWait } from "./ticketWait.js"
 import { truncationError } from "./truncation.js"
 
 /**
- * The TLS socket's plaintext buffers, each way (node's default is 16 KiB): a write of a full
- * record then returns at once while the previous one is still on its way, and reads stop
- * node:tls only when 64 KiB of plaintext wait, as the bridge does for ciphertext.
+ * The TLS socket's plaintext buffers on the bridge, each way (node's default is 16 KiB): a write
+ * of a full record then returns at once while the previous one is still on its way, and reads
+ * stop node:tls only when 128 KiB of plaintext wait. Above one transport chunk's worth: a 64 KiB
+ * chunk (a 64 KiB write's records, a TCP read) decrypts to 64 KiB at once, and at a 64 KiB mark
+ * node:tls would stop reading the bridge on every chunk and start again at the reader's next
+ * read (the Duplex paused and resumed, a tick and a `read` more per chunk).
  *
  * @internal
  */
-export const PLAINTEXT_HIGH_WATER_MARK = 64 * 1024
+export const PLAINTEXT_HIGH_WATER_MARK = 128 * 1024
 
 /**
  * The native path's plaintext buffers, each way: 256 KiB. There node:tls decrypts the records of

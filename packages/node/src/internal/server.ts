@@ -30,23 +30,26 @@ export const serverSocketOptions = (
   config: ServerConfig,
   secureContext: tls.SecureContext,
   connection: { recordedServerName: string | undefined; readonly native: unknown }
-): tls.TLSSocketOptions => ({
-  isServer: true,
-  secureContext,
-  requestCert: config.clientAuth !== "none",
-  rejectUnauthorized: config.clientAuth === "required",
-  allowHalfOpen: true,
-  highWaterMark: plaintextHighWaterMark(connection.native !== undefined),
-  ...(config.alpn.length > 0 ? { ALPNProtocols: [...config.alpn] } : {}),
-  ...(internals.serverNameNeedsCallback()
-    ? {
-      SNICallback: (name: string, callback: (error: Error | null, context?: tls.SecureContext) => void) => {
-        connection.recordedServerName = name
-        callback(null, secureContext)
-      }
+): tls.TLSSocketOptions => {
+  // (one literal, the optional fields added after it: spreads of them into the literal would
+  // build the options field by field on every connection)
+  const options: tls.TLSSocketOptions & { allowHalfOpen: boolean; highWaterMark: number } = {
+    isServer: true,
+    secureContext,
+    requestCert: config.clientAuth !== "none",
+    rejectUnauthorized: config.clientAuth === "required",
+    allowHalfOpen: true,
+    highWaterMark: plaintextHighWaterMark(connection.native !== undefined)
+  }
+  if (config.alpn.length > 0) options.ALPNProtocols = [...config.alpn]
+  if (internals.serverNameNeedsCallback()) {
+    options.SNICallback = (name, callback) => {
+      connection.recordedServerName = name
+      callback(null, secureContext)
     }
-    : {})
-} as tls.TLSSocketOptions)
+  }
+  return options
+}
 
 /**
  * The server's engine connection, made in one Effect step (the fiber's services read at once,

@@ -598,12 +598,24 @@ const annotated = (remote: string | undefined) => (refs: FiberRefs.FiberRefs, fi
   FiberRefs.updateAs(refs, {
     fiberId,
     fiberRef: FiberRef.currentLogAnnotations,
-    value: HashMap.set(
-      HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "module", "NodeTransport"),
-      "remote",
-      remote
-    )
+    value: HashMap.set(withModule(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations)), "remote", remote)
   })
+
+/** The last annotations `withModule` was given, and what it made of them. */
+let annotationsSeen: HashMap.HashMap<string, unknown> | undefined = undefined
+let annotationsWithModule: HashMap.HashMap<string, unknown> | undefined = undefined
+
+/**
+ * `annotations` with the module: made once for the annotations every connection of a listener
+ * inherits (the same map each time), not once per connection.
+ */
+const withModule = (annotations: HashMap.HashMap<string, unknown>): HashMap.HashMap<string, unknown> => {
+  if (annotationsSeen !== annotations || annotationsWithModule === undefined) {
+    annotationsWithModule = HashMap.set(annotations, "module", "NodeTransport")
+    annotationsSeen = annotations
+  }
+  return annotationsWithModule
+}
 
 /**
  * One accepted connection, the whole of its own fiber (forked uninterruptible, annotated by
@@ -654,6 +666,8 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     // accepted while no `run` is active
     const pending: Array<Net.Socket> = []
     const handlers = new Set<(socket: Net.Socket) => void>()
+    // the first of `handlers` (the one that serves), kept as they change: no iterator per connection
+    let serving: ((socket: Net.Socket) => void) | undefined = undefined
 
     // (one listener for every socket, not a closure per socket: node calls it on the socket)
     const forget = function(this: Net.Socket) {
@@ -669,9 +683,8 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
           sockets.add(socket)
           socket.on("error", ignoreError)
           socket.on("close", forget)
-          const handler = handlers.values().next()
-          if (handler.done) pending.push(socket)
-          else handler.value(socket)
+          if (serving === undefined) pending.push(socket)
+          else serving(socket)
         })
         return server
       }),
@@ -715,11 +728,19 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
         }
         return yield* Effect.async<never>(() => {
           handlers.add(serve)
+          serving ??= serve
           for (const socket of pending.splice(0)) {
             if (!socket.destroyed) serve(socket)
           }
           return Effect.sync(() => {
             handlers.delete(serve)
+            if (serving === serve) {
+              serving = undefined
+              for (const next of handlers) {
+                serving = next
+                break
+              }
+            }
           })
         })
       }).pipe(Effect.scoped)
