@@ -118,12 +118,24 @@ export const boringsslSessions: boolean = runtimeName === "bun"
 
 /**
  * Whether a client TLSSocket emits its `keylog` lines only after `secureConnect` (Bun 1.4 over a
- * JS Duplex): the accepted-CA sniffer has the server's handshake secret only a turn later (the
- * engine reads every client's handshake result a turn later, `socketEvents.onSecure`).
+ * JS Duplex): the engine then reads the handshake's result a turn later, so that the accepted-CA
+ * sniffer has the server's handshake secret.
  *
  * @internal
  */
 export const keylogAfterSecure: boolean = runtimeName === "bun"
+
+/**
+ * Whether a client's TLS 1.3 Finished leaves only once its `secureConnect` listeners returned (node
+ * 20: TLSWrap writes what OpenSSL produced after the handshake callback, on both paths): the
+ * engine then reads the handshake's result a turn later (`socketEvents.onSecure`), so that the
+ * Finished is not held behind our verification and the server takes it in meanwhile. Node only:
+ * on Deno 2.9 the server's refusal of our certificate then overtook the report, and the refusal
+ * was no longer told as one.
+ *
+ * @internal
+ */
+export const finishedAfterSecureListeners: boolean = runtimeName === "node"
 
 /**
  * Whether the engine may hand a TCP transport's own socket to node:tls (the native path). Deno

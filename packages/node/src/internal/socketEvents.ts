@@ -130,7 +130,7 @@ export const recordError = (connection: NodeTlsConnection, error: unknown): void
   connection.changed.notify()
 }
 
-/** The handshake completed: its report, read (at once on a server, a turn later on a client). */
+/** The handshake completed: its report, read (a turn later on a node client, `onSecure`). */
 const secured = (connection: NodeTlsConnection, socket: tls.TLSSocket): void => {
   // (read a turn later: not once the connection was torn down meanwhile, nor from a destroyed
   // socket, whose 'close' or 'error' tells the connection instead)
@@ -169,11 +169,15 @@ function onSecure(this: tls.TLSSocket): void {
   connection.inboundAtSecure = connection.bridge?.inboundChunks ?? 0
   connection.guard?.setProtocol(this.getProtocol() ?? "unknown")
   // A client's report, and the verification and first write it wakes, wait for the turn's end
-  // (`setImmediate`): node:tls sends our Finished only once this listener returned, and the
-  // server, which cannot read our first bytes before it, takes it in while we verify. (Bun
-  // emits the client's keylog lines after secureConnect, too: the accepted-CA sniffer needs them.)
-  if (connection.side === "client") setImmediate(secured, connection, this)
-  else secured(connection, this)
+  // (`setImmediate`) on node: node:tls sends our Finished only once this listener returned, and
+  // the server, which cannot read our first bytes before it, takes it in while we verify.
+  // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
+  if (
+    (connection.side === "client" && runtime.finishedAfterSecureListeners) ||
+    (runtime.keylogAfterSecure && connection.requests?.pending === true)
+  ) {
+    setImmediate(secured, connection, this)
+  } else secured(connection, this)
 }
 
 /** The most plaintext one TLS record carries (RFC 8446 §5.1). */
