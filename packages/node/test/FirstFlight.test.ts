@@ -3,11 +3,15 @@
  * handshake for the first use (nothing is sent before), `TlsClient.connect` asked for a
  * connection now, and its ClientHello leaves as soon as the engine exists, on the native path
  * (node:tls on the TCP socket) and on the bridge alike; interrupted while it waits for the
- * server, it ends as interrupted and leaves nothing running.
+ * server, it ends as interrupted and leaves nothing running. Once the server's flight is in, the
+ * client's Finished leaves before the client's own verification runs, so the server takes it in
+ * meanwhile and is ready for the first bytes when they come.
  */
+import * as CertificateFlags from "@effect-tls/core/CertificateFlags"
 import * as SessionCache from "@effect-tls/core/SessionCache"
 import * as TlsClient from "@effect-tls/core/TlsClient"
-import type { Transport } from "@effect-tls/core/Transport"
+import * as TlsServer from "@effect-tls/core/TlsServer"
+import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
@@ -28,14 +32,14 @@ const tcpPair = Effect.gen(function*() {
 })
 
 const pairs: ReadonlyArray<
-  readonly [string, Effect.Effect<readonly [Transport, Transport], unknown, Scope.Scope>]
+  readonly [string, Effect.Effect<readonly [Transport.Transport, Transport.Transport], unknown, Scope.Scope>]
 > = [
   ["TCP (the native path)", tcpPair],
   ["the memory pair (the bridge)", MemoryTransport.pair()]
 ]
 
 /** The server side's first bytes, or none when nothing came within `millis` (a bound, not a timing). */
-const firstBytes = (server: Transport, millis: number) =>
+const firstBytes = (server: Transport.Transport, millis: number) =>
   Effect.raceFirst(
     server.read,
     Effect.as(Effect.sleep(millis), Option.none<Uint8Array>())
@@ -43,6 +47,41 @@ const firstBytes = (server: Transport, millis: number) =>
 
 /** A TLS handshake record holding a ClientHello (RFC 8446 §5.1, §4). */
 const isClientHello = (bytes: Uint8Array) => bytes[0] === 0x16 && bytes[1] === 0x03 && bytes[5] === 0x01
+
+/**
+ * `transport` with a count of the writes through it (on the Effect and the immediate path alike):
+ * an engine over it runs the bridge, node:tls over its JS Duplex, whose writes all come here.
+ */
+const counted = (transport: Transport.Transport) => {
+  const written = { writes: 0 }
+  const fast = Transport.immediate(transport)
+  const wrapped = Transport.make({
+    read: transport.read,
+    write: (bytes) =>
+      Effect.suspend(() => {
+        written.writes++
+        return transport.write(bytes)
+      }),
+    shutdownWrite: transport.shutdownWrite,
+    description: transport.description,
+    ...(fast === undefined ? {} : {
+      immediate: {
+        ...fast,
+        write: (bytes, handedOver) => {
+          const accepted = fast.write(bytes, handedOver)
+          if (accepted > 0) written.writes++
+          return accepted
+        },
+        writeAll: (chunks) => {
+          const done = fast.writeAll?.(chunks) ?? false
+          if (done) written.writes++
+          return done
+        }
+      }
+    })
+  })
+  return { transport: wrapped, written }
+}
 
 layer(env, { excludeTestServices: true })("the client's first flight", (it) => {
   for (const [name, pair] of pairs) {
@@ -85,6 +124,35 @@ layer(env, { excludeTestServices: true })("the client's first flight", (it) => {
             Exit.isFailure(after) || Option.isNone(after.value) || after.value.value[0] === 0x15,
             "no handshake record after the interruption"
           )
+        }))
+
+      it.scoped("the client's Finished leaves before its own verification runs (over the bridge)", () =>
+        Effect.gen(function*() {
+          const fixture = yield* TestPki.TestPki
+          const [client, server] = yield* pair
+          const { transport, written } = counted(client)
+          const served = yield* Effect.fork(
+            Effect.flatMap(
+              TlsServer.make(server, { certificate: fixture.server.certifiedKey }),
+              (connection) => connection.handshake
+            )
+          )
+          let writesAtPolicy = -1
+          yield* TlsClient.connect(transport, {
+            serverIdentity: "localhost",
+            database: fixture.pki.database,
+            // (answers at once: run in the same turn as the handshake's report it follows)
+            acceptCertificate: (context) =>
+              Effect.sync(() => {
+                writesAtPolicy = written.writes
+                return CertificateFlags.isEmpty(context.flags)
+              })
+          })
+          // the server completes its handshake on the client's Finished
+          yield* Fiber.join(served)
+          // one write for the ClientHello, one for the Finished: both out by the policy's turn
+          // (over the memory pair the policy ran before node:tls sent the Finished: 1 write)
+          assert.strictEqual(writesAtPolicy, 2)
         }))
     })
   }

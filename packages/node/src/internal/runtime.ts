@@ -126,6 +126,18 @@ export const boringsslSessions: boolean = runtimeName === "bun"
 export const keylogAfterSecure: boolean = runtimeName === "bun"
 
 /**
+ * Whether a client's TLS 1.3 Finished leaves only once its `secureConnect` listeners returned (node
+ * 20: TLSWrap writes what OpenSSL produced after the handshake callback, on both paths): the
+ * engine then reads the handshake's result a turn later (`socketEvents.onSecure`), so that the
+ * Finished is not held behind our verification and the server takes it in meanwhile. Node only:
+ * on Deno 2.9 the server's refusal of our certificate then overtook the report, and the refusal
+ * was no longer told as one.
+ *
+ * @internal
+ */
+export const finishedAfterSecureListeners: boolean = runtimeName === "node"
+
+/**
  * Whether the engine may hand a TCP transport's own socket to node:tls (the native path). Deno
  * 2.9: a TLSSocket on the socket the transport had been reading stalled (an echo of 1 MiB with
  * half-close never finished; plain node:tls on a fresh socket does not), so Deno keeps the bridge.

@@ -130,10 +130,11 @@ export const recordError = (connection: NodeTlsConnection, error: unknown): void
   connection.changed.notify()
 }
 
-/** The handshake completed: its report, read at once. */
+/** The handshake completed: its report, read (a turn later on a node client, `onSecure`). */
 const secured = (connection: NodeTlsConnection, socket: tls.TLSSocket): void => {
-  // (Bun reads it a turn later: not once the connection was torn down meanwhile)
-  if (connection.tornDown) return
+  // (read a turn later: not once the connection was torn down meanwhile, nor from a destroyed
+  // socket, whose 'close' or 'error' tells the connection instead)
+  if (connection.tornDown || socket.destroyed) return
   try {
     // read everything now: node 20 may crash when a destroyed TLSSocket is asked later
     connection.state.secured(
@@ -167,8 +168,14 @@ function onSecure(this: tls.TLSSocket): void {
   connection.ticketWait?.secured()
   connection.inboundAtSecure = connection.bridge?.inboundChunks ?? 0
   connection.guard?.setProtocol(this.getProtocol() ?? "unknown")
+  // A client's report, and the verification and first write it wakes, wait for the turn's end
+  // (`setImmediate`) on node: node:tls sends our Finished only once this listener returned, and
+  // the server, which cannot read our first bytes before it, takes it in while we verify.
   // Bun emits the client's keylog lines after secureConnect: the accepted-CA sniffer needs them
-  if (runtime.keylogAfterSecure && connection.requests?.pending === true) {
+  if (
+    (connection.side === "client" && runtime.finishedAfterSecureListeners) ||
+    (runtime.keylogAfterSecure && connection.requests?.pending === true)
+  ) {
     setImmediate(secured, connection, this)
   } else secured(connection, this)
 }
