@@ -277,6 +277,11 @@ const closedByInterrupt = (side: TlsError.Side) =>
 export const make = (params: ConnectionParams): TlsConnection => {
   const { engine, side } = params
   let state: HandshakeState = { _tag: "Idle" }
+  /**
+   * The handshake succeeded (set with `state`): what every read and write asks, one boolean
+   * (asking `state`, of three shapes, deoptimized the readers when a process saw them in turn).
+   */
+  let open = false
   /** The engine's report of the handshake, kept for channel binding. */
   let engineHandshake: EngineHandshake | undefined = undefined
 
@@ -285,6 +290,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
     Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
       const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
       state = { _tag: "Done", exit: final }
+      open = Exit.isSuccess(final)
       const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
       return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
     })
@@ -324,6 +330,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         telemetry.endMetrics(side, Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, final)
         const done = Exit.isInterrupted(final) ? closedByInterrupt(side) : final
         state = { _tag: "Done", exit: done }
+        open = Exit.isSuccess(done)
         return done
       }
       const wake = () => running.waiters?.notify()
@@ -400,7 +407,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
   // `handshake` per chunk), begun at once where the engine can (`readNow`, `writeNow`): a
   // chunk that is there, or a write the engine takes without pushing back, then costs two
   // Effect steps (this `suspend` and the `Exit`), the metric counted in place
-  const opened = () => state._tag === "Done" && Exit.isSuccess(state.exit)
+  const opened = () => open
   const countRead = telemetry.countRead(side)
   const engineRead = Effect.map(engine.read, countRead)
   const readAfterHandshake = Effect.zipRight(handshake, engineRead)
