@@ -187,8 +187,11 @@ layer(env, { timeout: 30_000, excludeTestServices: true })("interop: our client 
         yield* conn.write(encoder.encode("hello interop\n"))
         const reply = yield* readUntil(conn, /\n/)
         assert.strictEqual(reply, "poretni olleh\n")
-        // s_server's own view of the same connection
+        // s_server's own view of the same connection (its lines after CONNECTION ESTABLISHED may
+        // come in later chunks of its output: wait for each line read here)
         yield* peer.waitFor(/CONNECTION ESTABLISHED/)
+        yield* peer.waitFor(/Protocol version: [^\n]*\n/)
+        yield* peer.waitFor(/Ciphersuite: [^\n]*\n/)
         const output = yield* peer.output
         assert.include(output, `Protocol version: ${version}`)
         assert.include(output, `Ciphersuite: ${forcedSuite[version].opensslName}`)
