@@ -27,7 +27,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -343,12 +343,8 @@ const build = (
         identity: identity.check,
         serverName: identity.serverName,
         clientAuth: "none",
-        handshakeTimeout: options.handshakeTimeout === undefined
-          ? connection.defaultTimeout
-          : Duration.decode(options.handshakeTimeout),
-        policyTimeout: options.policyTimeout === undefined
-          ? connection.defaultTimeout
-          : Duration.decode(options.policyTimeout),
+        handshakeTimeout: connection.timeoutOf(options.handshakeTimeout),
+        policyTimeout: connection.timeoutOf(options.policyTimeout),
         abortEndsHandshake: true
       }) as TlsClientConnection
       // the engine's finalizer is in place (backend.client added it to the scope, and it asks

@@ -400,13 +400,8 @@ const connectionOver = (building: Building, engine: EngineConnection): TlsServer
     policy: made.policy,
     identity: Option.none(),
     clientAuth: made.clientAuth,
-    // (the default is a Duration already: no decode per connection)
-    handshakeTimeout: options.handshakeTimeout === undefined
-      ? connection.defaultTimeout
-      : Duration.decode(options.handshakeTimeout),
-    policyTimeout: options.policyTimeout === undefined
-      ? connection.defaultTimeout
-      : Duration.decode(options.policyTimeout),
+    handshakeTimeout: connection.timeoutOf(options.handshakeTimeout),
+    policyTimeout: connection.timeoutOf(options.policyTimeout),
     // an engine made after the ClientHello was read cannot end a read of it
     abortEndsHandshake: !building.choosesByHello
   }) as TlsServerConnection

@@ -32,6 +32,15 @@ import * as telemetry from "./telemetry.js"
 /** @internal */
 export const defaultTimeout = Duration.seconds(30)
 
+/**
+ * A handshake or policy timeout from the options: the default, a Duration already, when none
+ * is given (no decode per connection).
+ *
+ * @internal
+ */
+export const timeoutOf = (input: Duration.DurationInput | undefined): Duration.Duration =>
+  input === undefined ? defaultTimeout : Duration.decode(input)
+
 /** @internal */
 export interface ConnectionParams {
   readonly side: "client" | "server"
