@@ -118,82 +118,17 @@ const resolveIdentity = (transport: Transport, options: ClientOptions): Identity
       }) names no host; give serverIdentity, or set dangerouslySkipIdentityCheck: true to accept a certificate for any name`
     })
   }
-  // (what it is made of is what the last connection's was, as a rule: its identity again)
-  const last = lastIdentity
-  if (last !== undefined && last.host === host && last.skip === skip && last.serverNameOption === options.serverName) {
-    return last.identity
-  }
   const requested = Option.fromNullable(host)
   const serverName = options.serverName === false
     ? Option.none()
     : options.serverName !== undefined
     ? Option.some(options.serverName)
     : Option.flatMap(requested, (host) => Option.fromNullable(hostName.serverNameOf(host)))
-  const identity: Identity = {
+  return {
     requested,
     check: skip ? Option.none() : Option.map(requested, hostName.identityOf),
     serverName
   }
-  lastIdentity = { host, skip, serverNameOption: options.serverName, identity }
-  return identity
-}
-
-/**
- * The last identity resolved and what it was made of (strings and flags, never the options
- * object, which may change between connections): an identity is immutable, and every
- * connection to the same server shares one.
- */
-let lastIdentity: {
-  readonly host: string | undefined
-  readonly skip: boolean
-  readonly serverNameOption: string | false | undefined
-  readonly identity: Identity
-} | undefined = undefined
-
-/** No ALPN: one array for every connection that offers none (never changed: read only). */
-const noAlpn: ReadonlyArray<string> = []
-
-/**
- * The session cache's key of a connection (`SessionCache.key`): the last key again when it is
- * made of the same identity (the same object: `resolveIdentity`), remote, ALPN list and client
- * certificate as the last connection's, as it is for every connection to one server.
- */
-const sessionKeyOf = (
-  identity: Identity,
-  remote: string | undefined,
-  alpn: ReadonlyArray<string>,
-  certificate: CertifiedKey | undefined
-): string => {
-  const leaf = certificate?.chain[0]?.fingerprintSha256
-  const last = lastSessionKey
-  if (
-    last !== undefined && last.identity === identity && last.remote === remote && last.leaf === leaf &&
-    sameStrings(last.alpn, alpn)
-  ) return last.key
-  const key = SessionCache.key({
-    serverIdentity: identity.requested,
-    serverName: identity.serverName,
-    remote,
-    alpn,
-    clientCertificate: Option.fromNullable(leaf)
-  })
-  // (a copy of the list: the caller's array may change afterwards)
-  lastSessionKey = { identity, remote, alpn: [...alpn], leaf, key }
-  return key
-}
-
-let lastSessionKey: {
-  readonly identity: Identity
-  readonly remote: string | undefined
-  readonly alpn: ReadonlyArray<string>
-  readonly leaf: string | undefined
-  readonly key: string
-} | undefined = undefined
-
-const sameStrings = (a: ReadonlyArray<string>, b: ReadonlyArray<string>): boolean => {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 /**
@@ -245,9 +180,13 @@ const makeValidated = (
       Context.getOption(context, SessionCache.SessionCache),
       () => backend.sessionCache ?? SessionCache.disabled
     )
-    const sessionKey = cache === SessionCache.disabled
-      ? ""
-      : sessionKeyOf(identity, transport.description.remote, options.alpn ?? noAlpn, options.certificate)
+    const sessionKey = cache === SessionCache.disabled ? "" : SessionCache.key({
+      serverIdentity: identity.requested,
+      serverName: identity.serverName,
+      remote: transport.description.remote,
+      alpn: options.alpn ?? connection.noAlpn,
+      clientCertificate: Option.fromNullable(options.certificate?.chain[0]?.fingerprintSha256)
+    })
     const withDatabase = (database: TlsDatabaseShape) => {
       const withSession = (session: Option.Option<Uint8Array>) =>
         build(transport, options, { backend, database, policy, identity, cache, sessionKey, session }, handshake)
@@ -324,7 +263,7 @@ const build = (
   return Effect.flatMap(
     backend.client(connection.engineConfig(options, transport, database, {
       certificate: Option.fromNullable(options.certificate),
-      alpn: options.alpn ?? noAlpn,
+      alpn: options.alpn ?? connection.noAlpn,
       serverIdentity: identity.check,
       serverName: identity.serverName,
       session: made.session,

@@ -354,9 +354,6 @@ const closedFirst = (): undefined => {
   return undefined
 }
 
-/** No ALPN protocols (one array for every connection of a server that names none). */
-const noAlpn: ReadonlyArray<string> = []
-
 /** What `build` decided, for the steps after it (module functions: no closures per connection). */
 interface Building {
   readonly transport: Transport
@@ -417,7 +414,7 @@ const withKey = (
 ): Effect.Effect<TlsServerConnection, TlsError.TlsError, Scope.Scope> =>
   Effect.uninterruptible(
     Effect.map(
-      engineFor(building, Option.some(key), building.options.alpn ?? noAlpn, Option.none(), closedFirst),
+      engineFor(building, Option.some(key), building.options.alpn ?? connection.noAlpn, Option.none(), closedFirst),
       (engine) => {
         telemetry.connectionOpened("server")
         return connectionOver(building, engine)

@@ -33,6 +33,13 @@ import * as telemetry from "./telemetry.js"
 export const defaultTimeout = Duration.seconds(30)
 
 /**
+ * No ALPN protocols: one array for every connection whose options name none (read only).
+ *
+ * @internal
+ */
+export const noAlpn: ReadonlyArray<string> = []
+
+/**
  * A handshake or policy timeout from the options: the default, a Duration already, when none
  * is given (no decode per connection).
  *
@@ -291,6 +298,10 @@ export const make = (params: ConnectionParams): TlsConnection => {
    * (asking `state`, of three shapes, deoptimized the readers when a process saw them in turn).
    */
   let open = false
+  const handshakeDone = (exit: Exit.Exit<HandshakeInfo, TlsError.TlsError>) => {
+    state = { _tag: "Done", exit }
+    open = Exit.isSuccess(exit)
+  }
   /** The engine's report of the handshake, kept for channel binding. */
   let engineHandshake: EngineHandshake | undefined = undefined
 
@@ -298,8 +309,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
   const generalHandshake = (running: HandshakeState & { _tag: "Running" }) =>
     Effect.onExit(runHandshake(params, (raw) => (engineHandshake = raw)), (exit) => {
       const final = Exit.isInterrupted(exit) ? closedByInterrupt(side) : exit
-      state = { _tag: "Done", exit: final }
-      open = Exit.isSuccess(final)
+      handshakeDone(final)
       const wake = running.waiters === undefined ? Effect.void : Effect.sync(running.waiters.notify)
       return Exit.isSuccess(final) ? wake : Effect.zipRight(engine.abort, wake)
     })
@@ -338,8 +348,7 @@ export const make = (params: ConnectionParams): TlsConnection => {
         const final = timedOut && !Exit.isInterrupted(exit) ? Exit.fail(handshakeTimeoutError(params)) : exit
         telemetry.endMetrics(side, Number(clock.unsafeCurrentTimeNanos() - start) / 1e9, final)
         const done = Exit.isInterrupted(final) ? closedByInterrupt(side) : final
-        state = { _tag: "Done", exit: done }
-        open = Exit.isSuccess(done)
+        handshakeDone(done)
         return done
       }
       const wake = () => running.waiters?.notify()

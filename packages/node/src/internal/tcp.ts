@@ -667,9 +667,9 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
     const sockets = new Set<Net.Socket>()
     // accepted while no `run` is active
     const pending: Array<Net.Socket> = []
-    const handlers = new Set<(socket: Net.Socket) => void>()
-    // the first of `handlers` (the one that serves), kept as they change: no iterator per connection
-    let serving: ((socket: Net.Socket) => void) | undefined = undefined
+    // the active `run`s' handlers, in the order they started: the first serves (read by index, no
+    // iterator per connection)
+    const handlers: Array<(socket: Net.Socket) => void> = []
 
     // (one listener for every socket, not a closure per socket: node calls it on the socket)
     const forget = function(this: Net.Socket) {
@@ -685,6 +685,7 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
           sockets.add(socket)
           socket.on("error", ignoreError)
           socket.on("close", forget)
+          const serving = handlers[0]
           if (serving === undefined) pending.push(socket)
           else serving(socket)
         })
@@ -729,20 +730,12 @@ export const listen = (options?: ListenOptions | undefined): Effect.Effect<Serve
           runFork(serveAccepted(socket, description, handler, level), { updateRefs: annotated(description.remote) })
         }
         return yield* Effect.async<never>(() => {
-          handlers.add(serve)
-          serving ??= serve
+          handlers.push(serve)
           for (const socket of pending.splice(0)) {
             if (!socket.destroyed) serve(socket)
           }
           return Effect.sync(() => {
-            handlers.delete(serve)
-            if (serving === serve) {
-              serving = undefined
-              for (const next of handlers) {
-                serving = next
-                break
-              }
-            }
+            handlers.splice(handlers.indexOf(serve), 1)
           })
         })
       }).pipe(Effect.scoped)
