@@ -67,11 +67,13 @@ import { truncationError } from "./truncation.js"
 export const PLAINTEXT_HIGH_WATER_MARK = 128 * 1024
 
 /**
- * The native path's plaintext buffers, each way: 256 KiB. There node:tls decrypts the records of
- * one turn of the event loop's I/O (libuv reads a TCP socket up to 32 times 64 KiB per turn)
- * before the reader's wake (`socketEvents.ts`); at 64 KiB node would stop reading the socket
- * after four records and start again after the reader's turn (two `epoll_ctl` and one more
- * turn per four records). Still a bound: node:tls stops reading at 256 KiB of unread plaintext.
+ * The native path's plaintext buffers, each way: 256 KiB. The reader is woken at each record's
+ * `readable` (`socketEvents.ts`), so a reader that keeps up finds a record or two there; the mark
+ * is for a reader slower than its peer for a while (a server writing its answer): node:tls goes
+ * on decrypting a turn's TCP reads (libuv reads up to 32 times 64 KiB per turn) where at 64 KiB
+ * it would stop reading the socket after four records and start again after the reader's turn
+ * (two `epoll_ctl` and one more turn per four records). Still a bound: node:tls stops reading at
+ * 256 KiB of unread plaintext.
  *
  * @internal
  */
@@ -125,8 +127,6 @@ export class NodeTlsConnection implements EngineConnection {
   tornDown = false
   /** When a close bounded in place (`bounded` under the live clock) runs out of time, wall clock. */
   closeDeadline: number | undefined = undefined
-  /** The native path: the wake of a full record's `readable` waits for the turn's end (`socketEvents.ts`). */
-  wakeDeferred = false
   /** Plaintext chunks read from the peer (Bun: the end after a withheld close_notify waits for a quiet turn). */
   plaintextReads = 0
   /** Transport chunks received when the handshake completed. */

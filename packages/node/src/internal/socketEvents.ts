@@ -69,7 +69,14 @@ export const start = (connection: NodeTlsConnection): tls.TLSSocket => {
   socket.on(connection.side === "client" ? "secureConnect" : "secure", onSecure)
   socket.on("error", onError)
   const changed = connection.changed.notify
-  socket.on("readable", connection.native === undefined ? changed : onNativeReadable)
+  // Every `readable` wakes the reader, on the native path too, where node:tls hands JS each
+  // decrypted record in a call of its own and runs the ticks and microtasks after it: the reader
+  // takes each record as it comes, as a `data` listener would. (A wake deferred to the end of the
+  // turn, one wake for a TCP read's records, kept up to 200 KiB of decrypted records waiting through
+  // the turn: V8's scavenges, which external memory pressure brings on during a bulk read, found
+  // them alive and promoted them, and the old generation's growth then set off a major GC every
+  // ~30 ms, a quarter of a bulk receiver's CPU.)
+  socket.on("readable", changed)
   socket.on("drain", changed)
   socket.on("finish", changed)
   socket.on("end", onEnd)
@@ -178,36 +185,6 @@ function onSecure(this: tls.TLSSocket): void {
   ) {
     setImmediate(secured, connection, this)
   } else secured(connection, this)
-}
-
-/** The most plaintext one TLS record carries (RFC 8446 §5.1). */
-const FULL_RECORD = 16 * 1024
-
-/**
- * The native path's `readable`. node:tls decrypts the records of one TCP read one by one, each
- * handed to JS in its own call from C++, after which node runs the ticks and microtasks: a
- * reader woken at once is woken (its fiber resumed) once per record. A full record waiting (16
- * KiB of plaintext) says the peer sends in bulk and more probably came with it: the wake then
- * waits for the I/O callbacks of this turn of the event loop (`setImmediate`), and one wake takes
- * every record of the read. Less than a record (the end of a message) wakes at once, and so
- * does a buffer two records short of full (`engine.NATIVE_PLAINTEXT_HIGH_WATER_MARK`).
- */
-function onNativeReadable(this: tls.TLSSocket): void {
-  const connection = owner(this)
-  const buffered = this.readableLength
-  // (and at once before the buffer could fill: node would stop reading the TCP socket, and
-  // start again after the reader's turn, two `epoll_ctl` per batch)
-  if (buffered < FULL_RECORD || buffered >= this.readableHighWaterMark - 2 * FULL_RECORD) {
-    return connection.changed.notify()
-  }
-  if (connection.wakeDeferred) return
-  connection.wakeDeferred = true
-  setImmediate(deferredWake, connection)
-}
-
-const deferredWake = (connection: NodeTlsConnection): void => {
-  connection.wakeDeferred = false
-  connection.changed.notify()
 }
 
 function onError(this: tls.TLSSocket, error: unknown): void {
