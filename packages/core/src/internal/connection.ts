@@ -523,7 +523,8 @@ export const make = (params: ConnectionParams): TlsConnection => {
     read,
     write,
     writeAll,
-    Effect.zipRight(handshake, engine.closeWrite),
+    // (after a good handshake straight to the engine, as `read` and `write` go)
+    Effect.suspend(() => opened() ? engine.closeWrite : Effect.zipRight(handshake, engine.closeWrite)),
     Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
     ),
