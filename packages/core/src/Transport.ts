@@ -217,7 +217,52 @@ export interface Implementation {
   readonly immediate?: Immediate | undefined
 }
 
-const immediates = new WeakMap<Transport, Immediate>()
+/**
+ * What `make` builds: the interface's members as own fields (a spread copy of a transport, a
+ * wrapper's usual start, has them all), and the fast path in a private field, which a copy
+ * has not (a wrapper that replaces `read` must not be bypassed by the original's fast path).
+ * A private field rather than a module-level WeakMap keyed by the transport: an entry per
+ * transport made costs a weak-table insertion and the collector's ephemeron work on every
+ * connection.
+ */
+class MadeTransport implements Transport {
+  readonly [TypeId]: TypeId = TypeId
+  readonly [PendingInputSymbol]: () => boolean
+  readonly read: Transport["read"]
+  readonly write: Transport["write"]
+  readonly shutdownWrite: Transport["shutdownWrite"]
+  readonly unread: Transport["unread"]
+  readonly description: Description
+  readonly #immediate: Immediate | undefined
+
+  constructor(implementation: Implementation) {
+    const pushedBack: Array<Uint8Array> = []
+    this[PendingInputSymbol] = () => pushedBack.length > 0
+    this.read = Effect.suspend(() => {
+      const head = pushedBack.shift()
+      return head !== undefined ? Effect.succeed(Option.some(head)) : implementation.read
+    })
+    this.write = implementation.write
+    this.shutdownWrite = implementation.shutdownWrite
+    this.unread = (bytes) =>
+      Effect.sync(() => {
+        if (bytes.length > 0) pushedBack.unshift(bytes)
+      })
+    this.description = implementation.description
+    const fast = implementation.immediate
+    this.#immediate = fast === undefined ? undefined : {
+      read: () => pushedBack.length > 0 ? pushedBack.shift()! : fast.read(),
+      write: fast.write,
+      writeAll: fast.writeAll,
+      whenReadable: fast.whenReadable,
+      whenWritable: fast.whenWritable
+    }
+  }
+
+  static immediateOf(transport: Transport): Immediate | undefined {
+    return #immediate in transport ? (transport as MadeTransport).#immediate : undefined
+  }
+}
 
 /**
  * The synchronous fast path of a transport built by `make` with one, if any.
@@ -225,7 +270,7 @@ const immediates = new WeakMap<Transport, Immediate>()
  * @since 0.1.0
  * @category accessors
  */
-export const immediate = (transport: Transport): Immediate | undefined => immediates.get(transport)
+export const immediate = (transport: Transport): Immediate | undefined => MadeTransport.immediateOf(transport)
 
 /**
  * Builds a `Transport` from its parts, adding the push-back buffer behind `unread`.
@@ -234,35 +279,7 @@ export const immediate = (transport: Transport): Immediate | undefined => immedi
  * @since 0.1.0
  * @category constructors
  */
-export const make = (implementation: Implementation): Transport => {
-  const pushedBack: Array<Uint8Array> = []
-  const transport: Transport & { readonly [PendingInputSymbol]: () => boolean } = {
-    [TypeId]: TypeId,
-    [PendingInputSymbol]: () => pushedBack.length > 0,
-    read: Effect.suspend(() => {
-      const head = pushedBack.shift()
-      return head !== undefined ? Effect.succeed(Option.some(head)) : implementation.read
-    }),
-    write: implementation.write,
-    shutdownWrite: implementation.shutdownWrite,
-    unread: (bytes) =>
-      Effect.sync(() => {
-        if (bytes.length > 0) pushedBack.unshift(bytes)
-      }),
-    description: implementation.description
-  }
-  const fast = implementation.immediate
-  if (fast !== undefined) {
-    immediates.set(transport, {
-      read: () => pushedBack.length > 0 ? pushedBack.shift()! : fast.read(),
-      write: fast.write,
-      writeAll: fast.writeAll,
-      whenReadable: fast.whenReadable,
-      whenWritable: fast.whenWritable
-    })
-  }
-  return transport
-}
+export const make = (implementation: Implementation): Transport => new MadeTransport(implementation)
 
 /**
  * The transport's input as a stream; it ends at the peer's end of input.

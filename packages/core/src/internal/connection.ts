@@ -427,11 +427,12 @@ export const make = (params: ConnectionParams): TlsConnection => {
   // Effect steps (this `suspend` and the `Exit`), the metric counted in place
   const opened = () => open
   const countRead = telemetry.countRead(side)
-  const engineRead = Effect.map(engine.read, countRead)
-  const readAfterHandshake = Effect.zipRight(handshake, engineRead)
+  // (made on first use: an engine with `readNow` needs it only for a read before the handshake)
+  let engineReadMemo: Effect.Effect<Option.Option<Uint8Array>, TlsError.TlsError> | undefined = undefined
+  const engineRead = () => engineReadMemo ??= Effect.map(engine.read, countRead)
   const read = Effect.suspend(() => {
-    if (!opened()) return readAfterHandshake
-    if (engine.readNow === undefined) return engineRead
+    if (!opened()) return Effect.zipRight(handshake, engineRead())
+    if (engine.readNow === undefined) return engineRead()
     const now = engine.readNow()
     if (!Exit.isExit(now)) return Effect.map(now, countRead)
     const exit = now as Exit.Exit<Option.Option<Uint8Array>, TlsError.TlsError>
@@ -523,14 +524,14 @@ export const make = (params: ConnectionParams): TlsConnection => {
     read,
     write,
     writeAll,
-    Effect.zipRight(handshake, engine.closeWrite),
+    // (after a good handshake straight to the engine, as `read` and `write` go)
+    Effect.suspend(() => opened() ? engine.closeWrite : Effect.zipRight(handshake, engine.closeWrite)),
     Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
     ),
     (length, label, context) => Effect.zipRight(handshake, engine.exportKeyingMaterial(length, label, context)),
     channelBinding,
     params.transport,
-    Effect.map(engine.sessions, (sessions) => Option.fromNullable(sessions[0])),
     engine
   )
 }
@@ -553,7 +554,6 @@ export const SessionSymbol: unique symbol = Symbol.for("@effect-tls/core/TlsConn
  */
 class Connection implements TlsConnection {
   readonly [TypeId]: TypeId = TypeId
-  readonly [SessionSymbol]: Effect.Effect<Option.Option<Uint8Array>>
   private streamMemo: TlsConnection["stream"] | undefined = undefined
   private sinkMemo: TlsConnection["sink"] | undefined = undefined
   constructor(
@@ -568,10 +568,12 @@ class Connection implements TlsConnection {
     readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
     readonly channelBinding: TlsConnection["channelBinding"],
     readonly transport: Transport,
-    session: Effect.Effect<Option.Option<Uint8Array>>,
     private readonly engine: EngineConnection
-  ) {
-    this[SessionSymbol] = session
+  ) {}
+
+  /** The engine's first resumable session (made when asked: a server's connection never is). */
+  get [SessionSymbol](): Effect.Effect<Option.Option<Uint8Array>> {
+    return Effect.map(this.engine.sessions, (sessions) => Option.fromNullable(sessions[0]))
   }
 
   // the stream and the sink are made on first use (most connections use one or neither)

@@ -279,12 +279,16 @@ export const policy = <E, R>(
  *
  * @internal
  */
-export const countRead = (side: Side) => {
-  return (chunk: Option.Option<Uint8Array>): Option.Option<Uint8Array> => {
-    if (chunk._tag === "Some") countBytesRead(side, chunk.value.length)
-    return chunk
-  }
+export const countRead = (side: Side): (chunk: Option.Option<Uint8Array>) => Option.Option<Uint8Array> =>
+  side === "client" ? countClientRead : countServerRead
+
+// (one counter per side, not one per connection)
+const readCounter = (side: Side) => (chunk: Option.Option<Uint8Array>): Option.Option<Uint8Array> => {
+  if (chunk._tag === "Some") countBytesRead(side, chunk.value.length)
+  return chunk
 }
+const countClientRead = readCounter("client")
+const countServerRead = readCounter("server")
 
 /**
  * Counts plaintext read (a chunk taken without an Effect of its own).

@@ -223,12 +223,14 @@ export const abort = (connection: NodeTlsConnection): Effect.Effect<void> =>
   Effect.suspend(() => connection.tornDown ? Effect.void : boundedClose(connection, teardown(connection)))
 
 /**
- * `closeWrite`'s wait once `end()` was called: our close_notify left.
+ * `closeWrite`'s wait once `end()` was called: our close_notify left. The check only reads the
+ * state (Bun's guard released once our close_notify is out is a fact of the state too, right
+ * whoever sees it first), so the wait is `awaitPure`'s: no finalizer set up per closeWrite.
  *
  * @internal
  */
 export const ended = (connection: NodeTlsConnection, socket: tls.TLSSocket): Effect.Effect<void, TlsError.TlsError> =>
-  connection.changed.await(() => {
+  connection.changed.awaitPure(() => {
     if (socket.writableFinished && ciphertextFlushed(connection)) {
       // (Bun) our close_notify is out: node:tls may now see the peer's
       connection.guard?.release()

@@ -418,6 +418,11 @@ export class NodeTlsConnection implements EngineConnection {
       const socket = this.start()
       // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
       if (this.bridge?.endedByConsumer === true) return Effect.void
+      // (Node: end() now and the wait for our close_notify, in this step: no Effect of its own)
+      if (!runtime.endOvertakesWrites && !(runtime.ticketsIgnoredAfterClose && this.side === "client")) {
+        if (!socket.writableEnded) socket.end()
+        return closing.ended(this, socket)
+      }
       const end = Effect.suspend(() => {
         if (!socket.writableEnded) socket.end()
         return closing.ended(this, socket)
