@@ -200,6 +200,16 @@ export interface Immediate {
   readonly whenReadable: (wake: () => void) => () => void
   /** Calls `wake` once, when `write` may accept more (or fail); returns a function that cancels it. */
   readonly whenWritable: (wake: () => void) => () => void
+  /**
+   * Optional: the half-close of `shutdownWrite`, begun now, its outcome given to `done` once
+   * known (at once, or later): `undefined` when the write side is closed, else the failure
+   * `shutdownWrite` would fail with. Returns a function that stops waiting for it; or returns
+   * `undefined` having done nothing, and then `done` is never called: use `shutdownWrite`.
+   * It spares running an Effect (a fiber, for a caller driven by callbacks) per connection.
+   */
+  readonly shutdownWrite?:
+    | ((done: (failure: TransportError | undefined) => void) => (() => void) | undefined)
+    | undefined
 }
 
 /**
@@ -255,7 +265,8 @@ class MadeTransport implements Transport {
       write: fast.write,
       writeAll: fast.writeAll,
       whenReadable: fast.whenReadable,
-      whenWritable: fast.whenWritable
+      whenWritable: fast.whenWritable,
+      shutdownWrite: fast.shutdownWrite
     }
   }
 

@@ -1,4 +1,5 @@
 import * as Transport from "@effect-tls/core/Transport"
+import type { TransportError } from "@effect-tls/core/Transport"
 import * as NodeTransport from "@effect-tls/node/NodeTransport"
 import * as TransportSuite from "@effect-tls/testkit/TransportSuite"
 import { assert, describe, it } from "@effect/vitest"
@@ -190,6 +191,32 @@ describe("NodeTransport", () => {
       assert.strictEqual(error!.reason, "Read")
       assert.strictEqual(error!.description?.kind, "tcp")
       assert.match(error!.message, /ECONNRESET/)
+    }))
+
+  it.scopedLive("the fast path's half-close: the written bytes, then the peer's end of input; once closed, the Effect's", () =>
+    Effect.gen(function*() {
+      const [client, server] = yield* NodeTransport.pairForTest
+      const fast = Transport.immediate(client)!
+      assert.strictEqual(fast.write(text("last words")), "last words".length)
+      const outcome = yield* Effect.async<TransportError | undefined>((resume) => {
+        const cancel = fast.shutdownWrite!((failure) => resume(Effect.succeed(failure)))
+        assert.isDefined(cancel, "a TCP transport half-closes on its fast path")
+      })
+      assert.isUndefined(outcome)
+      const received = yield* Stream.runCollect(Transport.stream(server))
+      assert.strictEqual(decode(Uint8Array.from([...received].flatMap((chunk) => [...chunk]))), "last words")
+      // a second half-close is done at once, as `shutdownWrite` is
+      let again: TransportError | undefined | "not called" = "not called"
+      fast.shutdownWrite!((failure) => (again = failure))
+      assert.isUndefined(again)
+      // a closed transport's fast path does nothing: `shutdownWrite` says why
+      const scope = yield* Scope.make()
+      const [closing] = yield* Scope.extend(NodeTransport.pairForTest, scope)
+      yield* Scope.close(scope, Exit.void)
+      let called = false
+      assert.isUndefined(Transport.immediate(closing)!.shutdownWrite!(() => (called = true)))
+      assert.isFalse(called)
+      assert.strictEqual(failureOf(yield* Effect.exit(closing.shutdownWrite))?.reason, "Closed")
     }))
 
   it.scopedLive("reads are pull-based: a peer that stops reading holds at most its high-water mark", () =>

@@ -10,11 +10,12 @@
  *   engine tells a peer's close_notify (node:tls ends before that) from a bare FIN.
  *
  * No fiber lives here: node's callbacks call the transport directly. Its synchronous fast
- * path (`Transport.immediate`) is taken first; only an operation that must wait (no bytes
- * yet, a transport that pushes back, a foreign transport) runs the transport's Effect, one
- * fiber per operation, which ends with it. An idle connection therefore holds no fiber, and
- * a busy one enters Effect only when it waits. Destroying the duplex interrupts a transport
- * operation still in flight.
+ * path (`Transport.immediate`) is taken first, and waits there are callbacks (`whenReadable`,
+ * `whenWritable`, the half-close's `shutdownWrite`); only an operation the fast path does
+ * not take (a write at the transport's high-water mark, a failure to report, a foreign
+ * transport) runs the transport's Effect, one fiber per operation, which ends with it. An idle
+ * connection therefore holds no fiber, and a busy one enters Effect only when it waits on the
+ * transport's Effect. Destroying the duplex interrupts a transport operation still in flight.
  *
  * @internal
  */
@@ -182,6 +183,12 @@ export class TransportDuplex extends Duplex {
       if (Option.isSome(failure)) this.transportError = failure.value
       this.destroy(Option.isSome(failure) ? failure.value : new Error(Cause.pretty(exit.cause)))
     }
+  }
+
+  /** `fail` for a failure the fast path reported (no Exit). */
+  private broke(failure: TransportError): void {
+    this.transportError = failure
+    this.destroy(failure)
   }
 
   /**
@@ -418,6 +425,22 @@ export class TransportDuplex extends Duplex {
 
   override _final(callback: Callback): void {
     if (!this.consumerWriteEnded()) this.endedByConsumer = true
+    // the fast path's half-close where there is one: a fiber per connection less
+    const shutdown = this.immediate?.shutdownWrite
+    if (shutdown !== undefined) {
+      let settled = false
+      const cancel = shutdown((failure) => {
+        settled = true
+        this.cancelShutdown = undefined
+        if (failure === undefined) return callback()
+        this.broke(failure)
+        callback(failure)
+      })
+      if (cancel !== undefined) {
+        if (!settled) this.cancelShutdown = cancel
+        return
+      }
+    }
     this.cancelShutdown = this.run(this.transport.shutdownWrite, (exit) => {
       this.cancelShutdown = undefined
       if (Exit.isSuccess(exit)) return callback()

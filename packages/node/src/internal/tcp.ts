@@ -267,15 +267,19 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     }).pipe(Effect.ensuring(Effect.sync(() => socket.off("drain", onDrain))))
   })
 
-  const shutdownCheck = (): Effect.Effect<void, TransportError> | undefined => {
-    if (closed || taken) return Effect.fail(closedError())
-    if (socket.writableFinished) return Effect.void
+  /** Where a half-close stands: done (null), failed (the failure), or still waiting (undefined). */
+  const shutdownOutcome = (): TransportError | null | undefined => {
+    if (closed || taken) return closedError()
+    if (socket.writableFinished) return null
     if (error !== undefined || socket.destroyed) {
-      return Effect.fail(
-        new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") })
-      )
+      return new TransportError({ reason: "Shutdown", description, cause: error ?? new Error("socket closed") })
     }
     return undefined
+  }
+
+  const shutdownCheck = (): Effect.Effect<void, TransportError> | undefined => {
+    const outcome = shutdownOutcome()
+    return outcome === undefined ? undefined : outcome === null ? Effect.void : Effect.fail(outcome)
   }
 
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
@@ -333,6 +337,34 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         done = true
         socket.off("drain", once)
         cancel()
+      }
+    },
+    // `shutdownWrite` in callbacks: the same end() and the same wait for 'finish' (or a failure)
+    shutdownWrite: (done) => {
+      // (tests: the FIN under the engine that took the socket is `shutdownWrite`'s)
+      if (taken && !closed && truncatable.has(transport)) return undefined
+      const now = shutdownOutcome()
+      if (now !== undefined) {
+        done(now ?? undefined)
+        return noCancel
+      }
+      const onFinish = () => writers.notify()
+      socket.once("finish", onFinish)
+      socket.end()
+      let cancel = noCancel
+      const check = () => {
+        const outcome = shutdownOutcome()
+        if (outcome === undefined) {
+          cancel = writers.onNext(check)
+          return
+        }
+        socket.off("finish", onFinish)
+        done(outcome ?? undefined)
+      }
+      check()
+      return () => {
+        cancel()
+        socket.off("finish", onFinish)
       }
     }
   }
@@ -415,7 +447,9 @@ const acceptedTransport = (socket: Net.Socket, description: Transport.Descriptio
       write: (bytes, handedOver) => accepted.fast()?.write(bytes, handedOver) ?? 0,
       writeAll: (chunks) => accepted.fast()?.writeAll?.(chunks) ?? false,
       whenReadable: (wake) => accepted.fast()?.whenReadable(wake) ?? noCancel,
-      whenWritable: (wake) => accepted.fast()?.whenWritable(wake) ?? noCancel
+      whenWritable: (wake) => accepted.fast()?.whenWritable(wake) ?? noCancel,
+      // (undefined when taken or closed: `shutdownWrite`'s Effect then says why)
+      shutdownWrite: (done) => accepted.fast()?.shutdownWrite?.(done)
     }
   })
   takers.set(transport, accepted)
