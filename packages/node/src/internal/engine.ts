@@ -418,23 +418,20 @@ export class NodeTlsConnection implements EngineConnection {
       const socket = this.start()
       // (Bun already sent our close_notify when the peer's arrived: nothing is lost by ending)
       if (this.bridge?.endedByConsumer === true) return Effect.void
-      // (Node: end() now and the wait for our close_notify, in this step: no Effect of its own)
-      if (!runtime.endOvertakesWrites && !(runtime.ticketsIgnoredAfterClose && this.side === "client")) {
+      const endNow = () => {
         if (!socket.writableEnded) socket.end()
         return closing.ended(this, socket)
       }
-      const end = Effect.suspend(() => {
-        if (!socket.writableEnded) socket.end()
-        return closing.ended(this, socket)
-      })
+      // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
+      const ticketFirst = runtime.ticketsIgnoredAfterClose && this.side === "client"
+      // (Node: end() now and the wait for our close_notify, in this step: no Effect of its own)
+      if (!runtime.endOvertakesWrites && !ticketFirst) return endNow()
+      const end = Effect.suspend(endNow)
       // (Deno: before end(), and after it, since its close_notify may wait inside node:tls)
       const steps = runtime.endOvertakesWrites
         ? Effect.zipRight(this.writesSettled(socket), Effect.zipRight(end, this.writesSettled(socket)))
         : end
-      // (Bun: a TLS 1.3 ticket that comes after our close_notify is dropped)
-      return runtime.ticketsIgnoredAfterClose && this.side === "client"
-        ? Effect.zipRight(this.firstTicket, steps)
-        : steps
+      return ticketFirst ? Effect.zipRight(this.firstTicket, steps) : steps
     })
   }
 

@@ -277,20 +277,43 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     return undefined
   }
 
-  const shutdownCheck = (): Effect.Effect<void, TransportError> | undefined => {
-    const outcome = shutdownOutcome()
-    return outcome === undefined ? undefined : outcome === null ? Effect.void : Effect.fail(outcome)
+  /**
+   * The half-close, in callbacks (the fast path's `shutdownWrite`, and the Effect's below): end()
+   * and the wait for 'finish' (or a failure); `done` gets the outcome, at once when it is known.
+   */
+  const endWrite = (done: (failure: TransportError | undefined) => void): () => void => {
+    const now = shutdownOutcome()
+    if (now !== undefined) {
+      done(now ?? undefined)
+      return noCancel
+    }
+    const onFinish = () => writers.notify()
+    socket.once("finish", onFinish)
+    socket.end()
+    let cancel = noCancel
+    const check = () => {
+      const outcome = shutdownOutcome()
+      if (outcome === undefined) {
+        cancel = writers.onNext(check)
+        return
+      }
+      socket.off("finish", onFinish)
+      done(outcome ?? undefined)
+    }
+    check()
+    return () => {
+      cancel()
+      socket.off("finish", onFinish)
+    }
   }
 
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     // (tests: a FIN without close_notify under the engine that took the socket)
     if (taken && !closed && truncatable.has(transport)) return endUnderEngine(socket)
-    const now = shutdownCheck()
-    if (now !== undefined) return now
-    const onFinish = () => writers.notify()
-    socket.once("finish", onFinish)
-    socket.end()
-    return writers.await(shutdownCheck).pipe(Effect.ensuring(Effect.sync(() => socket.off("finish", onFinish))))
+    return Effect.async<void, TransportError>((resume) => {
+      const cancel = endWrite((failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
+      return Effect.sync(cancel)
+    })
   })
 
   /** The synchronous fast path (`Transport.Immediate`): the same checks as `read` and `write`, without waiting. */
@@ -339,34 +362,9 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
         cancel()
       }
     },
-    // `shutdownWrite` in callbacks: the same end() and the same wait for 'finish' (or a failure)
-    shutdownWrite: (done) => {
+    shutdownWrite: (done) =>
       // (tests: the FIN under the engine that took the socket is `shutdownWrite`'s)
-      if (taken && !closed && truncatable.has(transport)) return undefined
-      const now = shutdownOutcome()
-      if (now !== undefined) {
-        done(now ?? undefined)
-        return noCancel
-      }
-      const onFinish = () => writers.notify()
-      socket.once("finish", onFinish)
-      socket.end()
-      let cancel = noCancel
-      const check = () => {
-        const outcome = shutdownOutcome()
-        if (outcome === undefined) {
-          cancel = writers.onNext(check)
-          return
-        }
-        socket.off("finish", onFinish)
-        done(outcome ?? undefined)
-      }
-      check()
-      return () => {
-        cancel()
-        socket.off("finish", onFinish)
-      }
-    }
+      taken && !closed && truncatable.has(transport) ? undefined : endWrite(done)
   }
 
   const transport = Transport.make({ read, write, shutdownWrite, description, immediate })
