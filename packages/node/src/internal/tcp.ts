@@ -72,6 +72,13 @@ const endUnderEngine = (socket: Duplex): Effect.Effect<void> =>
     }))
   )
 
+/**
+ * Whether `shutdownWrite` is a test's FIN without close_notify under the engine that took the
+ * socket (`endUnderEngine`): the transport was marked truncatable, taken and is still open.
+ */
+const finUnderEngine = (transport: Transport.Transport, taken: boolean, closed: boolean): boolean =>
+  taken && !closed && truncatable.has(transport)
+
 const formatAddress = (address: string | undefined, port: number | undefined): string | undefined =>
   address === undefined ? undefined : address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`
 
@@ -309,7 +316,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
 
   const shutdownWrite: Effect.Effect<void, TransportError> = Effect.suspend(() => {
     // (tests: a FIN without close_notify under the engine that took the socket)
-    if (taken && !closed && truncatable.has(transport)) return endUnderEngine(socket)
+    if (finUnderEngine(transport, taken, closed)) return endUnderEngine(socket)
     return Effect.async<void, TransportError>((resume) => {
       const cancel = endWrite((failure) => resume(failure === undefined ? Effect.void : Effect.fail(failure)))
       return Effect.sync(cancel)
@@ -364,7 +371,7 @@ export const adapt = (socket: Duplex, description: Transport.Description): {
     },
     shutdownWrite: (done) =>
       // (tests: the FIN under the engine that took the socket is `shutdownWrite`'s)
-      taken && !closed && truncatable.has(transport) ? undefined : endWrite(done)
+      finUnderEngine(transport, taken, closed) ? undefined : endWrite(done)
   }
 
   const transport = Transport.make({ read, write, shutdownWrite, description, immediate })
@@ -436,7 +443,7 @@ const acceptedTransport = (socket: Net.Socket, description: Transport.Descriptio
     write: (bytes) => Effect.suspend(() => accepted.full()?.write(bytes) ?? accepted.consumed()),
     shutdownWrite: Effect.suspend(() => {
       // (tests: a FIN without close_notify under the engine that took the socket)
-      if (accepted.taken && !accepted.closed && truncatable.has(transport)) return endUnderEngine(socket)
+      if (finUnderEngine(transport, accepted.taken, accepted.closed)) return endUnderEngine(socket)
       return accepted.full()?.shutdownWrite ?? accepted.consumed()
     }),
     description,
