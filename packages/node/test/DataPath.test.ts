@@ -146,6 +146,56 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             assert.deepStrictEqual(received, expected)
             assert.isTrue(Option.isNone(yield* server.read))
           }))
+
+        // (on the native path a reader's wake waits for 64 KiB or the check phase: a small record
+        // must still reach its waiting reader, exchange after exchange)
+        it.scoped("small records each reach a waiting reader, one exchange after another", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            for (let i = 0; i < 200; i++) {
+              const ask = pattern(1 + (i % 100), i)
+              yield* client.write(ask)
+              assert.deepStrictEqual(yield* readExactly(server, ask.length), ask)
+              const answer = pattern(1 + ((i * 13) % 300), i + 1)
+              yield* server.write(answer)
+              assert.deepStrictEqual(yield* readExactly(client, answer.length), answer)
+            }
+          }))
+
+        it.scoped("a burst of records of every size arrives whole and in order, then the end", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            // sizes around the record (16 KiB) and the wake's bound (64 KiB), and small ones between
+            const sizes = [
+              1,
+              100,
+              16 * KiB - 1,
+              16 * KiB,
+              16 * KiB + 1,
+              64 * KiB - 1,
+              64 * KiB,
+              64 * KiB + 1,
+              7,
+              200 * KiB
+            ]
+            const writes = Array.from({ length: 40 }, (_, i) => pattern(sizes[i % sizes.length], i))
+            const sending = yield* Effect.fork(
+              Effect.zipRight(
+                Effect.forEach(writes, (bytes) => server.write(bytes), { discard: true }),
+                server.closeWrite
+              )
+            )
+            const total = writes.reduce((n, bytes) => n + bytes.length, 0)
+            const expected = new Uint8Array(total)
+            let at = 0
+            for (const bytes of writes) {
+              expected.set(bytes, at)
+              at += bytes.length
+            }
+            assert.deepStrictEqual(yield* readExactly(client, total), expected)
+            assert.isTrue(Option.isNone(yield* client.read))
+            yield* Fiber.join(sending)
+          }))
       })
     }
   }

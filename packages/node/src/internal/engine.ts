@@ -137,6 +137,8 @@ export class NodeTlsConnection implements EngineConnection {
   recordedServerName: string | undefined = undefined
   /** The native path: how the peer's input ended (`nodeInternals.watchNativeEnd`). */
   nativeEnd: internals.NativeEndWatch | undefined = undefined
+  /** Native path: the readers' wake is put off to the check phase (`socketEvents.ts`, `onNativeReadable`). */
+  wakeDeferred = false
   /** Client: what it learns of the server's CertificateRequest. */
   readonly requests: CertificateRequests | undefined
   /** Bun: keeps the peer's close_notify from node:tls until our side closed. */

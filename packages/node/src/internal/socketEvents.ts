@@ -69,14 +69,7 @@ export const start = (connection: NodeTlsConnection): tls.TLSSocket => {
   socket.on(connection.side === "client" ? "secureConnect" : "secure", onSecure)
   socket.on("error", onError)
   const changed = connection.changed.notify
-  // Every `readable` wakes the reader, on the native path too, where node:tls hands JS each
-  // decrypted record in a call of its own and runs the ticks and microtasks after it: the reader
-  // takes each record as it comes, as a `data` listener would. (A wake deferred to the end of the
-  // turn, one wake for a TCP read's records, kept up to 200 KiB of decrypted records waiting through
-  // the turn: V8's scavenges, which external memory pressure brings on during a bulk read, found
-  // them alive and promoted them, and the old generation's growth then set off a major GC every
-  // ~30 ms, a quarter of a bulk receiver's CPU.)
-  socket.on("readable", changed)
+  socket.on("readable", connection.native !== undefined ? onNativeReadable : changed)
   socket.on("drain", changed)
   socket.on("finish", changed)
   socket.on("end", onEnd)
@@ -189,6 +182,38 @@ function onSecure(this: tls.TLSSocket): void {
 
 function onError(this: tls.TLSSocket, error: unknown): void {
   recordError(owner(this), error)
+}
+
+/**
+ * Native path, after the handshake: the plaintext at which a `readable` wakes the readers at
+ * once. Four records (16 KiB each at most): a 64 KiB TCP read's worth.
+ */
+const NATIVE_WAKE_AT = 64 * 1024
+
+/**
+ * `readable` on the native path. node:tls hands JS each decrypted record in a call of its own
+ * and runs the ticks and microtasks after it, so a reader woken at every `readable` is resumed
+ * once per 16 KiB record: an `Effect.async`, a scheduler task and the fiber's steps, some 4 KiB
+ * of short-lived objects a record, and the scavenges they bring were a tenth of a bulk
+ * receiver's CPU. After the handshake the wake therefore waits until `NATIVE_WAKE_AT` (four
+ * records, a 64 KiB TCP read) is buffered, or until the check phase of the same loop iteration
+ * (an immediate) for what is left: the reader then takes the records in one resume, one read
+ * each. The bound matters: a wake put off to the end of the turn with no bound (stop 20) kept
+ * up to 200 KiB of records waiting, which V8's scavenges found alive and promoted, and the old
+ * generation's growth set off a major GC every ~30 ms. Before the handshake every `readable`
+ * wakes at once (the handshake's and the ticket wait's checks look at what node:tls read).
+ */
+function onNativeReadable(this: tls.TLSSocket): void {
+  const connection = owner(this)
+  if (!connection.state.secure || this.readableLength >= NATIVE_WAKE_AT) return connection.changed.notify()
+  if (connection.wakeDeferred) return
+  connection.wakeDeferred = true
+  setImmediate(deferredWake, connection)
+}
+
+function deferredWake(connection: NodeTlsConnection): void {
+  connection.wakeDeferred = false
+  connection.changed.notify()
 }
 
 function onEnd(this: tls.TLSSocket): void {
