@@ -1,7 +1,7 @@
 /**
  * One end of the benchmarks, in its own process (started by `children.ts` with
  * `--expose-gc`): it serves or connects as the parent asks, over the IPC channel, and
- * measures itself (CPU with `process.cpuUsage`, a settled heap, RSS).
+ * measures itself (CPU with `process.cpuUsage`, its collections, a settled heap, RSS).
  */
 import * as NodeTlsBackend from "@effect-tls/node/NodeTlsBackend"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -12,17 +12,24 @@ import { memoryBulk } from "./memoryBulk.js"
 import type { Metrics, Reply, Request, Requests } from "./protocol.js"
 import * as rawClient from "./rawClient.js"
 import { type Counters, type RunningServer, startRawServer } from "./rawServer.js"
-import { cpuMicros, MiB, settledHeap } from "./util.js"
+import { cpuMicros, gcSince, gcSoFar, MiB, settledHeap } from "./util.js"
 
 const runtime = ManagedRuntime.make(NodeTlsBackend.layer)
 let material: Material | undefined
 let server: RunningServer | undefined
 const counters: Counters = { handshakes: 0 }
-let mark = { cpu: 0, heap: 0, rss: 0 }
+let mark = { cpu: 0, heap: 0, rss: 0, gc: gcSoFar() }
 
 const loaded = (): Material => {
   if (material === undefined) throw new Error("not initialised")
   return material
+}
+
+/** A client's measurement, with this process's collections while it ran (`gcMajor`, `gcMs`). */
+const measured = async (run: () => Promise<Metrics>): Promise<Metrics> => {
+  const since = gcSoFar()
+  const metrics = await run()
+  return { ...metrics, ...gcSince(since) }
 }
 
 const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise<Metrics> } = {
@@ -39,17 +46,25 @@ const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise
   },
   mark: async (args) => {
     counters.handshakes = 0
-    mark = { heap: args.heap ? await settledHeap() : 0, rss: process.memoryUsage().rss, cpu: cpuMicros() }
+    mark = {
+      heap: args.heap ? await settledHeap() : 0,
+      rss: process.memoryUsage().rss,
+      cpu: cpuMicros(),
+      gc: gcSoFar()
+    }
     return {}
   },
   stats: async (args) => {
     const cpu = cpuMicros() - mark.cpu
     const handshakes = counters.handshakes
+    // (before `settledHeap`'s own collections)
+    const gc = gcSince(mark.gc)
     return {
       cpuMs: handshakes > 0 ? cpu / 1000 / handshakes : 0,
       handshakes,
       heapKiB: args.heap && handshakes > 0 ? (await settledHeap() - mark.heap) / 1024 / handshakes : 0,
-      rssGrowthMiB: (process.memoryUsage().rss - mark.rss) / MiB
+      rssGrowthMiB: (process.memoryUsage().rss - mark.rss) / MiB,
+      ...gc
     }
   },
   stop: async () => {
@@ -66,9 +81,12 @@ const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise
     return { stopHung: hung }
   },
   handshakes: (args) =>
-    args.impl === "raw" ? rawClient.handshakes(loaded(), args) : effectClient.handshakes(runtime, loaded(), args),
+    measured(() =>
+      args.impl === "raw" ? rawClient.handshakes(loaded(), args) : effectClient.handshakes(runtime, loaded(), args)
+    ),
   ttfb: (args) => args.impl === "raw" ? rawClient.ttfb(loaded(), args) : effectClient.ttfb(runtime, loaded(), args),
-  bulk: (args) => args.impl === "raw" ? rawClient.bulk(loaded(), args) : effectClient.bulk(runtime, loaded(), args),
+  bulk: (args) =>
+    measured(() => args.impl === "raw" ? rawClient.bulk(loaded(), args) : effectClient.bulk(runtime, loaded(), args)),
   hold: (args) => args.impl === "raw" ? rawClient.hold(loaded(), args) : effectClient.hold(runtime, loaded(), args),
   release: async () => {
     await rawClient.release()
@@ -77,7 +95,7 @@ const handlers: { readonly [K in keyof Requests]: (args: Requests[K]) => Promise
   },
   churn: (args) => rawClient.churn(loaded(), args),
   push: (args) => effectClient.push(runtime, loaded(), args),
-  memoryBulk: (args) => memoryBulk(runtime, loaded(), args)
+  memoryBulk: (args) => measured(() => memoryBulk(runtime, loaded(), args))
 }
 
 const reply = (message: Reply) => process.send?.(message)

@@ -25,13 +25,21 @@ const tcpMeasure = (env: Env, end: End, chunk: number) => async (_warmup: boolea
   return { ...metrics, "server.cpuMsPerMB": (metrics["server.cpuMs"] ?? NaN) / (total / 1e6) }
 }
 
-/** The medians of each side's CPU per MB (informative: throughput is the figure). */
+/**
+ * The medians of each side's CPU per MB and major collections per measurement (informative:
+ * throughput is the figure; the collections tell which of V8's modes a process ran in, see
+ * `util.gcSoFar`).
+ */
 const cpuNote = (raw: string, effect: string, tcp: boolean) => (medians: Medians) => {
   const ms = (variant: string, metric: string) => medians.of(variant, metric).toFixed(2)
+  const gcs = (variant: string, metric: string) => medians.of(variant, metric).toFixed(0)
   return tcp
     ? `CPU per MB, client / server: ${raw} ${ms(raw, "cpuMsPerMB")} / ${ms(raw, "server.cpuMsPerMB")} ms, ` +
-      `${effect} ${ms(effect, "cpuMsPerMB")} / ${ms(effect, "server.cpuMsPerMB")} ms`
-    : `CPU per MB, both ends: ${raw} ${ms(raw, "cpuMsPerMB")} ms, ${effect} ${ms(effect, "cpuMsPerMB")} ms`
+      `${effect} ${ms(effect, "cpuMsPerMB")} / ${ms(effect, "server.cpuMsPerMB")} ms; major GCs, client / server: ` +
+      `${raw} ${gcs(raw, "gcMajor")} / ${gcs(raw, "server.gcMajor")}, ` +
+      `${effect} ${gcs(effect, "gcMajor")} / ${gcs(effect, "server.gcMajor")}`
+    : `CPU per MB, both ends: ${raw} ${ms(raw, "cpuMsPerMB")} ms, ${effect} ${ms(effect, "cpuMsPerMB")} ms; ` +
+      `major GCs: ${raw} ${gcs(raw, "gcMajor")}, ${effect} ${gcs(effect, "gcMajor")}`
 }
 
 const ratio = (
