@@ -1,7 +1,7 @@
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsServer from "@effect-tls/core/TlsServer"
-import type * as Transport from "@effect-tls/core/Transport"
+import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
@@ -198,5 +198,68 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           }))
       })
     }
+
+    describe("the memory pair (bridge)", () => {
+      /** `transport`, recording the length of each write asked of it (its fast path's and its own). */
+      const recordingWrites = (transport: Transport.Transport, lengths: Array<number>): Transport.Transport => {
+        const fast = Transport.immediate(transport)!
+        return Transport.make({
+          read: transport.read,
+          write: (bytes) => Effect.zipRight(Effect.sync(() => lengths.push(bytes.length)), transport.write(bytes)),
+          shutdownWrite: transport.shutdownWrite,
+          description: transport.description,
+          immediate: {
+            ...fast,
+            write: (bytes, handedOver) => {
+              lengths.push(bytes.length)
+              return fast.write(bytes, handedOver)
+            },
+            writeAll: undefined
+          }
+        })
+      }
+
+      // (node's JSStreamSocket completes each write of the bridge from an immediate: written one at
+      // a time, a sink's chunk of small writes would take a turn of the event loop per write)
+      it.scoped("a sink's chunk leaves in corked batches: one transport write for many small writes, none over the mark", () =>
+        Effect.gen(function*() {
+          const lengths: Array<number> = []
+          const { client, server } = yield* connected(
+            Effect.map(MemoryTransport.pair(), ([left, right]) => [recordingWrites(left, lengths), right] as const)
+          )
+          // 64 writes of 1 KiB: one batch, written through in one or two transport writes
+          lengths.length = 0
+          const small = Array.from({ length: 64 }, (_, i) => pattern(KiB, i))
+          const reading = yield* Effect.fork(readExactly(server, 64 * KiB))
+          yield* Stream.run(Stream.fromChunk(Chunk.unsafeFromArray(small)), client.sink)
+          assert.deepStrictEqual(yield* Fiber.join(reading), joined(small))
+          assert.isAtMost(lengths.length, 2, `${lengths.length} transport writes for 64 small writes`)
+          // 40 writes of 16 KiB (640 KiB): batches of at most 128 KiB of plaintext, in order
+          lengths.length = 0
+          const large = Array.from({ length: 40 }, (_, i) => pattern(16 * KiB, i + 1))
+          const readingLarge = yield* Effect.fork(readExactly(server, 40 * 16 * KiB))
+          yield* Stream.run(Stream.fromChunk(Chunk.unsafeFromArray(large)), client.sink)
+          assert.deepStrictEqual(yield* Fiber.join(readingLarge), joined(large))
+          // (a record's overhead: 22 bytes under AES-GCM with TLS 1.3, 8 records a batch)
+          assert.isAtMost(
+            Math.max(...lengths),
+            128 * KiB + 8 * 22,
+            `a transport write of ${Math.max(...lengths)} bytes`
+          )
+          assert.isAtLeast(lengths.length, 5)
+          assert.isAtMost(lengths.length, 20)
+        }))
+    })
   }
 )
+
+/** The bytes of `writes`, one after the other. */
+const joined = (writes: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const out = new Uint8Array(writes.reduce((n, bytes) => n + bytes.length, 0))
+  let at = 0
+  for (const bytes of writes) {
+    out.set(bytes, at)
+    at += bytes.length
+  }
+  return out
+}

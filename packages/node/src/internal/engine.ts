@@ -360,8 +360,18 @@ export class NodeTlsConnection implements EngineConnection {
     // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
     // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
     // node:tls still held behind one in flight.)
+    return this.handedOn((done) => socket.write(bytes, done))
+  }
+
+  /**
+   * The bridge's writes, where node:tls calls a write back once the bridge's transport took its
+   * records (`runtime.writeCallbackAfterTransport`): `write` hands them to node:tls and passes the
+   * callback of the last; done when it was called. It comes a turn of the event loop later at
+   * the soonest: node's JSStreamSocket completes each write of the bridge from an immediate.
+   */
+  private handedOn(write: (done: () => void) => void): Effect.Effect<void, TlsError.TlsError> {
     let handedOn = false
-    socket.write(bytes, () => {
+    write(() => {
       handedOn = true
       this.changed.notify()
     })
@@ -377,19 +387,57 @@ export class NodeTlsConnection implements EngineConnection {
   }
 
   /**
-   * `EngineConnection.writeAllNow`: on the native path the writes go to node:tls corked, so that
-   * it encrypts them together (one `writev`: full records, one transport write); the result waits
-   * as `writeNow`'s. On the bridge, one write after the other (each waits as `writeNow` says).
+   * `EngineConnection.writeAllNow`: the writes go to node:tls corked, so that it encrypts them
+   * together (one `writev`: full records, one transport write). On the native path the result
+   * waits as `writeNow`'s. On Node's and Deno's bridge it waits for the last write's callback
+   * (node calls them back in order, once the transport took the records): one turn of the event
+   * loop for the whole chunk, where a write at a time waits a turn each. On Bun's bridge, one write
+   * after the other (each waits as `writeNow` says).
    */
   writeAllNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TlsError.TlsError> {
-    if (this.native === undefined) return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
+    const bridged = this.native === undefined
+    if (bridged && !runtime.writeCallbackAfterTransport) {
+      return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
+    }
     const socket = this.start()
     const refused = this.writeRefused(socket)
     if (refused !== undefined) return refused
-    socket.cork()
-    for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
-    socket.uncork()
-    return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
+    if (!bridged) {
+      socket.cork()
+      for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
+      socket.uncork()
+      return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
+    }
+    return this.batchesHandedOn(socket, chunks, 0)
+  }
+
+  /**
+   * `writeAllNow` on the bridge, from `chunks[from]`: corked batches of at most
+   * `PLAINTEXT_HIGH_WATER_MARK` bytes (one chunk at least), one after the other, each done when
+   * node:tls called its last write back. (A sink's chunk may be large: node:tls would otherwise
+   * hold the ciphertext of all of it at once.)
+   */
+  private batchesHandedOn(
+    socket: tls.TLSSocket,
+    chunks: ReadonlyArray<Uint8Array>,
+    from: number
+  ): Effect.Effect<void, TlsError.TlsError> {
+    let to = from
+    let bytes = 0
+    let last = -1
+    while (to < chunks.length && (last < 0 || bytes + chunks[to]!.length <= PLAINTEXT_HIGH_WATER_MARK)) {
+      bytes += chunks[to]!.length
+      if (chunks[to]!.length > 0) last = to
+      to++
+    }
+    const written = last < 0 ? Effect.void : this.handedOn((done) => {
+      socket.cork()
+      for (let i = from; i < last; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!)
+      socket.write(chunks[last]!, done)
+      socket.uncork()
+    })
+    if (to >= chunks.length) return written
+    return Effect.flatMap(written, () => this.writeRefused(socket) ?? this.batchesHandedOn(socket, chunks, to))
   }
 
   /** Why a write may not start now (a failure, Bun's answered close_notify, our end), if it may not. */
