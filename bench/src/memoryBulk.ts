@@ -2,17 +2,20 @@
  * Bulk over an in-memory pair, both ends in one child process (there is no socket to put
  * between two processes): raw node:tls over `stream.duplexPair` (64 KiB high-water marks)
  * against effect-tls over `MemoryTransport.pair`. The client writes `total` bytes in
- * `chunk`-sized writes; the time runs until the server has read them all, and so does the CPU
+ * `chunk`-sized writes (effect-tls, with `sink`: through the connection's sink, `sink` writes a
+ * stream chunk); the time runs until the server has read them all, and so does the CPU
  * measured (`cpuMsPerMB`: both ends, as one process runs them).
  */
 import type { TlsBackend } from "@effect-tls/core/TlsBackend"
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import { duplexPair } from "node:stream"
 import * as tls from "node:tls"
 import { checkRaw, checkSuite, type Material } from "./material.js"
@@ -62,7 +65,8 @@ const effect = (
   runtime: ManagedRuntime.ManagedRuntime<TlsBackend, never>,
   material: Material,
   chunk: Uint8Array,
-  total: number
+  total: number,
+  sink: number | undefined
 ): Promise<Took> =>
   runtime.runPromise(
     Effect.gen(function*() {
@@ -84,6 +88,13 @@ const effect = (
       const cpu = cpuMicros()
       const start = now()
       let sent = 0
+      if (sink !== undefined) {
+        // (whole stream chunks of `sink` writes; the rest below)
+        const whole = Math.floor(total / (chunk.length * sink))
+        const writes = Chunk.unsafeFromArray(Array.from({ length: sink }, () => chunk))
+        yield* Stream.run(Stream.fromChunks(...Array.from({ length: whole }, () => writes)), client.sink)
+        sent = whole * sink * chunk.length
+      }
       while (sent < total) {
         const n = Math.min(chunk.length, total - sent)
         yield* client.write(n === chunk.length ? chunk : chunk.subarray(0, n))
@@ -102,7 +113,7 @@ export const memoryBulk = async (
   const chunk = payload(args.chunk)
   const { cpuMs, ms } = args.impl === "raw"
     ? await raw(material, chunk, args.total)
-    : await effect(runtime, material, chunk, args.total)
+    : await effect(runtime, material, chunk, args.total, args.sink)
   const mb = args.total / 1e6
   return { mbps: mb / (ms / 1000), cpuMsPerMB: cpuMs / mb }
 }

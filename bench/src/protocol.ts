@@ -42,7 +42,13 @@ export interface Requests {
   readonly release: Record<string, never>
   readonly churn: { readonly port: number; readonly seconds: number; readonly loops: number }
   readonly push: { readonly port: number; readonly total: number; readonly stallMs: number }
-  readonly memoryBulk: { readonly impl: Impl; readonly chunk: number; readonly total: number }
+  readonly memoryBulk: {
+    readonly impl: Impl
+    readonly chunk: number
+    readonly total: number
+    /** effect-tls: the writes go through the connection's sink, this many a stream chunk. */
+    readonly sink?: number | undefined
+  }
 }
 
 export type Op = keyof Requests

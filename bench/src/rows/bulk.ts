@@ -84,16 +84,32 @@ export const tcp16 = (env: Env): Row => ({
   figures: [ratio("bulk TCP 16 KiB, default path vs raw native", "raw", "default", 0.9)]
 })
 
-const memoryMeasure = (env: Env, impl: End["impl"], chunk: number) => (_warmup: boolean) =>
-  env.ends(impl).client.call("memoryBulk", { impl, chunk, total: env.settings.memoryBytes })
+const memoryMeasure = (env: Env, impl: End["impl"], chunk: number, sink?: number) => (_warmup: boolean) =>
+  env.ends(impl).client.call("memoryBulk", { impl, chunk, total: env.settings.memoryBytes, sink })
+
+/** The writes a stream chunk of the 16 KiB row's sink variant: 128 KiB, one corked batch of the bridge. */
+const SINK_WRITES = 8
 
 export const memory = (env: Env, chunk: number): Row => ({
   id: `bulk-memory-${chunk / KiB}`,
   variants: [
     { name: "raw", measure: memoryMeasure(env, "raw", chunk) },
-    { name: "effect-tls", measure: memoryMeasure(env, "effect", chunk) }
+    { name: "effect-tls", measure: memoryMeasure(env, "effect", chunk) },
+    // (16 KiB: the same writes through the connection's sink, the way a stream of buffers goes)
+    ...(chunk === 16 * KiB
+      ? [{ name: "effect-tls sink", measure: memoryMeasure(env, "effect", chunk, SINK_WRITES) }]
+      : [])
   ],
   figures: [
-    ratio(`bulk over the memory pair, ${chunk / KiB} KiB (raw: duplexPair)`, "raw", "effect-tls", 1.0, false)
+    ratio(`bulk over the memory pair, ${chunk / KiB} KiB (raw: duplexPair)`, "raw", "effect-tls", 1.0, false),
+    ...(chunk === 16 * KiB
+      ? [ratio(
+        `bulk over the memory pair, 16 KiB writes through a sink, ${SINK_WRITES} a stream chunk (raw: duplexPair)`,
+        "raw",
+        "effect-tls sink",
+        undefined,
+        false
+      )]
+      : [])
   ]
 })
