@@ -254,12 +254,4 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
 )
 
 /** The bytes of `writes`, one after the other. */
-const joined = (writes: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(writes.reduce((n, bytes) => n + bytes.length, 0))
-  let at = 0
-  for (const bytes of writes) {
-    out.set(bytes, at)
-    at += bytes.length
-  }
-  return out
-}
+const joined = (writes: ReadonlyArray<Uint8Array>): Uint8Array => Uint8Array.from(Buffer.concat(writes))
