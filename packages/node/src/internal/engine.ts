@@ -408,11 +408,12 @@ export class NodeTlsConnection implements EngineConnection {
       socket.uncork()
       return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
     }
-    return this.batchesHandedOn(socket, chunks, 0)
+    // (an empty write gives node:tls nothing to call back)
+    return this.batchesHandedOn(socket, chunks.filter((bytes) => bytes.length > 0), 0)
   }
 
   /**
-   * `writeAllNow` on the bridge, from `chunks[from]`: corked batches of at most
+   * `writeAllNow` on the bridge, from `chunks[from]` (none empty): corked batches of at most
    * `PLAINTEXT_HIGH_WATER_MARK` bytes (one chunk at least), one after the other, each done when
    * node:tls called its last write back. (A sink's chunk may be large: node:tls would otherwise
    * hold the ciphertext of all of it at once.)
@@ -422,18 +423,14 @@ export class NodeTlsConnection implements EngineConnection {
     chunks: ReadonlyArray<Uint8Array>,
     from: number
   ): Effect.Effect<void, TlsError.TlsError> {
-    let to = from
-    let bytes = 0
-    let last = -1
-    while (to < chunks.length && (last < 0 || bytes + chunks[to]!.length <= PLAINTEXT_HIGH_WATER_MARK)) {
-      bytes += chunks[to]!.length
-      if (chunks[to]!.length > 0) last = to
-      to++
-    }
-    const written = last < 0 ? Effect.void : this.handedOn((done) => {
+    if (from >= chunks.length) return Effect.void
+    let to = from + 1
+    let bytes = chunks[from]!.length
+    while (to < chunks.length && bytes + chunks[to]!.length <= PLAINTEXT_HIGH_WATER_MARK) bytes += chunks[to++]!.length
+    const written = this.handedOn((done) => {
       socket.cork()
-      for (let i = from; i < last; i++) if (chunks[i]!.length > 0) socket.write(chunks[i]!)
-      socket.write(chunks[last]!, done)
+      for (let i = from; i < to - 1; i++) socket.write(chunks[i]!)
+      socket.write(chunks[to - 1]!, done)
       socket.uncork()
     })
     if (to >= chunks.length) return written
