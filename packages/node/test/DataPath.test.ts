@@ -135,15 +135,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             assert.isBelow(pulled, chunks * writes.length)
             const received = yield* readExactly(server, chunks * perChunk)
             yield* Fiber.join(sending)
-            const expected = new Uint8Array(chunks * perChunk)
-            let at = 0
-            for (let i = 0; i < chunks; i++) {
-              for (const bytes of writes) {
-                expected.set(bytes, at)
-                at += bytes.length
-              }
-            }
-            assert.deepStrictEqual(received, expected)
+            assert.deepStrictEqual(received, joined(Array.from({ length: chunks }, () => writes).flat()))
             assert.isTrue(Option.isNone(yield* server.read))
           }))
 
