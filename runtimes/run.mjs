@@ -16,8 +16,12 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { ensurePeers } from "../scripts/peers.mjs"
 
 const here = path.dirname(new URL(import.meta.url).pathname)
+
+// (the interop suites below spawn openssl and gnutls: installed first, as `pnpm test` does)
+ensurePeers("runtimes/run.mjs")
 const root = path.dirname(here)
 const bin = (name) => path.join(here, "node_modules", ".bin", name)
 const vitest = path.join(root, "node_modules", "vitest", "vitest.mjs")
