@@ -122,6 +122,11 @@ export interface EngineConnection {
    * the result finishes them. Without it a sink writes element by element.
    */
   readonly writeAllNow?: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, TlsError>
+  /**
+   * Optional, for engines whose `write` is done before the transport took its bytes: done once
+   * everything written so far has been handed to the transport. Without it `flush` is done at once.
+   */
+  readonly flush?: Effect.Effect<void, TlsError>
   /** Sends close_notify and half-closes the transport; reading goes on. */
   readonly closeWrite: Effect.Effect<void, TlsError>
   /** RFC 5705 / RFC 8446 exporter. */

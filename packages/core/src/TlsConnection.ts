@@ -71,9 +71,20 @@ export interface TlsConnection {
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsError>
   /** All plaintext until the peer's close_notify. */
   readonly stream: Stream.Stream<Uint8Array, TlsError>
+  /**
+   * Done once the engine took the bytes (it waits while the engine holds as much as it buffers,
+   * so a peer that stops reading stops the writer). The bytes may still be on their way to the
+   * transport: `flush` waits for them; `closeWrite` and a clean close send them first.
+   */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsError>
   /** Writes every chunk (does not close). */
   readonly sink: Sink.Sink<void, Uint8Array, never, TlsError>
+  /**
+   * Done once everything written so far has been handed to the transport (Gio's
+   * `g_output_stream_flush`): before an operation on the transport itself, e.g. its
+   * `shutdownWrite`, that must not overtake it. Runs the handshake first, as `write` does.
+   */
+  readonly flush: Effect.Effect<void, TlsError>
   /** Sends close_notify and half-closes the transport; reading goes on. */
   readonly closeWrite: Effect.Effect<void, TlsError>
   /** The handshake's result, once it succeeded. */

@@ -265,6 +265,8 @@ const lazyEngine = (
       read: use((engine) => engine.read),
       write: (bytes) => use((engine) => engine.write(bytes)),
       closeWrite: use((engine) => engine.closeWrite),
+      // (no engine yet: nothing was written)
+      flush: Effect.suspend(() => engine?.flush ?? Effect.void),
       exportKeyingMaterial: (length, label, context) =>
         use((engine) => engine.exportKeyingMaterial(length, label, context)),
       abort: Effect.suspend(() => engine !== undefined ? engine.abort : Effect.ignore(transport.shutdownWrite)),

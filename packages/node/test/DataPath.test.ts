@@ -1,11 +1,12 @@
 import * as TlsClient from "@effect-tls/core/TlsClient"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as TlsError from "@effect-tls/core/TlsError"
 import * as TlsServer from "@effect-tls/core/TlsServer"
 import * as Transport from "@effect-tls/core/Transport"
 import * as MemoryTransport from "@effect-tls/testkit/MemoryTransport"
 import * as TestPki from "@effect-tls/testkit/TestPki"
 import { assert, describe, layer } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Option, type Scope, Stream } from "effect"
+import { Cause, Chunk, Effect, Exit, Fiber, Layer, Option, type Scope, Stream } from "effect"
 import * as NodeTlsBackend from "../src/NodeTlsBackend.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 
@@ -89,6 +90,26 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             yield* client.write(tail)
             yield* client.closeWrite
             yield* reading
+          }))
+
+        it.scoped("flush waits while the peer does not read, and is done once it read", () =>
+          Effect.gen(function*() {
+            const { client, server } = yield* connected(pair, requireCloseNotify)
+            // the server does not read: the client's writes end up waiting for room
+            const big = pattern(32 * KiB, 8)
+            let written = 0
+            yield* Effect.forever(Effect.zipRight(client.write(big), Effect.sync(() => written++))).pipe(
+              Effect.timeout("300 millis"),
+              Effect.option
+            )
+            const flushing = yield* Effect.fork(client.flush)
+            yield* Effect.sleep("50 millis")
+            assert.isTrue(Option.isNone(yield* Fiber.poll(flushing)), "flush done while the peer read nothing")
+            const reading = yield* Effect.fork(Stream.runDrain(server.stream))
+            yield* Fiber.join(flushing)
+            yield* client.closeWrite
+            yield* Fiber.join(reading)
+            assert.isAbove(written, 0)
           }))
 
         it.scoped("a stream chunk brings every record already there, in order", () =>
@@ -210,6 +231,39 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           }
         })
       }
+
+      it.scoped("a write is done once node:tls took it, flush once the transport took its records", () =>
+        Effect.gen(function*() {
+          const { control, left, right } = yield* Effect.orDie(MemoryTransport.pairWithControl({ capacity: 16 * KiB }))
+          const { client, server } = yield* connected(Effect.succeed([left, right] as const))
+          const before = (yield* control.stats("leftToRight")).written
+          yield* control.stall("leftToRight")
+          // two 8 KiB writes: the first's record fills the stalled transport, the second's waits
+          // in the bridge, and both writes are done
+          const writes = [pattern(8 * KiB, 6), pattern(8 * KiB, 7)]
+          for (const bytes of writes) yield* client.write(bytes)
+          const flushing = yield* Effect.fork(client.flush)
+          yield* Effect.sleep("50 millis")
+          assert.isTrue(Option.isNone(yield* Fiber.poll(flushing)), "flush done while the transport held a record back")
+          assert.isBelow((yield* control.stats("leftToRight")).written - before, 16 * KiB)
+          yield* control.release("leftToRight")
+          yield* Fiber.join(flushing)
+          assert.isAbove((yield* control.stats("leftToRight")).written - before, 16 * KiB)
+          assert.deepStrictEqual(yield* readExactly(server, 16 * KiB), joined(writes))
+        }))
+
+      it.scoped("flush fails with a typed error when the transport is dropped under it", () =>
+        Effect.gen(function*() {
+          const { control, left, right } = yield* Effect.orDie(MemoryTransport.pairWithControl({ capacity: 16 * KiB }))
+          const { client } = yield* connected(Effect.succeed([left, right] as const))
+          yield* control.stall("leftToRight")
+          for (const seed of [9, 10]) yield* client.write(pattern(8 * KiB, seed))
+          const flushing = yield* Effect.fork(client.flush)
+          yield* Effect.sleep("20 millis")
+          yield* control.drop
+          const exit = yield* Fiber.await(flushing).pipe(Effect.timeout("5 seconds"))
+          assert.isTrue(Exit.isFailure(exit) && TlsError.isTlsError(Option.getOrNull(Cause.failureOption(exit.cause))))
+        }))
 
       // (node's JSStreamSocket completes each write of the bridge from an immediate: written one at
       // a time, a sink's chunk of small writes would take a turn of the event loop per write)

@@ -281,6 +281,7 @@ layer(env, { timeout: 60_000, excludeTestServices: true })(
         Effect.gen(function*() {
           const { client, clientTransport, server } = yield* TestTls.makePair()
           yield* client.write(text("partial"))
+          yield* client.flush // the record reached the transport
           yield* clientTransport.shutdownWrite // FIN without close_notify
           const received: Array<string> = []
           const error = yield* Effect.flip(

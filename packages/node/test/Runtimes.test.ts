@@ -190,8 +190,10 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
             const server = yield* TlsServer.make(serverTransport, { certificate: fixture.server.certifiedKey })
             yield* Effect.all([client.handshake, server.handshake], { concurrency: 2 })
             yield* server.write(encoder.encode("partial"))
-            // the server's transport ends with no close_notify before it, right after the write
-            // returned (Deno's node:tls hands the write's record to the transport a microtask later)
+            // the server's transport ends with no close_notify before it, once the write's record
+            // reached it (`flush`: a write is done when node:tls took it; Deno's node:tls hands the
+            // record to the transport a microtask later)
+            yield* server.flush
             yield* Effect.orDie(serverTransport.shutdownWrite)
             const received: Array<string> = []
             const error = yield* Effect.flip(

@@ -526,6 +526,10 @@ export const make = (params: ConnectionParams): TlsConnection => {
     writeAll,
     // (after a good handshake straight to the engine, as `read` and `write` go)
     Effect.suspend(() => opened() ? engine.closeWrite : Effect.zipRight(handshake, engine.closeWrite)),
+    Effect.suspend(() => {
+      const flush = engine.flush ?? Effect.void
+      return opened() ? flush : Effect.zipRight(handshake, flush)
+    }),
     Effect.sync(() =>
       state._tag === "Done" && Exit.isSuccess(state.exit) ? Option.some(state.exit.value) : Option.none()
     ),
@@ -564,6 +568,7 @@ class Connection implements TlsConnection {
     /** A sink's chunk (`make`'s `writeAll`). */
     private readonly writeAll: (chunk: Chunk.Chunk<Uint8Array>) => Effect.Effect<void, TlsError.TlsError>,
     readonly closeWrite: TlsConnection["closeWrite"],
+    readonly flush: TlsConnection["flush"],
     readonly info: TlsConnection["info"],
     readonly exportKeyingMaterial: TlsConnection["exportKeyingMaterial"],
     readonly channelBinding: TlsConnection["channelBinding"],

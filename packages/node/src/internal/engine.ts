@@ -339,102 +339,94 @@ export class NodeTlsConnection implements EngineConnection {
     return Effect.suspend(() => this.writeNow(bytes))
   }
 
-  /** `EngineConnection.writeNow`: the bytes handed to node:tls now; the result waits for what is left. */
+  /**
+   * `EngineConnection.writeNow`: the bytes handed to node:tls now; done at once unless node:tls
+   * (or the bridge under it) is past its high-water mark, then when it drained below it. The
+   * bytes may still be in node:tls or the bridge: `flush` waits until the transport took them,
+   * and closing sends them before its close_notify or its end.
+   */
   writeNow(bytes: Uint8Array): Effect.Effect<void, TlsError.TlsError> {
     const socket = this.start()
     const refused = this.writeRefused(socket)
     if (refused !== undefined) return refused
     if (bytes.length === 0) return Effect.void
-    // "node:tls took the bytes (and the bridge handed their records on)": on the native path,
-    // where the transport is consumed, so no operation of the caller's can overtake them (a
-    // write then costs no turn of the event loop); and on Bun, whose node:tls calls back at
-    // once over a JS Duplex (runtime.writeCallbackAfterTransport)
-    if (this.native !== undefined || !runtime.writeCallbackAfterTransport) {
-      if (socket.write(bytes, this.changed.notify) && this.bridge?.writableNeedDrain !== true) {
-        return Effect.void
-      }
-      // (a check that only looks: no finalizer per wait)
-      return this.changed.awaitPure(this.handedToBridge)
-    }
-    // done once the transport accepted the bytes' records: node:tls calls back when its
-    // ciphertext went through the bridge, whose callback waits for the transport's write. (Only
-    // "handed to node:tls" let a caller's own transport operation, e.g. a FIN, overtake records
-    // node:tls still held behind one in flight.)
-    return this.handedOn((done) => socket.write(bytes, done))
-  }
-
-  /**
-   * The bridge's writes, where node:tls calls a write back once the bridge's transport took its
-   * records (`runtime.writeCallbackAfterTransport`): `write` hands them to node:tls and passes the
-   * callback of the last; done when it was called. It comes a turn of the event loop later at
-   * the soonest: node's JSStreamSocket completes each write of the bridge from an immediate.
-   */
-  private handedOn(write: (done: () => void) => void): Effect.Effect<void, TlsError.TlsError> {
-    let handedOn = false
-    write(() => {
-      handedOn = true
-      this.changed.notify()
-    })
-    const check = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
-      if (this.state.failure !== undefined) return this.failWith()
-      if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-      if (handedOn) return Effect.void
-      if (this.state.closed) return Effect.fail(this.closedError)
-      return undefined
-    }
-    // (a check that only looks: no finalizer per wait)
-    return handedOn ? Effect.void : this.changed.awaitPure(check)
+    // (each write's callback notifies, for `flush`)
+    socket.write(bytes, this.changed.notify)
+    return this.mustWaitForDrain(socket) ? this.changed.awaitPure(this.handedToBridge) : Effect.void
   }
 
   /**
    * `EngineConnection.writeAllNow`: the writes go to node:tls corked, so that it encrypts them
-   * together (one `writev`: full records, one transport write). On the native path the result
-   * waits as `writeNow`'s. On Node's and Deno's bridge it waits for the last write's callback
-   * (node calls them back in order, once the transport took the records): one turn of the event
-   * loop for the whole chunk, where a write at a time waits a turn each. On Bun's bridge, one write
-   * after the other (each waits as `writeNow` says).
+   * together (one `writev`: full records, one transport write), in batches of at most
+   * `PLAINTEXT_HIGH_WATER_MARK` bytes (one chunk at least); past the high-water mark the next
+   * batch waits as `writeNow` does (a sink's chunk may be large: node:tls would otherwise hold
+   * the ciphertext of all of it at once). On Bun's bridge, one write after the other.
    */
   writeAllNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TlsError.TlsError> {
-    const bridged = this.native === undefined
-    if (bridged && !runtime.writeCallbackAfterTransport) {
+    if (this.native === undefined && !runtime.writeCallbackAfterTransport) {
       return Effect.forEach(chunks, (bytes) => this.write(bytes), { discard: true })
     }
     const socket = this.start()
-    const refused = this.writeRefused(socket)
-    if (refused !== undefined) return refused
-    if (!bridged) {
-      socket.cork()
-      for (const bytes of chunks) if (bytes.length > 0) socket.write(bytes)
-      socket.uncork()
-      return socket.writableNeedDrain ? this.changed.awaitPure(this.handedToBridge) : Effect.void
-    }
-    // (an empty write gives node:tls nothing to call back)
-    return this.batchesHandedOn(socket, chunks.filter((bytes) => bytes.length > 0), 0)
+    return this.writeRefused(socket) ?? this.batchesTaken(socket, chunks, 0)
   }
 
-  /**
-   * `writeAllNow` on the bridge, from `chunks[from]` (none empty): corked batches of at most
-   * `PLAINTEXT_HIGH_WATER_MARK` bytes (one chunk at least), one after the other, each done when
-   * node:tls called its last write back. (A sink's chunk may be large: node:tls would otherwise
-   * hold the ciphertext of all of it at once.)
-   */
-  private batchesHandedOn(
+  private batchesTaken(
     socket: tls.TLSSocket,
     chunks: ReadonlyArray<Uint8Array>,
     from: number
   ): Effect.Effect<void, TlsError.TlsError> {
-    if (from >= chunks.length) return Effect.void
-    let to = from + 1
-    let bytes = chunks[from]!.length
-    while (to < chunks.length && bytes + chunks[to]!.length <= PLAINTEXT_HIGH_WATER_MARK) bytes += chunks[to++]!.length
-    const written = this.handedOn((done) => {
+    let next = from
+    while (next < chunks.length) {
+      let bytes = 0
       socket.cork()
-      for (let i = from; i < to - 1; i++) socket.write(chunks[i]!)
-      socket.write(chunks[to - 1]!, done)
+      do {
+        const chunk = chunks[next++]!
+        bytes += chunk.length
+        if (chunk.length > 0) socket.write(chunk, this.changed.notify)
+      } while (next < chunks.length && bytes + chunks[next]!.length <= PLAINTEXT_HIGH_WATER_MARK)
       socket.uncork()
+      if (this.mustWaitForDrain(socket)) {
+        const drained = this.changed.awaitPure(this.handedToBridge)
+        if (next >= chunks.length) return drained
+        const rest = next
+        return Effect.flatMap(drained, () => this.writeRefused(socket) ?? this.batchesTaken(socket, chunks, rest))
+      }
+    }
+    return Effect.void
+  }
+
+  private mustWaitForDrain(socket: tls.TLSSocket): boolean {
+    return socket.writableNeedDrain || this.bridge?.writableNeedDrain === true
+  }
+
+  /**
+   * `EngineConnection.flush`: done once node:tls holds none of the plaintext written so far (node
+   * calls a write back once the bridge's transport took its records; on the native path once
+   * the TCP handle took them) and, on Bun, whose node:tls calls back at once, once the bridge
+   * holds no ciphertext.
+   */
+  get flush(): Effect.Effect<void, TlsError.TlsError> {
+    return Effect.suspend(() => {
+      const socket = this.socket
+      if (socket === undefined) return Effect.void
+      const drained = this.changed.awaitPure(this.plaintextHandedOn)
+      if (this.native !== undefined || runtime.writeCallbackAfterTransport) return drained
+      return Effect.zipRight(
+        drained,
+        Effect.flatMap(
+          this.writesSettled(socket),
+          () => this.state.failure !== undefined ? this.failWith() : Effect.void
+        )
+      )
     })
-    if (to >= chunks.length) return written
-    return Effect.flatMap(written, () => this.writeRefused(socket) ?? this.batchesHandedOn(socket, chunks, to))
+  }
+
+  private readonly plaintextHandedOn = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
+    if (this.state.failure !== undefined) return this.failWith()
+    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
+    if (this.socket!.writableLength === 0) return Effect.void
+    if (this.state.closed || this.socket!.destroyed) return Effect.fail(this.closedError)
+    return undefined
   }
 
   /** Why a write may not start now (a failure, Bun's answered close_notify, our end), if it may not. */

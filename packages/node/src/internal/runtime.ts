@@ -254,11 +254,12 @@ export const ticketsIgnoredAfterClose: boolean = runtimeName === "bun"
 
 /**
  * Whether a TLSSocket's write callback comes once the bridge's transport write is done, so
- * that the engine's `write` can wait for it. Node and Deno 2.9 call back after the Duplex's own
+ * that the engine's `flush` can wait for it. Node and Deno 2.9 call back after the Duplex's own
  * write callback. Deno hands the record to the Duplex only a microtask after `write()`
- * returned: a write that returned at "node:tls took it" let a FIN on the transport overtake
- * it (the peer read a truncation without the bytes before it). Bun calls back at once, before
- * the Duplex saw the record (its callbacks hung the runtime suites when awaited).
+ * returned (a `write` is done before that; `flush` waits for the callback). Bun calls back at
+ * once, before the Duplex saw the record (its callbacks hung the runtime suites when awaited):
+ * there `flush` also waits until the bridge holds no ciphertext, and a sink writes one element
+ * at a time.
  *
  * @internal
  */
