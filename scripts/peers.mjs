@@ -41,9 +41,10 @@ const quietly = (command, args) =>
 
 /** Installs the interop peers that are missing, or stops the process saying what to install. */
 export const ensurePeers = (who) => {
-  if (missing().length > 0) {
-    const programs = missing().map(([program]) => program).join(", ")
-    const packages = [...new Set(missing().map(([, pkg]) => pkg))]
+  const absent = missing()
+  if (absent.length > 0) {
+    const programs = absent.map(([program]) => program).join(", ")
+    const packages = [...new Set(absent.map(([, pkg]) => pkg))]
     const advice =
       `the interop tests need ${programs}: install them (Debian/Ubuntu: apt-get install ${packages.join(" ")})` +
       ` and run ${who} again`

@@ -44,6 +44,18 @@ const readExactly = (connection: TlsConnection, length: number) =>
     return out
   }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`fewer than ${length} bytes came`) }))
 
+/** 32 KiB writes for 300 ms to a peer that does not read (the last ends up waiting for room): how many were done. */
+const writeUntilBlocked = (connection: TlsConnection, seed: number) =>
+  Effect.gen(function*() {
+    const big = pattern(32 * KiB, seed)
+    let written = 0
+    yield* Effect.forever(Effect.zipRight(connection.write(big), Effect.sync(() => written++))).pipe(
+      Effect.timeout("300 millis"),
+      Effect.option
+    )
+    return written
+  })
+
 const pairs = [
   ["the memory pair (bridge)", MemoryTransport.pair(), true],
   ["TCP, native path", NodeTransport.pairForTest, false],
@@ -77,12 +89,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           Effect.gen(function*() {
             const { client, server } = yield* connected(pair, requireCloseNotify)
             // the server does not read: the client's writes end up waiting for room
-            const big = pattern(32 * KiB, 2)
-            let written = 0
-            yield* Effect.forever(Effect.zipRight(client.write(big), Effect.sync(() => written++))).pipe(
-              Effect.timeout("300 millis"),
-              Effect.option
-            )
+            const written = yield* writeUntilBlocked(client, 2)
             assert.isAbove(written, 0)
             // the server reads everything that was written, then the client writes on
             const reading = yield* Effect.fork(Stream.runDrain(server.stream))
@@ -96,12 +103,7 @@ layer(Layer.merge(TestPki.layer(), NodeTlsBackend.layer), { excludeTestServices:
           Effect.gen(function*() {
             const { client, server } = yield* connected(pair, requireCloseNotify)
             // the server does not read: the client's writes end up waiting for room
-            const big = pattern(32 * KiB, 8)
-            let written = 0
-            yield* Effect.forever(Effect.zipRight(client.write(big), Effect.sync(() => written++))).pipe(
-              Effect.timeout("300 millis"),
-              Effect.option
-            )
+            const written = yield* writeUntilBlocked(client, 8)
             const flushing = yield* Effect.fork(client.flush)
             yield* Effect.sleep("50 millis")
             assert.isTrue(Option.isNone(yield* Fiber.poll(flushing)), "flush done while the peer read nothing")

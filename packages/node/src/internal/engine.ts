@@ -421,13 +421,9 @@ export class NodeTlsConnection implements EngineConnection {
     })
   }
 
-  private readonly plaintextHandedOn = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
-    if (this.state.failure !== undefined) return this.failWith()
-    if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-    if (this.socket!.writableLength === 0) return Effect.void
-    if (this.state.closed || this.socket!.destroyed) return Effect.fail(this.closedError)
-    return undefined
-  }
+  /** `flush`'s wait: node:tls holds no plaintext of ours. */
+  private readonly plaintextHandedOn = (): Effect.Effect<void, TlsError.TlsError> | undefined =>
+    this.writeWaitCheck(this.socket!.writableLength === 0, this.socket!.destroyed)
 
   /** Why a write may not start now (a failure, Bun's answered close_notify, our end), if it may not. */
   private writeRefused(socket: tls.TLSSocket): Effect.Effect<never, TlsError.TlsError> | undefined {
@@ -437,13 +433,16 @@ export class NodeTlsConnection implements EngineConnection {
     return undefined
   }
 
-  private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined => {
+  /** A write's wait: node:tls and the bridge are below their high-water marks. */
+  private readonly handedToBridge = (): Effect.Effect<void, TlsError.TlsError> | undefined =>
+    this.writeWaitCheck(!this.mustWaitForDrain(this.socket!), false)
+
+  /** The check of a wait on our writes: `done`, unless the connection failed or ended first. */
+  private writeWaitCheck(done: boolean, gone: boolean): Effect.Effect<void, TlsError.TlsError> | undefined {
     if (this.state.failure !== undefined) return this.failWith()
     if (this.bridge?.endedByConsumer === true) return Effect.fail(this.halfCloseUnsupported)
-    if (!this.socket!.writableNeedDrain && this.bridge?.writableNeedDrain !== true) {
-      return Effect.void
-    }
-    if (this.state.closed) return Effect.fail(this.closedError)
+    if (done) return Effect.void
+    if (this.state.closed || gone) return Effect.fail(this.closedError)
     return undefined
   }
 
